@@ -1,0 +1,62 @@
+"""The one composition root for the database: which URL, and how an engine is made.
+
+The CLI and the dashboard both call :func:`resolve_url`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+DEFAULT_URL = "sqlite:///sipdash.db"
+ENV_VAR = "SIPDASH_DATABASE_URL"
+
+
+def resolve_url(explicit: str | None = None) -> str:
+    """``--db`` if given, else ``SIPDASH_DATABASE_URL``, else ``sqlite:///sipdash.db``."""
+    url = explicit or os.environ.get(ENV_VAR) or DEFAULT_URL
+    return normalise_url(url)
+
+
+def normalise_url(url: str) -> str:
+    """Read a plain ``postgresql://`` URL as psycopg 3 (``postgresql+psycopg://``)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url[len("postgres://") :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the durability settings the log promises.
+
+    SQLite: WAL journal, ``synchronous=FULL`` (an acknowledged append survives power loss),
+    and transactions begun by us so that writers can take the lock up front
+    (``BEGIN IMMEDIATE``) instead of failing on upgrade.
+    """
+    url = normalise_url(url)
+    if is_sqlite(url):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # pragma: no cover - trivial
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # pragma: no cover - trivial
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)

@@ -1,0 +1,670 @@
+"""The append-only event store over SQLModel (SQLite by default, PostgreSQL by URL).
+
+Promises (each proved by a test in ``tests/integration/test_store_contract.py``):
+
+* an append is one atomic batch: every event of the call lands, or none;
+* ``position`` is global, strictly increasing and gap-free, and on PostgreSQL becomes visible
+  in commit order: appends take one transaction-scoped lock, so a reader that has seen
+  position P never later finds an event below P;
+* ``event_id`` is unique: the same id with the same content is a no-op, other content an error;
+* ``(stream_id, stream_version)`` is unique: optimistic concurrency via ``expected_version``;
+* ``recorded_at`` never decreases along ``position``, so "as of T" is always a prefix;
+* every row carries a SHA-256 over its canonical content and the previous row's hash;
+* there is no update or delete path (and the database refuses them by trigger).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from .db import is_sqlite, make_engine, normalise_url
+from .types import Event, parse_event
+from .upcast import upcast
+
+GENESIS_HASH = "0" * 64
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_PG_APPEND_LOCK = 0x5_1B_DA_54  # advisory lock key that serialises appends on PostgreSQL
+_ID_CHUNK = 500
+
+
+class StoredEvent(SQLModel, table=True):
+    """Storage detail: one row of the log. Code outside ``events/`` never sees this class."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
+        Index("ix_events_type_position", "type", "position"),
+        Index("ix_events_recorded_at", "recorded_at"),
+    )
+
+    position: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    event_id: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    stream_id: str = Field(sa_column=Column(Text, nullable=False))
+    stream_version: int = Field(sa_column=Column(Integer, nullable=False))
+    type: str = Field(sa_column=Column(Text, nullable=False))
+    schema_version: int = Field(sa_column=Column(Integer, nullable=False))
+    occurred_at: str = Field(sa_column=Column(Text, nullable=False))
+    recorded_at: str = Field(sa_column=Column(Text, nullable=False))
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    meta: str = Field(sa_column=Column("metadata", Text, nullable=False))
+    hash: str = Field(sa_column=Column(Text, nullable=False))
+
+
+COLUMNS = (
+    "position, event_id, stream_id, stream_version, type, schema_version, "
+    "occurred_at, recorded_at, payload, metadata, hash"
+)
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class VersionConflict(StoreError):
+    """The stream moved on since the caller read it. Safe to retry after re-reading."""
+
+    retryable = True
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id} is at version {actual}, expected {expected}: "
+            "someone else changed it; reload and try again"
+        )
+        self.stream_id, self.expected, self.actual = stream_id, expected, actual
+
+
+class DuplicateEventConflict(StoreError):
+    """An event id that is already stored with different content."""
+
+    def __init__(self, event_id: str, what: str) -> None:
+        super().__init__(f"event {event_id} is already stored with a different {what}")
+        self.event_id = event_id
+
+
+class HistoryNotAllowed(StoreError):
+    """An explicit ``recorded_at`` outside loading history into an empty log."""
+
+
+# --- value types -----------------------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(value: datetime | date) -> str:
+    """Fixed-width ISO 8601 UTC text, so text order is time order on every backend."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(TS_FORMAT)
+
+
+def parse_ts(value: str) -> datetime:
+    return datetime.strptime(value, TS_FORMAT).replace(tzinfo=UTC)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8: the form that is hashed and stored."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(
+    prev_hash: str,
+    event_id: str,
+    stream_id: str,
+    stream_version: int,
+    type_name: str,
+    schema_version: int,
+    occurred_at: str,
+    recorded_at: str,
+    payload_json: str,
+    metadata_json: str,
+) -> str:
+    """SHA-256 of the previous hash and the row's canonical content (all but ``position``)."""
+    content = "\x1f".join(
+        (
+            prev_hash,
+            event_id,
+            stream_id,
+            str(stream_version),
+            type_name,
+            str(schema_version),
+            occurred_at,
+            recorded_at,
+            payload_json,
+            metadata_json,
+        )
+    )
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: the fact plus when it happened and who says so."""
+
+    event: Event
+    occurred_at: datetime | date | None = None
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    recorded_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored, with the payload brought to its type's current shape."""
+
+    position: int
+    event_id: str
+    stream_id: str
+    stream_version: int
+    type: str
+    schema_version: int
+    occurred_at: str
+    recorded_at: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    hash: str
+
+    @property
+    def event(self) -> Event:
+        return parse_event(self.type, self.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    position: int
+    hash: str
+    recorded_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    appended: int
+    skipped: int
+    head: Head
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    head_hash: str
+    position: int | None = None
+    problem: str | None = None
+
+    def line(self) -> str:
+        if self.ok:
+            return f"ok: {self.count} events, head {self.head_hash}"
+        return f"tampered: position {self.position}: {self.problem}"
+
+
+@dataclass(slots=True)
+class _Prepared:
+    event_id: str
+    stream_id: str
+    type: str
+    schema_version: int
+    occurred_at: str
+    recorded_at: str | None
+    payload_json: str
+    metadata_json: str
+
+
+def _prepare(new: NewEvent, default_metadata: dict[str, Any] | None) -> _Prepared:
+    ev = new.event
+    if not isinstance(ev, Event):
+        raise TypeError(f"expected an Event, got {type(ev).__name__}")
+    metadata = {**(default_metadata or {}), **new.metadata}
+    occurred = new.occurred_at if new.occurred_at is not None else ev.natural_time() or utc_now()
+    return _Prepared(
+        event_id=str(new.event_id),
+        stream_id=ev.stream_id,
+        type=ev.type,
+        schema_version=ev.schema_version,
+        occurred_at=format_ts(occurred),
+        recorded_at=format_ts(new.recorded_at) if new.recorded_at is not None else None,
+        payload_json=canonical_json(ev.payload()),
+        metadata_json=canonical_json(metadata),
+    )
+
+
+def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+class EventStore:
+    """Append and read the log. Create one per process; it is safe to share across threads."""
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.url = normalise_url(url)
+        self.engine = engine or make_engine(self.url)
+        self.sqlite = is_sqlite(self.url)
+        self._ph = "?" if self.sqlite else "%s"
+        self._insert_sql = f"INSERT INTO events ({COLUMNS}) VALUES ({', '.join([self._ph] * 11)})"
+
+    # -- schema --
+
+    def create_schema(self) -> None:
+        """Create the events table (idempotent) and the triggers that refuse edits."""
+        StoredEvent.__table__.create(self.engine, checkfirst=True)
+        with self.engine.begin() as conn:
+            if self.sqlite:
+                for op in ("UPDATE", "DELETE"):
+                    conn.exec_driver_sql(
+                        f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
+                        "BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END"
+                    )
+            else:
+                conn.exec_driver_sql(
+                    "CREATE OR REPLACE FUNCTION sipdash_append_only() RETURNS trigger "
+                    "LANGUAGE plpgsql AS $$ BEGIN "
+                    "RAISE EXCEPTION 'the event log is append-only'; END $$"
+                )
+                conn.exec_driver_sql(
+                    "DO $$ BEGIN "
+                    "IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'events_no_edit') THEN "
+                    "CREATE TRIGGER events_no_edit BEFORE UPDATE OR DELETE OR TRUNCATE ON events "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION sipdash_append_only(); END IF; END $$"
+                )
+
+    # -- writing --
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        expected_version: int | dict[str, int] | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> AppendResult:
+        """Append ``events`` as one atomic batch.
+
+        ``expected_version`` is the version the stream must be at (0 = a new stream); with a
+        batch over several streams pass a ``{stream_id: version}`` dict. Raises
+        :class:`VersionConflict` when a stream moved on.
+        """
+        prepared = [_prepare(e, metadata) for e in events]
+        if isinstance(expected_version, int):
+            streams = {p.stream_id for p in prepared}
+            if len(streams) > 1:
+                raise ValueError("an int expected_version needs a batch on one stream")
+            expected_version = dict.fromkeys(streams, expected_version)
+        with self._write() as conn:
+            return self._append_in(conn, prepared, expected_version, history=False)
+
+    def append_many(
+        self,
+        events: Iterable[NewEvent],
+        *,
+        batch_size: int = 20_000,
+        atomic: bool = False,
+        history: bool = False,
+        metadata: dict[str, Any] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> AppendResult:
+        """The bulk path (seed, import, restore): many events, few transactions.
+
+        ``atomic=True`` puts everything in one transaction (an import is all-or-nothing);
+        otherwise each batch is one transaction, so a crash leaves whole batches only.
+        ``history=True`` accepts explicit ``recorded_at`` values, and only into an empty log.
+        """
+        appended = skipped = 0
+        head = self.head()
+        if history and head.position:
+            raise HistoryNotAllowed(
+                "history (explicit recorded_at) can only be loaded into an empty log; "
+                f"this one already holds {head.position} events"
+            )
+
+        def batches() -> Iterator[list[_Prepared]]:
+            batch: list[_Prepared] = []
+            for e in events:
+                batch.append(_prepare(e, metadata))
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+        if atomic:
+            with self._write() as conn:
+                for batch in batches():
+                    r = self._append_in(conn, batch, None, history=history)
+                    appended, skipped, head = appended + r.appended, skipped + r.skipped, r.head
+                    if progress:
+                        progress(len(batch))
+        else:
+            for batch in batches():
+                with self._write() as conn:
+                    r = self._append_in(conn, batch, None, history=history)
+                appended, skipped, head = appended + r.appended, skipped + r.skipped, r.head
+                if progress:
+                    progress(len(batch))
+        return AppendResult(appended, skipped, head)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction holding the append lock (SQLite: BEGIN IMMEDIATE; PG: advisory)."""
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                if not self.sqlite:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_APPEND_LOCK})")
+                yield conn
+
+    def _append_in(
+        self,
+        conn,
+        prepared: list[_Prepared],
+        expected: dict[str, int] | None,
+        *,
+        history: bool,
+    ) -> AppendResult:
+        head = self._head_in(conn)
+        empty = head.position == 0
+        # Idempotency: drop events already stored with the same content; refuse different content.
+        seen: dict[str, _Prepared] = {}
+        fresh: list[_Prepared] = []
+        for p in prepared:
+            twin = seen.get(p.event_id)
+            if twin is not None:
+                _same_content_or_raise(p.event_id, twin.stream_id, twin.type, twin.payload_json, p)
+                continue
+            seen[p.event_id] = p
+            fresh.append(p)
+        if not empty:
+            stored = self._stored_content(conn, list(seen))
+            if stored:
+                kept = []
+                for p in fresh:
+                    s = stored.get(p.event_id)
+                    if s is None:
+                        kept.append(p)
+                    else:
+                        _same_content_or_raise(p.event_id, *s, p)
+                fresh = kept
+        skipped = len(prepared) - len(fresh)
+        streams = {p.stream_id for p in fresh} | set(expected or {})
+        versions = {} if empty else self._stream_versions(conn, streams)
+        for stream_id, want in (expected or {}).items():
+            have = versions.get(stream_id, 0)
+            if have != want:
+                raise VersionConflict(stream_id, want, have)
+        if not fresh:
+            return AppendResult(0, skipped, head)
+        now = format_ts(utc_now())
+        prev_hash, prev_rec, position = head.hash, head.recorded_at or "", head.position
+        rows = []
+        for p in fresh:
+            if p.recorded_at is not None:
+                if not history:
+                    raise HistoryNotAllowed(
+                        "an explicit recorded_at is only accepted when loading history "
+                        "into an empty log"
+                    )
+                if p.recorded_at < prev_rec:
+                    raise HistoryNotAllowed(
+                        f"event {p.event_id}: recorded_at {p.recorded_at} is earlier than "
+                        f"the previous event's {prev_rec}; history must be loaded in order"
+                    )
+                rec = p.recorded_at
+            else:
+                rec = now if now >= prev_rec else prev_rec
+            version = versions.get(p.stream_id, 0) + 1
+            versions[p.stream_id] = version
+            position += 1
+            digest = row_hash(
+                prev_hash,
+                p.event_id,
+                p.stream_id,
+                version,
+                p.type,
+                p.schema_version,
+                p.occurred_at,
+                rec,
+                p.payload_json,
+                p.metadata_json,
+            )
+            rows.append(
+                (
+                    position,
+                    p.event_id,
+                    p.stream_id,
+                    version,
+                    p.type,
+                    p.schema_version,
+                    p.occurred_at,
+                    rec,
+                    p.payload_json,
+                    p.metadata_json,
+                    digest,
+                )
+            )
+            prev_hash, prev_rec = digest, rec
+        conn.exec_driver_sql(self._insert_sql, rows)
+        return AppendResult(len(rows), skipped, Head(position, prev_hash, prev_rec))
+
+    def _stored_content(self, conn, ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        found: dict[str, tuple[str, str, str]] = {}
+        for chunk in _chunks(ids, _ID_CHUNK):
+            marks = ", ".join([self._ph] * len(chunk))
+            rows = conn.exec_driver_sql(
+                f"SELECT event_id, stream_id, type, payload FROM events WHERE event_id IN ({marks})",
+                tuple(chunk),
+            )
+            for eid, sid, typ, payload in rows:
+                found[eid] = (sid, typ, payload)
+        return found
+
+    def _stream_versions(self, conn, streams: Iterable[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(sorted(streams), _ID_CHUNK):
+            marks = ", ".join([self._ph] * len(chunk))
+            rows = conn.exec_driver_sql(
+                "SELECT stream_id, MAX(stream_version) FROM events "
+                f"WHERE stream_id IN ({marks}) GROUP BY stream_id",
+                tuple(chunk),
+            )
+            out.update({sid: int(v) for sid, v in rows})
+        return out
+
+    # -- reading --
+
+    def _head_in(self, conn, as_of: str | None = None) -> Head:
+        if as_of is None:
+            row = conn.exec_driver_sql(
+                "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+            ).first()
+        else:
+            row = conn.exec_driver_sql(
+                "SELECT position, hash, recorded_at FROM events WHERE recorded_at <= "
+                f"{self._ph} ORDER BY position DESC LIMIT 1",
+                (as_of,),
+            ).first()
+        if row is None:
+            return Head(0, GENESIS_HASH, None)
+        return Head(int(row[0]), row[1], row[2])
+
+    def head(self, as_of: datetime | None = None) -> Head:
+        """The newest event's position and hash (as of a recorded-at cutoff, if given)."""
+        with self.engine.connect() as conn:
+            return self._head_in(conn, format_ts(as_of) if as_of else None)
+
+    def is_empty(self) -> bool:
+        return self.head().position == 0
+
+    def stream_version(self, stream_id: str) -> int:
+        with self.engine.connect() as conn:
+            return self._stream_versions(conn, [stream_id]).get(stream_id, 0)
+
+    def read_all(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        *,
+        types: Sequence[str] | None = None,
+        as_of: datetime | None = None,
+        batch_size: int = 5_000,
+        upcasted: bool = True,
+    ) -> Iterator[RecordedEvent]:
+        """Events with ``position > after`` in position order, fetched in batches."""
+        for row in self.read_rows(after, limit, types=types, as_of=as_of, batch_size=batch_size):
+            yield self._decode(row, upcasted)
+
+    def read_rows(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        *,
+        types: Sequence[str] | None = None,
+        as_of: datetime | None = None,
+        batch_size: int = 5_000,
+    ) -> Iterator[tuple]:
+        """Raw rows (``COLUMNS`` order) for readers that decode only what they need."""
+        ph = self._ph
+        where = [f"position > {ph}"]
+        fixed: list[Any] = []
+        if types:
+            where.append(f"type IN ({', '.join([ph] * len(types))})")
+            fixed.extend(types)
+        if as_of is not None:
+            where.append(f"recorded_at <= {ph}")
+            fixed.append(format_ts(as_of))
+        sql = (
+            f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position LIMIT {ph}"
+        )
+        remaining = limit
+        cursor = after
+        while remaining is None or remaining > 0:
+            n = batch_size if remaining is None else min(batch_size, remaining)
+            with self.engine.connect() as conn:
+                rows = conn.exec_driver_sql(sql, (cursor, *fixed, n)).fetchall()
+            if not rows:
+                return
+            yield from rows
+            cursor = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < n:
+                return
+
+    def read_stream(self, stream_id: str, as_of: datetime | None = None) -> list[RecordedEvent]:
+        ph = self._ph
+        sql = f"SELECT {COLUMNS} FROM events WHERE stream_id = {ph}"
+        params: list[Any] = [stream_id]
+        if as_of is not None:
+            sql += f" AND recorded_at <= {ph}"
+            params.append(format_ts(as_of))
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql + " ORDER BY stream_version", tuple(params)).fetchall()
+        return [self._decode(r, True) for r in rows]
+
+    @staticmethod
+    def _decode(row: tuple, upcasted: bool) -> RecordedEvent:
+        payload = json.loads(row[8])
+        if upcasted:
+            payload = upcast(row[4], int(row[5]), payload)
+        return RecordedEvent(
+            position=int(row[0]),
+            event_id=row[1],
+            stream_id=row[2],
+            stream_version=int(row[3]),
+            type=row[4],
+            schema_version=int(row[5]),
+            occurred_at=row[6],
+            recorded_at=row[7],
+            payload=payload,
+            metadata=json.loads(row[9]),
+            hash=row[10],
+        )
+
+    # -- integrity --
+
+    def verify(
+        self,
+        expect_head: str | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> VerifyResult:
+        """Recompute the hash chain from the first row; report the first position that is off.
+
+        ``expect_head`` is a head hash published earlier: if it is no longer on the chain, rows
+        were removed or rewritten behind it.
+        """
+        prev_hash, prev_rec, expected_pos, count = GENESIS_HASH, "", 1, 0
+        head_seen = expect_head is None
+        for row in self.read_rows(batch_size=20_000):
+            pos, eid, sid, ver, typ, sver, occ, rec, payload, meta, digest = row
+            pos = int(pos)
+            if pos != expected_pos:
+                return VerifyResult(
+                    False, count, prev_hash, expected_pos, f"position {expected_pos} is missing"
+                )
+            if rec < prev_rec:
+                return VerifyResult(False, count, prev_hash, pos, "recorded_at goes backwards")
+            try:
+                canonical = canonical_json(json.loads(payload)) == payload
+            except ValueError:
+                canonical = False
+            if not canonical:
+                return VerifyResult(False, count, prev_hash, pos, "payload is not canonical JSON")
+            want = row_hash(prev_hash, eid, sid, int(ver), typ, int(sver), occ, rec, payload, meta)
+            if want != digest:
+                return VerifyResult(
+                    False, count, prev_hash, pos, "content or chain does not match its hash"
+                )
+            prev_hash, prev_rec, expected_pos = digest, rec, pos + 1
+            count += 1
+            if not head_seen and digest == expect_head:
+                head_seen = True
+            if progress and count % 20_000 == 0:
+                progress(20_000)
+        if not head_seen:
+            return VerifyResult(
+                False,
+                count,
+                prev_hash,
+                expected_pos,
+                f"the expected head {expect_head} is no longer on the chain "
+                "(rows behind it were removed or rewritten)",
+            )
+        return VerifyResult(True, count, prev_hash)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _same_content_or_raise(event_id: str, stream_id: str, type_name: str, payload: str, p) -> None:
+    if stream_id != p.stream_id:
+        raise DuplicateEventConflict(event_id, "stream")
+    if type_name != p.type:
+        raise DuplicateEventConflict(event_id, "type")
+    if payload != p.payload_json:
+        raise DuplicateEventConflict(event_id, "payload")

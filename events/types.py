@@ -1,0 +1,333 @@
+"""The event catalogue: frozen, validated, past-tense facts.
+
+Every fact sipdash knows is one of these types. They are pydantic models so a bad field is
+refused with a message naming the field *before* anything is written; they are frozen because
+a fact, once recorded, never changes (a correction is a new event).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+__all__ = [
+    "Event",
+    "EventValidationError",
+    "UnknownEventType",
+    "EVENT_TYPES",
+    "MEASURES",
+    "ELEMENTS",
+    "event_class",
+    "parse_event",
+]
+
+Identifier = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^\S.*$")
+]
+Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+Proportion = Annotated[float, Field(ge=0.0, le=1.0)]
+Finding = Literal["yes", "no", "not_applicable"]
+Element = Literal["agenda_setting", "goal_setting", "follow_up"]
+Measure = Literal["agenda_setting", "goal_setting", "follow_up", "all_three"]
+MilestoneKind = Literal["sip_start", "adp_training", "change_idea", "pdsa_cycle", "note"]
+Contact = Literal["face_to_face", "telephone", "video"]
+
+ELEMENTS: tuple[str, ...] = ("agenda_setting", "goal_setting", "follow_up")
+MEASURES: tuple[str, ...] = (*ELEMENTS, "all_three")
+
+#: The earliest and latest dates a fact may carry; anything outside is a typo, not history.
+EARLIEST_DATE = date(1990, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
+
+class UnknownEventType(ValueError):
+    """Raised for a type name that is not in the catalogue."""
+
+
+class EventValidationError(ValueError):
+    """A payload that does not fit its type; the message names the type and every bad field."""
+
+
+def _check_date(value: date, field: str) -> date:
+    if not (EARLIEST_DATE <= value <= LATEST_DATE):
+        raise ValueError(f"{field} must be between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
+class Event(BaseModel):
+    """Base of every event type: a frozen payload plus the rule naming its stream."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    stream_prefix: ClassVar[str]
+    stream_key: ClassVar[str]
+
+    @property
+    def stream_id(self) -> str:
+        """The stream this fact belongs to, e.g. ``team-msk1``."""
+        return f"{self.stream_prefix}-{getattr(self, self.stream_key)}"
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON-ready payload (dates as ISO strings)."""
+        return self.model_dump(mode="json")
+
+    def natural_time(self) -> date | None:
+        """When the fact happened in the world, where the payload says so."""
+        for name in ("occurred_on", "documented_on", "on"):
+            value = getattr(self, name, None)
+            if isinstance(value, date):
+                return value
+        return None
+
+    def model_post_init(self, __context: Any) -> None:  # noqa: D401 - pydantic hook
+        for name, value in self.__dict__.items():
+            if isinstance(value, date):
+                _check_date(value, name)
+
+
+# --- team stream -----------------------------------------------------------------------------
+
+
+class _TeamEvent(Event):
+    stream_prefix: ClassVar[str] = "team"
+    stream_key: ClassVar[str] = "team_id"
+    team_id: Identifier
+
+
+class TeamRegistered(_TeamEvent):
+    type: ClassVar[str] = "TeamRegistered"
+    name: Identifier
+    site: Identifier
+    service: Identifier
+
+
+class MilestoneLogged(_TeamEvent):
+    type: ClassVar[str] = "MilestoneLogged"
+    on: date
+    kind: MilestoneKind
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
+class BaselineFixed(_TeamEvent):
+    """Limits for ``measure`` are computed from periods up to and including ``period``."""
+
+    type: ClassVar[str] = "BaselineFixed"
+    measure: Measure
+    period: Period
+    reason: Text
+
+
+class LimitsRecalculated(_TeamEvent):
+    """New limits for ``measure`` start at ``period`` (an explicit, never automatic, decision)."""
+
+    type: ClassVar[str] = "LimitsRecalculated"
+    measure: Measure
+    period: Period
+    reason: Text
+
+
+class TargetSet(_TeamEvent):
+    type: ClassVar[str] = "TargetSet"
+    measure: Measure
+    target: Proportion
+    from_period: Period
+    reason: Text
+
+
+class CommentaryAdded(_TeamEvent):
+    type: ClassVar[str] = "CommentaryAdded"
+    period: Period
+    text: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+    author: Identifier
+
+
+class ReviewSignedOff(_TeamEvent):
+    type: ClassVar[str] = "ReviewSignedOff"
+    period: Period
+    signed_off_by: Identifier
+
+
+# --- clinician stream ------------------------------------------------------------------------
+
+
+class _ClinicianEvent(Event):
+    stream_prefix: ClassVar[str] = "clinician"
+    stream_key: ClassVar[str] = "clinician_id"
+    clinician_id: Identifier
+
+
+class ClinicianRegistered(_ClinicianEvent):
+    type: ClassVar[str] = "ClinicianRegistered"
+    team_id: Identifier
+    role: Identifier
+    display_name: str | None = None
+
+
+class ClinicianTrained(_ClinicianEvent):
+    type: ClassVar[str] = "ClinicianTrained"
+    team_id: Identifier
+    programme: Identifier = "ADP"
+    on: date
+
+
+# --- consultation stream ---------------------------------------------------------------------
+
+
+class _ConsultationEvent(Event):
+    stream_prefix: ClassVar[str] = "consultation"
+    stream_key: ClassVar[str] = "consultation_id"
+    consultation_id: Identifier
+
+
+class ConsultationHeld(_ConsultationEvent):
+    type: ClassVar[str] = "ConsultationHeld"
+    team_id: Identifier
+    clinician_id: Identifier
+    patient_ref: Annotated[str, StringConstraints(pattern=r"^p_[0-9a-f]{16,64}$")]
+    occurred_on: date
+    contact: Contact
+
+
+class AgendaSet(_ConsultationEvent):
+    type: ClassVar[str] = "AgendaSet"
+    documented_on: date
+
+
+class GoalAgreed(_ConsultationEvent):
+    type: ClassVar[str] = "GoalAgreed"
+    documented_on: date
+
+
+class FollowUpArranged(_ConsultationEvent):
+    type: ClassVar[str] = "FollowUpArranged"
+    documented_on: date
+
+
+class ElementRetracted(_ConsultationEvent):
+    """A correction: the case note did not, after all, document ``element``."""
+
+    type: ClassVar[str] = "ElementRetracted"
+    element: Element
+    reason: Text = ""
+
+
+# --- audit stream ----------------------------------------------------------------------------
+
+
+class _AuditEvent(Event):
+    stream_prefix: ClassVar[str] = "audit"
+    stream_key: ClassVar[str] = "round_id"
+    round_id: Identifier
+
+
+class AuditRoundOpened(_AuditEvent):
+    type: ClassVar[str] = "AuditRoundOpened"
+    team_id: Identifier
+    period: Period
+    method: Literal["sample", "census"]
+    sample_size: Annotated[int, Field(ge=0, le=100_000)]
+    sampling_seed: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    sampled: tuple[Identifier, ...]
+    second_review_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+
+
+class CaseNoteReviewed(_AuditEvent):
+    """One reviewer's findings for one sampled note (v2: yes/no/not_applicable)."""
+
+    type: ClassVar[str] = "CaseNoteReviewed"
+    schema_version: ClassVar[int] = 2
+    consultation_id: Identifier
+    reviewer_id: Identifier
+    agenda_setting: Finding
+    goal_setting: Finding
+    follow_up: Finding
+    second_review: bool = False
+
+
+class AuditRoundClosed(_AuditEvent):
+    type: ClassVar[str] = "AuditRoundClosed"
+
+
+# --- governance stream -----------------------------------------------------------------------
+
+
+class _GovernanceEvent(Event):
+    stream_prefix: ClassVar[str] = "governance"
+    stream_key: ClassVar[str] = "subject"
+    subject: Identifier
+
+
+class PatientForgotten(_GovernanceEvent):
+    """A patient's pseudonym mapping was erased; the event carries the token, never the id."""
+
+    type: ClassVar[str] = "PatientForgotten"
+    patient_ref: Annotated[str, StringConstraints(pattern=r"^p_[0-9a-f]{16,64}$")]
+    requested_by: Identifier
+
+
+class ExportRecorded(_GovernanceEvent):
+    """Someone took data out of sipdash (a review pack or a table download)."""
+
+    type: ClassVar[str] = "ExportRecorded"
+    what: Identifier
+    as_of: str | None = None
+    head_hash: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        TeamRegistered,
+        MilestoneLogged,
+        BaselineFixed,
+        LimitsRecalculated,
+        TargetSet,
+        CommentaryAdded,
+        ReviewSignedOff,
+        ClinicianRegistered,
+        ClinicianTrained,
+        ConsultationHeld,
+        AgendaSet,
+        GoalAgreed,
+        FollowUpArranged,
+        ElementRetracted,
+        AuditRoundOpened,
+        CaseNoteReviewed,
+        AuditRoundClosed,
+        PatientForgotten,
+        ExportRecorded,
+    )
+}
+
+#: Which element each "documented" event records.
+ELEMENT_OF_TYPE: dict[str, str] = {
+    "AgendaSet": "agenda_setting",
+    "GoalAgreed": "goal_setting",
+    "FollowUpArranged": "follow_up",
+}
+
+
+def event_class(type_name: str) -> type[Event]:
+    """The class for a type name, or :class:`UnknownEventType`."""
+    try:
+        return EVENT_TYPES[type_name]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {type_name!r}") from None
+
+
+def parse_event(type_name: str, payload: dict[str, Any]) -> Event:
+    """Validate ``payload`` as ``type_name``; errors name every bad field, never the values."""
+    cls = event_class(type_name)
+    try:
+        return cls.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(payload)'}: {err['msg']}"
+            for err in exc.errors(include_input=False)
+        )
+        raise EventValidationError(f"{type_name}: {problems}") from None
