@@ -471,6 +471,31 @@ class EventStore:
         conn.exec_driver_sql(self._insert_sql, rows)
         return AppendResult(len(rows), skipped, Head(position, prev_hash, prev_rec))
 
+    def load_verified_rows(
+        self, rows: Iterable[tuple], progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Insert complete rows (``COLUMNS`` order) whose chain the caller has checked, into an
+        empty log, in one transaction. Used by restore; the chain is checked again after."""
+        n = 0
+        with self._write() as conn:
+            if self._head_in(conn).position:
+                raise HistoryNotAllowed("rows can only be loaded into an empty log")
+            batch: list[tuple] = []
+            for row in rows:
+                batch.append(tuple(row))
+                if len(batch) >= 20_000:
+                    conn.exec_driver_sql(self._insert_sql, batch)
+                    n += len(batch)
+                    if progress:
+                        progress(len(batch))
+                    batch = []
+            if batch:
+                conn.exec_driver_sql(self._insert_sql, batch)
+                n += len(batch)
+                if progress:
+                    progress(len(batch))
+        return n
+
     def _stored_content(self, conn, ids: list[str]) -> dict[str, tuple[str, str, str]]:
         found: dict[str, tuple[str, str, str]] = {}
         for chunk in _chunks(ids, _ID_CHUNK):
@@ -574,6 +599,15 @@ class EventStore:
                 remaining -= len(rows)
             if len(rows) < n:
                 return
+
+    def rows_after(self, conn: Connection, after: int, limit: int) -> list[tuple]:
+        """For projectors, inside their own transaction: ``(position, stream_id, type,
+        schema_version, payload, metadata, recorded_at)`` for the next ``limit`` events."""
+        return conn.exec_driver_sql(
+            "SELECT position, stream_id, type, schema_version, payload, metadata, recorded_at "
+            f"FROM events WHERE position > {self._ph} ORDER BY position LIMIT {self._ph}",
+            (after, limit),
+        ).fetchall()
 
     def read_stream(self, stream_id: str, as_of: datetime | None = None) -> list[RecordedEvent]:
         ph = self._ph

@@ -1,0 +1,182 @@
+"""Read-side queries over the read models (never the log), each honouring ``as_of``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from events.store import format_ts
+
+
+def _ph(engine: Engine) -> str:
+    return "?" if engine.dialect.name == "sqlite" else "%s"
+
+
+def _as_of(
+    engine: Engine, as_of: datetime | None, column: str = "recorded_at"
+) -> tuple[str, tuple]:
+    if as_of is None:
+        return "", ()
+    return f" AND {column} <= {_ph(engine)}", (format_ts(as_of),)
+
+
+def teams(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """Registered teams: team_id, name, site, service, synthetic."""
+    cond, params = _as_of(engine, as_of)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT team_id, name, site, service, synthetic FROM rm_teams "
+            f"WHERE 1 = 1{cond} ORDER BY team_id",
+            params,
+        ).fetchall()
+    df = pd.DataFrame(rows, columns=["team_id", "name", "site", "service", "synthetic"])
+    df["synthetic"] = df["synthetic"].astype(bool)
+    return df
+
+
+def team_ids(engine: Engine) -> list[str]:
+    return teams(engine)["team_id"].tolist()
+
+
+def is_synthetic(engine: Engine) -> bool:
+    """True when any team came from the seed (the dashboard then says the data is synthetic)."""
+    return bool(teams(engine)["synthetic"].any())
+
+
+def team_facts(
+    engine: Engine,
+    team_id: str | None = None,
+    *,
+    types: tuple[str, ...] | None = None,
+    as_of: datetime | None = None,
+) -> pd.DataFrame:
+    """Milestones, baselines, recalculations, targets, commentary and sign-offs, oldest first."""
+    ph = _ph(engine)
+    cond, params = _as_of(engine, as_of)
+    where = f"WHERE 1 = 1{cond}"
+    if team_id is not None:
+        where += f" AND team_id = {ph}"
+        params = (*params, team_id)
+    if types:
+        where += f" AND type IN ({', '.join([ph] * len(types))})"
+        params = (*params, *types)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT position, team_id, type, payload, actor, recorded_at FROM rm_team_facts "
+            f"{where} ORDER BY position",
+            params,
+        ).fetchall()
+    records = []
+    for pos, team, typ, payload, actor, rec in rows:
+        records.append(
+            {"position": pos, "team_id": team, "type": typ, "actor": actor, "recorded_at": rec}
+            | json.loads(payload)
+        )
+    return pd.DataFrame(records)
+
+
+def limits_settings(
+    engine: Engine, team_id: str, measure: str, *, as_of: datetime | None = None
+) -> dict:
+    """Baseline end, recalculation periods and target for one team's measure, from events."""
+    facts = team_facts(
+        engine,
+        team_id,
+        types=("BaselineFixed", "LimitsRecalculated", "TargetSet"),
+        as_of=as_of,
+    )
+    out: dict = {"baseline_end": None, "recalculate_at": [], "target": None}
+    if facts.empty:
+        return out
+    mine = facts[facts["measure"].isin([measure])]
+    for row in mine.itertuples():
+        if row.type == "BaselineFixed":
+            out["baseline_end"] = row.period
+        elif row.type == "LimitsRecalculated":
+            out["recalculate_at"].append(row.period)
+        elif row.type == "TargetSet":
+            out["target"] = float(row.target)
+    return out
+
+
+def sampled_notes(
+    engine: Engine, team_id: str, period: str, *, as_of: datetime | None = None
+) -> pd.DataFrame:
+    """The audited case notes of a team-month: pseudonymous ids, findings, reviewer."""
+    ph = _ph(engine)
+    cond, params = _as_of(engine, as_of, "r.recorded_at")
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT r.round_id, r.consultation_id, n.patient_ref, n.occurred_on, n.clinician_id, "
+            "r.reviewer_id, r.second_review, r.agenda_setting, r.goal_setting, r.follow_up, "
+            "r.recorded_at FROM rm_reviews r LEFT JOIN rm_case_notes n "
+            "ON n.consultation_id = r.consultation_id "
+            f"WHERE r.team_id = {ph} AND r.period = {ph}{cond} ORDER BY r.position",
+            (team_id, period, *params),
+        ).fetchall()
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "round_id",
+            "consultation_id",
+            "patient_ref",
+            "occurred_on",
+            "clinician_id",
+            "reviewer_id",
+            "second_review",
+            "agenda_setting",
+            "goal_setting",
+            "follow_up",
+            "recorded_at",
+        ],
+    )
+    df["second_review"] = df["second_review"].astype(bool)
+    return df
+
+
+def review_pairs(
+    engine: Engine, *, team_id: str | None = None, as_of: datetime | None = None
+) -> pd.DataFrame:
+    """First and second findings of each doubly reviewed note, one row per note × enabler."""
+    ph = _ph(engine)
+    cond, params = _as_of(engine, as_of, "s.recorded_at")
+    team_cond = ""
+    if team_id is not None:
+        team_cond = f" AND f.team_id = {ph}"
+        params = (*params, team_id)
+    false = "0" if engine.dialect.name == "sqlite" else "false"
+    true = "1" if engine.dialect.name == "sqlite" else "true"
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT f.team_id, f.period, f.consultation_id, f.agenda_setting, f.goal_setting, "
+            "f.follow_up, s.agenda_setting, s.goal_setting, s.follow_up FROM rm_reviews f "
+            "JOIN rm_reviews s ON s.round_id = f.round_id AND s.consultation_id = f.consultation_id "
+            f"WHERE f.second_review = {false} AND s.second_review = {true}{cond}{team_cond} "
+            "ORDER BY f.position",
+            params,
+        ).fetchall()
+    records = []
+    for team, period, cid, fa, fg, ff, sa, sg, sf in rows:
+        for element, first, second in (
+            ("agenda_setting", fa, sa),
+            ("goal_setting", fg, sg),
+            ("follow_up", ff, sf),
+        ):
+            if "not_applicable" in (first, second):
+                continue
+            records.append(
+                {
+                    "team_id": team,
+                    "period": period,
+                    "consultation_id": cid,
+                    "element": element,
+                    "first": first == "yes",
+                    "second": second == "yes",
+                }
+            )
+    return pd.DataFrame(
+        records, columns=["team_id", "period", "consultation_id", "element", "first", "second"]
+    )

@@ -1,0 +1,193 @@
+"""Read-model tables: what every query reads instead of the log.
+
+Each row remembers the ``position`` and ``recorded_at`` at which the fact became known, so an
+``as_of`` query filters the read model and never scans the log. Tables are plain SQLAlchemy
+Core: they are rebuilt from the log at will and hold nothing the log does not.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+checkpoints = Table(
+    "rm_checkpoints",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+teams = Table(
+    "rm_teams",
+    metadata,
+    Column("team_id", String(120), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("site", Text, nullable=False),
+    Column("service", Text, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("synthetic", Boolean, nullable=False, default=False),
+)
+
+clinicians = Table(
+    "rm_clinicians",
+    metadata,
+    Column("clinician_id", String(120), primary_key=True),
+    Column("team_id", String(120), nullable=False),
+    Column("role", Text, nullable=False),
+    Column("display_name", Text),
+    Column("trained_on", String(10)),
+    Column("position", BigInteger, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+)
+
+#: Team-level annotations: milestones, baselines, recalculations, targets, commentary, sign-off.
+team_facts = Table(
+    "rm_team_facts",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("team_id", String(120), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("actor", Text),
+    Column("recorded_at", String(32), nullable=False),
+    Index("ix_rm_team_facts_team", "team_id", "type"),
+)
+
+#: One row per consultation with its current documentation state.
+case_notes = Table(
+    "rm_case_notes",
+    metadata,
+    Column("consultation_id", String(120), primary_key=True),
+    Column("team_id", String(120), nullable=False),
+    Column("clinician_id", String(120), nullable=False),
+    Column("patient_ref", String(80), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("occurred_on", String(10), nullable=False),
+    Column("contact", String(20), nullable=False),
+    Column("agenda_setting", Boolean, nullable=False),
+    Column("goal_setting", Boolean, nullable=False),
+    Column("follow_up", Boolean, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Index("ix_rm_case_notes_team_period", "team_id", "period"),
+)
+
+#: Every change of an element's state, with when it became known (for as-of).
+element_facts = Table(
+    "rm_element_facts",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("consultation_id", String(120), nullable=False),
+    Column("element", String(20), nullable=False),
+    Column("documented", Boolean, nullable=False),
+    Column("documented_on", String(10)),
+    Column("recorded_at", String(32), nullable=False),
+    Index("ix_rm_element_facts_consultation", "consultation_id", "element"),
+)
+
+#: Element facts whose consultation was not yet known when they arrived.
+orphan_elements = Table(
+    "rm_orphan_elements",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("consultation_id", String(120), nullable=False),
+    Index("ix_rm_orphan_elements_consultation", "consultation_id"),
+)
+
+#: Census counts per team × period × measure, as they stand now.
+census = Table(
+    "rm_census",
+    metadata,
+    Column("team_id", String(120), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("measure", String(20), nullable=False),
+    Column("numerator", Integer, nullable=False),
+    Column("denominator", Integer, nullable=False),
+    PrimaryKeyConstraint("team_id", "period", "measure"),
+)
+
+#: The same counts' changes summed per recorded day: as-of = whole days + the partial day.
+census_daily = Table(
+    "rm_census_daily",
+    metadata,
+    Column("day", String(10), nullable=False),
+    Column("team_id", String(120), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("measure", String(20), nullable=False),
+    Column("numerator", Integer, nullable=False),
+    Column("denominator", Integer, nullable=False),
+    PrimaryKeyConstraint("day", "team_id", "period", "measure"),
+)
+
+#: Each change with its exact recorded_at, for the partial day of an as-of cutoff.
+census_changes = Table(
+    "rm_census_changes",
+    metadata,
+    Column("position", BigInteger, nullable=False),
+    Column("team_id", String(120), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("measure", String(20), nullable=False),
+    Column("numerator", Integer, nullable=False),
+    Column("denominator", Integer, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Index("ix_rm_census_changes_recorded", "recorded_at"),
+)
+
+audit_rounds = Table(
+    "rm_audit_rounds",
+    metadata,
+    Column("round_id", String(120), primary_key=True),
+    Column("team_id", String(120), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("sample_size", Integer, nullable=False),
+    Column("sampling_seed", Text, nullable=False),
+    Column("sampled", Text, nullable=False),
+    Column("second_review_share", Text, nullable=False),
+    Column("opened_position", BigInteger, nullable=False),
+    Column("opened_at", String(32), nullable=False),
+    Column("closed_at", String(32)),
+    Index("ix_rm_audit_rounds_team_period", "team_id", "period"),
+)
+
+reviews = Table(
+    "rm_reviews",
+    metadata,
+    Column("position", BigInteger, nullable=False),
+    Column("round_id", String(120), nullable=False),
+    Column("team_id", String(120), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("consultation_id", String(120), nullable=False),
+    Column("reviewer_id", String(120), nullable=False),
+    Column("second_review", Boolean, nullable=False),
+    Column("agenda_setting", String(16), nullable=False),
+    Column("goal_setting", String(16), nullable=False),
+    Column("follow_up", String(16), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    PrimaryKeyConstraint("round_id", "consultation_id", "reviewer_id", "second_review"),
+    Index("ix_rm_reviews_team_period", "team_id", "period"),
+)
+
+#: Patients whose pseudonym mapping was erased (the log keeps only the token).
+forgotten = Table(
+    "rm_forgotten",
+    metadata,
+    Column("patient_ref", String(80), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+)
+
+ALL_TABLES = list(metadata.sorted_tables)

@@ -1,0 +1,302 @@
+"""Audit rounds: open a reproducible sample, record reviews, close — every step an event."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from events import EventStore, NewEvent, VersionConflict
+from events.store import format_ts
+from events.types import (
+    ELEMENTS,
+    AuditRoundClosed,
+    AuditRoundOpened,
+    CaseNoteReviewed,
+)
+
+from .projections import Projector
+from .sampling import (
+    DEFAULT_SAMPLE_SIZE,
+    DEFAULT_SECOND_REVIEW_SHARE,
+    draw_sample,
+    second_review_ids,
+)
+
+AUTO_REVIEWER = "auto-reviewer"
+
+
+class AuditError(Exception):
+    """A request the audit cannot carry out; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    round_id: str
+    team_id: str
+    period: str
+    method: str
+    sample_size: int
+    sampled: tuple[str, ...]
+    second_review: tuple[str, ...]
+    opened_at: str
+    closed_at: str | None
+
+
+@dataclass(frozen=True)
+class RoundProgress:
+    round: RoundInfo
+    first_done: int
+    second_done: int
+    second_due: int
+
+    @property
+    def complete(self) -> bool:
+        return self.first_done >= len(self.round.sampled) and self.second_done >= self.second_due
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    team_id: str
+    period: str
+    round_id: str
+    status: str  # "opened", "exists", "empty"
+    sampled: int
+
+
+def _ph(engine: Engine) -> str:
+    return "?" if engine.dialect.name == "sqlite" else "%s"
+
+
+def rounds_for(
+    engine: Engine,
+    *,
+    team_id: str | None = None,
+    period: str | None = None,
+    as_of: datetime | None = None,
+) -> list[RoundInfo]:
+    """Audit rounds from the read model, oldest first."""
+    ph = _ph(engine)
+    where, params = ["1 = 1"], []
+    if team_id is not None:
+        where.append(f"team_id = {ph}")
+        params.append(team_id)
+    if period is not None:
+        where.append(f"period = {ph}")
+        params.append(period)
+    if as_of is not None:
+        where.append(f"opened_at <= {ph}")
+        params.append(format_ts(as_of))
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT round_id, team_id, period, method, sample_size, sampling_seed, sampled, "
+            "second_review_share, opened_at, closed_at FROM rm_audit_rounds "
+            f"WHERE {' AND '.join(where)} ORDER BY opened_position",
+            tuple(params),
+        ).fetchall()
+    cutoff = format_ts(as_of) if as_of is not None else None
+    out = []
+    for rid, team, per, method, size, seed, sampled, share, opened, closed in rows:
+        ids = tuple(json.loads(sampled))
+        if cutoff is not None and closed is not None and closed > cutoff:
+            closed = None
+        out.append(
+            RoundInfo(
+                rid,
+                team,
+                per,
+                method,
+                int(size),
+                ids,
+                tuple(second_review_ids(list(ids), float(share), seed)),
+                opened,
+                closed,
+            )
+        )
+    return out
+
+
+def round_reviews(engine: Engine, round_id: str) -> list[dict[str, Any]]:
+    ph = _ph(engine)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT consultation_id, reviewer_id, second_review, agenda_setting, goal_setting, "
+            f"follow_up, recorded_at FROM rm_reviews WHERE round_id = {ph} ORDER BY position",
+            (round_id,),
+        ).fetchall()
+    keys = ["consultation_id", "reviewer_id", "second_review", *ELEMENTS, "recorded_at"]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def round_progress(engine: Engine, round_id: str) -> RoundProgress:
+    info = next((r for r in rounds_for(engine) if r.round_id == round_id), None)
+    if info is None:
+        raise AuditError(f"no audit round {round_id}")
+    done = round_reviews(engine, round_id)
+    first = {r["consultation_id"] for r in done if not r["second_review"]}
+    second = {r["consultation_id"] for r in done if r["second_review"]}
+    return RoundProgress(info, len(first), len(second), len(info.second_review))
+
+
+class AuditService:
+    """Write side of the audit. Each method appends events, then folds them into the read models."""
+
+    def __init__(self, store: EventStore, projector: Projector | None = None) -> None:
+        self.store = store
+        self.projector = projector or Projector(store)
+
+    def _append(self, events: list[NewEvent], expected: int | None, actor: str) -> None:
+        self.store.append(events, expected_version=expected, metadata={"actor": actor})
+        self.projector.catch_up()
+
+    def open_round(
+        self,
+        team_id: str,
+        period: str,
+        *,
+        sample_size: int | None = DEFAULT_SAMPLE_SIZE,
+        census: bool = False,
+        second_review_share: float = DEFAULT_SECOND_REVIEW_SHARE,
+        actor: str = "sipdash",
+    ) -> RoundInfo:
+        """Open a new round for a team-month with a reproducible sample (or a census)."""
+        self.projector.catch_up()
+        existing = rounds_for(self.store.engine, team_id=team_id, period=period)
+        candidates = self._consultations(team_id, period)
+        seed = f"{team_id}:{period}"
+        sample = draw_sample(candidates, None if census else sample_size, seed)
+        round_id = f"r-{team_id}-{period}-{len(existing) + 1}"
+        opened = AuditRoundOpened(
+            round_id=round_id,
+            team_id=team_id,
+            period=period,
+            method="census" if census else "sample",
+            sample_size=len(sample) if census else int(sample_size or 0),
+            sampling_seed=seed,
+            sampled=tuple(sample),
+            second_review_share=second_review_share,
+        )
+        try:
+            self._append([NewEvent(opened)], 0, actor)
+        except VersionConflict as exc:
+            raise AuditError(
+                f"round {round_id} was opened by someone else a moment ago; reload and try again"
+            ) from exc
+        return next(r for r in rounds_for(self.store.engine) if r.round_id == round_id)
+
+    def _consultations(self, team_id: str, period: str) -> list[str]:
+        ph = _ph(self.store.engine)
+        with self.store.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                f"SELECT consultation_id FROM rm_case_notes WHERE team_id = {ph} AND period = {ph}",
+                (team_id, period),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def record_review(
+        self,
+        round_id: str,
+        consultation_id: str,
+        reviewer_id: str,
+        findings: dict[str, str],
+        *,
+        second_review: bool = False,
+        actor: str | None = None,
+    ) -> None:
+        """Append one ``CaseNoteReviewed``; refuses notes outside the round's sample."""
+        info = next((r for r in rounds_for(self.store.engine) if r.round_id == round_id), None)
+        if info is None:
+            raise AuditError(f"no audit round {round_id}")
+        if info.closed_at is not None:
+            raise AuditError(f"round {round_id} is closed; open a new round to review again")
+        if consultation_id not in info.sampled:
+            raise AuditError(f"consultation {consultation_id} is not in the sample of {round_id}")
+        event = CaseNoteReviewed(
+            round_id=round_id,
+            consultation_id=consultation_id,
+            reviewer_id=reviewer_id,
+            second_review=second_review,
+            **{e: findings[e] for e in ELEMENTS},
+        )
+        self._append([NewEvent(event)], None, actor or reviewer_id)
+
+    def close_round(self, round_id: str, *, actor: str = "sipdash") -> None:
+        info = next((r for r in rounds_for(self.store.engine) if r.round_id == round_id), None)
+        if info is None:
+            raise AuditError(f"no audit round {round_id}")
+        if info.closed_at is None:
+            self._append([NewEvent(AuditRoundClosed(round_id=round_id))], None, actor)
+
+    def automated_findings(self, consultation_ids: list[str]) -> dict[str, dict[str, str]]:
+        """What the case-note read model says each note documents (yes / no)."""
+        ph = _ph(self.store.engine)
+        out: dict[str, dict[str, str]] = {}
+        with self.store.engine.connect() as conn:
+            for i in range(0, len(consultation_ids), 500):
+                chunk = consultation_ids[i : i + 500]
+                rows = conn.exec_driver_sql(
+                    "SELECT consultation_id, agenda_setting, goal_setting, follow_up "
+                    f"FROM rm_case_notes WHERE consultation_id IN ({', '.join([ph] * len(chunk))})",
+                    tuple(chunk),
+                )
+                for cid, a, g, f in rows:
+                    out[cid] = {
+                        e: ("yes" if v else "no") for e, v in zip(ELEMENTS, (a, g, f), strict=True)
+                    }
+        return out
+
+    def run(
+        self,
+        period: str,
+        *,
+        team_id: str | None = None,
+        sample_size: int | None = DEFAULT_SAMPLE_SIZE,
+        census: bool = False,
+        new_round: bool = False,
+        actor: str = "sipdash audit run",
+    ) -> list[RunOutcome]:
+        """Open and complete (automated first reviews) a round per team for ``period``.
+
+        A team-month that already has a round is reported and left alone unless ``new_round``.
+        Second reviews are left to people (the worklist), so they stay blind.
+        """
+        self.projector.catch_up()
+        from .queries import team_ids  # local: avoids an import cycle at module load
+
+        teams = [team_id] if team_id else team_ids(self.store.engine)
+        outcomes = []
+        for team in teams:
+            existing = rounds_for(self.store.engine, team_id=team, period=period)
+            if existing and not new_round:
+                outcomes.append(
+                    RunOutcome(
+                        team, period, existing[-1].round_id, "exists", len(existing[-1].sampled)
+                    )
+                )
+                continue
+            if not self._consultations(team, period):
+                outcomes.append(RunOutcome(team, period, "", "empty", 0))
+                continue
+            info = self.open_round(
+                team, period, sample_size=sample_size, census=census, actor=actor
+            )
+            findings = self.automated_findings(list(info.sampled))
+            events = [
+                NewEvent(
+                    CaseNoteReviewed(
+                        round_id=info.round_id,
+                        consultation_id=cid,
+                        reviewer_id=AUTO_REVIEWER,
+                        second_review=False,
+                        **findings[cid],
+                    )
+                )
+                for cid in info.sampled
+            ]
+            events.append(NewEvent(AuditRoundClosed(round_id=info.round_id)))
+            self._append(events, 1, actor)
+            outcomes.append(RunOutcome(team, period, info.round_id, "opened", len(info.sampled)))
+        return outcomes

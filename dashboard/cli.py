@@ -1,0 +1,406 @@
+"""The ``sipdash`` command line: a thin shell over events/, audit/ and seed/.
+
+Every subcommand takes ``--db URL`` (before or after the subcommand); otherwise
+``SIPDASH_DATABASE_URL``; otherwise ``sqlite:///sipdash.db`` in the working directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A failure to report as one clear line (exit 1), never a traceback."""
+
+
+# --- shared helpers ----------------------------------------------------------------------------
+
+
+def parse_as_of(text: str | None) -> datetime | None:
+    """ISO 8601, inclusive, UTC when no zone is given; a bare date means the end of that day."""
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).date()
+            return datetime.combine(day, time.max, tzinfo=UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(
+            f"--as-of {text!r} is not an ISO 8601 date or date-time (e.g. 2025-06-30 or "
+            "2025-06-30T17:00:00Z)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@contextmanager
+def progress_bar(total: int | None, desc: str, enabled: bool = True):
+    """A tqdm bar on stderr (silent when not a terminal and not asked for)."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        desc=desc,
+        unit="ev",
+        file=sys.stderr,
+        disable=not enabled or not sys.stderr.isatty(),
+    )
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def open_store(url_arg: str | None, *, create: bool = True):
+    from audit.projections import Projector
+    from events import EventStore, resolve_url
+
+    store = EventStore(resolve_url(url_arg))
+    projector = Projector(store)
+    if create:
+        projector.ensure_schema()
+    return store, projector
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    import seed
+
+    store, projector = open_store(args.db)
+    head = store.head()
+    if head.position:
+        if args.if_empty:
+            print(f"database already holds {head.position} events; not seeding")
+            projector.catch_up()
+            return EXIT_OK
+        raise CliError(
+            f"the database already holds {head.position} events; sipdash seed only writes "
+            "into an empty database (use a new --db, or --if-empty to skip)"
+        )
+    total = seed.estimate_events(
+        args.scenario,
+        teams=args.teams,
+        months=args.months,
+        consultations=args.consultations,
+    )
+    with progress_bar(total, f"seeding {args.scenario}", not args.quiet) as update:
+        result = seed.run_seed(
+            store,
+            scenario=args.scenario,
+            seed=args.seed,
+            teams=args.teams,
+            months=args.months,
+            consultations=args.consultations,
+            progress=update,
+        )
+    with progress_bar(result.head.position, "projecting", not args.quiet) as update:
+        projector.catch_up(progress=update)
+    print(f"seeded {result.appended} synthetic events; head {result.head.hash}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from events import resolve_url
+
+    app = Path(__file__).with_name("app.py")
+    env = dict(os.environ, SIPDASH_DATABASE_URL=resolve_url(args.db))
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    if args.address:
+        cmd += ["--server.address", args.address]
+    return subprocess.call(cmd, env=env)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    store, _ = open_store(args.db)
+    with progress_bar(store.head().position, "verifying", not args.quiet) as update:
+        result = store.verify(expect_head=args.expect_head, progress=update)
+    print(result.line())
+    return EXIT_OK if result.ok else EXIT_FAIL
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    store, projector = open_store(args.db)
+    with progress_bar(store.head().position, "rebuilding", not args.quiet) as update:
+        n = projector.rebuild(progress=update)
+    print(f"rebuilt read models from {n} events")
+    return EXIT_OK
+
+
+def cmd_audit_run(args: argparse.Namespace) -> int:
+    from audit.service import AuditError, AuditService
+
+    store, projector = open_store(args.db)
+    service = AuditService(store, projector)
+    try:
+        outcomes = service.run(
+            args.period,
+            team_id=args.team,
+            sample_size=None if args.census else args.sample,
+            census=args.census,
+            new_round=args.new_round,
+        )
+    except AuditError as exc:
+        raise CliError(str(exc)) from None
+    for o in outcomes:
+        if o.status == "exists":
+            print(
+                f"{o.team_id} {o.period}: round {o.round_id} already exists "
+                f"({o.sampled} notes); use --new-round to open another"
+            )
+        elif o.status == "empty":
+            print(f"{o.team_id} {o.period}: no consultations recorded; nothing to audit")
+        else:
+            print(
+                f"{o.team_id} {o.period}: opened, reviewed and closed {o.round_id} ({o.sampled} notes)"
+            )
+    return EXIT_OK
+
+
+def cmd_audit_report(args: argparse.Namespace) -> int:
+    from audit.measures import audit_measures, census_measures, report_records
+
+    store, projector = open_store(args.db)
+    projector.catch_up()
+    as_of = parse_as_of(args.as_of)
+    df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report_records(df), indent=2) + "\n")
+        return EXIT_OK
+    census = census_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    merged = df.merge(
+        census[["team", "period", "measure", "proportion", "denominator"]].rename(
+            columns={"proportion": "census_proportion", "denominator": "census_denominator"}
+        ),
+        on=["team", "period", "measure"],
+        how="left",
+    )
+    if args.format == "csv":
+        merged.to_csv(sys.stdout, index=False)
+    else:
+        sys.stdout.write(merged.to_string(index=False) + "\n")
+    return EXIT_OK
+
+
+def cmd_spc(args: argparse.Namespace) -> int:
+    from audit import spc, spc_io
+
+    try:
+        series = spc_io.read_series_csv(Path(args.file), args.chart)
+        common: dict[str, Any] = {"improvement": args.improvement, "target": args.target}
+        settings = spc.SpcSettings(shift_points=args.shift, trend_points=args.trend)
+        if args.chart == "run":
+            result = spc.run_chart(*series, **common)
+        elif args.chart == "p":
+            result = spc.p_chart(
+                *series,
+                baseline=args.baseline,
+                recalculate_at=args.recalculate_at,
+                settings=settings,
+                **common,
+            )
+        else:
+            result = spc.xmr_chart(
+                *series,
+                baseline=args.baseline,
+                recalculate_at=args.recalculate_at,
+                settings=settings,
+                **common,
+            )
+    except (spc_io.SpcInputError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    out = spc_io.result_to_json(result) if args.format == "json" else spc_io.result_to_csv(result)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from events.backup import write_backup
+
+    store, _ = open_store(args.db)
+    path = Path(args.file)
+    tmp = path.with_suffix(path.suffix + ".partial")
+    with (
+        tmp.open("w", encoding="utf-8") as out,
+        progress_bar(store.head().position, "backing up", not args.quiet) as update,
+    ):
+        n = write_backup(store, out, progress=update)
+    tmp.replace(path)
+    print(f"backed up {n} events to {path}; head {store.head().hash}")
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from events.backup import BackupError, restore_backup
+
+    store, projector = open_store(args.db)
+    try:
+        with progress_bar(None, "restoring", not args.quiet) as update:
+            n = restore_backup(store, Path(args.file), progress=update)
+    except (BackupError, OSError) as exc:
+        raise CliError(f"restore refused: {exc}") from None
+    result = store.verify()
+    projector.catch_up()
+    print(f"restored {n} events; {result.line()}")
+    return EXIT_OK if result.ok else EXIT_FAIL
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    default = None if top else argparse.SUPPRESS
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        default=default,
+        help="database URL (default: $SIPDASH_DATABASE_URL or sqlite:///sipdash.db); "
+        "postgresql://user@host/db works too",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="no progress bars",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sipdash",
+        description="SIP case-note audit: an append-only event log, audit measures and NHS "
+        "Making Data Count SPC charts for agenda setting, goal setting and follow-up.",
+    )
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str, **kw):
+        p = sub.add_parser(name, help=help_, description=help_, **kw)
+        _common(p)
+        p.set_defaults(func=fn)
+        return p
+
+    p = add("seed", cmd_seed, "write a deterministic synthetic programme into an empty database")
+    p.add_argument("--scenario", choices=["demo", "large"], default="demo")
+    p.add_argument("--seed", type=int, default=42, help="same seed, same log (default 42)")
+    p.add_argument("--teams", type=int, help="number of teams (large scenario)")
+    p.add_argument("--months", type=int, help="number of months (large scenario)")
+    p.add_argument("--consultations", type=int, help="total consultations (large scenario)")
+    p.add_argument("--if-empty", action="store_true", help="do nothing if the database has events")
+
+    p = add("serve", cmd_serve, "run the dashboard")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default=None, help="address to bind (default: Streamlit's)")
+
+    p = add("verify", cmd_verify, "check the hash chain of the whole log")
+    p.add_argument(
+        "--expect-head",
+        metavar="HASH",
+        help="a head hash published earlier that must still be on the chain",
+    )
+
+    add("rebuild", cmd_rebuild, "rebuild every read model from the log")
+
+    p = add("audit", lambda a: EXIT_USAGE, "run audit rounds and report measures")
+    audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    r = audit_sub.add_parser("run", help="open and complete (automated) audit rounds for a month")
+    _common(r)
+    r.set_defaults(func=cmd_audit_run)
+    r.add_argument("--period", required=True, help="YYYY-MM")
+    r.add_argument("--team", help="one team id (default: every team)")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--sample", type=int, default=20, help="notes per team-month (default 20)")
+    g.add_argument("--census", action="store_true", help="review every note")
+    r.add_argument("--new-round", action="store_true", help="open another round even if one exists")
+    r = audit_sub.add_parser("report", help="measures per team per period")
+    _common(r)
+    r.set_defaults(func=cmd_audit_report)
+    r.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    r.add_argument("--as-of", help="ISO 8601 date/time, inclusive, UTC if no zone")
+    r.add_argument("--quarterly", action="store_true")
+
+    p = add(
+        "spc",
+        cmd_spc,
+        "SPC for any series in a CSV file (period,value or period,numerator,denominator)",
+    )
+    p.add_argument("file")
+    p.add_argument("--chart", choices=["xmr", "p", "run"], default="xmr")
+    p.add_argument("--improvement", choices=["up", "down", "neither"], default="up")
+    p.add_argument("--target", type=float)
+    p.add_argument(
+        "--baseline", type=int, metavar="N", help="limits from the first N points, carried forward"
+    )
+    p.add_argument("--recalculate-at", action="append", default=[], metavar="PERIOD")
+    p.add_argument("--shift", type=int, default=6, choices=[6, 7, 8])
+    p.add_argument("--trend", type=int, default=6, choices=[6, 7, 8])
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+
+    p = add("backup", cmd_backup, "write the whole log as JSON lines")
+    p.add_argument("file")
+    p = add("restore", cmd_restore, "load a backup into an empty database (same head hash)")
+    p.add_argument("file")
+
+    for extra in _extra_commands:
+        extra(sub, add)
+    return parser
+
+
+#: Other modules register subcommands here (import, report, forget) to keep this file thin.
+_extra_commands: list[Callable] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"sipdash: error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("sipdash: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one clear line, never a traceback
+        from events import StoreError
+
+        if isinstance(exc, StoreError):
+            print(f"sipdash: error: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        if os.environ.get("SIPDASH_DEBUG"):
+            raise
+        print(
+            f"sipdash: unexpected error ({type(exc).__name__}): {exc}. "
+            "Set SIPDASH_DEBUG=1 for details.",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
