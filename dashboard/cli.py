@@ -269,6 +269,83 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from audit.imports import Importer, ImportRefused
+    from events.pseudonym import PatientRegistry, resolve_key
+
+    store, projector = open_store(args.db)
+    key, is_demo = resolve_key()
+    registry = PatientRegistry(store.engine, key)
+    registry.ensure_schema()
+    importer = Importer(store, registry, demo_key=is_demo, projector=projector)
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        with progress_bar(None, f"importing {path.name}", not args.quiet) as update:
+            if args.kind == "consultations":
+                result = importer.import_consultations(
+                    data, source=path.name, register_teams=args.register_teams, progress=update
+                )
+            else:
+                result = importer.import_reviews(data, source=path.name, progress=update)
+    except ImportRefused as exc:
+        print(f"sipdash: import refused, nothing was appended:\n{exc}", file=sys.stderr)
+        return EXIT_FAIL
+    extra = (
+        f"; registered teams {', '.join(result.registered_teams)}"
+        if result.registered_teams
+        else ""
+    )
+    print(
+        f"imported {result.rows} rows from {path.name}: {result.appended} events appended, "
+        f"{result.skipped} already present{extra}"
+    )
+    return EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from events import NewEvent
+    from events.pseudonym import PatientRegistry, PseudonymError, resolve_key
+    from events.types import PatientForgotten
+
+    store, projector = open_store(args.db)
+    key, _ = resolve_key()
+    registry = PatientRegistry(store.engine, key)
+    registry.ensure_schema()
+    raw = args.patient if args.patient != "-" else sys.stdin.readline()
+    try:
+        token = registry.forget(raw)
+    except PseudonymError as exc:
+        raise CliError(f"patient: {exc}") from None
+    if token is None:
+        print("no mapping held for that patient (never imported, or already forgotten)")
+        return EXIT_OK
+    store.append(
+        [NewEvent(PatientForgotten(subject="patients", patient_ref=token, requested_by=args.by))],
+        metadata={"actor": args.by},
+    )
+    projector.catch_up()
+    print(f"forgotten: the log keeps token {token}, which can no longer be linked to anyone")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dashboard.pack import build_pack
+
+    store, projector = open_store(args.db)
+    projector.catch_up()
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".pdf"):
+        raise CliError(f"--out {out}: expected a file ending in .html or .pdf")
+    pack = build_pack(store, as_of=parse_as_of(args.as_of), actor=args.by)
+    out.write_bytes(pack.pdf if out.suffix.lower() == ".pdf" else pack.html.encode("utf-8"))
+    print(f"wrote {out} (as of {pack.as_of_text}; log head {pack.head_hash})")
+    return EXIT_OK
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -366,13 +443,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("restore", cmd_restore, "load a backup into an empty database (same head hash)")
     p.add_argument("file")
 
-    for extra in _extra_commands:
-        extra(sub, add)
+    p = add(
+        "import", cmd_import, "validated, all-or-nothing CSV import (re-import appends nothing)"
+    )
+    p.add_argument("kind", choices=["consultations", "reviews"])
+    p.add_argument("file")
+    p.add_argument(
+        "--register-teams",
+        action="store_true",
+        help="register teams the file names but the log lacks",
+    )
+
+    p = add("forget", cmd_forget, "erase a patient's pseudonym mapping (the log stays intact)")
+    p.add_argument("patient", help="the NHS number or local id, or - to read it from stdin")
+    p.add_argument("--by", required=True, help="who asked for the erasure (recorded)")
+
+    p = add("report", cmd_report, "write the review pack (HTML or PDF) as of a moment")
+    p.add_argument("--out", required=True, metavar="FILE.html|FILE.pdf")
+    p.add_argument("--as-of", help="ISO 8601 date/time, inclusive, UTC if no zone")
+    p.add_argument("--by", default="sipdash report", help="who exported it (recorded)")
     return parser
-
-
-#: Other modules register subcommands here (import, report, forget) to keep this file thin.
-_extra_commands: list[Callable] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,54 @@
+# sipdash developer tasks. `make` (or `make help`) lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test demo bench lint format clean
+
+help: ## List the targets
+	@echo "sipdash make targets:"
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
+	@echo "Variables: PYTHON=$(PYTHON)  PYTEST_ARGS='-k ...'  TEST_DATABASE_URL=postgresql://..."
+
+venv: $(STAMP) ## Create .venv and install sipdash[test] (again only when pyproject.toml changes)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $(STAMP)
+
+test: venv ## Lint (ruff check) then run the whole test suite (real SQLite, PostgreSQL, chromium)
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: venv ## Seed a demo programme if the database is empty, then serve the dashboard
+	$(BIN)/sipdash seed --if-empty && $(BIN)/sipdash serve
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## Install sipdash[test,bench] and run the benchmarks (bench/run_all.py)
+	$(BIN)/python bench/run_all.py
+
+lint: venv ## ruff check + ruff format --check (changes nothing)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## Apply ruff formatting and safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove caches and build artefacts (keeps .venv and databases)
+	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

@@ -1,0 +1,454 @@
+"""Validated, all-or-nothing CSV imports of consultations and case-note reviews.
+
+Every row is checked before anything is written; on any error nothing is appended and each bad
+row is reported as a spreadsheet numbers it (header = row 1), with the column and what was
+expected. Values are echoed to help the user, except patient identifiers, which are never shown.
+Event ids are UUID v5 of the source row's key, so re-importing a file appends nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from events import DuplicateEventConflict, EventStore, NewEvent
+from events.pseudonym import PatientRegistry, PseudonymError, normalise_identifier
+from events.types import (
+    EARLIEST_DATE,
+    ELEMENTS,
+    AgendaSet,
+    CaseNoteReviewed,
+    ClinicianRegistered,
+    ConsultationHeld,
+    FollowUpArranged,
+    GoalAgreed,
+    TeamRegistered,
+)
+
+from . import queries
+from .projections import Projector
+from .service import rounds_for
+
+NAMESPACE = uuid.UUID("6f1c9a52-5d8e-4c61-9a53-2b7d0c3e8f10")
+CONSULTATION_COLUMNS = [
+    "consultation_id",
+    "team",
+    "clinician",
+    "patient",
+    "occurred_on",
+    "contact",
+    *ELEMENTS,
+]
+REVIEW_COLUMNS = ["team", "period", "consultation_id", "reviewer", *ELEMENTS]
+MAX_BYTES = 200 * 1024 * 1024
+MAX_ERRORS_SHOWN = 200
+_ELEMENT_EVENTS = {
+    "agenda_setting": AgendaSet,
+    "goal_setting": GoalAgreed,
+    "follow_up": FollowUpArranged,
+}
+_CONTACTS = ("face_to_face", "telephone", "video")
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    rows: int
+    appended: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    registered_teams: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ImportRefused(Exception):
+    """The file was refused; ``errors`` lists every problem found. Nothing was appended."""
+
+    def __init__(self, errors: list[str]) -> None:
+        shown = errors[:MAX_ERRORS_SHOWN]
+        more = len(errors) - len(shown)
+        text = "\n".join(shown) + (f"\n… and {more} more" if more > 0 else "")
+        super().__init__(text)
+        self.errors = errors
+
+
+def event_id(*key: str) -> str:
+    """Deterministic id of an imported fact, so whoever re-imports appends nothing."""
+    return str(uuid.uuid5(NAMESPACE, "\x1f".join(key)))
+
+
+def _decode(data: bytes, source: str) -> list[dict[str, str]] | None:
+    if len(data) > MAX_BYTES:
+        raise ImportRefused([f"{source}: the file is larger than {MAX_BYTES // (1024 * 1024)} MB"])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRefused(
+            [f"{source}: the file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]
+        ) from None
+    if not text.strip():
+        raise ImportRefused([f"{source}: the file is empty; expected a header row and data rows"])
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return reader
+
+
+def _rows(data: bytes, source: str, required: list[str]) -> list[tuple[int, dict[str, str]]]:
+    reader = _decode(data, source)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ImportRefused(
+            [
+                f"{source}: row 1: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
+            ]
+        )
+    rows = []
+    try:
+        for i, row in enumerate(reader, start=2):
+            if None in row:
+                raise ImportRefused([f"{source}: row {i}: more cells than the header has columns"])
+            if not any((v or "").strip() for v in row.values()):
+                continue
+            rows.append((i, {k: (v or "").strip() for k, v in row.items()}))
+    except csv.Error as exc:
+        raise ImportRefused([f"{source}: not a readable CSV file ({exc})"]) from None
+    if not rows:
+        raise ImportRefused([f"{source}: the file has a header but no data rows"])
+    return rows
+
+
+def _yes_no(value: str, allow_na: bool) -> str | None:
+    v = value.lower()
+    if v in ("yes", "y", "true", "1"):
+        return "yes"
+    if v in ("no", "n", "false", "0"):
+        return "no"
+    if allow_na and v in ("na", "n/a", "not_applicable", "not applicable"):
+        return "not_applicable"
+    return None
+
+
+def _date(value: str) -> date | None:
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        return None
+    return d if len(value) == 10 else None
+
+
+class Importer:
+    """Turns CSV files into events through the store's bulk path, one transaction per file."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        registry: PatientRegistry,
+        *,
+        demo_key: bool = False,
+        projector: Projector | None = None,
+        actor: str = "sipdash import",
+        today: date | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.demo_key = demo_key
+        self.projector = projector or Projector(store)
+        self.actor = actor
+        self.today = today or date.today()
+
+    # -- consultations --
+
+    def import_consultations(
+        self,
+        data: bytes,
+        *,
+        source: str = "consultations.csv",
+        register_teams: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """Validate every row, then append all events in one transaction (or none)."""
+        self.projector.catch_up()
+        rows = _rows(data, source, CONSULTATION_COLUMNS)
+        teams = queries.teams(self.store.engine)
+        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
+        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
+        errors: list[str] = []
+        seen: dict[str, tuple[int, tuple]] = {}
+        unknown_teams: dict[str, int] = {}
+        parsed = []
+        for n, row in rows:
+            where = f"{source}: row {n}"
+            problems = []
+            cid = row["consultation_id"]
+            if not cid:
+                problems.append(f"{where}, column consultation_id: expected an id, got nothing")
+            team_raw = row["team"]
+            team_id = by_key.get(team_raw.lower())
+            if not team_raw:
+                problems.append(f"{where}, column team: expected a team id or name, got nothing")
+            elif team_id is None:
+                if register_teams:
+                    team_id = team_raw
+                    unknown_teams.setdefault(team_raw, n)
+                else:
+                    problems.append(
+                        f"{where}, column team: {team_raw!r} is not a registered team "
+                        "(register it first, or import with --register-teams)"
+                    )
+            if not row["clinician"]:
+                problems.append(
+                    f"{where}, column clinician: expected a clinician code, got nothing"
+                )
+            canonical = None
+            try:
+                canonical, is_nhs = normalise_identifier(row["patient"])
+                if is_nhs and self.demo_key:
+                    problems.append(
+                        f"{where}, column patient: an NHS number cannot be imported with the demo "
+                        "pseudonym key; set SIPDASH_PSEUDONYM_KEY first"
+                    )
+            except PseudonymError as exc:
+                problems.append(f"{where}, column patient: {exc}")
+            occurred = _date(row["occurred_on"])
+            if occurred is None:
+                problems.append(
+                    f"{where}, column occurred_on: expected a date YYYY-MM-DD, got {row['occurred_on']!r}"
+                )
+            elif not (EARLIEST_DATE <= occurred <= self.today):
+                problems.append(
+                    f"{where}, column occurred_on: {occurred} is outside {EARLIEST_DATE}..{self.today}"
+                )
+            contact = row["contact"].lower().replace("-", "_").replace(" ", "_")
+            if contact not in _CONTACTS:
+                problems.append(
+                    f"{where}, column contact: expected one of {', '.join(_CONTACTS)}, got {row['contact']!r}"
+                )
+            findings = {}
+            for element in ELEMENTS:
+                v = _yes_no(row[element], allow_na=False)
+                if v is None:
+                    problems.append(
+                        f"{where}, column {element}: expected yes or no, got {row[element]!r}"
+                    )
+                findings[element] = v
+            if problems:
+                errors.extend(problems)
+                continue
+            content = (
+                team_id,
+                row["clinician"],
+                canonical,
+                occurred,
+                contact,
+                tuple(findings.values()),
+            )
+            if cid in seen:
+                first_row, first_content = seen[cid]
+                if first_content != content:
+                    errors.append(
+                        f"{where}, column consultation_id: {cid!r} already appears in row "
+                        f"{first_row} with different content"
+                    )
+                continue
+            seen[cid] = (n, content)
+            parsed.append(
+                (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings)
+            )
+        if errors:
+            raise ImportRefused(errors)
+        return self._append_consultations(parsed, unknown_teams, source, len(rows), progress)
+
+    def _append_consultations(
+        self, parsed, unknown_teams, source, n_rows, progress
+    ) -> ImportResult:
+        registry = self.registry
+        hashes = registry.hashes_for([p[4] for p in parsed])
+        registry.ensure_schema()
+        with self.store.engine.begin() as conn:
+            gone = registry.forgotten(list(hashes.values()), conn)
+            if gone:
+                bad = [
+                    f"{source}: row {p[0]}, column patient: this patient asked to be forgotten; "
+                    "their records cannot be imported again"
+                    for p in parsed
+                    if hashes[p[4]] in gone
+                ]
+                raise ImportRefused(bad)
+            tokens = registry.tokens_for(list(hashes.values()), conn, create=True)
+        known_clinicians = set(queries_clinicians(self.store))
+        events: list[NewEvent] = []
+        origin: dict[str, int] = {}
+        for team in unknown_teams:
+            ev = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
+            events.append(NewEvent(ev, event_id=event_id("team", team)))
+        for n, cid, team_id, clinician, canonical, occurred, contact, findings in parsed:
+            if clinician not in known_clinicians:
+                known_clinicians.add(clinician)
+                eid = event_id("clinician", clinician)
+                origin[eid] = n
+                events.append(
+                    NewEvent(
+                        ClinicianRegistered(
+                            clinician_id=clinician, team_id=team_id, role="clinician"
+                        ),
+                        event_id=eid,
+                    )
+                )
+            held = ConsultationHeld(
+                consultation_id=cid,
+                team_id=team_id,
+                clinician_id=clinician,
+                patient_ref=tokens[hashes[canonical]],
+                occurred_on=occurred,
+                contact=contact,
+            )
+            eid = event_id("consultation", cid, "ConsultationHeld")
+            origin[eid] = n
+            events.append(NewEvent(held, event_id=eid))
+            for element, value in findings.items():
+                if value == "yes":
+                    cls = _ELEMENT_EVENTS[element]
+                    eid = event_id("consultation", cid, cls.type)
+                    origin[eid] = n
+                    events.append(
+                        NewEvent(cls(consultation_id=cid, documented_on=occurred), event_id=eid)
+                    )
+        try:
+            result = self.store.append_many(
+                events,
+                atomic=True,
+                batch_size=10_000,
+                metadata={"actor": self.actor, "source": f"import:{source}"},
+                progress=progress,
+            )
+        except DuplicateEventConflict as exc:
+            row = origin.get(exc.event_id)
+            raise ImportRefused(
+                [
+                    f"{source}: row {row}, column consultation_id: this consultation was imported "
+                    "before with different content; a correction must be a new event, not an edit"
+                ]
+            ) from None
+        self.projector.catch_up()
+        return ImportResult(
+            "consultations",
+            n_rows,
+            result.appended,
+            result.skipped,
+            registered_teams=list(unknown_teams),
+        )
+
+    # -- reviews --
+
+    def import_reviews(
+        self,
+        data: bytes,
+        *,
+        source: str = "reviews.csv",
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        self.projector.catch_up()
+        rows = _rows(data, source, REVIEW_COLUMNS)
+        teams = queries.teams(self.store.engine)
+        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
+        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
+        open_rounds: dict[tuple[str, str], list] = {}
+        for r in rounds_for(self.store.engine):
+            if r.closed_at is None:
+                open_rounds.setdefault((r.team_id, r.period), []).append(r)
+        errors: list[str] = []
+        events: list[NewEvent] = []
+        origin: dict[str, int] = {}
+        seen: dict[str, int] = {}
+        for n, row in rows:
+            where = f"{source}: row {n}"
+            problems = []
+            team_id = by_key.get(row["team"].lower())
+            if team_id is None:
+                problems.append(f"{where}, column team: {row['team']!r} is not a registered team")
+            period = row["period"]
+            if not (len(period) == 7 and _date(period + "-01")):
+                problems.append(f"{where}, column period: expected YYYY-MM, got {period!r}")
+            if not row["reviewer"]:
+                problems.append(f"{where}, column reviewer: expected a reviewer id, got nothing")
+            findings = {}
+            for element in ELEMENTS:
+                v = _yes_no(row[element], allow_na=True)
+                if v is None:
+                    problems.append(
+                        f"{where}, column {element}: expected yes, no or na, got {row[element]!r}"
+                    )
+                findings[element] = v
+            second_raw = row.get("second_review", "") or "no"
+            second = _yes_no(second_raw, allow_na=False)
+            if second is None:
+                problems.append(
+                    f"{where}, column second_review: expected yes or no, got {second_raw!r}"
+                )
+            round_ = None
+            if not problems:
+                candidates = [
+                    r
+                    for r in open_rounds.get((team_id, period), [])
+                    if row["consultation_id"] in r.sampled
+                ]
+                if not candidates:
+                    problems.append(
+                        f"{where}, column consultation_id: {row['consultation_id']!r} is not in an open "
+                        f"audit round of {team_id} for {period}"
+                    )
+                else:
+                    round_ = candidates[-1]
+            if problems:
+                errors.extend(problems)
+                continue
+            is_second = second == "yes"
+            key = (round_.round_id, row["consultation_id"], row["reviewer"], str(is_second))
+            eid = event_id("review", *key)
+            if eid in seen:
+                continue
+            seen[eid] = n
+            origin[eid] = n
+            events.append(
+                NewEvent(
+                    CaseNoteReviewed(
+                        round_id=round_.round_id,
+                        consultation_id=row["consultation_id"],
+                        reviewer_id=row["reviewer"],
+                        second_review=is_second,
+                        **findings,
+                    ),
+                    event_id=eid,
+                )
+            )
+        if errors:
+            raise ImportRefused(errors)
+        try:
+            result = self.store.append_many(
+                events,
+                atomic=True,
+                metadata={"actor": self.actor, "source": f"import:{source}"},
+                progress=progress,
+            )
+        except DuplicateEventConflict as exc:
+            raise ImportRefused(
+                [
+                    f"{source}: row {origin.get(exc.event_id)}: this review was imported before with "
+                    "different findings; a correction must be a new review"
+                ]
+            ) from None
+        self.projector.catch_up()
+        return ImportResult("reviews", len(rows), result.appended, result.skipped)
+
+
+def queries_clinicians(store: EventStore) -> list[str]:
+    with store.engine.connect() as conn:
+        return [r[0] for r in conn.exec_driver_sql("SELECT clinician_id FROM rm_clinicians")]

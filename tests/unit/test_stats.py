@@ -1,0 +1,78 @@
+"""Wilson intervals and Cohen's kappa against known values."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.stats import cohens_kappa, wilson_interval
+
+
+@pytest.mark.parametrize(
+    ("yes", "n", "expected"),
+    [
+        (8, 10, (0.4902, 0.9433)),
+        (0, 10, (0.0, 0.2775)),
+        (10, 10, (0.7225, 1.0)),
+        (1, 20, (0.0089, 0.2361)),
+        (50, 100, (0.4038, 0.5962)),
+    ],
+)
+def test_wilson_interval_matches_known_values(
+    yes: int, n: int, expected: tuple[float, float]
+) -> None:
+    low, high = wilson_interval(yes, n)
+    assert low == pytest.approx(expected[0], abs=5e-5)
+    assert high == pytest.approx(expected[1], abs=5e-5)
+
+
+def test_wilson_interval_of_nothing_is_none() -> None:
+    assert wilson_interval(0, 0) == (None, None)
+
+
+def test_wilson_interval_rejects_more_yes_than_reviewed() -> None:
+    with pytest.raises(ValueError, match="exceed"):
+        wilson_interval(11, 10)
+
+
+def test_wilson_interval_rejects_negative_counts() -> None:
+    with pytest.raises(ValueError, match="whole number"):
+        wilson_interval(-1, 10)
+
+
+def pairs_from_table(both_yes: int, yes_no: int, no_yes: int, both_no: int) -> list:
+    return (
+        [(True, True)] * both_yes
+        + [(True, False)] * yes_no
+        + [(False, True)] * no_yes
+        + [(False, False)] * both_no
+    )
+
+
+def test_kappa_matches_the_textbook_example() -> None:
+    # 50 notes: p_o = 0.7, p_e = 0.5·0.6 + 0.5·0.4 = 0.5, κ = 0.4
+    agreement = cohens_kappa(pairs_from_table(20, 5, 10, 15))
+    assert agreement.n == 50
+    assert agreement.percent_agreement == pytest.approx(70.0)
+    assert agreement.kappa == pytest.approx(0.4)
+
+
+def test_kappa_is_not_reported_for_fewer_than_twenty_pairs() -> None:
+    agreement = cohens_kappa(pairs_from_table(8, 1, 2, 8))
+    assert agreement.n == 19
+    assert agreement.kappa is None
+    assert agreement.percent_agreement == pytest.approx(100 * 16 / 19)
+
+
+def test_kappa_is_not_reported_when_both_raters_only_ever_said_yes() -> None:
+    agreement = cohens_kappa(pairs_from_table(25, 0, 0, 0))
+    assert agreement.kappa is None
+    assert agreement.percent_agreement == 100.0
+
+
+def test_kappa_of_no_pairs_is_empty() -> None:
+    assert cohens_kappa([]).percent_agreement is None
+
+
+def test_kappa_can_be_negative_when_raters_systematically_disagree() -> None:
+    agreement = cohens_kappa(pairs_from_table(0, 10, 10, 0))
+    assert agreement.kappa == pytest.approx(-1.0)
