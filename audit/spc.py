@@ -96,7 +96,7 @@ class SpcSettings:
     def __post_init__(self) -> None:
         for name in ("shift_points", "trend_points"):
             value = getattr(self, name)
-            if not 6 <= value <= 8:
+            if not isinstance(value, int) or not 6 <= value <= 8:
                 raise ValueError(f"{name} must be between 6 and 8 (MDC), got {value}")
         if self.minimum_points < 2:
             raise ValueError(f"minimum_points must be at least 2, got {self.minimum_points}")
@@ -282,7 +282,8 @@ def runs_longer_than(values: ArrayLike, centres: ArrayLike, longest_run_max: int
 
     Points on the centre line are dropped first (they neither count nor break a run).
     """
-    v, c = _floats(values), _floats(centres)
+    v = _floats(values)
+    c = np.broadcast_to(_floats(centres), v.shape)
     high = np.zeros(len(v), dtype=bool)
     low = np.zeros(len(v), dtype=bool)
     useful = np.flatnonzero((v != c) & ~np.isnan(c))

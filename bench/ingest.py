@@ -1,0 +1,250 @@
+"""Bulk and single appends: sipdash vs raw sqlite3 vs the ``eventsourcing`` library, one run.
+
+    .venv/bin/python bench/ingest.py [--events 200000] [--single 2000] [--json out.json]
+
+The raw path builds the same canonical JSON payloads and the same SHA-256 hash chain and
+inserts into the same table with the same durability settings (WAL, synchronous=FULL), so
+the ratio compares like with like. Only ratios are targets; absolute figures are orientation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from events import EventStore, NewEvent  # noqa: E402
+from events.store import GENESIS_HASH, StoredEvent, canonical_json, format_ts, row_hash  # noqa: E402
+from events.types import ConsultationHeld  # noqa: E402
+
+TEAMS = [f"team{i:02d}" for i in range(40)]
+
+
+def make_events(n: int) -> list[NewEvent]:
+    """The same N consultation facts for every contender (ids fixed, content realistic)."""
+    out = []
+    for i in range(n):
+        out.append(
+            NewEvent(
+                ConsultationHeld(
+                    consultation_id=f"c{i:09d}",
+                    team_id=TEAMS[i % 40],
+                    clinician_id=f"k{i % 400:04d}",
+                    patient_ref=f"p_{i * 2654435761 % (1 << 64):016x}",
+                    occurred_on=date(2024, 1 + i % 12, 1 + i % 28),
+                    contact=("face_to_face", "telephone", "video")[i % 3],
+                ),
+                event_id=str(uuid.UUID(int=i + 1, version=4)),
+            )
+        )
+    return out
+
+
+def bench_sipdash(events: list[NewEvent], path: Path) -> float:
+    store = EventStore(f"sqlite:///{path}")
+    store.create_schema()
+    t = time.perf_counter()
+    store.append_many(events, metadata={"actor": "bench"})
+    elapsed = time.perf_counter() - t
+    assert store.head().position == len(events)
+    store.dispose()
+    return elapsed
+
+
+def _raw_connection(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def _create_same_table(path: Path) -> None:
+    # the very same DDL (indexes, constraints) as sipdash's table, so inserts cost the same
+    store = EventStore(f"sqlite:///{path}")
+    StoredEvent.__table__.create(store.engine, checkfirst=True)
+    store.dispose()
+
+
+def bench_raw(events: list[NewEvent], path: Path, batch: int = 20_000) -> float:
+    _create_same_table(path)
+    conn = _raw_connection(path)
+    sql = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    t = time.perf_counter()
+    prev, pos = GENESIS_HASH, 0
+    meta = canonical_json({"actor": "bench"})
+    for start in range(0, len(events), batch):
+        rows = []
+        now = format_ts(datetime.now(UTC))
+        for ne in events[start : start + batch]:
+            ev = ne.event
+            payload = canonical_json(ev.payload())
+            occurred = format_ts(ev.natural_time())
+            pos += 1
+            digest = row_hash(
+                prev, ne.event_id, ev.stream_id, 1, ev.type, 1, occurred, now, payload, meta
+            )
+            rows.append(
+                (
+                    pos,
+                    ne.event_id,
+                    ev.stream_id,
+                    1,
+                    ev.type,
+                    1,
+                    occurred,
+                    now,
+                    payload,
+                    meta,
+                    digest,
+                )
+            )
+            prev = digest
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t
+    conn.close()
+    return elapsed
+
+
+def bench_eventsourcing(events: list[NewEvent], path: Path, batch: int = 1_000) -> float:
+    from eventsourcing.application import Application
+    from eventsourcing.domain import Aggregate, event
+
+    class Consultation(Aggregate):
+        @event("Held")
+        def __init__(
+            self, consultation_id, team_id, clinician_id, patient_ref, occurred_on, contact
+        ):
+            self.consultation_id = consultation_id
+            self.team_id = team_id
+            self.clinician_id = clinician_id
+            self.patient_ref = patient_ref
+            self.occurred_on = occurred_on
+            self.contact = contact
+
+    os.environ["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+    os.environ["SQLITE_DBNAME"] = str(path)
+    app = Application()
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for start in range(0, len(events), batch):
+            aggs = []
+            for ne in events[start : start + batch]:
+                p = ne.event.payload()
+                aggs.append(Consultation(**p))
+            app.save(*aggs)
+    elapsed = time.perf_counter() - t
+    del os.environ["PERSISTENCE_MODULE"], os.environ["SQLITE_DBNAME"]
+    return elapsed
+
+
+def single_latency_sipdash(events: list[NewEvent], path: Path) -> list[float]:
+    store = EventStore(f"sqlite:///{path}")
+    store.create_schema()
+    store.append_many(events[:1000])
+    times = []
+    for ne in events[1000:]:
+        t = time.perf_counter()
+        store.append([NewEvent(ne.event, event_id=ne.event_id)])
+        times.append(time.perf_counter() - t)
+    store.dispose()
+    return times
+
+
+def single_latency_raw(events: list[NewEvent], path: Path) -> list[float]:
+    _create_same_table(path)
+    conn = _raw_connection(path)
+    sql = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    prev, times = GENESIS_HASH, []
+    meta = canonical_json({})
+    for pos, ne in enumerate(events, start=1):
+        t = time.perf_counter()
+        ev = ne.event
+        payload = canonical_json(ev.payload())
+        occurred = format_ts(ev.natural_time())
+        now = format_ts(datetime.now(UTC))
+        digest = row_hash(
+            prev, ne.event_id, ev.stream_id, 1, ev.type, 1, occurred, now, payload, meta
+        )
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            sql,
+            (pos, ne.event_id, ev.stream_id, 1, ev.type, 1, occurred, now, payload, meta, digest),
+        )
+        conn.execute("COMMIT")
+        prev = digest
+        times.append(time.perf_counter() - t)
+    conn.close()
+    return times[1000:]
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--single", type=int, default=2_000)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    events = make_events(args.events)
+    with tempfile.TemporaryDirectory(prefix="sipdash-bench-") as tmp:
+        d = Path(tmp)
+        t_sip = bench_sipdash(events, d / "sip.db")
+        t_raw = bench_raw(events, d / "raw.db")
+        t_es = bench_eventsourcing(events, d / "es.db")
+        single = events[: 1000 + args.single]
+        lat_sip = single_latency_sipdash(single, d / "sip1.db")
+        lat_raw = single_latency_raw(single, d / "raw1.db")
+    n = args.events
+    result = {
+        "events": n,
+        "sipdash_eps": n / t_sip,
+        "raw_sqlite3_eps": n / t_raw,
+        "eventsourcing_eps": n / t_es,
+        "ratio_vs_raw": t_raw / t_sip,
+        "ratio_vs_eventsourcing": t_es / t_sip,
+        "single_p50_ms_sipdash": pct(lat_sip, 50) * 1e3,
+        "single_p99_ms_sipdash": pct(lat_sip, 99) * 1e3,
+        "single_p50_ms_raw": pct(lat_raw, 50) * 1e3,
+        "single_p99_ms_raw": pct(lat_raw, 99) * 1e3,
+    }
+    result["single_p99_ratio"] = result["single_p99_ms_sipdash"] / result["single_p99_ms_raw"]
+    print(f"bulk append of {n:,} events (SQLite, WAL, synchronous=FULL)")
+    print(f"  sipdash        {result['sipdash_eps']:>10,.0f} ev/s")
+    print(
+        f"  raw sqlite3    {result['raw_sqlite3_eps']:>10,.0f} ev/s   sipdash/raw = {result['ratio_vs_raw']:.2f} (target >= 0.70)"
+    )
+    print(
+        f"  eventsourcing  {result['eventsourcing_eps']:>10,.0f} ev/s   sipdash/eventsourcing = {result['ratio_vs_eventsourcing']:.2f} (target >= 1.5)"
+    )
+    print(f"single append latency over {args.single:,} appends")
+    print(
+        f"  sipdash  p50 {result['single_p50_ms_sipdash']:.2f} ms  p99 {result['single_p99_ms_sipdash']:.2f} ms"
+    )
+    print(
+        f"  raw      p50 {result['single_p50_ms_raw']:.2f} ms  p99 {result['single_p99_ms_raw']:.2f} ms   p99 ratio = {result['single_p99_ratio']:.2f} (target <= 3)"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
