@@ -21,9 +21,9 @@ venv: $(STAMP) ## Create .venv and install sipdash[test] (again only when pyproj
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 test: venv ## Lint (ruff check) then run the whole test suite (real SQLite, PostgreSQL, chromium)
@@ -33,9 +33,9 @@ test: venv ## Lint (ruff check) then run the whole test suite (real SQLite, Post
 demo: venv ## Seed a demo programme if the database is empty, then serve the dashboard
 	$(BIN)/sipdash seed --if-empty && $(BIN)/sipdash serve
 
-$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+$(BENCH_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[test,bench]'
+	$(BIN)/python -m pip install -c constraints.txt -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) ## Install sipdash[test,bench] and run the benchmarks (bench/run_all.py)
