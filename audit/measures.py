@@ -166,14 +166,32 @@ def census_measures(
         else:
             cutoff = format_ts(as_of)
             day = cutoff[:10]
+            window = f"recorded_at >= {ph} AND recorded_at <= {ph}{team_sql}"
+            wparams = (day, cutoff, *team_params)
+            parts = [
+                "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
+                f"WHERE day < {ph}{team_sql}"
+            ]
+            params: list = [day, *team_params]
+            for measure in MEASURES:
+                parts.append(
+                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 FROM rm_case_notes "
+                    f"WHERE {window}"
+                )
+                params.extend(wparams)
+            for measure, column in ((None, "d_element"), ("all_three", "d_all_three")):
+                label = "element" if measure is None else f"'{measure}'"
+                parts.append(
+                    f"SELECT team_id, period, {label}, {column}, 0 FROM rm_element_facts "
+                    f"WHERE {window} AND {column} <> 0"
+                )
+                params.extend(wparams)
             rows = conn.exec_driver_sql(
                 "SELECT team_id, period, measure, SUM(numerator), SUM(denominator) FROM ("
-                "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
-                f"WHERE day < {ph}{team_sql} UNION ALL "
-                "SELECT team_id, period, measure, numerator, denominator FROM rm_census_changes "
-                f"WHERE recorded_at >= {ph} AND recorded_at <= {ph}{team_sql}"
-                ") AS c GROUP BY team_id, period, measure",
-                (day, *team_params, day, cutoff, *team_params),
+                + " UNION ALL ".join(parts)
+                + ") AS c "
+                "GROUP BY team_id, period, measure",
+                tuple(params),
             ).fetchall()
     counts = pd.DataFrame(rows, columns=["team", "period", "measure", "numerator", "denominator"])
     counts = counts[counts["denominator"] > 0]

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from events import EventStore
-from events.types import ELEMENT_OF_TYPE, ELEMENTS
+from events.types import ELEMENT_OF_TYPE, ELEMENTS, MEASURES
 from events.upcast import upcast
 
 from . import readmodel as rm
 
 NAME = "sipdash"
+_INDEX = {"agenda_setting": 0, "goal_setting": 1, "follow_up": 2, "all_three": 3}
 _PG_PROJECTION_LOCK = 0x5_1B_DA_55
 _CHUNK = 500
 
@@ -46,6 +47,8 @@ class _Note:
     new: bool = False
     changed: bool = False
     row: tuple | None = None
+    #: numerator contributions known when the note was created (elements that came first)
+    init: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,7 +60,16 @@ class _Batch:
     trained: list[tuple] = field(default_factory=list)
     team_facts: list[tuple] = field(default_factory=list)
     element_facts: list[tuple] = field(default_factory=list)
-    census_changes: list[tuple] = field(default_factory=list)
+    #: census changes summed per (day, team, period): [agenda, goal, follow-up, all three, n]
+    census: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+
+    def count(self, rec: str, team: str, period: str, index: int, delta: int) -> None:
+        key = (rec[:10], team, period)
+        sums = self.census.get(key)
+        if sums is None:
+            sums = self.census[key] = [0, 0, 0, 0, 0]
+        sums[index] += delta
+
     rounds: list[tuple] = field(default_factory=list)
     closed: list[tuple] = field(default_factory=list)
     reviews: list[tuple] = field(default_factory=list)
@@ -66,17 +78,21 @@ class _Batch:
     resolved_orphans: list[tuple] = field(default_factory=list)
 
 
-def _change(b: _Batch, note: _Note, element: str, documented: bool, pos: int, rec: str) -> None:
-    """Apply one element's new state to a note and record what it changes in the census."""
+def _change(
+    b: _Batch, note: _Note, element: str, documented: bool, pos: int, rec: str
+) -> tuple[int, int]:
+    """Apply one element's new state to a note; returns the change to (element, all three)."""
     if note.state[element] == documented:
-        return
+        return 0, 0
     was_all = all(note.state.values())
     note.state[element] = documented
     note.changed = True
     delta = 1 if documented else -1
-    b.census_changes.append((pos, note.team_id, note.period, element, delta, 0, rec))
+    b.count(rec, note.team_id, note.period, _INDEX[element], delta)
     if was_all != all(note.state.values()):
-        b.census_changes.append((pos, note.team_id, note.period, "all_three", delta, 0, rec))
+        b.count(rec, note.team_id, note.period, 3, delta)
+        return delta, delta
+    return delta, 0
 
 
 class Projector:
@@ -206,24 +222,31 @@ class Projector:
                         rec,
                     ),
                 )
-                for measure in (*ELEMENTS, "all_three"):
-                    b.census_changes.append((pos, data["team_id"], period, measure, 0, 1, rec))
+                b.count(rec, data["team_id"], period, 4, 1)
                 for element, documented in pending.pop(cid, ()):
-                    _change(b, notes[cid], element, documented, pos, rec)
+                    d_el, d_all = _change(b, notes[cid], element, documented, pos, rec)
+                    init = notes[cid].init
+                    init[element] = init.get(element, 0) + d_el
+                    init["all_three"] = init.get("all_three", 0) + d_all
                     b.resolved_orphans.append((cid,))
             elif typ in ELEMENT_OF_TYPE or typ == "ElementRetracted":
                 cid = data["consultation_id"]
                 element = ELEMENT_OF_TYPE.get(typ) or data["element"]
                 documented = typ != "ElementRetracted"
-                b.element_facts.append(
-                    (pos, cid, element, documented, data.get("documented_on"), rec)
-                )
                 note = notes.get(cid)
                 if note is None:  # documented before the consultation itself was recorded
                     pending.setdefault(cid, []).append((element, documented))
                     b.orphans.append((pos, cid))
+                    fact = (None, None, 0, 0)
                 else:
-                    _change(b, note, element, documented, pos, rec)
+                    fact = (
+                        note.team_id,
+                        note.period,
+                        *_change(b, note, element, documented, pos, rec),
+                    )
+                b.element_facts.append(
+                    (pos, cid, element, documented, data.get("documented_on"), rec, *fact)
+                )
             elif typ == "TeamRegistered":
                 synthetic = bool(json.loads(meta).get("synthetic", False))
                 b.teams.append(
@@ -375,7 +398,8 @@ class Projector:
             s = note.state
             flags = (s["agenda_setting"], s["goal_setting"], s["follow_up"])
             if note.new:
-                new_rows.append((*note.row[:7], *flags, *note.row[7:]))
+                init = tuple(note.init.get(m, 0) for m in (*ELEMENTS, "all_three"))
+                new_rows.append((*note.row[:7], *flags, *note.row[7:], *init))
             elif note.changed:
                 updates.append((*flags, cid))
         if updates:
@@ -388,16 +412,18 @@ class Projector:
             conn,
             "rm_case_notes",
             "consultation_id, team_id, clinician_id, patient_ref, period, occurred_on, contact, "
-            "agenda_setting, goal_setting, follow_up, position, recorded_at",
+            "agenda_setting, goal_setting, follow_up, position, recorded_at, "
+            "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three",
             new_rows,
         )
         ins(
             conn,
             "rm_element_facts",
-            "position, consultation_id, element, documented, documented_on, recorded_at",
+            "position, consultation_id, element, documented, documented_on, recorded_at, "
+            "team_id, period, d_element, d_all_three",
             b.element_facts,
         )
-        self._write_census(conn, b.census_changes)
+        self._write_census(conn, b.census)
         ins(conn, "rm_orphan_elements", "position, consultation_id", b.orphans)
         if b.resolved_orphans:
             conn.exec_driver_sql(
@@ -431,32 +457,24 @@ class Projector:
                 b.forgotten,
             )
 
-    def _write_census(self, conn: Connection, changes: list[tuple]) -> None:
-        if not changes:
+    def _write_census(self, conn: Connection, census: dict[tuple, list[int]]) -> None:
+        if not census:
             return
         ph = self.ph
-        self._insert(
-            conn,
-            "rm_census_changes",
-            "position, team_id, period, measure, numerator, denominator, recorded_at",
-            changes,
-        )
-        now: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-        daily: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-        for _pos, team, period, measure, dn, dd, rec in changes:
-            key = (team, period, measure)
-            now[key][0] += dn
-            now[key][1] += dd
-            dkey = (rec[:10], *key)
-            daily[dkey][0] += dn
-            daily[dkey][1] += dd
+        now: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        daily = []
+        for (day, team, period), sums in census.items():
+            total = now[(team, period)]
+            for i, value in enumerate(sums):
+                total[i] += value
+            daily.extend((day, team, period, m, sums[i], sums[4]) for i, m in enumerate(MEASURES))
         conn.exec_driver_sql(
             "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
             "ON CONFLICT (team_id, period, measure) DO UPDATE SET "
             "numerator = rm_census.numerator + EXCLUDED.numerator, "
             "denominator = rm_census.denominator + EXCLUDED.denominator",
-            [(*k, v[0], v[1]) for k, v in now.items()],
+            [(t, p, m, v[i], v[4]) for (t, p), v in now.items() for i, m in enumerate(MEASURES)],
         )
         conn.exec_driver_sql(
             "INSERT INTO rm_census_daily (day, team_id, period, measure, numerator, denominator) "
@@ -464,7 +482,7 @@ class Projector:
             "ON CONFLICT (day, team_id, period, measure) DO UPDATE SET "
             "numerator = rm_census_daily.numerator + EXCLUDED.numerator, "
             "denominator = rm_census_daily.denominator + EXCLUDED.denominator",
-            [(*k, v[0], v[1]) for k, v in daily.items()],
+            daily,
         )
 
 

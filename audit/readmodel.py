@@ -82,7 +82,13 @@ case_notes = Table(
     Column("follow_up", Boolean, nullable=False),
     Column("position", BigInteger, nullable=False),
     Column("recorded_at", String(32), nullable=False),
+    # numerator contributions known at creation (elements recorded before the consultation)
+    Column("init_agenda_setting", Integer, nullable=False, default=0),
+    Column("init_goal_setting", Integer, nullable=False, default=0),
+    Column("init_follow_up", Integer, nullable=False, default=0),
+    Column("init_all_three", Integer, nullable=False, default=0),
     Index("ix_rm_case_notes_team_period", "team_id", "period"),
+    Index("ix_rm_case_notes_recorded", "recorded_at"),
 )
 
 #: Every change of an element's state, with when it became known (for as-of).
@@ -95,7 +101,13 @@ element_facts = Table(
     Column("documented", Boolean, nullable=False),
     Column("documented_on", String(10)),
     Column("recorded_at", String(32), nullable=False),
+    # what this fact changed in the census (0 when the consultation was not yet known)
+    Column("team_id", String(120)),
+    Column("period", String(7)),
+    Column("d_element", Integer, nullable=False),
+    Column("d_all_three", Integer, nullable=False),
     Index("ix_rm_element_facts_consultation", "consultation_id", "element"),
+    Index("ix_rm_element_facts_recorded", "recorded_at"),
 )
 
 #: Element facts whose consultation was not yet known when they arrived.
@@ -119,7 +131,8 @@ census = Table(
     PrimaryKeyConstraint("team_id", "period", "measure"),
 )
 
-#: The same counts' changes summed per recorded day: as-of = whole days + the partial day.
+#: The same counts' changes summed per recorded day: as-of = whole days before the cutoff's
+#: day + that day's changes read from rm_case_notes and rm_element_facts.
 census_daily = Table(
     "rm_census_daily",
     metadata,
@@ -130,20 +143,6 @@ census_daily = Table(
     Column("numerator", Integer, nullable=False),
     Column("denominator", Integer, nullable=False),
     PrimaryKeyConstraint("day", "team_id", "period", "measure"),
-)
-
-#: Each change with its exact recorded_at, for the partial day of an as-of cutoff.
-census_changes = Table(
-    "rm_census_changes",
-    metadata,
-    Column("position", BigInteger, nullable=False),
-    Column("team_id", String(120), nullable=False),
-    Column("period", String(7), nullable=False),
-    Column("measure", String(20), nullable=False),
-    Column("numerator", Integer, nullable=False),
-    Column("denominator", Integer, nullable=False),
-    Column("recorded_at", String(32), nullable=False),
-    Index("ix_rm_census_changes_recorded", "recorded_at"),
 )
 
 audit_rounds = Table(

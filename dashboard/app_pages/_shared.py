@@ -1,0 +1,122 @@
+"""Small streamlit helpers every page uses: the run's context, downloads, plain-English help."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+
+_CTX = "_sipdash_context"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the frame (app.py) decided for this run: the log's head, the as-of cut-off and the
+    period window."""
+
+    snap: data.Snapshot
+    as_of_day: date | None
+    as_of: datetime | None
+    period_from: str | None
+    period_to: str | None
+
+    @property
+    def as_of_text(self) -> str:
+        if self.as_of_day is None:
+            return "latest data"
+        return f"data as known at the end of {self.as_of_day:%d %B %Y} (UTC)"
+
+
+def set_context(ctx: Context) -> None:
+    st.session_state[_CTX] = ctx
+
+
+def context() -> Context:
+    return st.session_state[_CTX]
+
+
+def empty_database_notice() -> None:
+    st.info(
+        "The database holds no audit data yet. Load the synthetic demo with "
+        "`sipdash seed`, or import consultations and reviews with `sipdash import`."
+    )
+
+
+def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
+    """CSV and Excel downloads of a table exactly as shown."""
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button(
+        "⬇️ CSV",
+        data=data.to_csv(df),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        help="Download this table as CSV",
+        on_click="ignore",
+    )
+    right.download_button(
+        "⬇️ Excel",
+        data=data.to_excel(df, sheet=name),
+        file_name=f"{name}.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key=f"{key}_xlsx",
+        help="Download this table as an Excel workbook",
+        on_click="ignore",
+    )
+
+
+def percent(label: str, help: str | None = None) -> st.column_config.NumberColumn:
+    return st.column_config.NumberColumn(label, format="percent", help=help)
+
+
+HOW_TO_READ_SPC = """
+**Each dot is one month's audit**: the share of sampled case notes that document the enabler.
+The grey line in the middle is the **centre** (the average over the baseline); the dashed lines
+are the **process limits**: where a month's result would normally fall by chance alone, given
+how many notes were reviewed (fewer notes give wider limits). The faint dotted lines are the
+2σ lines, two thirds of the way out. The red line is the **target**.
+
+**Colours always come with words** (in the legend, the tooltips and the tables):
+
+- ⚪ **Common cause**: nothing unusual; month-to-month ups and downs are noise. Do not react to
+  a single month.
+- 🔵 **Improvement** / 🟠 **Concern**: a *special cause*, something has changed, for the better
+  or the worse. The rules behind it (hover on a dot to see which fired):
+  - **A point beyond a process limit**: one month far outside the usual range.
+  - **A shift**: 6 or more months in a row on the same side of the centre line; the process has
+    moved to a new level. This is how a real culture change usually shows first.
+  - **A trend**: 6 or more months in a row each higher (or each lower) than the one before.
+  - **Two of three beyond 2σ**: two of three months in a row close to a limit on the same side.
+- 🟣 **Special cause (neither)**: something changed where neither direction is better.
+
+**Assurance** says whether the target can be relied on:
+✅ **Pass**: the whole range between the limits is above the target, so the team will meet it
+month after month unless the process changes; ❌ **Fail**: the whole range is below the target,
+so it will not be met without changing how the work is done; ❓ **Hit or miss**: the target lies
+between the limits, so some months will meet it and some will not, by chance.
+
+Limits and icons need **at least 13 months**; before that the chart shows the dots only. A
+⚠️ small sample (fewer than 10 notes in a month) gives a wide, uncertain result. Vertical purple
+lines mark **milestones** (SIP start, ADP training, change ideas, PDSA cycles); a black dashed
+line marks where a **baseline ends** or **limits were recalculated**, always by an explicit
+decision, never automatically.
+"""
+
+HOW_TO_READ_FUNNEL = """
+**Each dot is one team**: the share of its reviewed notes over the chosen months (up) against how
+many notes were reviewed (across). The horizontal line is the programme-wide figure. The funnel
+lines show how far a team could sit from it **by chance alone**, given its number of notes:
+wide for teams with few notes, narrow for teams with many.
+
+- Inside the dashed **95%** lines: no evidence the team differs from the programme.
+- Outside the 95% lines but inside the solid **99.8%** lines: worth a look (about 1 team in 20
+  lands here by chance).
+- Outside the **99.8%** lines: very unlikely to be chance (1 in 500).
+
+A league table without intervals ranks noise; the table and the chart below give each team's
+95% (Wilson) interval, so overlapping intervals mean the teams cannot be told apart.
+"""

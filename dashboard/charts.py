@@ -1,0 +1,570 @@
+"""Pure Altair chart builders: data frames in, ``alt.Chart`` / ``alt.LayerChart`` out.
+
+No streamlit here, so the dashboard and the review pack draw the same charts, and the builders
+are unit-tested through ``.to_dict()``. Nothing is calculated here either: every number comes
+from ``audit.views``; this module only reshapes frames for drawing (dates, labels, long form).
+
+Colours follow NHS England "Making Data Count": improvement #00B0F0, concern #E46C0A, neither
+#490092, common cause #A6A6A6, target #DE1B1B. Every colour has a text alternative (a labelled
+legend and tooltips), so nothing is said by colour alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import altair as alt
+import pandas as pd
+
+from audit.spc import POINT_COLOURS
+
+TARGET_COLOUR = "#DE1B1B"
+TEXT_COLOUR = "#212B32"  # NHS black
+LINE_COLOUR = "#768692"  # NHS mid grey: the line joining the points
+LIMIT_COLOUR = "#425563"  # NHS dark grey: centre and process limits
+MILESTONE_COLOUR = "#330072"  # NHS dark purple, distinct from the point colours
+BREAK_COLOUR = "#231F20"
+
+POINT_LABELS: dict[str, str] = {
+    "improvement": "Improvement",
+    "concern": "Concern",
+    "neither": "Special cause (neither)",
+    "common_cause": "Common cause",
+}
+"""Legend text of each MDC point type (the text alternative to its colour)."""
+
+SIGNAL_LABELS: dict[str, str] = {
+    "single_point": "a point beyond a process limit",
+    "shift": "a shift (a run of points on one side of the centre)",
+    "trend": "a trend (points rising or falling in a row)",
+    "two_of_three": "two of three points beyond the 2σ line",
+    "long_run": "a run longer than expected (Anhøj)",
+}
+
+MILESTONE_LABELS: dict[str, str] = {
+    "sip_start": "SIP start",
+    "adp_training": "ADP training",
+    "change_idea": "Change idea",
+    "pdsa_cycle": "PDSA cycle",
+    "note": "Note",
+}
+
+LINE_STYLES: dict[str, tuple[str, list[int]]] = {
+    # legend label: (colour, stroke dash)
+    "Centre line": (LIMIT_COLOUR, [1, 0]),
+    "Process limits (3σ)": (LIMIT_COLOUR, [6, 4]),
+    "2σ lines": ("#AEB7BD", [2, 3]),
+    "Target": (TARGET_COLOUR, [1, 0]),
+}
+_LINE_COLUMNS: dict[str, str] = {
+    "centre": "Centre line",
+    "upper_limit": "Process limits (3σ)",
+    "lower_limit": "Process limits (3σ)",
+    "upper_2sigma": "2σ lines",
+    "lower_2sigma": "2σ lines",
+}
+
+FUNNEL_POSITIONS: dict[str, str] = {
+    # label: colour. Above the funnel is better than the programme, below is worse.
+    "Above the 99.8% limit": POINT_COLOURS["improvement"],
+    "Above the 95% limit": "#7FD7F7",
+    "Within the limits": POINT_COLOURS["common_cause"],
+    "Below the 95% limit": "#F2B584",
+    "Below the 99.8% limit": POINT_COLOURS["concern"],
+}
+
+_PCT = ".0%"
+_PCT1 = ".1%"
+
+
+def period_date(periods: Iterable[str]) -> pd.Series:
+    """``YYYY-MM`` (or ``YYYY-MM-DD``) labels as dates on the first of the month."""
+    text = pd.Series(list(periods), dtype="string")
+    text = text.where(text.str.len() > 7, text + "-01")
+    return pd.to_datetime(text, format="%Y-%m-%d")
+
+
+def describe_signals(signals: str | Sequence[str] | None) -> str:
+    """Plain-English names of the special-cause rules behind a point."""
+    if signals is None or (isinstance(signals, float) and pd.isna(signals)):
+        return "none"
+    names = (
+        [s.strip() for s in signals.split(",") if s.strip()]
+        if isinstance(signals, str)
+        else list(signals)
+    )
+    if not names:
+        return "none"
+    return "; ".join(SIGNAL_LABELS.get(n, n) for n in names)
+
+
+def _segments(periods: pd.Series, recalculate_at: Sequence[str]) -> pd.Series:
+    """Which limit segment each period belongs to: lines never join across a recalculation."""
+    starts = sorted(recalculate_at)
+    return periods.map(lambda p: sum(1 for s in starts if str(p) >= s)).astype(int)
+
+
+def _x(title: str | None = None) -> alt.X:
+    return alt.X(
+        "date:T",
+        title=title,
+        axis=alt.Axis(format="%b %Y", labelAngle=-40, labelOverlap=True, grid=False),
+    )
+
+
+# ---------------------------------------------------------------------------------------- SPC
+
+
+def spc_points_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The per-point frame the SPC chart draws: ``SpcResult.to_frame()`` columns plus, when
+    present, ``ci_low``/``ci_high``/``small``; adds the date, labels and plain-English rules."""
+    out = frame.copy()
+    out["date"] = period_date(out["period"].astype(str))
+    out["point_label"] = out["point_type"].astype(str).map(POINT_LABELS)
+    out["rules"] = out["signals"].map(describe_signals) if "signals" in out else "none"
+    if "small" not in out:
+        out["small"] = False
+    out["sample"] = out["small"].map(
+        lambda s: "Small sample (fewer than 10 notes)" if bool(s) else "10 or more notes"
+    )
+    for col in ("ci_low", "ci_high", "numerator", "denominator"):
+        if col not in out:
+            out[col] = pd.NA
+    return out
+
+
+def spc_lines_frame(frame: pd.DataFrame, recalculate_at: Sequence[str] = ()) -> pd.DataFrame:
+    """Centre, limits and 2σ lines in long form (one row per date × line), nulls dropped."""
+    rows = []
+    dates = period_date(frame["period"].astype(str))
+    segments = _segments(frame["period"].astype(str), recalculate_at)
+    for column, label in _LINE_COLUMNS.items():
+        if column not in frame:
+            continue
+        part = pd.DataFrame(
+            {
+                "date": dates,
+                "period": frame["period"].astype(str),
+                "value": pd.to_numeric(frame[column], errors="coerce"),
+                "line": label,
+                "series": column,
+                "segment": segments,
+            }
+        )
+        rows.append(part.dropna(subset=["value"]))
+    if not rows:
+        return pd.DataFrame(columns=["date", "period", "value", "line", "series", "segment"])
+    return pd.concat(rows, ignore_index=True)
+
+
+def milestones_frame(milestones: pd.DataFrame | None) -> pd.DataFrame:
+    """Milestone events (``on``, ``kind``, ``title``) as dated, labelled rows."""
+    cols = ["date", "on", "kind", "label", "title"]
+    if milestones is None or milestones.empty or "on" not in milestones:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(
+        {
+            "date": pd.to_datetime(milestones["on"].astype(str), format="%Y-%m-%d"),
+            "on": milestones["on"].astype(str),
+            "kind": milestones["kind"].astype(str),
+            "label": milestones["kind"].astype(str).map(lambda k: MILESTONE_LABELS.get(k, k)),
+            "title": milestones.get("title", pd.Series([""] * len(milestones))).astype(str),
+        }
+    )
+    return out.sort_values("date").reset_index(drop=True)[cols]
+
+
+def breaks_frame(baseline_end: str | None, recalculate_at: Sequence[str] = ()) -> pd.DataFrame:
+    """Where the limits' basis changes: the end of a fixed baseline and each recalculation.
+
+    A baseline ends after its last period, so its rule sits at the start of the next month;
+    a recalculation's new limits start at its period.
+    """
+    rows = []
+    if baseline_end:
+        end = period_date([baseline_end]).iloc[0] + pd.offsets.MonthBegin(1)
+        rows.append({"date": end, "label": "Baseline ends", "period": baseline_end})
+    for p in recalculate_at:
+        rows.append(
+            {"date": period_date([p]).iloc[0], "label": "New limits from here", "period": p}
+        )
+    return pd.DataFrame(rows, columns=["date", "label", "period"])
+
+
+def spc_chart(
+    frame: pd.DataFrame,
+    *,
+    target: float | None = None,
+    milestones: pd.DataFrame | None = None,
+    baseline_end: str | None = None,
+    recalculate_at: Sequence[str] = (),
+    title: str | None = None,
+    y_title: str = "Notes documenting it",
+    height: int = 380,
+) -> alt.LayerChart:
+    """An SPC chart in the Making Data Count style.
+
+    ``frame``: one row per period with ``period``, ``value``, ``centre``, ``lower_limit``,
+    ``upper_limit``, ``lower_2sigma``, ``upper_2sigma``, ``point_type`` and ``signals``
+    (``SpcResult.to_frame()``), optionally ``numerator``, ``denominator``, ``ci_low``,
+    ``ci_high`` and ``small``. Values are proportions (0–1) and drawn as percentages.
+    """
+    points = spc_points_frame(frame)
+    lines = spc_lines_frame(frame, recalculate_at)
+    y_scale = alt.Scale(domain=[0, 1], clamp=True)
+    y = alt.Y("value:Q", title=y_title, scale=y_scale, axis=alt.Axis(format=_PCT))
+
+    line_domain = [k for k in LINE_STYLES if k != "Target" or target is not None]
+    line_colour = alt.Color(
+        "line:N",
+        title="Lines",
+        scale=alt.Scale(
+            domain=line_domain, range=[LINE_STYLES[k][0] for k in line_domain]
+        ),
+        legend=alt.Legend(orient="bottom", symbolStrokeWidth=2),
+    )
+    line_dash = alt.StrokeDash(
+        "line:N",
+        scale=alt.Scale(domain=line_domain, range=[LINE_STYLES[k][1] for k in line_domain]),
+        legend=None,
+    )
+    layers: list[alt.Chart] = []
+
+    if not lines.empty:
+        layers.append(
+            alt.Chart(lines)
+            .mark_line(interpolate="step", strokeWidth=1.5)
+            .encode(
+                x=_x(),
+                y=y,
+                color=line_colour,
+                strokeDash=line_dash,
+                detail=alt.Detail("series_segment:N"),
+                tooltip=[
+                    alt.Tooltip("line:N", title="Line"),
+                    alt.Tooltip("period:N", title="Month"),
+                    alt.Tooltip("value:Q", title="Value", format=_PCT1),
+                ],
+            )
+            .transform_calculate(series_segment="datum.series + '-' + datum.segment")
+        )
+
+    if target is not None:
+        target_df = pd.DataFrame({"value": [target], "line": ["Target"]})
+        layers.append(
+            alt.Chart(target_df)
+            .mark_rule(strokeWidth=2)
+            .encode(
+                y=y,
+                color=line_colour,
+                strokeDash=line_dash,
+                tooltip=[alt.Tooltip("value:Q", title="Target", format=_PCT)],
+            )
+        )
+        layers.append(
+            alt.Chart(target_df.assign(text=[f"Target {target:.0%}"]))
+            .mark_text(align="right", baseline="bottom", dx=-4, dy=-3, fontWeight="bold")
+            .encode(
+                y=y,
+                x=alt.value("width"),
+                text="text:N",
+                color=alt.value(TARGET_COLOUR),
+            )
+        )
+
+    breaks = breaks_frame(baseline_end, recalculate_at)
+    if not breaks.empty:
+        layers.append(
+            alt.Chart(breaks)
+            .mark_rule(strokeWidth=1.5, strokeDash=[8, 3])
+            .encode(
+                x=_x(),
+                color=alt.value(BREAK_COLOUR),
+                tooltip=[
+                    alt.Tooltip("label:N", title="Limits"),
+                    alt.Tooltip("period:N", title="Month"),
+                ],
+            )
+        )
+        layers.append(
+            alt.Chart(breaks)
+            .mark_text(align="left", baseline="bottom", dx=3, y="height", dy=-4, fontSize=11)
+            .encode(x=_x(), text="label:N", color=alt.value(BREAK_COLOUR))
+        )
+
+    stones = milestones_frame(milestones)
+    if not stones.empty:
+        layers.append(
+            alt.Chart(stones)
+            .mark_rule(strokeWidth=1.5, opacity=0.7)
+            .encode(
+                x=_x(),
+                color=alt.value(MILESTONE_COLOUR),
+                tooltip=[
+                    alt.Tooltip("label:N", title="Milestone"),
+                    alt.Tooltip("on:N", title="On"),
+                    alt.Tooltip("title:N", title="What"),
+                ],
+            )
+        )
+        layers.append(
+            alt.Chart(stones)
+            .mark_text(
+                angle=270, align="right", baseline="bottom", dx=-4, dy=-2, y=0, fontSize=11
+            )
+            .encode(
+                x=_x(),
+                text="label:N",
+                color=alt.value(MILESTONE_COLOUR),
+                tooltip=[
+                    alt.Tooltip("label:N", title="Milestone"),
+                    alt.Tooltip("on:N", title="On"),
+                    alt.Tooltip("title:N", title="What"),
+                ],
+            )
+        )
+
+    layers.append(
+        alt.Chart(points)
+        .mark_line(strokeWidth=1.5)
+        .encode(x=_x(), y=y, color=alt.value(LINE_COLOUR))
+    )
+    point_types = list(POINT_LABELS)
+    layers.append(
+        alt.Chart(points)
+        .mark_point(filled=True, size=80, opacity=1)
+        .encode(
+            x=_x(),
+            y=y,
+            color=alt.Color(
+                "point_label:N",
+                title="Variation",
+                scale=alt.Scale(
+                    domain=[POINT_LABELS[t] for t in point_types],
+                    range=[POINT_COLOURS[t] for t in point_types],
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            shape=alt.Shape(
+                "sample:N",
+                title="Sample",
+                scale=alt.Scale(
+                    domain=["10 or more notes", "Small sample (fewer than 10 notes)"],
+                    range=["circle", "triangle-down"],
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("period:N", title="Month"),
+                alt.Tooltip("value:Q", title="Documented", format=_PCT1),
+                alt.Tooltip("numerator:Q", title="Notes documenting it"),
+                alt.Tooltip("denominator:Q", title="Notes reviewed (n)"),
+                alt.Tooltip("ci_low:Q", title="95% interval from", format=_PCT),
+                alt.Tooltip("ci_high:Q", title="95% interval to", format=_PCT),
+                alt.Tooltip("point_label:N", title="Variation"),
+                alt.Tooltip("rules:N", title="Rule(s)"),
+                alt.Tooltip("sample:N", title="Sample"),
+            ],
+        )
+    )
+
+    chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
+    props: dict = {"height": height, "width": "container"}
+    if title:
+        props["title"] = title
+    return chart.properties(**props)
+
+
+# ------------------------------------------------------------------------------------ funnel
+
+
+def funnel_position_label(row: pd.Series) -> str:
+    """Where a team sits on the funnel, in words (the text alternative to its colour)."""
+    if bool(row.get("outside_998")):
+        return "Above the 99.8% limit" if row.get("side") == "above" else "Below the 99.8% limit"
+    if bool(row.get("outside_95")):
+        return "Above the 95% limit" if row.get("side") == "above" else "Below the 95% limit"
+    return "Within the limits"
+
+
+def funnel_points_frame(teams: pd.DataFrame) -> pd.DataFrame:
+    out = teams.copy()
+    out["position"] = (
+        out.apply(funnel_position_label, axis=1) if not out.empty else pd.Series(dtype=str)
+    )
+    return out
+
+
+def funnel_chart(
+    teams: pd.DataFrame,
+    curves: pd.DataFrame,
+    theta: float,
+    *,
+    theta_label: str = "Programme (pooled)",
+    title: str | None = None,
+    height: int = 420,
+) -> alt.LayerChart:
+    """Funnel plot: each team's proportion against its number of reviewed notes, with the
+    95% and 99.8% limits around θ (``views.funnel``)."""
+    points = funnel_points_frame(teams)
+    long = []
+    for column, label, dash in (
+        ("upper_95", "95% limits", [6, 4]),
+        ("lower_95", "95% limits", [6, 4]),
+        ("upper_998", "99.8% limits", [1, 0]),
+        ("lower_998", "99.8% limits", [1, 0]),
+    ):
+        if column in curves:
+            long.append(
+                pd.DataFrame(
+                    {
+                        "n": curves["n"],
+                        "value": curves[column],
+                        "limit": label,
+                        "series": column,
+                        "dash": [dash] * len(curves),
+                    }
+                )
+            )
+    lines = pd.concat(long, ignore_index=True) if long else pd.DataFrame()
+    y = alt.Y(
+        "value:Q",
+        title="Notes documenting it",
+        scale=alt.Scale(domain=[0, 1]),
+        axis=alt.Axis(format=_PCT),
+    )
+    x = alt.X("n:Q", title="Notes reviewed in the window (n)", scale=alt.Scale(zero=True))
+    layers: list[alt.Chart] = []
+    if not lines.empty:
+        layers.append(
+            alt.Chart(lines.drop(columns=["dash"]))
+            .mark_line(strokeWidth=1.5, interpolate="monotone")
+            .encode(
+                x=x,
+                y=y,
+                detail="series:N",
+                color=alt.Color(
+                    "limit:N",
+                    title="Limits",
+                    scale=alt.Scale(
+                        domain=["95% limits", "99.8% limits"], range=[LIMIT_COLOUR, BREAK_COLOUR]
+                    ),
+                    legend=alt.Legend(orient="bottom"),
+                ),
+                strokeDash=alt.StrokeDash(
+                    "limit:N",
+                    scale=alt.Scale(domain=["95% limits", "99.8% limits"], range=[[6, 4], [1, 0]]),
+                    legend=None,
+                ),
+            )
+        )
+    theta_df = pd.DataFrame({"value": [theta], "text": [f"{theta_label} {theta:.0%}"]})
+    layers.append(
+        alt.Chart(theta_df)
+        .mark_rule(color=LIMIT_COLOUR, strokeWidth=1)
+        .encode(y=y, tooltip=[alt.Tooltip("value:Q", title=theta_label, format=_PCT1)])
+    )
+    layers.append(
+        alt.Chart(theta_df)
+        .mark_text(align="right", baseline="bottom", dx=-4, dy=-3, color=LIMIT_COLOUR)
+        .encode(y=y, x=alt.value("width"), text="text:N")
+    )
+    pts = points.rename(columns={"denominator": "n", "proportion": "value"})
+    tooltip = [
+        alt.Tooltip("team_name:N", title="Team"),
+        alt.Tooltip("value:Q", title="Documented", format=_PCT1),
+        alt.Tooltip("numerator:Q", title="Notes documenting it"),
+        alt.Tooltip("n:Q", title="Notes reviewed (n)"),
+        alt.Tooltip("ci_low:Q", title="95% interval from", format=_PCT),
+        alt.Tooltip("ci_high:Q", title="95% interval to", format=_PCT),
+        alt.Tooltip("position:N", title="Funnel"),
+    ]
+    layers.append(
+        alt.Chart(pts)
+        .mark_point(filled=True, size=90, opacity=1, stroke=TEXT_COLOUR, strokeWidth=0.5)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "position:N",
+                title="Position",
+                scale=alt.Scale(domain=list(FUNNEL_POSITIONS), range=list(FUNNEL_POSITIONS.values())),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=tooltip,
+        )
+    )
+    layers.append(
+        alt.Chart(pts)
+        .mark_text(align="left", dx=7, dy=-6, fontSize=11, color=TEXT_COLOUR)
+        .encode(x=x, y=y, text="team_name:N", tooltip=tooltip)
+    )
+    chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
+    props: dict = {"height": height, "width": "container"}
+    if title:
+        props["title"] = title
+    return chart.properties(**props)
+
+
+def interval_chart(
+    teams: pd.DataFrame,
+    theta: float | None = None,
+    *,
+    theta_label: str = "Programme (pooled)",
+    title: str | None = None,
+) -> alt.LayerChart:
+    """League table as a chart: each team's proportion with its Wilson 95% interval, so no
+    team is ranked without showing how uncertain its place is."""
+    points = funnel_points_frame(teams)
+    order = points.sort_values("proportion", ascending=False)["team_name"].tolist()
+    y = alt.Y("team_name:N", title=None, sort=order, axis=alt.Axis(labelLimit=260))
+    x_scale = alt.Scale(domain=[0, 1])
+    tooltip = [
+        alt.Tooltip("team_name:N", title="Team"),
+        alt.Tooltip("proportion:Q", title="Documented", format=_PCT1),
+        alt.Tooltip("ci_low:Q", title="95% interval from", format=_PCT1),
+        alt.Tooltip("ci_high:Q", title="95% interval to", format=_PCT1),
+        alt.Tooltip("denominator:Q", title="Notes reviewed (n)"),
+        alt.Tooltip("position:N", title="Funnel"),
+    ]
+    bars = (
+        alt.Chart(points)
+        .mark_rule(strokeWidth=3, color=LIMIT_COLOUR)
+        .encode(
+            y=y,
+            x=alt.X("ci_low:Q", title="Notes documenting it (with 95% interval)", scale=x_scale,
+                    axis=alt.Axis(format=_PCT)),
+            x2="ci_high:Q",
+            tooltip=tooltip,
+        )
+    )
+    dots = (
+        alt.Chart(points)
+        .mark_point(filled=True, size=110, opacity=1, stroke=TEXT_COLOUR, strokeWidth=0.5)
+        .encode(
+            y=y,
+            x=alt.X("proportion:Q", scale=x_scale),
+            color=alt.Color(
+                "position:N",
+                title="Funnel position",
+                scale=alt.Scale(domain=list(FUNNEL_POSITIONS), range=list(FUNNEL_POSITIONS.values())),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=tooltip,
+        )
+    )
+    layers: list[alt.Chart] = [bars, dots]
+    if theta is not None and not pd.isna(theta):
+        layers.append(
+            alt.Chart(pd.DataFrame({"value": [theta], "label": [theta_label]}))
+            .mark_rule(color=LIMIT_COLOUR, strokeDash=[4, 3])
+            .encode(
+                x=alt.X("value:Q", scale=x_scale),
+                tooltip=[alt.Tooltip("value:Q", title=theta_label, format=_PCT1)],
+            )
+        )
+    height = max(160, 34 * len(points) + 40)
+    props: dict = {"height": height, "width": "container"}
+    if title:
+        props["title"] = title
+    return alt.layer(*layers).properties(**props)

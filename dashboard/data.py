@@ -1,0 +1,577 @@
+"""The dashboard's one caching seam between the pages and ``audit``/``events``.
+
+- ``@st.cache_resource``: one :class:`EventStore` and :class:`Projector` per database URL.
+- ``@st.cache_data``: every read, keyed on the database URL, the log's head position (read
+  after the projector has caught up) and the view's own arguments. A new event moves the head,
+  so it shows at once; otherwise nothing is recomputed.
+
+Every number comes from ``audit.views`` (which reads the read models, never the log); this
+module only caches, filters rows and renames columns for display. The database URL is read
+in one place, :func:`events.resolve_url`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import select
+
+from audit import queries, views
+from audit import readmodel as rm
+from audit.projections import Projector
+from audit.views import MEASURE_LABELS, Headline, TeamChart
+from events import EventStore, VerifyResult, resolve_url
+from events.types import EVENT_TYPES, MEASURES
+
+PAGE_SIZE = 50
+"""Events per page of the event log."""
+MAX_SCAN = 5_000
+"""At most this many events are read to fill one filtered page of the event log."""
+_CHUNK = 500
+_CACHE = {"show_spinner": False, "max_entries": 256}
+
+VARIATION_BADGES: dict[str | None, str] = {
+    "improvement": "🔵 Improvement",
+    "concern": "🟠 Concern",
+    "neither": "🟣 Special cause (neither)",
+    "common_cause": "⚪ Common cause",
+    None: "➖ Too few points (needs 13)",
+}
+ASSURANCE_BADGES: dict[str | None, str] = {
+    "pass": "✅ Pass: consistently meets the target",
+    "fail": "❌ Fail: consistently misses the target",
+    "hit_or_miss": "❓ Hit or miss",
+    None: "➖ No assurance (too few points)",
+}
+FINDING_BADGES = {"yes": "✅ yes", "no": "❌ no", "not_applicable": "➖ n/a"}
+CHART_TYPES = {"p": "p-chart", "xmr": "XmR", "run": "Run chart"}
+SMALL_SAMPLE_BADGE = "⚠️ small (n < 10)"
+
+
+# ------------------------------------------------------------------------------ the database
+
+
+@st.cache_resource(show_spinner=False)
+def _open(url: str) -> tuple[EventStore, Projector]:
+    store = EventStore(url)
+    projector = Projector(store)
+    projector.ensure_schema()
+    return store, projector
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The log as the pages see it on this run: the cache key of every read."""
+
+    url: str
+    position: int
+    head_hash: str
+    recorded_at: str | None
+    lag: int
+
+    @property
+    def empty(self) -> bool:
+        return self.position == 0
+
+
+def refresh() -> Snapshot:
+    """Fold any new events into the read models, then read the head (once per run)."""
+    url = resolve_url()
+    store, projector = _open(url)
+    if projector.lag() > 0:
+        projector.catch_up()
+    head = store.head()
+    lag = head.position - projector.checkpoint()
+    return Snapshot(url, head.position, head.hash, head.recorded_at, lag)
+
+
+def store() -> EventStore:
+    return _open(resolve_url())[0]
+
+
+def _engine(url: str):
+    return _open(url)[0].engine
+
+
+def as_of_datetime(day: date | None) -> datetime | None:
+    """An as-of date means the end of that day, UTC (as ``--as-of`` does on the CLI)."""
+    if day is None:
+        return None
+    return datetime.combine(day, time.max, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------- reads
+
+
+@st.cache_data(**_CACHE)
+def _teams(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
+    return queries.teams(_engine(url), as_of=as_of)
+
+
+def teams(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
+    """Registered teams: team_id, name, site, service, synthetic."""
+    return _teams(snap.url, snap.position, as_of)
+
+
+def is_synthetic(snap: Snapshot) -> bool:
+    return bool(_teams(snap.url, snap.position, None)["synthetic"].any())
+
+
+def team_names(snap: Snapshot, as_of: datetime | None = None) -> dict[str, str]:
+    """team_id → name, in name order."""
+    t = teams(snap, as_of).sort_values("name")
+    return dict(zip(t["team_id"], t["name"], strict=True))
+
+
+@st.cache_data(**_CACHE)
+def _overview(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
+    return views.overview(_engine(url), as_of=as_of)
+
+
+def overview(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
+    """``views.overview``: one row per team × measure, concern first."""
+    return _overview(snap.url, snap.position, as_of)
+
+
+def headlines(snap: Snapshot, as_of: datetime | None = None) -> list[Headline]:
+    return views.headlines(overview(snap, as_of))
+
+
+@st.cache_data(**_CACHE)
+def _periods(url: str, head: int, as_of: datetime | None) -> list[str]:
+    from audit.measures import audit_measures
+
+    m = audit_measures(_engine(url), as_of=as_of)
+    return sorted(m.loc[m["denominator"] > 0, "period"].unique().tolist())
+
+
+def periods(snap: Snapshot, as_of: datetime | None = None) -> list[str]:
+    """Every audited month, oldest first."""
+    return _periods(snap.url, snap.position, as_of)
+
+
+@st.cache_data(**_CACHE)
+def _team_chart(
+    url: str, head: int, team_id: str, measure: str, chart: str, as_of: datetime | None
+) -> TeamChart | None:
+    return views.team_chart(_engine(url), team_id, measure, chart=chart, as_of=as_of)
+
+
+def team_chart(
+    snap: Snapshot, team_id: str, measure: str, chart: str = "p", as_of: datetime | None = None
+) -> TeamChart | None:
+    return _team_chart(snap.url, snap.position, team_id, measure, chart, as_of)
+
+
+@st.cache_data(**_CACHE)
+def _milestones(url: str, head: int, team_id: str, as_of: datetime | None) -> pd.DataFrame:
+    return queries.team_facts(_engine(url), team_id, types=("MilestoneLogged",), as_of=as_of)
+
+
+def milestones(snap: Snapshot, team_id: str, as_of: datetime | None = None) -> pd.DataFrame:
+    return _milestones(snap.url, snap.position, team_id, as_of)
+
+
+@st.cache_data(**_CACHE)
+def _sampled_notes(
+    url: str, head: int, team_id: str, period: str, as_of: datetime | None
+) -> pd.DataFrame:
+    return queries.sampled_notes(_engine(url), team_id, period, as_of=as_of)
+
+
+def sampled_notes(
+    snap: Snapshot, team_id: str, period: str, as_of: datetime | None = None
+) -> pd.DataFrame:
+    return _sampled_notes(snap.url, snap.position, team_id, period, as_of)
+
+
+@st.cache_data(**_CACHE)
+def _agreement(url: str, head: int, team_id: str | None, as_of: datetime | None) -> dict:
+    return views.agreement(_engine(url), team_id=team_id, as_of=as_of)
+
+
+def agreement(snap: Snapshot, team_id: str | None, as_of: datetime | None = None) -> dict:
+    return _agreement(snap.url, snap.position, team_id, as_of)
+
+
+@st.cache_data(**_CACHE)
+def _funnel(
+    url: str,
+    head: int,
+    measure: str,
+    period_from: str | None,
+    period_to: str | None,
+    as_of: datetime | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    return views.funnel(
+        _engine(url), measure, period_from=period_from, period_to=period_to, as_of=as_of
+    )
+
+
+def funnel(
+    snap: Snapshot,
+    measure: str,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    as_of: datetime | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """``views.funnel``: teams' pooled proportions over the window, limit curves and θ."""
+    return _funnel(snap.url, snap.position, measure, period_from, period_to, as_of)
+
+
+# ------------------------------------------------------------------------------ integrity
+
+
+@st.cache_resource(show_spinner=False)
+def _verifications() -> dict[str, tuple[int, VerifyResult, str]]:
+    """The last full verification per database URL, shared by every session."""
+    return {}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _verify(url: str, head: int) -> VerifyResult:
+    return _open(url)[0].verify()
+
+
+def verify(snap: Snapshot) -> VerifyResult:
+    """Recompute the whole hash chain (once per head; the result is kept for everyone)."""
+    result = _verify(snap.url, snap.position)
+    checked = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    previous = _verifications().get(snap.url)
+    if previous is None or previous[0] != snap.position:
+        _verifications()[snap.url] = (snap.position, result, checked)
+    return result
+
+
+def last_verification(snap: Snapshot) -> tuple[int, VerifyResult, str] | None:
+    """(head position when checked, result, when) of the last full verification, if any."""
+    return _verifications().get(snap.url)
+
+
+# ------------------------------------------------------------------------------ event log
+
+
+@dataclass(frozen=True)
+class EventPage:
+    rows: pd.DataFrame
+    next_after: int | None  # None: nothing more to read
+    scanned: int
+    capped: bool  # stopped after MAX_SCAN events without filling the page
+
+
+def event_types() -> list[str]:
+    return sorted(EVENT_TYPES)
+
+
+def _teams_of(url: str, consultations: set[str], rounds: set[str]) -> dict[str, str]:
+    """Team of each consultation and audit round named on a page (bounded: one chunk)."""
+    out: dict[str, str] = {}
+    with _engine(url).connect() as conn:
+        if consultations:
+            q = select(rm.case_notes.c.consultation_id, rm.case_notes.c.team_id).where(
+                rm.case_notes.c.consultation_id.in_(sorted(consultations))
+            )
+            out.update({f"consultation-{c}": t for c, t in conn.execute(q)})
+        if rounds:
+            q = select(rm.audit_rounds.c.round_id, rm.audit_rounds.c.team_id).where(
+                rm.audit_rounds.c.round_id.in_(sorted(rounds))
+            )
+            out.update({f"audit-{r}": t for r, t in conn.execute(q)})
+    return out
+
+
+def _event_team(ev, lookup: dict[str, str]) -> str | None:
+    team = ev.payload.get("team_id")
+    if team:
+        return str(team)
+    if ev.stream_id.startswith("team-"):
+        return ev.stream_id[len("team-") :]
+    return lookup.get(ev.stream_id)
+
+
+def event_page(
+    snap: Snapshot,
+    *,
+    after: int = 0,
+    types: tuple[str, ...] = (),
+    stream_prefix: str = "",
+    team_id: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> EventPage:
+    """One page of the log after position ``after`` (keyset paging, never the whole log).
+
+    Event types are filtered in SQL (``store.read_all(types=...)``); the stream prefix, team and
+    occurred-on dates are filtered here, page by page, reading at most ``MAX_SCAN`` events.
+    """
+    es = _open(snap.url)[0]
+    needs_filter = bool(stream_prefix or team_id or date_from or date_to)
+    chunk = _CHUNK if needs_filter else PAGE_SIZE
+    records: list[dict] = []
+    cursor, scanned, at_end = after, 0, False
+    while len(records) < PAGE_SIZE and scanned < MAX_SCAN:
+        n = min(chunk, MAX_SCAN - scanned)
+        batch = list(es.read_all(after=cursor, limit=n, types=list(types) or None, batch_size=n))
+        lookup: dict[str, str] = {}
+        if team_id and batch:
+            lookup = _teams_of(
+                snap.url,
+                {e.stream_id[13:] for e in batch if e.stream_id.startswith("consultation-")},
+                {e.stream_id[6:] for e in batch if e.stream_id.startswith("audit-")},
+            )
+        for ev in batch:
+            scanned += 1
+            cursor = ev.position
+            team = _event_team(ev, lookup)
+            day = ev.occurred_at[:10]
+            if (
+                (stream_prefix and not ev.stream_id.startswith(stream_prefix))
+                or (team_id and team != team_id)
+                or (date_from and day < date_from.isoformat())
+                or (date_to and day > date_to.isoformat())
+            ):
+                continue
+            records.append(
+                {
+                    "position": ev.position,
+                    "recorded_at": ev.recorded_at,
+                    "occurred_at": ev.occurred_at,
+                    "stream": ev.stream_id,
+                    "version": ev.stream_version,
+                    "type": ev.type,
+                    "team": team or "",
+                    "actor": str(ev.metadata.get("actor", "")),
+                    "payload": json.dumps(ev.payload, sort_keys=True, default=str),
+                    "hash": ev.hash[:16] + "…",
+                }
+            )
+            if len(records) == PAGE_SIZE:
+                break
+        if len(batch) < n and (not batch or cursor == batch[-1].position):
+            at_end = True
+            break
+    capped = len(records) < PAGE_SIZE and not at_end and scanned >= MAX_SCAN
+    columns = [
+        "position",
+        "recorded_at",
+        "occurred_at",
+        "stream",
+        "version",
+        "type",
+        "team",
+        "actor",
+        "payload",
+        "hash",
+    ]
+    return EventPage(
+        rows=pd.DataFrame(records, columns=columns),
+        next_after=None if at_end or cursor >= snap.position else cursor,
+        scanned=scanned,
+        capped=capped,
+    )
+
+
+# ------------------------------------------------------------------------- display shaping
+
+
+def filter_grid(
+    grid: pd.DataFrame,
+    *,
+    site: str | None = None,
+    service: str | None = None,
+    measure: str | None = None,
+) -> pd.DataFrame:
+    """Rows of the overview grid for the chosen site, service and enabler (order kept)."""
+    if grid.empty:
+        return grid
+    keep = pd.Series(True, index=grid.index)
+    if site:
+        keep &= grid["site"] == site
+    if service:
+        keep &= grid["service"] == service
+    if measure:
+        keep &= grid["measure"] == measure
+    return grid[keep].reset_index(drop=True)
+
+
+def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """The overview grid as shown: icons with words, small samples marked, a sparkline."""
+    cols = [
+        "Team",
+        "Site",
+        "Service",
+        "Enabler",
+        "Latest month",
+        "Latest %",
+        "Notes reviewed (n)",
+        "Sample",
+        "Variation",
+        "Assurance",
+        "The norm?",
+        "Sustained improvement from",
+        "Last 12 months",
+    ]
+    if grid.empty:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame(
+        {
+            "Team": grid["team"],
+            "Site": grid["site"],
+            "Service": grid["service"],
+            "Enabler": grid["measure_label"],
+            "Latest month": grid["latest_period"],
+            "Latest %": grid["latest"],
+            "Notes reviewed (n)": grid["n"],
+            "Sample": grid["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
+            "Variation": grid["variation"].map(lambda v: VARIATION_BADGES.get(v, str(v))),
+            "Assurance": grid["assurance"].map(lambda a: ASSURANCE_BADGES.get(a, str(a))),
+            "The norm?": grid["is_norm"].map(lambda n: "✔️ Yes" if n else "Not yet"),
+            "Sustained improvement from": grid["first_improvement"].fillna("—"),
+            "Last 12 months": grid["sparkline"],
+        }
+    )[cols]
+
+
+def spc_frame(tc: TeamChart) -> pd.DataFrame:
+    """Per-point frame for ``charts.spc_chart``: the SPC points with their Wilson interval,
+    census estimate and small-sample flag from the period table."""
+    points = tc.result.to_frame()
+    extra = tc.table[["period", "ci_low", "ci_high", "small", "census_proportion"]]
+    return points.merge(extra, on="period", how="left")
+
+
+def window(frame: pd.DataFrame, period_from: str | None, period_to: str | None) -> pd.DataFrame:
+    """Rows whose ``period`` lies in the window (limits stay as computed on the whole series)."""
+    if frame.empty:
+        return frame
+    keep = pd.Series(True, index=frame.index)
+    if period_from:
+        keep &= frame["period"].astype(str) >= period_from
+    if period_to:
+        keep &= frame["period"].astype(str) <= period_to
+    return frame[keep].reset_index(drop=True)
+
+
+def period_table(tc: TeamChart) -> pd.DataFrame:
+    """The periods of a team chart as shown: sample estimate with its interval, census beside."""
+    t = tc.table
+    points = tc.result.to_frame()[["period", "signals"]]
+    t = t.merge(points, on="period", how="left")
+    return pd.DataFrame(
+        {
+            "Month": t["period"],
+            "Documented (sample)": t["proportion"],
+            "Notes documenting it": t["numerator"],
+            "Notes reviewed (n)": t["denominator"],
+            "95% interval from": t["ci_low"],
+            "95% interval to": t["ci_high"],
+            "Sample": t["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
+            "Census (all notes)": t["census_proportion"],
+            "Census n": t["census_n"],
+            "Centre": t["centre"],
+            "Lower limit": t["lower_limit"],
+            "Upper limit": t["upper_limit"],
+            "Variation": t["point_type"].map(lambda v: VARIATION_BADGES.get(v, str(v))),
+            "Rule(s)": t["signals"].fillna("").map(
+                lambda s: ", ".join(x.replace("_", " ") for x in s.split(", ") if x) or "—"
+            ),
+        }
+    )
+
+
+def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Sampled case notes as shown: pseudonymous ids only, findings as labelled icons."""
+    if notes.empty:
+        return pd.DataFrame(
+            columns=[
+                "Consultation",
+                "Patient (pseudonym)",
+                "Seen on",
+                "Clinician",
+                "Reviewer",
+                "Review",
+                "Agenda setting",
+                "Goal setting",
+                "Follow-up",
+                "Audit round",
+            ]
+        )
+    return pd.DataFrame(
+        {
+            "Consultation": notes["consultation_id"],
+            "Patient (pseudonym)": notes["patient_ref"],
+            "Seen on": notes["occurred_on"],
+            "Clinician": notes["clinician_id"],
+            "Reviewer": notes["reviewer_id"],
+            "Review": notes["second_review"].map(lambda s: "second (blind)" if s else "first"),
+            "Agenda setting": notes["agenda_setting"].map(lambda f: FINDING_BADGES.get(f, f)),
+            "Goal setting": notes["goal_setting"].map(lambda f: FINDING_BADGES.get(f, f)),
+            "Follow-up": notes["follow_up"].map(lambda f: FINDING_BADGES.get(f, f)),
+            "Audit round": notes["round_id"],
+        }
+    )
+
+
+def league_table(teams_frame: pd.DataFrame) -> pd.DataFrame:
+    """Funnel teams as a table: proportion always beside its Wilson 95% interval."""
+    from dashboard.charts import funnel_position_label
+
+    cols = [
+        "Team",
+        "Documented",
+        "95% interval from",
+        "95% interval to",
+        "Notes documenting it",
+        "Notes reviewed (n)",
+        "Funnel position",
+    ]
+    if teams_frame.empty:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame(
+        {
+            "Team": teams_frame["team_name"],
+            "Documented": teams_frame["proportion"],
+            "95% interval from": teams_frame["ci_low"],
+            "95% interval to": teams_frame["ci_high"],
+            "Notes documenting it": teams_frame["numerator"],
+            "Notes reviewed (n)": teams_frame["denominator"],
+            "Funnel position": teams_frame.apply(funnel_position_label, axis=1),
+        }
+    )[cols]
+
+
+def measure_label(measure: str) -> str:
+    return MEASURE_LABELS.get(measure, measure)
+
+
+def measures() -> list[str]:
+    return list(MEASURES)
+
+
+# ------------------------------------------------------------------------------- downloads
+
+
+def to_csv(df: pd.DataFrame) -> bytes:
+    return _flat(df).to_csv(index=False).encode("utf-8")
+
+
+def to_excel(df: pd.DataFrame, sheet: str = "sipdash") -> bytes:
+    buf = io.BytesIO()
+    _flat(df).to_excel(buf, index=False, sheet_name=sheet[:31], engine="openpyxl")
+    return buf.getvalue()
+
+
+def _flat(df: pd.DataFrame) -> pd.DataFrame:
+    """Lists (sparklines) as text, so CSV and Excel cells hold plain values."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object and out[col].map(lambda v: isinstance(v, list)).any():
+            out[col] = out[col].map(
+                lambda v: " ".join(f"{x:.2f}" for x in v) if isinstance(v, list) else v
+            )
+    return out
