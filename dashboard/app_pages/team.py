@@ -1,0 +1,142 @@
+"""Team: one team's enabler on an SPC chart, its months, and the case notes behind each month."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard.app_pages import _shared as ui
+
+ctx = ui.context()
+snap = ctx.snap
+
+st.title("Team")
+if snap.empty:
+    ui.empty_database_notice()
+    st.stop()
+
+names = data.team_names(snap, ctx.as_of)
+if not names:
+    st.info(f"No team was registered by then ({ctx.as_of_text}).")
+    st.stop()
+
+c1, c2, c3 = st.columns([2, 2, 3])
+team_id = c1.selectbox(
+    "Team",
+    list(names),
+    format_func=names.get,
+    key="team",
+    bind="query-params",
+    persist_state="session",
+)
+measure = c2.selectbox(
+    "Enabler",
+    data.measures(),
+    format_func=data.measure_label,
+    key="measure",
+    bind="query-params",
+    persist_state="session",
+)
+chart_type = c3.radio(
+    "Chart",
+    list(data.CHART_TYPES),
+    format_func=data.CHART_TYPES.get,
+    horizontal=True,
+    key="chart",
+    bind="query-params",
+    persist_state="session",
+    help=(
+        "p-chart: the textbook chart for audit proportions, limits widen when fewer notes are "
+        "reviewed. XmR: the Making Data Count default. Run chart: median line and run rules, "
+        "for short series."
+    ),
+)
+
+tc = data.team_chart(snap, team_id, measure, chart_type, ctx.as_of)
+label = data.measure_label(measure)
+if tc is None:
+    st.info(f"{names[team_id]} has no reviewed case notes for {label.lower()} ({ctx.as_of_text}).")
+    st.stop()
+
+st.subheader(f"{names[team_id]}: {label.lower()}")
+st.caption(
+    f"{data.CHART_TYPES[chart_type]} of the share of sampled case notes documenting "
+    f"{label.lower()}, month by month — {ctx.as_of_text}. Target {tc.target:.0%}."
+)
+i1, i2, i3 = st.columns(3)
+i1.metric(
+    "Variation (latest month)",
+    data.VARIATION_BADGES.get(tc.result.variation, "—"),
+    border=True,
+    help="Making Data Count variation icon of the latest month",
+)
+i2.metric(
+    "Assurance against the target",
+    data.ASSURANCE_BADGES.get(tc.result.assurance, "—").split(":")[0],
+    border=True,
+    help=data.ASSURANCE_BADGES.get(tc.result.assurance, ""),
+)
+agree = data.agreement(snap, team_id, ctx.as_of)
+i3.metric(
+    "Second-review agreement",
+    f"{agree['percent_agreement']:.0%}" if agree["percent_agreement"] is not None else "—",
+    border=True,
+    help=(
+        f"Cohen's kappa {agree['kappa']:.2f} over {agree['n']} paired findings (last 12 months)"
+        if agree["kappa"] is not None
+        else f"Not reported: {agree['n']} paired findings, at least 20 are needed"
+    ),
+)
+
+points = data.window(data.spc_frame(tc), ctx.period_from, ctx.period_to)
+chart = charts.spc_chart(
+    points,
+    target=tc.target,
+    milestones=data.milestones(snap, team_id, ctx.as_of),
+    baseline_end=tc.baseline_end,
+    recalculate_at=tc.recalculate_at,
+)
+st.altair_chart(chart, width="stretch")
+with st.expander("How to read this chart"):
+    st.markdown(ui.HOW_TO_READ_SPC)
+
+st.subheader("Month by month")
+st.caption(
+    "The sample estimate with its 95% (Wilson) interval, and the census estimate from every "
+    "consultation's notes beside it, so the sampling error is visible."
+)
+table = data.window(data.period_table(tc).rename(columns={"Month": "period"}), ctx.period_from, ctx.period_to).rename(
+    columns={"period": "Month"}
+)
+pct = {
+    c: ui.percent(c)
+    for c in (
+        "Documented (sample)",
+        "95% interval from",
+        "95% interval to",
+        "Census (all notes)",
+        "Centre",
+        "Lower limit",
+        "Upper limit",
+    )
+}
+st.dataframe(table, hide_index=True, width="stretch", column_config=pct, key="periods_table")
+ui.downloads(table, f"{team_id}-{measure}-months", key="months")
+
+st.subheader("The case notes behind a month")
+months = table["Month"].tolist()[::-1]
+month = st.selectbox(
+    "Month",
+    months,
+    key="month",
+    bind="query-params",
+    help="The audited notes of that month: pseudonymous ids, findings and reviewer",
+)
+if month:
+    notes = data.notes_table(data.sampled_notes(snap, team_id, month, ctx.as_of))
+    st.caption(
+        f"{len(notes)} reviews of {names[team_id]}'s notes from {month}. Patients appear only "
+        "as pseudonyms."
+    )
+    st.dataframe(notes, hide_index=True, width="stretch", key="notes_table")
+    ui.downloads(notes, f"{team_id}-{month}-case-notes", key="notes")

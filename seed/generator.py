@@ -1,0 +1,483 @@
+"""The event stream: walks the plan's calendar month by month and yields events in time order.
+
+Time is simulated: every event carries an explicit ``recorded_at`` (and ``occurred_at``), in
+whole seconds since the programme's first midnight (UTC). Consultations of one day are sorted
+by time of day and yielded as they happen; anything recorded later (late documentation,
+corrections, audit rounds, team milestones, training) waits in a heap keyed
+``(seconds, sequence)`` and is released as soon as the clock passes it, so ``recorded_at``
+never decreases along the stream. Memory is bounded by one month's consultations (kept only
+as compact tuples for the month's audit round) plus what is waiting in the heap.
+
+Event ids come from the seeded generator (a UUID v4 built from ``getrandbits(128)``), so the
+same seed gives byte-identical events. Nothing here reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from audit.sampling import draw_sample, second_review_ids
+from events.store import NewEvent
+from events.types import (
+    MEASURES,
+    AgendaSet,
+    AuditRoundClosed,
+    AuditRoundOpened,
+    BaselineFixed,
+    CaseNoteReviewed,
+    ClinicianRegistered,
+    ClinicianTrained,
+    ConsultationHeld,
+    ElementRetracted,
+    FollowUpArranged,
+    GoalAgreed,
+    MilestoneLogged,
+    TargetSet,
+    TeamRegistered,
+)
+
+from .params import ELEMENTS
+from .plan import ClinicianSeed, Plan, TeamPlan, logit, person_name
+
+DAY = 86_400
+NEVER = 1 << 62  # "not retracted" sentinel (seconds)
+_ELEMENT_TYPES = (AgendaSet, GoalAgreed, FollowUpArranged)
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def uuid4_from_bits(n: int) -> str:
+    """``str(uuid.UUID(int=n, version=4))``, without building a UUID object."""
+    h = "%032x" % ((n & _V4_CLEAR) | _V4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class _Clinician:
+    __slots__ = ("clinician_id", "effects", "trained", "active")
+
+    def __init__(self, clinician_id: str, effects: tuple[float, float, float]) -> None:
+        self.clinician_id = clinician_id
+        self.effects = effects
+        self.trained: tuple[int, int] | None = None  # (month, day of month)
+        self.active = True
+
+    def trained_by(self, m: int) -> bool:
+        """Trained in time to count for month ``m`` (trained before its middle)."""
+        t = self.trained
+        return t is not None and (t[0] < m or (t[0] == m and t[1] <= 15))
+
+
+class _TeamState:
+    __slots__ = ("plan", "clinicians", "next_no", "pending", "lapsed", "caseload", "probs")
+
+    def __init__(self, plan: TeamPlan) -> None:
+        self.plan = plan
+        self.clinicians: list[_Clinician] = []
+        self.next_no = len(plan.clinicians) + 1
+        self.pending: list[tuple[int, int, _Clinician]] = []  # (month, day, clinician)
+        self.lapsed = False
+        self.caseload: list[str] = []
+        self.probs: list[tuple[str, float, float, float]] = []
+
+
+class Generator:
+    """One pass over a plan. Use :meth:`events`; an instance is single-use."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.p = plan.params
+        self.cal = plan.calendar
+        self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:events")
+        self.heap: list[tuple[int, int, NewEvent]] = []
+        self.seq = itertools.count()
+        self.epoch = datetime(
+            self.cal.start.year, self.cal.start.month, self.cal.start.day, tzinfo=UTC
+        )
+        self.teams = [_TeamState(t) for t in plan.teams]
+
+    # -- helpers --
+
+    def _id(self) -> str:
+        return uuid4_from_bits(self.rng.getrandbits(128))
+
+    def _at(self, secs: int) -> datetime:
+        return self.epoch + timedelta(seconds=secs)
+
+    def _push(self, secs: int, event, occurred=None) -> None:
+        at = self._at(secs)
+        new = NewEvent(event, occurred if occurred is not None else at, self._id(), at)
+        heapq.heappush(self.heap, (secs, next(self.seq), new))
+
+    def _randint(self, spec) -> int:
+        lo, hi = spec
+        return int(lo) + int(self.rng.random() * (int(hi) - int(lo) + 1))
+
+    # -- the stream --
+
+    def events(self) -> Iterator[NewEvent]:
+        cal = self.cal
+        setup = cal.month_first_day[0] * DAY + 9 * 3600
+        for k, st in enumerate(self.teams):
+            tp = st.plan
+            self._push(
+                setup + k,
+                TeamRegistered(
+                    team_id=tp.team_id, name=tp.name, site=tp.site, service=tp.service_label
+                ),
+            )
+            for c in tp.clinicians:
+                self._add_clinician(st, c, setup + k)
+        for m in range(cal.months):
+            for st in self.teams:
+                self._month_start(st, m)
+            yield from self._month(m)
+        heap = self.heap
+        while heap:
+            yield heapq.heappop(heap)[2]
+
+    def _add_clinician(self, st: _TeamState, c: ClinicianSeed, secs: int) -> _Clinician:
+        tp = st.plan
+        self._push(
+            secs,
+            ClinicianRegistered(
+                clinician_id=c.clinician_id,
+                team_id=tp.team_id,
+                role=c.role,
+                display_name=c.display_name,
+            ),
+        )
+        clin = _Clinician(c.clinician_id, c.effects)
+        st.clinicians.append(clin)
+        return clin
+
+    def _new_starter(self, st: _TeamState, m: int, secs: int) -> None:
+        tp = st.plan
+        rng = self.rng
+        seed = ClinicianSeed(
+            f"{tp.team_id}-c{st.next_no:03d}",
+            tp.roles[int(rng.random() * len(tp.roles))],
+            person_name(self.plan.fake),
+            tuple(rng.gauss(0.0, float(self.p["rates"]["clinician_sd"])) for _ in ELEMENTS),
+        )
+        st.next_no += 1
+        clin = self._add_clinician(st, seed, secs)
+        if m > tp.adp and not st.lapsed:
+            when = m + self._randint(self.p["staff"]["new_starter_training_months"])
+            st.pending.append((when, self._randint((5, 25)), clin))
+
+    def _month_start(self, st: _TeamState, m: int) -> None:
+        """Staff changes, training and team facts for month ``m``; then this month's rates."""
+        tp, cal, rng, staff = st.plan, self.cal, self.rng, self.p["staff"]
+        first = cal.month_first_day[m] * DAY
+        joined = 0
+        if m > 0:
+            leaving = float(staff["monthly_leaving_rate"])
+            leavers = [c for c in st.clinicians if rng.random() < leaving]
+            if m == tp.regress:
+                st.lapsed = True
+                trained = [c for c in st.clinicians if c.trained is not None and c not in leavers]
+                k = round(tp.key_staff_leave_share * len(st.clinicians)) - len(leavers)
+                leavers += rng.sample(trained, max(0, min(k, len(trained))))
+            for c in leavers:
+                c.active = False
+                st.clinicians.remove(c)
+                self._new_starter(st, m, first + 7 * 3600 + joined)
+                joined += 1
+        if m == tp.adp:
+            first_share = float(staff["first_cohort_share"])
+            for c in st.clinicians:
+                if c.trained is None:
+                    if rng.random() < first_share:
+                        st.pending.append((m, tp.adp_day, c))
+                    else:
+                        later = m + self._randint(staff["late_cohort_months"])
+                        st.pending.append((later, self._randint((5, 25)), c))
+        due = [x for x in st.pending if x[0] == m]
+        if due:
+            st.pending = [x for x in st.pending if x[0] != m]
+            for _, day, c in due:
+                if c.active and not st.lapsed:
+                    c.trained = (m, day)
+                    on = cal.day_of(m, day)
+                    self._push(
+                        on * DAY + 12 * 3600,
+                        ClinicianTrained(
+                            clinician_id=c.clinician_id,
+                            team_id=tp.team_id,
+                            programme="ADP",
+                            on=cal.days[on],
+                        ),
+                    )
+        for j, (month, day, kind, title) in enumerate(tp.milestones):
+            if month != m:
+                continue
+            on = cal.day_of(m, day)
+            secs = on * DAY + 16 * 3600 + j * 60
+            self._push(
+                secs,
+                MilestoneLogged(team_id=tp.team_id, on=cal.days[on], kind=kind, title=title),
+                cal.days[on],
+            )
+            if kind == "sip_start":
+                self._baseline_and_target(tp, m, secs + 30)
+        self._rates(st, m)
+
+    def _baseline_and_target(self, tp: TeamPlan, m: int, secs: int) -> None:
+        cal, ms = self.cal, self.p["milestones"]
+        if m >= 1:
+            reason = ms["baseline_reason"].format(n=m, first=cal.period(0), last=cal.period(m - 1))
+            for measure in MEASURES:
+                self._push(
+                    secs,
+                    BaselineFixed(
+                        team_id=tp.team_id, measure=measure, period=cal.period(m - 1), reason=reason
+                    ),
+                )
+        for measure in MEASURES:
+            self._push(
+                secs,
+                TargetSet(
+                    team_id=tp.team_id,
+                    measure=measure,
+                    target=float(ms["target"]),
+                    from_period=cal.period(m),
+                    reason=ms["target_reason"],
+                ),
+            )
+
+    def _rates(self, st: _TeamState, m: int) -> None:
+        """Each active clinician's probability of documenting each enabler this month."""
+        tp, rates = st.plan, self.p["rates"]
+        t = m + 0.5
+        season = float(rates["season"].get(str(self.cal.calendar_month(m)), 0.0))
+        uptake = float(rates["untrained_uptake"])
+        trained = [logit(tp.rate(e, t, 1.0)) + season for e in range(3)]
+        untrained = [logit(tp.rate(e, t, uptake)) + season for e in range(3)]
+        probs = []
+        for c in st.clinicians:
+            base = trained if c.trained_by(m) else untrained
+            u = c.effects
+            probs.append(
+                (
+                    c.clinician_id,
+                    1.0 / (1.0 + math.exp(-(base[0] + u[0]))),
+                    1.0 / (1.0 + math.exp(-(base[1] + u[1]))),
+                    1.0 / (1.0 + math.exp(-(base[2] + u[2]))),
+                )
+            )
+        st.probs = probs
+
+    def _month(self, m: int) -> Iterator[NewEvent]:
+        """Every consultation of month ``m`` in time order, then queue the month's audit."""
+        cal, p, rng = self.cal, self.p, self.rng
+        rnd, bits = rng.random, rng.getrandbits
+        heap, heappop, heappush, seq = self.heap, heapq.heappop, heapq.heappush, self.seq
+        epoch, days = self.epoch, cal.days
+        teams = self.teams
+        n_teams = len(teams)
+        ym = cal.period(m).replace("-", "")
+        prefixes = [f"{st.plan.team_id}-{ym}-" for st in teams]
+        counters = [0] * n_teams
+        notes: list[dict[str, tuple]] = [{} for _ in teams]
+        volumes = [st.plan.volumes[m] for st in teams]
+        doc = p["documentation"]
+        late_share = tuple(float(doc["late_share"][e]) for e in ELEMENTS)
+        late_lo, late_hi = (int(x) for x in doc["late_days"])
+        late_n = late_hi - late_lo + 1
+        retract = float(doc["retracted_share"])
+        ret_lo, ret_hi = (int(x) for x in doc["retracted_days"])
+        ret_n = ret_hi - ret_lo + 1
+        reasons = doc["retraction_reasons"]
+        cons_p = p["consultations"]
+        new_share = float(cons_p["new_patient_share"])
+        discharged_share = float(cons_p["discharged_share"])
+        opens, span = cal.opens, cal.closes - cal.opens
+        elements = ELEMENTS
+        element_types = _ELEMENT_TYPES
+
+        def new_id() -> str:
+            h = "%032x" % ((bits(128) & _V4_CLEAR) | _V4_SET)
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+        work = cal.working_days(m)
+        n_days = len(work)
+        for i, day in enumerate(work):
+            keys: list[int] = []
+            base = day * DAY + opens
+            for t in range(n_teams):
+                n = volumes[t]
+                for _ in range((i + 1) * n // n_days - i * n // n_days):
+                    keys.append((base + int(rnd() * span)) * n_teams + t)
+            keys.sort()
+            the_date = days[day]
+            for key in keys:
+                secs, t = divmod(key, n_teams)
+                while heap and heap[0][0] <= secs:
+                    yield heappop(heap)[2]
+                st = teams[t]
+                tp = st.plan
+                probs = st.probs
+                clin_id, pa, pg, pf = probs[int(rnd() * len(probs))]
+                counters[t] += 1
+                cid = f"{prefixes[t]}{counters[t]:05d}"
+                # the patient: new, or one already on the team's caseload (a pseudonym only)
+                caseload = st.caseload
+                u = rnd()
+                if len(caseload) < tp.caseload:
+                    patient = "p_%032x" % bits(128)
+                    caseload.append(patient)
+                elif u < new_share:
+                    patient = "p_%032x" % bits(128)
+                    caseload[int(u / new_share * tp.caseload)] = patient
+                else:
+                    patient = caseload[int((u - new_share) / (1.0 - new_share) * tp.caseload)]
+                v = rnd()
+                cut = tp.contact_cut
+                contact = "face_to_face" if v < cut[0] else "telephone" if v < cut[1] else "video"
+                at = epoch + timedelta(seconds=secs)
+                yield NewEvent(
+                    ConsultationHeld(
+                        consultation_id=cid,
+                        team_id=tp.team_id,
+                        clinician_id=clin_id,
+                        patient_ref=patient,
+                        occurred_on=the_date,
+                        contact=contact,
+                    ),
+                    at,
+                    new_id(),
+                    at,
+                )
+                discharged = rnd() < discharged_share
+                state: list = [-1, NEVER, -1, NEVER, -1, NEVER, discharged]
+                for e, prob in ((0, pa), (1, pg), (2, pf)):
+                    if rnd() >= prob or (e == 2 and discharged):
+                        continue
+                    share = late_share[e]
+                    if share and rnd() < share:
+                        later = day + late_lo + int(rnd() * late_n)
+                        rec = later * DAY + opens + int(rnd() * span)
+                        when = epoch + timedelta(seconds=rec)
+                        heappush(
+                            heap,
+                            (
+                                rec,
+                                next(seq),
+                                NewEvent(
+                                    element_types[e](consultation_id=cid, documented_on=days[later]),
+                                    when,
+                                    new_id(),
+                                    when,
+                                ),
+                            ),
+                        )
+                    else:
+                        rec = secs
+                        yield NewEvent(
+                            element_types[e](consultation_id=cid, documented_on=the_date),
+                            at,
+                            new_id(),
+                            at,
+                        )
+                    state[2 * e] = rec
+                    if rnd() < retract:
+                        gone = rec + (ret_lo + int(rnd() * ret_n)) * DAY
+                        when = epoch + timedelta(seconds=gone)
+                        heappush(
+                            heap,
+                            (
+                                gone,
+                                next(seq),
+                                NewEvent(
+                                    ElementRetracted(
+                                        consultation_id=cid,
+                                        element=elements[e],
+                                        reason=reasons[int(rnd() * len(reasons))],
+                                    ),
+                                    when,
+                                    new_id(),
+                                    when,
+                                ),
+                            ),
+                        )
+                        state[2 * e + 1] = gone
+                notes[t][cid] = tuple(state)
+        for st, team_notes in zip(teams, notes, strict=True):
+            if team_notes:
+                self._audit(st, m, team_notes)
+
+    def _audit(self, st: _TeamState, m: int, notes: dict[str, tuple]) -> None:
+        """Queue the team-month's audit round, reviewed a few days into the next month."""
+        tp, cal, a, rng = st.plan, self.cal, self.p["audit"], self.rng
+        period = cal.period(m)
+        round_id = f"r-{tp.team_id}-{period}-1"
+        size = int(a["sample_size"])
+        share = float(a["second_review_share"])
+        sampled = draw_sample(list(notes), size, round_id)
+        open_day = cal.day_of(m + 1, self._randint(a["open_day"]))
+        secs = open_day * DAY + 9 * 3600 + (tp.index % 60) * 60
+        self._push(
+            secs,
+            AuditRoundOpened(
+                round_id=round_id,
+                team_id=tp.team_id,
+                period=period,
+                method="sample",
+                sample_size=size,
+                sampling_seed=round_id,
+                sampled=tuple(sampled),
+                second_review_share=share,
+            ),
+        )
+        auto = a["auto_reviewer"]
+        for cid in sampled:
+            secs += 60 * self._randint(a["review_minutes"])
+            self._push(secs, self._review(round_id, cid, notes[cid], secs, auto, False))
+        second = second_review_ids(sampled, share, round_id)
+        if second:
+            reviewers = self.plan.reviewers[tp.org]
+            reviewer = reviewers[int(rng.random() * len(reviewers))]
+            secs = (open_day + self._randint(a["second_review_after_days"])) * DAY + 14 * 3600
+            flip = float(a["disagreement"])
+            for cid in second:
+                secs += 60 * self._randint(a["review_minutes"])
+                self._push(
+                    secs, self._review(round_id, cid, notes[cid], secs, reviewer, True, flip)
+                )
+        self._push(secs + 600, AuditRoundClosed(round_id=round_id))
+
+    def _review(
+        self,
+        round_id: str,
+        cid: str,
+        state: tuple,
+        secs: int,
+        reviewer: str,
+        second: bool,
+        flip: float = 0.0,
+    ) -> CaseNoteReviewed:
+        """Findings as the note stood at ``secs``; a second reviewer may disagree."""
+        findings = []
+        for e in range(3):
+            rec, gone = state[2 * e], state[2 * e + 1]
+            if e == 2 and state[6]:
+                finding = "not_applicable"
+            else:
+                finding = "yes" if 0 <= rec <= secs < gone else "no"
+            if flip and self.rng.random() < flip:
+                finding = "no" if finding != "no" else "yes"
+            findings.append(finding)
+        return CaseNoteReviewed(
+            round_id=round_id,
+            consultation_id=cid,
+            reviewer_id=reviewer,
+            agenda_setting=findings[0],
+            goal_setting=findings[1],
+            follow_up=findings[2],
+            second_review=second,
+        )
