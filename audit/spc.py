@@ -356,6 +356,7 @@ def xmr_chart(
     target: float | None = None,
     baseline: int | None = None,
     recalculate_at: Sequence[str] = (),
+    baseline_overrides_recalculations: bool = True,
     settings: SpcSettings = SpcSettings(),  # noqa: B008 - frozen, so a shared default is safe
 ) -> SpcResult:
     """XmR chart per Making Data Count: mean ± 2.66 × mean moving range.
@@ -369,7 +370,7 @@ def xmr_chart(
     _check_common(improvement, target)
     lines = _lines_per_partition(
         len(v),
-        _partitions(labels, len(v), baseline, recalculate_at),
+        _partitions(labels, len(v), baseline, recalculate_at, baseline_overrides_recalculations),
         lambda calc, apply: _xmr_lines(v, calc, apply),
     )
     return _special_cause_chart("xmr", labels, v, lines, improvement, target, settings)
@@ -384,6 +385,7 @@ def p_chart(
     target: float | None = None,
     baseline: int | None = None,
     recalculate_at: Sequence[str] = (),
+    baseline_overrides_recalculations: bool = True,
     settings: SpcSettings = SpcSettings(),  # noqa: B008 - frozen, so a shared default is safe
 ) -> SpcResult:
     """p-chart: p̄ = Σyes/Σreviewed over the baseline or partition, limits per point's nᵢ.
@@ -397,7 +399,7 @@ def p_chart(
     v = num / den
     lines = _lines_per_partition(
         len(v),
-        _partitions(labels, len(v), baseline, recalculate_at),
+        _partitions(labels, len(v), baseline, recalculate_at, baseline_overrides_recalculations),
         lambda calc, apply: _p_lines(num, den, calc, apply),
     )
     return _special_cause_chart(
@@ -627,20 +629,33 @@ def _signals_behind(
 
 
 def _partitions(
-    labels: list[str], n: int, baseline: int | None, recalculate_at: Sequence[str]
+    labels: list[str],
+    n: int,
+    baseline: int | None,
+    recalculate_at: Sequence[str],
+    baseline_overrides: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(points used for the calculation, points the lines apply to) per partition."""
+    """(points used for the calculation, points the lines apply to) per partition.
+
+    With ``baseline_overrides`` (the MDC tools' rule) a baseline ignores recalculations;
+    without it the baseline fixes the first partition's limits and each recalculation starts
+    a new partition, as a team's explicit BaselineFixed and LimitsRecalculated events mean.
+    """
     if baseline is not None and baseline < 1:
         raise ValueError(f"baseline must be at least 1 point, got {baseline}")
     everything = np.arange(n)
     if n == 0:
         return []
-    if baseline is not None:
+    if baseline is not None and (baseline_overrides or not recalculate_at):
         return [(everything[: min(baseline, n)], everything)]
     starts = sorted({0, *(_position_of(labels, label) for label in recalculate_at)})
     bounds = [*starts, n]
     parts = [everything[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
-    return [(part, part) for part in parts]
+    out = [(part, part) for part in parts]
+    if baseline is not None:
+        first = out[0][1]
+        out[0] = (first[: min(baseline, len(first))], first)
+    return out
 
 
 def _position_of(labels: list[str], label: str) -> int:

@@ -85,6 +85,7 @@ def chart_for(rows: pd.DataFrame, chart: str, settings: dict) -> SpcResult:
             target=settings["target"],
             baseline=baseline,
             recalculate_at=recalcs,
+            baseline_overrides_recalculations=False,
         )
     return p_chart(
         periods,
@@ -93,6 +94,7 @@ def chart_for(rows: pd.DataFrame, chart: str, settings: dict) -> SpcResult:
         target=settings["target"],
         baseline=baseline,
         recalculate_at=recalcs,
+        baseline_overrides_recalculations=False,
     )
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import vl_convert as vlc
 from fpdf import FPDF
+from fpdf.enums import XPos, YPos
 
 from audit import queries, views
 from audit.measures import audit_measures
@@ -35,11 +36,28 @@ _EMOJI = {
 
 @dataclass(frozen=True)
 class Pack:
-    html: str
-    pdf: bytes
-    as_of_text: str
-    head_position: int
-    head_hash: str
+    sections: list
+    meta: dict
+
+    @property
+    def as_of_text(self) -> str:
+        return self.meta["as_of"]
+
+    @property
+    def head_position(self) -> int:
+        return self.meta["head_position"]
+
+    @property
+    def head_hash(self) -> str:
+        return self.meta["head_hash"]
+
+    @property
+    def html(self) -> str:
+        return _html(self.sections, self.meta)
+
+    @property
+    def pdf(self) -> bytes:
+        return _pdf(self.sections, self.meta)
 
 
 @dataclass(frozen=True)
@@ -256,38 +274,51 @@ def _pdf(sections: list[_Section], meta: dict) -> bytes:
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 18)
     pdf.set_text_color(0, 94, 184)
-    pdf.multi_cell(0, 9, "SIP case-note audit: review pack")
+    pdf.multi_cell(0, 9, "SIP case-note audit: review pack", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(35, 31, 32)
     pdf.set_font("Courier", "", 8)
-    pdf.multi_cell(0, 4, _latin1(f"As of {meta['as_of']} | log position {meta['head_position']}"))
-    pdf.multi_cell(0, 4, _latin1(f"Head hash {meta['head_hash']}"))
+    pdf.multi_cell(
+        0,
+        4,
+        _latin1(f"As of {meta['as_of']} | log position {meta['head_position']}"),
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+    pdf.multi_cell(
+        0, 4, _latin1(f"Head hash {meta['head_hash']}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
     if meta["synthetic"]:
         pdf.set_font("Helvetica", "B", 10)
         pdf.set_fill_color(255, 243, 205)
         pdf.multi_cell(
-            0, 6, "Synthetic demonstration data: no real teams, clinicians or patients.", fill=True
+            0,
+            6,
+            "Synthetic demonstration data: no real teams, clinicians or patients.",
+            fill=True,
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
         )
     for i, s in enumerate(sections):
         if i:
             pdf.add_page()
         pdf.set_font("Helvetica", "B", 14)
         pdf.set_text_color(0, 48, 135)
-        pdf.multi_cell(0, 8, _latin1(s.heading))
+        pdf.multi_cell(0, 8, _latin1(s.heading), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.set_text_color(35, 31, 32)
         pdf.set_font("Helvetica", "", 10)
         for t in s.text:
-            pdf.multi_cell(0, 5, _latin1(t))
+            pdf.multi_cell(0, 5, _latin1(t), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         for caption, spec in s.charts:
             png = vlc.vegalite_to_png(spec, scale=1.6)
             pdf.image(io.BytesIO(png), w=185)
             pdf.set_font("Helvetica", "I", 8)
-            pdf.multi_cell(0, 4, _latin1(caption))
+            pdf.multi_cell(0, 4, _latin1(caption), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             pdf.set_font("Helvetica", "", 10)
         for caption, table in s.tables:
             if table.empty:
                 continue
             pdf.set_font("Helvetica", "B", 10)
-            pdf.multi_cell(0, 6, _latin1(caption))
+            pdf.multi_cell(0, 6, _latin1(caption), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             pdf.set_font("Helvetica", "", 7)
             with pdf.table(text_align="LEFT", line_height=4) as t:
                 header = t.row()
@@ -305,13 +336,7 @@ def build_pack(
 ) -> Pack:
     """Render the pack as of ``as_of`` (now when None) and record the export as an event."""
     sections, meta = _collect(store, as_of)
-    pack = Pack(
-        _html(sections, meta),
-        _pdf(sections, meta),
-        meta["as_of"],
-        meta["head_position"],
-        meta["head_hash"],
-    )
+    pack = Pack(sections, meta)
     if record:
         store.append(
             [

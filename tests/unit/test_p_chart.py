@@ -131,3 +131,26 @@ def test_a_numerator_above_its_denominator_is_an_error_naming_the_period() -> No
 def test_a_negative_numerator_is_an_error() -> None:
     with pytest.raises(ValueError, match="negative"):
         p_chart(["2024-01"], [-1], [2])
+
+
+def test_a_baseline_then_an_explicit_recalculation_gives_two_sets_of_limits() -> None:
+    """A team's BaselineFixed fixes the first limits; a later LimitsRecalculated starts new ones."""
+    from audit.spc import p_chart
+
+    periods = [f"2024-{m:02d}" for m in range(1, 13)] + [f"2025-{m:02d}" for m in range(1, 13)]
+    nums = [4, 5, 3, 4, 6, 5, 4, 5, 9, 12, 14, 15] + [17, 18, 17, 19, 18, 18, 17, 19, 18, 18, 19, 17]
+    dens = [20] * 24
+    result = p_chart(
+        periods,
+        nums,
+        dens,
+        baseline=6,
+        recalculate_at=["2025-01"],
+        baseline_overrides_recalculations=False,
+    )
+    first, second = result.points[0].centre, result.points[-1].centre
+    assert first == sum(nums[:6]) / 120  # baseline = the first six months only
+    assert result.points[11].centre == first  # carried forward until the recalculation
+    assert second == sum(nums[12:]) / 240  # the new process from its own points
+    mdc = p_chart(periods, nums, dens, baseline=6, recalculate_at=["2025-01"])
+    assert mdc.points[-1].centre == first  # the MDC tools' rule: a baseline overrides
