@@ -157,7 +157,11 @@ def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
                 continue
             settings = _settings(engine, team.team_id, measure, as_of)
             result = chart_for(rows, "p", settings)
+            # The culture shift is judged against the baseline alone: a later recalculation
+            # re-centres the limits on the new process and would hide the rise that made it.
+            against_baseline = chart_for(rows, "p", {**settings, "recalculate_at": []})
             shift = culture_shift(result, target=settings["target"])
+            first = culture_shift(against_baseline, target=settings["target"])
             last = rows.iloc[-1]
             records.append(
                 {
@@ -177,7 +181,7 @@ def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
                     "assurance_label": ASSURANCE_LABELS[result.assurance],
                     "target": settings["target"],
                     "is_norm": shift.is_norm,
-                    "first_improvement": shift.first_improvement_period,
+                    "first_improvement": first.first_improvement_period,
                     "reason": shift.reason,
                     "sparkline": [float(x) for x in rows["proportion"].tail(12)],
                 }

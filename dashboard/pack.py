@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -219,8 +220,25 @@ def _agreement_text(a: dict, who: str = "Second reviews") -> str:
     )
 
 
+def _svg(spec: dict, figure: int) -> str:
+    """Inline SVG with its clip-path ids made unique per figure and independent of how many
+    charts this process rendered before (vl-convert numbers them process-wide), so the same
+    pack renders to the same bytes."""
+    svg = vlc.vegalite_to_svg(spec)
+    numbering: dict[str, str] = {}
+
+    def rename(match: re.Match) -> str:
+        old = match.group(0)
+        if old not in numbering:
+            numbering[old] = f"f{figure}clip{len(numbering) + 1}"
+        return numbering[old]
+
+    return re.sub(r"\bclip\d+\b", rename, svg)
+
+
 def _html(sections: list[_Section], meta: dict) -> str:
     esc = html.escape
+    figure = 0
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>sipdash review pack</title><style>",
@@ -244,8 +262,9 @@ def _html(sections: list[_Section], meta: dict) -> str:
         parts.append(f"<h2>{esc(s.heading)}</h2>")
         parts.extend(f"<p>{esc(t)}</p>" for t in s.text)
         for caption, spec in s.charts:
+            figure += 1
             parts.append(
-                f"<figure>{vlc.vegalite_to_svg(spec)}<figcaption>{esc(caption)}</figcaption></figure>"
+                f"<figure>{_svg(spec, figure)}<figcaption>{esc(caption)}</figcaption></figure>"
             )
         for caption, table in s.tables:
             if not table.empty:

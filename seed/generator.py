@@ -36,6 +36,7 @@ from events.types import (
     ElementRetracted,
     FollowUpArranged,
     GoalAgreed,
+    LimitsRecalculated,
     MilestoneLogged,
     TargetSet,
     TeamRegistered,
@@ -53,7 +54,7 @@ _V4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 def uuid4_from_bits(n: int) -> str:
     """``str(uuid.UUID(int=n, version=4))``, without building a UUID object."""
-    h = "%032x" % ((n & _V4_CLEAR) | _V4_SET)
+    h = f"{(n & _V4_CLEAR) | _V4_SET:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -94,6 +95,7 @@ class Generator:
         self.cal = plan.calendar
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:events")
         self.heap: list[tuple[int, int, NewEvent]] = []
+        self._stable: dict[str, int | None] = {}
         self.seq = itertools.count()
         self.epoch = datetime(
             self.cal.start.year, self.cal.start.month, self.cal.start.day, tzinfo=UTC
@@ -225,6 +227,7 @@ class Generator:
             )
             if kind == "sip_start":
                 self._baseline_and_target(tp, m, secs + 30)
+        self._recalculation(tp, m)
         self._rates(st, m)
 
     def _baseline_and_target(self, tp: TeamPlan, m: int, secs: int) -> None:
@@ -249,6 +252,42 @@ class Generator:
                     reason=ms["target_reason"],
                 ),
             )
+
+    def _recalculation(self, tp: TeamPlan, m: int) -> None:
+        """Once a team's rise has levelled off and been sustained for a while, its lead
+        recalculates the limits from the month the new process began (an explicit decision,
+        recorded months later, never automatic)."""
+        cal, ms = self.cal, self.p["milestones"]
+        start = self._stable_from(tp)
+        if start is None or m != start + int(ms["recalculate_after_months"]):
+            return
+        day = cal.day_of(m, 3)
+        reason = ms["recalculate_reason"].format(period=cal.period(start))
+        for j, measure in enumerate(MEASURES):
+            self._push(
+                day * DAY + 10 * 3600 + j,
+                LimitsRecalculated(
+                    team_id=tp.team_id, measure=measure, period=cal.period(start), reason=reason
+                ),
+                cal.days[day],
+            )
+
+    def _stable_from(self, tp: TeamPlan) -> int | None:
+        """The first month in which every enabler has made most of its rise, if at least
+        ``minimum_points`` months remain after it (MDC needs 12 or more to recalculate)."""
+        cached = self._stable.get(tp.team_id, -1)
+        if cached != -1:
+            return cached
+        ms = self.p["milestones"]
+        share, minimum = float(ms["recalculate_at_gain"]), int(ms["recalculate_minimum_points"])
+        found = None
+        if tp.shift:
+            for m in range(tp.sip_start, self.cal.months - minimum + 1):
+                if all(tp.gain(e, m + 0.5) >= share for e in range(3)):
+                    found = m
+                    break
+        self._stable[tp.team_id] = found
+        return found
 
     def _rates(self, st: _TeamState, m: int) -> None:
         """Each active clinician's probability of documenting each enabler this month."""
@@ -301,7 +340,7 @@ class Generator:
         element_types = _ELEMENT_TYPES
 
         def new_id() -> str:
-            h = "%032x" % ((bits(128) & _V4_CLEAR) | _V4_SET)
+            h = f"{(bits(128) & _V4_CLEAR) | _V4_SET:032x}"
             return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
         work = cal.working_days(m)
@@ -329,10 +368,10 @@ class Generator:
                 caseload = st.caseload
                 u = rnd()
                 if len(caseload) < tp.caseload:
-                    patient = "p_%032x" % bits(128)
+                    patient = f"p_{bits(128):032x}"
                     caseload.append(patient)
                 elif u < new_share:
-                    patient = "p_%032x" % bits(128)
+                    patient = f"p_{bits(128):032x}"
                     caseload[int(u / new_share * tp.caseload)] = patient
                 else:
                     patient = caseload[int((u - new_share) / (1.0 - new_share) * tp.caseload)]
@@ -369,7 +408,9 @@ class Generator:
                                 rec,
                                 next(seq),
                                 NewEvent(
-                                    element_types[e](consultation_id=cid, documented_on=days[later]),
+                                    element_types[e](
+                                        consultation_id=cid, documented_on=days[later]
+                                    ),
                                     when,
                                     new_id(),
                                     when,
@@ -418,7 +459,10 @@ class Generator:
         round_id = f"r-{tp.team_id}-{period}-1"
         size = int(a["sample_size"])
         share = float(a["second_review_share"])
-        sampled = draw_sample(list(notes), size, round_id)
+        sampling_seed = a["sampling_seed"].format(
+            team_id=tp.team_id, period=period, round_id=round_id
+        )
+        sampled = draw_sample(list(notes), size, sampling_seed)
         open_day = cal.day_of(m + 1, self._randint(a["open_day"]))
         secs = open_day * DAY + 9 * 3600 + (tp.index % 60) * 60
         self._push(
@@ -429,7 +473,7 @@ class Generator:
                 period=period,
                 method="sample",
                 sample_size=size,
-                sampling_seed=round_id,
+                sampling_seed=sampling_seed,
                 sampled=tuple(sampled),
                 second_review_share=share,
             ),
@@ -438,7 +482,7 @@ class Generator:
         for cid in sampled:
             secs += 60 * self._randint(a["review_minutes"])
             self._push(secs, self._review(round_id, cid, notes[cid], secs, auto, False))
-        second = second_review_ids(sampled, share, round_id)
+        second = second_review_ids(sampled, share, sampling_seed)
         if second:
             reviewers = self.plan.reviewers[tp.org]
             reviewer = reviewers[int(rng.random() * len(reviewers))]

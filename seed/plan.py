@@ -191,6 +191,15 @@ def _unique(make, taken: set[str]) -> str:
     raise RuntimeError("could not draw a unique name")
 
 
+def _one_word_place(fake: Faker) -> str:
+    """A made-up town with a one-word name ("Quinnshire"), for organisation names."""
+    for _ in range(100):
+        place = fake.city()
+        if " " not in place:
+            return place
+    return place.split(" ")[-1]
+
+
 def person_name(fake: Faker) -> str:
     return f"{fake.first_name()} {fake.last_name()}"
 
@@ -261,7 +270,7 @@ def build_plan(
     org_templates = spec["organisations"]
     organisations = [
         org_templates[i % len(org_templates)].format(
-            place=_unique(lambda: fake.city().split(" ")[-1], places)
+            place=_unique(lambda: _one_word_place(fake), places)
         )
         for i in range(n_orgs)
     ]
