@@ -49,6 +49,12 @@ MILESTONE_LABELS: dict[str, str] = {
     "note": "Note",
 }
 
+SAMPLE_LABELS: dict[str, str] = {
+    # legend label: point shape
+    "10 or more notes": "circle",
+    "Fewer than 10 notes (small)": "triangle-down",
+}
+
 LINE_STYLES: dict[str, tuple[str, list[int]]] = {
     # legend label: (colour, stroke dash)
     "Centre line": (LIMIT_COLOUR, [1, 0]),
@@ -122,11 +128,9 @@ def spc_points_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["date"] = period_date(out["period"].astype(str))
     out["point_label"] = out["point_type"].astype(str).map(POINT_LABELS)
     out["rules"] = out["signals"].map(describe_signals) if "signals" in out else "none"
-    if "small" not in out:
-        out["small"] = False
-    out["sample"] = out["small"].map(
-        lambda s: "Small sample (fewer than 10 notes)" if bool(s) else "10 or more notes"
-    )
+    out["small"] = out["small"].fillna(False).astype(bool) if "small" in out else False
+    small, large = list(SAMPLE_LABELS)[1], list(SAMPLE_LABELS)[0]
+    out["sample"] = out["small"].map(lambda s: small if s else large)
     for col in ("ci_low", "ci_high", "numerator", "denominator"):
         if col not in out:
             out[col] = pd.NA
@@ -191,6 +195,31 @@ def breaks_frame(baseline_end: str | None, recalculate_at: Sequence[str] = ()) -
     return pd.DataFrame(rows, columns=["date", "label", "period"])
 
 
+def annotations_frame(
+    milestones: pd.DataFrame | None,
+    baseline_end: str | None = None,
+    recalculate_at: Sequence[str] = (),
+) -> pd.DataFrame:
+    """One text label per month for the milestones and limit changes in it, so labels of the
+    same month never overlap ("Baseline ends · SIP start · ADP training")."""
+    stones = milestones_frame(milestones)[["date", "label", "title"]]
+    breaks = breaks_frame(baseline_end, recalculate_at)
+    breaks = breaks.assign(title=breaks["label"])[["date", "label", "title"]]
+    parts = [df for df in (breaks, stones) if not df.empty]
+    if not parts:
+        return pd.DataFrame(columns=["date", "label", "title"])
+    both = pd.concat(parts, ignore_index=True)
+    both["date"] = pd.to_datetime(both["date"])
+    grouped = both.groupby(both["date"].dt.strftime("%Y-%m"), sort=True)
+    return pd.DataFrame(
+        {
+            "date": grouped["date"].min(),
+            "label": grouped["label"].agg(lambda x: " · ".join(dict.fromkeys(x))),
+            "title": grouped["title"].agg(lambda x: "; ".join(dict.fromkeys(x))),
+        }
+    ).reset_index(drop=True)
+
+
 def spc_chart(
     frame: pd.DataFrame,
     *,
@@ -200,7 +229,8 @@ def spc_chart(
     recalculate_at: Sequence[str] = (),
     title: str | None = None,
     y_title: str = "Notes documenting it",
-    height: int = 380,
+    height: int = 460,
+    width: int | str = "container",
 ) -> alt.LayerChart:
     """An SPC chart in the Making Data Count style.
 
@@ -208,26 +238,14 @@ def spc_chart(
     ``upper_limit``, ``lower_2sigma``, ``upper_2sigma``, ``point_type`` and ``signals``
     (``SpcResult.to_frame()``), optionally ``numerator``, ``denominator``, ``ci_low``,
     ``ci_high`` and ``small``. Values are proportions (0–1) and drawn as percentages.
+    ``width="container"`` fills the page (Streamlit); give pixels for a static render
+    (vl-convert has no container to fill).
     """
     points = spc_points_frame(frame)
     lines = spc_lines_frame(frame, recalculate_at)
     y_scale = alt.Scale(domain=[0, 1], clamp=True)
     y = alt.Y("value:Q", title=y_title, scale=y_scale, axis=alt.Axis(format=_PCT))
-
-    line_domain = [k for k in LINE_STYLES if k != "Target" or target is not None]
-    line_colour = alt.Color(
-        "line:N",
-        title="Lines",
-        scale=alt.Scale(
-            domain=line_domain, range=[LINE_STYLES[k][0] for k in line_domain]
-        ),
-        legend=alt.Legend(orient="bottom", symbolStrokeWidth=2),
-    )
-    line_dash = alt.StrokeDash(
-        "line:N",
-        scale=alt.Scale(domain=line_domain, range=[LINE_STYLES[k][1] for k in line_domain]),
-        legend=None,
-    )
+    line_domain = [k for k in LINE_STYLES if k != "Target"]
     layers: list[alt.Chart] = []
 
     if not lines.empty:
@@ -237,8 +255,21 @@ def spc_chart(
             .encode(
                 x=_x(),
                 y=y,
-                color=line_colour,
-                strokeDash=line_dash,
+                color=alt.Color(
+                    "line:N",
+                    title="Lines",
+                    scale=alt.Scale(
+                        domain=line_domain, range=[LINE_STYLES[k][0] for k in line_domain]
+                    ),
+                    legend=alt.Legend(orient="bottom", symbolStrokeWidth=2),
+                ),
+                strokeDash=alt.StrokeDash(
+                    "line:N",
+                    scale=alt.Scale(
+                        domain=line_domain, range=[LINE_STYLES[k][1] for k in line_domain]
+                    ),
+                    legend=None,
+                ),
                 detail=alt.Detail("series_segment:N"),
                 tooltip=[
                     alt.Tooltip("line:N", title="Line"),
@@ -250,72 +281,48 @@ def spc_chart(
         )
 
     if target is not None:
-        target_df = pd.DataFrame({"value": [target], "line": ["Target"]})
-        layers.append(
-            alt.Chart(target_df)
-            .mark_rule(strokeWidth=2)
-            .encode(
-                y=y,
-                color=line_colour,
-                strokeDash=line_dash,
-                tooltip=[alt.Tooltip("value:Q", title="Target", format=_PCT)],
-            )
+        target_df = pd.DataFrame(
+            {"value": [target], "line": ["Target"], "text": [f"Target {target:.0%}"]}
         )
         layers.append(
-            alt.Chart(target_df.assign(text=[f"Target {target:.0%}"]))
-            .mark_text(align="right", baseline="bottom", dx=-4, dy=-3, fontWeight="bold")
-            .encode(
-                y=y,
-                x=alt.value("width"),
-                text="text:N",
-                color=alt.value(TARGET_COLOUR),
+            alt.Chart(target_df)
+            .mark_rule(strokeWidth=2, color=TARGET_COLOUR)
+            .encode(y=y, tooltip=[alt.Tooltip("value:Q", title="Target", format=_PCT)])
+        )
+        layers.append(
+            alt.Chart(target_df)
+            .mark_text(
+                align="left",
+                baseline="bottom",
+                dx=4,
+                dy=-3,
+                fontWeight="bold",
+                color=TARGET_COLOUR,
             )
+            .encode(y=y, x=alt.value(0), text="text:N")
         )
 
     breaks = breaks_frame(baseline_end, recalculate_at)
     if not breaks.empty:
         layers.append(
             alt.Chart(breaks)
-            .mark_rule(strokeWidth=1.5, strokeDash=[8, 3])
+            .mark_rule(strokeWidth=1.5, strokeDash=[8, 3], color=BREAK_COLOUR)
             .encode(
                 x=_x(),
-                color=alt.value(BREAK_COLOUR),
                 tooltip=[
                     alt.Tooltip("label:N", title="Limits"),
                     alt.Tooltip("period:N", title="Month"),
                 ],
             )
         )
-        layers.append(
-            alt.Chart(breaks)
-            .mark_text(align="left", baseline="bottom", dx=3, y="height", dy=-4, fontSize=11)
-            .encode(x=_x(), text="label:N", color=alt.value(BREAK_COLOUR))
-        )
 
     stones = milestones_frame(milestones)
     if not stones.empty:
         layers.append(
             alt.Chart(stones)
-            .mark_rule(strokeWidth=1.5, opacity=0.7)
+            .mark_rule(strokeWidth=1.5, opacity=0.55, color=MILESTONE_COLOUR)
             .encode(
                 x=_x(),
-                color=alt.value(MILESTONE_COLOUR),
-                tooltip=[
-                    alt.Tooltip("label:N", title="Milestone"),
-                    alt.Tooltip("on:N", title="On"),
-                    alt.Tooltip("title:N", title="What"),
-                ],
-            )
-        )
-        layers.append(
-            alt.Chart(stones)
-            .mark_text(
-                angle=270, align="right", baseline="bottom", dx=-4, dy=-2, y=0, fontSize=11
-            )
-            .encode(
-                x=_x(),
-                text="label:N",
-                color=alt.value(MILESTONE_COLOUR),
                 tooltip=[
                     alt.Tooltip("label:N", title="Milestone"),
                     alt.Tooltip("on:N", title="On"),
@@ -324,10 +331,37 @@ def spc_chart(
             )
         )
 
+    notes = annotations_frame(milestones, baseline_end, recalculate_at)
+    if not notes.empty:
+        text_style = {
+            "angle": 270,
+            "align": "right",
+            "baseline": "bottom",
+            "dx": -4,
+            "dy": -2,
+            "y": 0,
+            "fontSize": 11,
+        }
+        # A white halo under each label keeps it readable where it crosses a line or a point.
+        for extra in (
+            {"color": "white", "stroke": "white", "strokeWidth": 3, "opacity": 0.85},
+            {"color": MILESTONE_COLOUR},
+        ):
+            layers.append(
+                alt.Chart(notes)
+                .mark_text(**text_style, **extra)
+                .encode(
+                    x=_x(),
+                    text="label:N",
+                    tooltip=[
+                        alt.Tooltip("label:N", title="Marked"),
+                        alt.Tooltip("title:N", title="What"),
+                    ],
+                )
+            )
+
     layers.append(
-        alt.Chart(points)
-        .mark_line(strokeWidth=1.5)
-        .encode(x=_x(), y=y, color=alt.value(LINE_COLOUR))
+        alt.Chart(points).mark_line(strokeWidth=1.5, color=LINE_COLOUR).encode(x=_x(), y=y)
     )
     point_types = list(POINT_LABELS)
     layers.append(
@@ -343,15 +377,12 @@ def spc_chart(
                     domain=[POINT_LABELS[t] for t in point_types],
                     range=[POINT_COLOURS[t] for t in point_types],
                 ),
-                legend=alt.Legend(orient="bottom"),
+                legend=alt.Legend(orient="top", symbolSize=90),
             ),
             shape=alt.Shape(
                 "sample:N",
                 title="Sample",
-                scale=alt.Scale(
-                    domain=["10 or more notes", "Small sample (fewer than 10 notes)"],
-                    range=["circle", "triangle-down"],
-                ),
+                scale=alt.Scale(domain=list(SAMPLE_LABELS), range=list(SAMPLE_LABELS.values())),
                 legend=alt.Legend(orient="bottom"),
             ),
             tooltip=[
@@ -369,7 +400,7 @@ def spc_chart(
     )
 
     chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
-    props: dict = {"height": height, "width": "container"}
+    props: dict = {"height": height, "width": width}
     if title:
         props["title"] = title
     return chart.properties(**props)
@@ -395,37 +426,65 @@ def funnel_points_frame(teams: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def spread_labels(values: Sequence[float], gap: float) -> list[float]:
+    """Label heights near ``values`` but at least ``gap`` apart (layout only, order kept), so
+    the names of teams with close results do not print over each other."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    placed = [0.0] * len(values)
+    previous = None
+    for i in order:
+        y = float(values[i]) if previous is None else max(float(values[i]), previous + gap)
+        placed[i] = y
+        previous = y
+    top = max(placed, default=0.0)
+    if top > 1.0:  # push the whole stack down to stay on the chart
+        shift = top - 1.0
+        placed = [y - shift for y in placed]
+    return placed
+
+
+def funnel_x_domain(denominators: Sequence[float]) -> list[float]:
+    """The n-axis: from a little below the smallest team to a little beyond the largest, so the
+    part of the funnel where the teams are is readable (the curves start at n = 1)."""
+    n = [float(d) for d in denominators]
+    if not n:
+        return [0.0, 1.0]
+    low, high = min(n), max(n)
+    span = max(high - low, 0.25 * high, 1.0)
+    return [max(0.0, low - span * 0.6), high + span * 0.25]
+
+
 def funnel_chart(
     teams: pd.DataFrame,
     curves: pd.DataFrame,
     theta: float,
     *,
-    theta_label: str = "Programme (pooled)",
+    theta_label: str = "Programme",
     title: str | None = None,
-    height: int = 420,
+    height: int = 440,
+    width: int | str = "container",
 ) -> alt.LayerChart:
     """Funnel plot: each team's proportion against its number of reviewed notes, with the
     95% and 99.8% limits around θ (``views.funnel``)."""
-    points = funnel_points_frame(teams)
+    points = funnel_points_frame(teams).rename(columns={"denominator": "n", "proportion": "value"})
+    domain = funnel_x_domain(points["n"].tolist() if not points.empty else [])
+    plot_height = height - 40
+    points["label_y"] = spread_labels(points["value"].tolist(), 15 / plot_height)
+    middle = (domain[0] + domain[1]) / 2
+    points["label_side"] = ["right" if n > middle else "left" for n in points["n"]]
+
     long = []
-    for column, label, dash in (
-        ("upper_95", "95% limits", [6, 4]),
-        ("lower_95", "95% limits", [6, 4]),
-        ("upper_998", "99.8% limits", [1, 0]),
-        ("lower_998", "99.8% limits", [1, 0]),
+    for column, label in (
+        ("upper_95", "95% limits"),
+        ("lower_95", "95% limits"),
+        ("upper_998", "99.8% limits"),
+        ("lower_998", "99.8% limits"),
     ):
         if column in curves:
-            long.append(
-                pd.DataFrame(
-                    {
-                        "n": curves["n"],
-                        "value": curves[column],
-                        "limit": label,
-                        "series": column,
-                        "dash": [dash] * len(curves),
-                    }
-                )
+            part = pd.DataFrame(
+                {"n": curves["n"], "value": curves[column], "limit": label, "series": column}
             )
+            long.append(part[(part["n"] >= domain[0]) & (part["n"] <= domain[1])])
     lines = pd.concat(long, ignore_index=True) if long else pd.DataFrame()
     y = alt.Y(
         "value:Q",
@@ -433,12 +492,16 @@ def funnel_chart(
         scale=alt.Scale(domain=[0, 1]),
         axis=alt.Axis(format=_PCT),
     )
-    x = alt.X("n:Q", title="Notes reviewed in the window (n)", scale=alt.Scale(zero=True))
+    x = alt.X(
+        "n:Q",
+        title="Notes reviewed in the months chosen (n)",
+        scale=alt.Scale(domain=domain, nice=False, zero=False),
+    )
     layers: list[alt.Chart] = []
     if not lines.empty:
         layers.append(
-            alt.Chart(lines.drop(columns=["dash"]))
-            .mark_line(strokeWidth=1.5, interpolate="monotone")
+            alt.Chart(lines)
+            .mark_line(strokeWidth=1.5, interpolate="monotone", clip=True)
             .encode(
                 x=x,
                 y=y,
@@ -449,7 +512,7 @@ def funnel_chart(
                     scale=alt.Scale(
                         domain=["95% limits", "99.8% limits"], range=[LIMIT_COLOUR, BREAK_COLOUR]
                     ),
-                    legend=alt.Legend(orient="bottom"),
+                    legend=alt.Legend(orient="right"),
                 ),
                 strokeDash=alt.StrokeDash(
                     "limit:N",
@@ -466,10 +529,9 @@ def funnel_chart(
     )
     layers.append(
         alt.Chart(theta_df)
-        .mark_text(align="right", baseline="bottom", dx=-4, dy=-3, color=LIMIT_COLOUR)
-        .encode(y=y, x=alt.value("width"), text="text:N")
+        .mark_text(align="left", baseline="bottom", dx=4, dy=-3, color=LIMIT_COLOUR)
+        .encode(y=y, x=alt.value(0), text="text:N")
     )
-    pts = points.rename(columns={"denominator": "n", "proportion": "value"})
     tooltip = [
         alt.Tooltip("team_name:N", title="Team"),
         alt.Tooltip("value:Q", title="Documented", format=_PCT1),
@@ -480,7 +542,7 @@ def funnel_chart(
         alt.Tooltip("position:N", title="Funnel"),
     ]
     layers.append(
-        alt.Chart(pts)
+        alt.Chart(points)
         .mark_point(filled=True, size=90, opacity=1, stroke=TEXT_COLOUR, strokeWidth=0.5)
         .encode(
             x=x,
@@ -488,19 +550,28 @@ def funnel_chart(
             color=alt.Color(
                 "position:N",
                 title="Position",
-                scale=alt.Scale(domain=list(FUNNEL_POSITIONS), range=list(FUNNEL_POSITIONS.values())),
-                legend=alt.Legend(orient="bottom"),
+                scale=alt.Scale(
+                    domain=list(FUNNEL_POSITIONS), range=list(FUNNEL_POSITIONS.values())
+                ),
+                legend=alt.Legend(orient="right"),
             ),
             tooltip=tooltip,
         )
     )
-    layers.append(
-        alt.Chart(pts)
-        .mark_text(align="left", dx=7, dy=-6, fontSize=11, color=TEXT_COLOUR)
-        .encode(x=x, y=y, text="team_name:N", tooltip=tooltip)
-    )
+    for side, align, dx in (("left", "left", 9), ("right", "right", -9)):
+        layers.append(
+            alt.Chart(points)
+            .transform_filter(alt.datum.label_side == side)
+            .mark_text(align=align, baseline="middle", dx=dx, fontSize=11, color=TEXT_COLOUR)
+            .encode(
+                x=x,
+                y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])),
+                text="team_name:N",
+                tooltip=tooltip,
+            )
+        )
     chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
-    props: dict = {"height": height, "width": "container"}
+    props: dict = {"height": height, "width": width}
     if title:
         props["title"] = title
     return chart.properties(**props)
@@ -510,14 +581,20 @@ def interval_chart(
     teams: pd.DataFrame,
     theta: float | None = None,
     *,
-    theta_label: str = "Programme (pooled)",
+    theta_label: str = "Programme",
     title: str | None = None,
+    width: int | str = "container",
 ) -> alt.LayerChart:
     """League table as a chart: each team's proportion with its Wilson 95% interval, so no
     team is ranked without showing how uncertain its place is."""
     points = funnel_points_frame(teams)
     order = points.sort_values("proportion", ascending=False)["team_name"].tolist()
-    y = alt.Y("team_name:N", title=None, sort=order, axis=alt.Axis(labelLimit=260))
+    y = alt.Y(
+        "team_name:N",
+        title=None,
+        sort=order,
+        axis=alt.Axis(labelLimit=320, labelOverlap=False, labelFontSize=12),
+    )
     x_scale = alt.Scale(domain=[0, 1])
     tooltip = [
         alt.Tooltip("team_name:N", title="Team"),
@@ -532,8 +609,12 @@ def interval_chart(
         .mark_rule(strokeWidth=3, color=LIMIT_COLOUR)
         .encode(
             y=y,
-            x=alt.X("ci_low:Q", title="Notes documenting it (with 95% interval)", scale=x_scale,
-                    axis=alt.Axis(format=_PCT)),
+            x=alt.X(
+                "ci_low:Q",
+                title="Notes documenting it, with the 95% interval",
+                scale=x_scale,
+                axis=alt.Axis(format=_PCT),
+            ),
             x2="ci_high:Q",
             tooltip=tooltip,
         )
@@ -547,8 +628,10 @@ def interval_chart(
             color=alt.Color(
                 "position:N",
                 title="Funnel position",
-                scale=alt.Scale(domain=list(FUNNEL_POSITIONS), range=list(FUNNEL_POSITIONS.values())),
-                legend=alt.Legend(orient="bottom"),
+                scale=alt.Scale(
+                    domain=list(FUNNEL_POSITIONS), range=list(FUNNEL_POSITIONS.values())
+                ),
+                legend=alt.Legend(orient="right"),
             ),
             tooltip=tooltip,
         )
@@ -563,8 +646,8 @@ def interval_chart(
                 tooltip=[alt.Tooltip("value:Q", title=theta_label, format=_PCT1)],
             )
         )
-    height = max(160, 34 * len(points) + 40)
-    props: dict = {"height": height, "width": "container"}
+    height = max(160, 30 * len(points) + 20)
+    props: dict = {"height": height, "width": width}
     if title:
         props["title"] = title
     return alt.layer(*layers).properties(**props)

@@ -25,7 +25,7 @@ from audit import queries, views
 from audit import readmodel as rm
 from audit.projections import Projector
 from audit.views import MEASURE_LABELS, Headline, TeamChart
-from events import EventStore, VerifyResult, resolve_url
+from events import EventStore, Head, VerifyResult, resolve_url
 from events.types import EVENT_TYPES, MEASURES
 
 PAGE_SIZE = 50
@@ -36,21 +36,38 @@ _CHUNK = 500
 _CACHE = {"show_spinner": False, "max_entries": 256}
 
 VARIATION_BADGES: dict[str | None, str] = {
-    "improvement": "🔵 Improvement",
-    "concern": "🟠 Concern",
-    "neither": "🟣 Special cause (neither)",
-    "common_cause": "⚪ Common cause",
-    None: "➖ Too few points (needs 13)",
+    "improvement": "↑ Improvement",
+    "concern": "↓ Concern",
+    "neither": "◆ Special cause (neither)",
+    "common_cause": "~ Common cause",
+    None: "– Too few points (needs 13)",
 }
 ASSURANCE_BADGES: dict[str | None, str] = {
-    "pass": "✅ Pass: consistently meets the target",
-    "fail": "❌ Fail: consistently misses the target",
-    "hit_or_miss": "❓ Hit or miss",
-    None: "➖ No assurance (too few points)",
+    "pass": "✔ Pass",
+    "fail": "✘ Fail",
+    "hit_or_miss": "? Hit or miss",
+    None: "– None (too few points)",
 }
-FINDING_BADGES = {"yes": "✅ yes", "no": "❌ no", "not_applicable": "➖ n/a"}
+ASSURANCE_MEANING: dict[str | None, str] = {
+    "pass": "the target will be met month after month",
+    "fail": "the target will not be met without a change to the process",
+    "hit_or_miss": "some months will meet the target and some will not, by chance",
+    None: "assurance needs at least 13 months",
+}
+BADGE_COLOURS: dict[str, tuple[str, str]] = {
+    # badge text: (background, text colour); the NHS "Making Data Count" icon colours, each
+    # with words, so colour is never the only signal.
+    VARIATION_BADGES["improvement"]: ("#00B0F0", "#000000"),
+    VARIATION_BADGES["concern"]: ("#E46C0A", "#000000"),
+    VARIATION_BADGES["neither"]: ("#490092", "#FFFFFF"),
+    VARIATION_BADGES["common_cause"]: ("#A6A6A6", "#000000"),
+    ASSURANCE_BADGES["pass"]: ("#00B0F0", "#000000"),
+    ASSURANCE_BADGES["fail"]: ("#E46C0A", "#000000"),
+    ASSURANCE_BADGES["hit_or_miss"]: ("#A6A6A6", "#000000"),
+}
+FINDING_BADGES = {"yes": "✔ yes", "no": "✘ no", "not_applicable": "– n/a"}
 CHART_TYPES = {"p": "p-chart", "xmr": "XmR", "run": "Run chart"}
-SMALL_SAMPLE_BADGE = "⚠️ small (n < 10)"
+SMALL_SAMPLE_BADGE = "⚠ small (n < 10)"
 
 
 # ------------------------------------------------------------------------------ the database
@@ -88,6 +105,16 @@ def refresh() -> Snapshot:
     head = store.head()
     lag = head.position - projector.checkpoint()
     return Snapshot(url, head.position, head.hash, head.recorded_at, lag)
+
+
+@st.cache_data(**_CACHE)
+def _head_as_of(url: str, head: int, as_of: datetime) -> Head:
+    return _open(url)[0].head(as_of)
+
+
+def head_as_of(snap: Snapshot, as_of: datetime) -> Head:
+    """The log's head as it stood at ``as_of`` (its position and hash then)."""
+    return _head_as_of(snap.url, snap.position, as_of)
 
 
 def store() -> EventStore:
@@ -285,6 +312,11 @@ def _teams_of(url: str, consultations: set[str], rounds: set[str]) -> dict[str, 
     return out
 
 
+def _when(stamp: str) -> str:
+    """``2024-01-31T09:00:00.000000Z`` → ``2024-01-31 09:00:00`` (UTC)."""
+    return stamp[:19].replace("T", " ")
+
+
 def _event_team(ev, lookup: dict[str, str]) -> str | None:
     team = ev.payload.get("team_id")
     if team:
@@ -303,6 +335,7 @@ def event_page(
     team_id: str | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    as_of: datetime | None = None,
 ) -> EventPage:
     """One page of the log after position ``after`` (keyset paging, never the whole log).
 
@@ -316,7 +349,9 @@ def event_page(
     cursor, scanned, at_end = after, 0, False
     while len(records) < PAGE_SIZE and scanned < MAX_SCAN:
         n = min(chunk, MAX_SCAN - scanned)
-        batch = list(es.read_all(after=cursor, limit=n, types=list(types) or None, batch_size=n))
+        batch = list(
+            es.read_all(after=cursor, limit=n, types=list(types) or None, as_of=as_of, batch_size=n)
+        )
         lookup: dict[str, str] = {}
         if team_id and batch:
             lookup = _teams_of(
@@ -339,8 +374,8 @@ def event_page(
             records.append(
                 {
                     "position": ev.position,
-                    "recorded_at": ev.recorded_at,
-                    "occurred_at": ev.occurred_at,
+                    "recorded_at": _when(ev.recorded_at),
+                    "occurred_at": _when(ev.occurred_at),
                     "stream": ev.stream_id,
                     "version": ev.stream_version,
                     "type": ev.type,
@@ -403,38 +438,46 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
     """The overview grid as shown: icons with words, small samples marked, a sparkline."""
     cols = [
         "Team",
-        "Site",
-        "Service",
         "Enabler",
-        "Latest month",
         "Latest %",
         "Notes reviewed (n)",
-        "Sample",
         "Variation",
         "Assurance",
         "The norm?",
-        "Sustained improvement from",
         "Last 12 months",
+        "Sample",
+        "Latest month",
+        "Sustained improvement from",
+        "Site",
+        "Service",
     ]
     if grid.empty:
         return pd.DataFrame(columns=cols)
     return pd.DataFrame(
         {
             "Team": grid["team"],
-            "Site": grid["site"],
-            "Service": grid["service"],
             "Enabler": grid["measure_label"],
-            "Latest month": grid["latest_period"],
             "Latest %": grid["latest"],
             "Notes reviewed (n)": grid["n"],
-            "Sample": grid["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
             "Variation": grid["variation"].map(lambda v: VARIATION_BADGES.get(v, str(v))),
             "Assurance": grid["assurance"].map(lambda a: ASSURANCE_BADGES.get(a, str(a))),
-            "The norm?": grid["is_norm"].map(lambda n: "✔️ Yes" if n else "Not yet"),
-            "Sustained improvement from": grid["first_improvement"].fillna("—"),
+            "The norm?": grid["is_norm"].map(lambda n: "✔ Yes" if n else "Not yet"),
             "Last 12 months": grid["sparkline"],
+            "Sample": grid["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
+            "Latest month": grid["latest_period"],
+            "Sustained improvement from": grid["first_improvement"].fillna("—"),
+            "Site": grid["site"],
+            "Service": grid["service"],
         }
     )[cols]
+
+
+def improved_but_failing(grid: pd.DataFrame) -> int:
+    """Rows whose latest point is an improvement while assurance (from limits drawn before the
+    change) says fail: the page explains how to read them."""
+    if grid.empty:
+        return 0
+    return int(((grid["variation"] == "improvement") & (grid["assurance"] == "fail")).sum())
 
 
 def spc_frame(tc: TeamChart) -> pd.DataFrame:
@@ -457,9 +500,11 @@ def window(frame: pd.DataFrame, period_from: str | None, period_to: str | None) 
     return frame[keep].reset_index(drop=True)
 
 
-def period_table(tc: TeamChart) -> pd.DataFrame:
+def period_table(
+    tc: TeamChart, period_from: str | None = None, period_to: str | None = None
+) -> pd.DataFrame:
     """The periods of a team chart as shown: sample estimate with its interval, census beside."""
-    t = tc.table
+    t = window(tc.table, period_from, period_to)
     points = tc.result.to_frame()[["period", "signals"]]
     t = t.merge(points, on="period", how="left")
     return pd.DataFrame(
@@ -477,9 +522,9 @@ def period_table(tc: TeamChart) -> pd.DataFrame:
             "Lower limit": t["lower_limit"],
             "Upper limit": t["upper_limit"],
             "Variation": t["point_type"].map(lambda v: VARIATION_BADGES.get(v, str(v))),
-            "Rule(s)": t["signals"].fillna("").map(
-                lambda s: ", ".join(x.replace("_", " ") for x in s.split(", ") if x) or "—"
-            ),
+            "Rule(s)": t["signals"]
+            .fillna("")
+            .map(lambda s: ", ".join(x.replace("_", " ") for x in s.split(", ") if x) or "—"),
         }
     )
 

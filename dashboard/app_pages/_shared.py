@@ -50,7 +50,8 @@ def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
     """CSV and Excel downloads of a table exactly as shown."""
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
-        "⬇️ CSV",
+        "CSV",
+        icon=":material/download:",
         data=data.to_csv(df),
         file_name=f"{name}.csv",
         mime="text/csv",
@@ -59,7 +60,8 @@ def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
         on_click="ignore",
     )
     right.download_button(
-        "⬇️ Excel",
+        "Excel",
+        icon=":material/download:",
         data=data.to_excel(df, sheet=name),
         file_name=f"{name}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -69,42 +71,71 @@ def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
     )
 
 
+def badge(text: str) -> str:
+    """HTML of a coloured MDC badge with its words (for st.markdown with unsafe_allow_html)."""
+    bg, fg = data.BADGE_COLOURS.get(text, ("#E8EDEE", "#212B32"))
+    return (
+        f'<span style="background:{bg};color:{fg};padding:0.15em 0.55em;border-radius:0.4em;'
+        f'font-weight:600;white-space:nowrap">{text}</span>'
+    )
+
+
+def styled(df: pd.DataFrame, columns: tuple[str, ...] = ("Variation", "Assurance")):
+    """The frame with its badge columns coloured (NHS MDC colours, words kept)."""
+
+    def css(value: object) -> str:
+        colours = data.BADGE_COLOURS.get(str(value))
+        return f"background-color: {colours[0]}; color: {colours[1]}" if colours else ""
+
+    present = [c for c in columns if c in df.columns]
+    return df.style.map(css, subset=present) if present else df
+
+
 def percent(label: str, help: str | None = None) -> st.column_config.NumberColumn:
     return st.column_config.NumberColumn(label, format="percent", help=help)
 
 
-HOW_TO_READ_SPC = """
+def how_to_read_spc() -> None:
+    """The plain-English key to an SPC chart and its icons."""
+    v, a = data.VARIATION_BADGES, data.ASSURANCE_BADGES
+    st.markdown(
+        f"""
 **Each dot is one month's audit**: the share of sampled case notes that document the enabler.
-The grey line in the middle is the **centre** (the average over the baseline); the dashed lines
-are the **process limits**: where a month's result would normally fall by chance alone, given
-how many notes were reviewed (fewer notes give wider limits). The faint dotted lines are the
-2σ lines, two thirds of the way out. The red line is the **target**.
+The solid grey line is the **centre** (the average over the baseline); the dashed lines are the
+**process limits**: where a month's result would normally fall by chance alone, given how many
+notes were reviewed (fewer notes give wider limits). The dotted lines are the 2σ lines, two
+thirds of the way out. The red line is the **target**.
 
-**Colours always come with words** (in the legend, the tooltips and the tables):
+**Colours always come with words**, in the legend, the tooltips and the tables:
 
-- ⚪ **Common cause**: nothing unusual; month-to-month ups and downs are noise. Do not react to
-  a single month.
-- 🔵 **Improvement** / 🟠 **Concern**: a *special cause*, something has changed, for the better
-  or the worse. The rules behind it (hover on a dot to see which fired):
-  - **A point beyond a process limit**: one month far outside the usual range.
-  - **A shift**: 6 or more months in a row on the same side of the centre line; the process has
-    moved to a new level. This is how a real culture change usually shows first.
-  - **A trend**: 6 or more months in a row each higher (or each lower) than the one before.
-  - **Two of three beyond 2σ**: two of three months in a row close to a limit on the same side.
-- 🟣 **Special cause (neither)**: something changed where neither direction is better.
+- {badge(v["common_cause"])} nothing unusual: the month-to-month ups and downs are noise.
+  Do not react to a single month.
+- {badge(v["improvement"])} / {badge(v["concern"])} a *special cause*: something has changed,
+  for the better or for the worse. The rules behind it (hover on a dot to see which fired):
+  - **a point beyond a process limit**: one month far outside the usual range;
+  - **a shift**: 6 or more months in a row on the same side of the centre line; the process
+    has moved to a new level. This is how a real culture change usually shows first;
+  - **a trend**: 6 or more months in a row, each higher (or each lower) than the one before;
+  - **two of three beyond 2σ**: two of three months in a row close to a limit, on one side.
+- {badge(v["neither"])} something changed where neither direction is better.
 
 **Assurance** says whether the target can be relied on:
-✅ **Pass**: the whole range between the limits is above the target, so the team will meet it
-month after month unless the process changes; ❌ **Fail**: the whole range is below the target,
-so it will not be met without changing how the work is done; ❓ **Hit or miss**: the target lies
-between the limits, so some months will meet it and some will not, by chance.
+{badge(a["pass"])} the whole range between the limits is above the target, so it will be met
+month after month unless the process changes; {badge(a["fail"])} the whole range is below the
+target, so it will not be met without changing how the work is done; {badge(a["hit_or_miss"])}
+the target lies between the limits, so some months will meet it and some will not, by chance.
+Assurance describes the process the limits were drawn from: when the limits come from an
+earlier baseline and the process has shifted since, read it together with the variation.
 
-Limits and icons need **at least 13 months**; before that the chart shows the dots only. A
-⚠️ small sample (fewer than 10 notes in a month) gives a wide, uncertain result. Vertical purple
-lines mark **milestones** (SIP start, ADP training, change ideas, PDSA cycles); a black dashed
-line marks where a **baseline ends** or **limits were recalculated**, always by an explicit
-decision, never automatically.
-"""
+Limits and icons need **at least 13 months**; before that the chart shows the dots only.
+▼ marks a **small sample** (fewer than 10 notes that month): a wide, uncertain result.
+Purple vertical lines mark **milestones** (SIP start, ADP training, change ideas, PDSA cycles);
+a black dashed line marks where a **baseline ends** or **limits were recalculated**, always by an
+explicit decision recorded in the log, never automatically.
+""",
+        unsafe_allow_html=True,
+    )
+
 
 HOW_TO_READ_FUNNEL = """
 **Each dot is one team**: the share of its reviewed notes over the chosen months (up) against how

@@ -24,24 +24,14 @@ h2.metric(
     border=True,
     help="Events in the log not yet folded into the read models the pages read",
 )
-last = data.last_verification(snap)
-if last is None:
-    h3.metric("Hash chain", "not yet verified", border=True)
-else:
-    at, result, when = last
-    h3.metric(
-        "Hash chain",
-        "✅ intact" if result.ok else "❌ tampered",
-        border=True,
-        help=f"Last full verification {when}, at head position {at:,}",
-    )
+chain = h3.empty()
 
 with st.container(border=True):
     st.markdown("**Integrity**")
-    if st.button("Verify the whole hash chain now", key="verify"):
+    if st.button("Verify the whole hash chain now", key="verify", icon=":material/verified:"):
         with st.spinner("Recomputing every event's hash…"):
             data.verify(snap)
-        last = data.last_verification(snap)
+    last = data.last_verification(snap)
     if last is None:
         st.caption(
             "The chain has not been verified since the dashboard started. Verification reads "
@@ -58,39 +48,61 @@ with st.container(border=True):
                     if snap.position > at
                     else ""
                 ),
-                icon="✅",
+                icon=":material/verified:",
             )
         else:
-            st.error(f"Last full verification ({when}): {result.line()}", icon="❌")
+            st.error(f"Last full verification ({when}): {result.line()}", icon=":material/error:")
     st.caption(
         f"Current head: position {snap.position:,}, hash `{snap.head_hash}`. Note this hash: "
         "`sipdash verify --expect-head HASH` later proves nothing behind it was changed."
+    )
+
+if last is None:
+    chain.metric("Hash chain", "not verified yet", border=True)
+else:
+    chain.metric(
+        "Hash chain",
+        "✔ intact" if last[1].ok else "✘ tampered",
+        border=True,
+        help=f"Last full verification {last[2]}, at head position {last[0]:,}",
     )
 
 st.subheader("Browse")
 names = data.team_names(snap)
 f1, f2, f3 = st.columns([3, 2, 2])
 types = f1.multiselect(
-    "Event types", data.event_types(), key="ev_types", placeholder="All types"
+    "Event types",
+    data.event_types(),
+    key="ev_types",
+    placeholder="All types",
+    bind="query-params",
 )
 prefix = f2.text_input(
-    "Stream starts with", key="ev_stream", placeholder="e.g. team-, audit-, consultation-"
+    "Stream starts with",
+    key="ev_stream",
+    placeholder="e.g. team-, audit-, consultation-",
+    bind="query-params",
 )
 team = f3.selectbox(
     "Team",
     ["", *names],
     format_func=lambda t: names.get(t, "All teams") if t else "All teams",
     key="ev_team",
+    bind="query-params",
 )
 d1, d2, d3 = st.columns([2, 2, 3])
 date_from = d1.date_input("Occurred from", value=None, key="ev_from", format="YYYY-MM-DD")
 date_to = d2.date_input("Occurred to", value=None, key="ev_to", format="YYYY-MM-DD")
 start = d3.number_input(
-    "Start after position", min_value=0, max_value=max(snap.position, 0), value=0, step=50,
+    "Start after position",
+    min_value=0,
+    max_value=max(snap.position, 0),
+    value=0,
+    step=50,
     key="ev_start",
 )
 
-filters = (tuple(types), prefix, team, date_from, date_to, int(start))
+filters = (tuple(types), prefix, team, date_from, date_to, int(start), ctx.as_of_day)
 if st.session_state.get("ev_filters") != filters:
     st.session_state["ev_filters"] = filters
     st.session_state["ev_stack"] = [int(start)]
@@ -104,10 +116,12 @@ page = data.event_page(
     team_id=team or None,
     date_from=date_from,
     date_to=date_to,
+    as_of=ctx.as_of,
 )
 filtered = bool(prefix.strip() or team or date_from or date_to)
 st.caption(
     f"Page {len(stack)}: {len(page.rows)} events after position {stack[-1]:,}"
+    + (f", recorded by the end of {ctx.as_of_day:%d %B %Y}" if ctx.as_of_day else "")
     + (
         f" (read {page.scanned:,} events to fill it; at most {data.MAX_SCAN:,} are read per "
         "page when filtering by stream, team or date, and Next continues from there)"
@@ -138,12 +152,11 @@ st.dataframe(
         "hash": "Hash",
     },
 )
-b1, b2, b3 = st.columns([1, 1, 4])
-if b1.button("◀ Previous", disabled=len(stack) <= 1, key="ev_prev"):
+b1, b2, _ = st.columns([1, 1, 5])
+if b1.button("← Previous", disabled=len(stack) <= 1, key="ev_prev"):
     stack.pop()
     st.rerun()
-if b2.button("Next ▶", disabled=page.next_after is None, key="ev_next"):
+if b2.button("Next →", disabled=page.next_after is None, key="ev_next"):
     stack.append(int(page.next_after))
     st.rerun()
-with b3:
-    ui.downloads(page.rows, f"events-after-{stack[-1]}", key="events")
+ui.downloads(page.rows, f"events-after-{stack[-1]}", key="events")

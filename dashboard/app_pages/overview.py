@@ -22,21 +22,22 @@ if snap.empty:
 grid = data.overview(snap, ctx.as_of)
 headlines = data.headlines(snap, ctx.as_of)
 
-st.subheader("Which teams have made each enabler the norm")
+n_teams = max((h.teams for h in headlines), default=0)
+st.subheader(f"How many of the {n_teams} teams have made each enabler the norm")
 cols = st.columns(len(headlines))
 for col, h in zip(cols, headlines, strict=True):
     col.metric(
         h.label,
-        f"{h.norm} of {h.teams} teams",
-        help=(
-            f"{h.text}. The norm: the process limits sit above the target (assurance pass), "
-            "or the last 6 months were all at or above it."
-        ),
+        f"{h.norm} of {h.teams}",
+        help=f"{h.norm} of {h.teams} teams have made {h.label.lower()} the norm.",
         border=True,
     )
-st.caption(" · ".join(h.text for h in headlines))
+st.caption(
+    "The norm: a team's process limits sit above its target (assurance pass), or its last "
+    "6 months all met the target (80% unless a team's target says otherwise)."
+)
 
-st.subheader("Teams and enablers: concern first")
+st.subheader("Teams and enablers, those needing attention first")
 teams = data.teams(snap, ctx.as_of)
 f1, f2, f3 = st.columns(3)
 site = f1.selectbox(
@@ -67,7 +68,7 @@ st.caption(
     "from each team's p-chart. Select a row to open that team's chart."
 )
 picked = st.dataframe(
-    table,
+    ui.styled(table),
     hide_index=True,
     width="stretch",
     height=min(38 + 35 * max(len(table), 1), 760),
@@ -75,6 +76,8 @@ picked = st.dataframe(
     selection_mode="single-row",
     key="grid",
     column_config={
+        "Team": st.column_config.TextColumn("Team", width=240),
+        "Enabler": st.column_config.TextColumn("Enabler", width=110),
         "Latest %": ui.percent("Latest %", "Share of the month's sampled notes documenting it"),
         "Notes reviewed (n)": st.column_config.NumberColumn(
             "n", help="Notes reviewed in the latest month"
@@ -89,35 +92,47 @@ picked = st.dataframe(
             "Assurance", help="Will the target be met reliably? (from the process limits)"
         ),
         "Last 12 months": st.column_config.LineChartColumn(
-            "Last 12 months", y_min=0, y_max=1, width="small"
+            "Last 12 months", y_min=0, y_max=1, width="small", help="Latest 12 months, 0 to 100%"
         ),
     },
 )
 selection = picked.selection.rows if picked is not None else []
 if selection:
     row = rows.iloc[selection[0]]
-    params = [(k, v) for k in ("as_of",) for v in st.query_params.get_all(k)]
+    st.session_state["team"] = row["team_id"]
+    st.session_state["measure"] = row["measure"]
+    keep = [(k, v) for k in ("as_of",) for v in st.query_params.get_all(k)]
     st.switch_page(
         "app_pages/team.py",
-        query_params=[*params, ("team", row["team_id"]), ("measure", row["measure"])],
+        query_params=[*keep, ("team", row["team"]), ("measure", row["measure_label"])],
+    )
+stale = data.improved_but_failing(rows)
+if stale:
+    st.caption(
+        f"{stale} rows show ↑ Improvement with ✘ Fail: their limits still come from the "
+        "baseline before the change, so assurance describes the old process (see How to read "
+        "this)."
     )
 ui.downloads(table, "programme-overview", key="grid")
 
 with st.expander("How to read this"):
+    v, a = data.VARIATION_BADGES, data.ASSURANCE_BADGES
     st.markdown(
-        """
+        f"""
 Each row is one team and one enabler. **Latest %** is the share of the latest month's sampled
-case notes that document it, out of **n** notes reviewed (⚠️ marks fewer than 10).
-**Variation** and **Assurance** are the NHS *Making Data Count* icons, always with words:
-🟠 **Concern** (a special cause in the wrong direction), ⚪ **Common cause** (only the usual
-ups and downs), 🔵 **Improvement** (a special cause in the right direction); ✅ **Pass** (the
-target will be met month after month), ❓ **Hit or miss** (some months will meet it, some will
-not), ❌ **Fail** (it will not be met without a change to the process). Rows that need
-attention come first.
+case notes that document it, out of **n** notes reviewed ({data.SMALL_SAMPLE_BADGE} marks fewer
+than 10). **Variation** and **Assurance** are the NHS *Making Data Count* icons, as words on
+their colours: {ui.badge(v["concern"])} a special cause in the wrong direction,
+{ui.badge(v["common_cause"])} only the usual ups and downs, {ui.badge(v["improvement"])} a
+special cause in the right direction; {ui.badge(a["pass"])} the target will be met month after
+month, {ui.badge(a["hit_or_miss"])} some months will meet it and some will not,
+{ui.badge(a["fail"])} it will not be met without a change to the process. Rows that need
+attention come first: concern, then common cause failing its target, then the rest.
 
 A team has made an enabler **the norm** when its process limits sit above the target, or its
 last 6 months were all at or above it. **Sustained improvement from** is the first month of a
 shift or trend in the right direction: a real change, not one good month.
-"""
+""",
+        unsafe_allow_html=True,
     )
-    st.markdown(ui.HOW_TO_READ_SPC)
+    ui.how_to_read_spc()

@@ -20,7 +20,7 @@ if not names:
     st.info(f"No team was registered by then ({ctx.as_of_text}).")
     st.stop()
 
-c1, c2, c3 = st.columns([2, 2, 3])
+c1, c2, c3 = st.columns([3, 2, 3])
 team_id = c1.selectbox(
     "Team",
     list(names),
@@ -63,30 +63,33 @@ st.caption(
     f"{data.CHART_TYPES[chart_type]} of the share of sampled case notes documenting "
     f"{label.lower()}, month by month — {ctx.as_of_text}. Target {tc.target:.0%}."
 )
-i1, i2, i3 = st.columns(3)
-i1.metric(
-    "Variation (latest month)",
-    data.VARIATION_BADGES.get(tc.result.variation, "—"),
-    border=True,
-    help="Making Data Count variation icon of the latest month",
-)
-i2.metric(
-    "Assurance against the target",
-    data.ASSURANCE_BADGES.get(tc.result.assurance, "—").split(":")[0],
-    border=True,
-    help=data.ASSURANCE_BADGES.get(tc.result.assurance, ""),
-)
 agree = data.agreement(snap, team_id, ctx.as_of)
-i3.metric(
-    "Second-review agreement",
-    f"{agree['percent_agreement']:.0%}" if agree["percent_agreement"] is not None else "—",
-    border=True,
-    help=(
-        f"Cohen's kappa {agree['kappa']:.2f} over {agree['n']} paired findings (last 12 months)"
+variation = data.VARIATION_BADGES.get(tc.result.variation, "—")
+assurance = data.ASSURANCE_BADGES.get(tc.result.assurance, "—")
+if agree["percent_agreement"] is not None:
+    agreement = (
+        f"{agree['percent_agreement']:.0f}% agreement, Cohen's kappa {agree['kappa']:.2f} "
+        f"({agree['n']} paired findings, last 12 months)"
         if agree["kappa"] is not None
-        else f"Not reported: {agree['n']} paired findings, at least 20 are needed"
-    ),
+        else f"{agree['percent_agreement']:.0f}% agreement ({agree['n']} paired findings)"
+    )
+else:
+    agreement = f"not reported: {agree['n']} paired findings, at least 20 are needed"
+st.markdown(
+    f"**Latest month ({tc.table['period'].iloc[-1]})**: variation {ui.badge(variation)} "
+    f"&nbsp; assurance {ui.badge(assurance)} "
+    f"({data.ASSURANCE_MEANING.get(tc.result.assurance, '')})  \n"
+    f"Second reviews (blind): {agreement}.",
+    unsafe_allow_html=True,
 )
+if tc.baseline_end and tc.result.variation in ("improvement", "concern") and chart_type != "run":
+    st.info(
+        f"The limits come from the baseline up to {tc.baseline_end}, and the process has "
+        "changed since (a special cause), so the limits, and the assurance icon drawn from "
+        "them, describe the process as it was. Once the change is sustained and its cause "
+        "known, new limits can be set from an explicit recalculation.",
+        icon=":material/info:",
+    )
 
 points = data.window(data.spc_frame(tc), ctx.period_from, ctx.period_to)
 chart = charts.spc_chart(
@@ -98,16 +101,14 @@ chart = charts.spc_chart(
 )
 st.altair_chart(chart, width="stretch")
 with st.expander("How to read this chart"):
-    st.markdown(ui.HOW_TO_READ_SPC)
+    ui.how_to_read_spc()
 
 st.subheader("Month by month")
 st.caption(
     "The sample estimate with its 95% (Wilson) interval, and the census estimate from every "
     "consultation's notes beside it, so the sampling error is visible."
 )
-table = data.window(data.period_table(tc).rename(columns={"Month": "period"}), ctx.period_from, ctx.period_to).rename(
-    columns={"period": "Month"}
-)
+table = data.period_table(tc, ctx.period_from, ctx.period_to)
 pct = {
     c: ui.percent(c)
     for c in (
@@ -120,7 +121,9 @@ pct = {
         "Upper limit",
     )
 }
-st.dataframe(table, hide_index=True, width="stretch", column_config=pct, key="periods_table")
+st.dataframe(
+    ui.styled(table), hide_index=True, width="stretch", column_config=pct, key="periods_table"
+)
 ui.downloads(table, f"{team_id}-{measure}-months", key="months")
 
 st.subheader("The case notes behind a month")

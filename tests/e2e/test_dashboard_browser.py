@@ -1,0 +1,246 @@
+"""The real thing: ``sipdash serve`` on the seeded demo, every page opened in chromium.
+
+Screenshots (1280×900, full page) go to ``SIPDASH_SCREENSHOTS`` if set, else a temp folder;
+their paths are printed (``pytest -s``) so a person can look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, quote_plus, urlparse
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+VIEWPORT = {"width": 1280, "height": 900}
+PAGES = {
+    "": "Programme overview",
+    "team": "Team",
+    "compare": "Compare teams",
+    "events": "Event log",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sipdash() -> list[str]:
+    exe = Path(sys.executable).with_name("sipdash")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "dashboard.cli"]
+
+
+@pytest.fixture(scope="module")
+def server(seeded_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``sipdash serve`` in its own process group, killed (the group) at the end."""
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    last_error = ""
+    for _attempt in range(3):  # a "free" port can be taken before streamlit binds it
+        port = free_port()
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [
+                    *_sipdash(),
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--address",
+                    "127.0.0.1",
+                    "--db",
+                    f"sqlite:///{seeded_db}",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
+            )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            last_error = log.read_text(errors="replace")
+            _stop(proc)
+            continue
+        try:
+            yield base
+        finally:
+            _stop(proc)
+        return
+    pytest.fail(f"sipdash serve did not come up:\n{last_error}")
+
+
+def _team_name(db: Path, team_id: str) -> str:
+    from audit import queries
+    from events import EventStore
+
+    store = EventStore(f"sqlite:///{db}")
+    try:
+        teams = queries.teams(store.engine)
+    finally:
+        store.dispose()
+    return teams.set_index("team_id").loc[team_id, "name"]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("SIPDASH_SCREENSHOTS")
+    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_launch_kwargs: dict):
+    with sync_playwright() as p:
+        b = p.chromium.launch(**chromium_launch_kwargs)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def _settle(page: Page) -> None:
+    """Wait until the script run has finished (the 'running' indicator is gone)."""
+    page.wait_for_selector('[data-testid="stApp"]')
+    page.wait_for_timeout(500)  # a rerun's status widget can take a moment to appear
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+    )
+    page.wait_for_timeout(800)  # charts finish drawing after the run
+
+
+def _open(page: Page, base: str, path: str, title: str) -> None:
+    page.goto(f"{base}/{path}")
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    _settle(page)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def _shot(page: Page, shots: Path, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main block, so the viewport is made as tall
+    as the content for the shot (same 1280 px width), then put back."""
+    path = shots / f"{name}.png"
+    height = page.evaluate(
+        "() => Math.max(...['stMain', 'stSidebar'].map(id => "
+        'document.querySelector(`[data-testid="${id}"]`)?.scrollHeight || 0))'
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, 900), 8000)})
+    _settle(page)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    print(f"screenshot: {path}")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return path
+
+
+def test_overview_page(server, page, shots):
+    _open(page, server, "", PAGES[""])
+    expect(page.get_by_text("Synthetic demonstration data")).to_be_visible()
+    metrics = page.locator('[data-testid="stMetric"]')
+    expect(metrics).to_have_count(4)
+    expect(metrics.first).to_contain_text(re.compile(r"\d of 8"))
+    expect(
+        page.get_by_text("How many of the 8 teams have made each enabler the norm")
+    ).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+    expect(page.get_by_text("How to read this", exact=True)).to_be_visible()
+    _shot(page, shots, "overview")
+
+
+def test_overview_row_opens_the_team_chart(server, page):
+    _open(page, server, "", PAGES[""])
+    grid = page.locator('[data-testid="stDataFrame"]')
+    box = grid.bounding_box()
+    assert box is not None
+    # the grid is drawn on a canvas: click the first row's selection box (header row ~35 px)
+    page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
+    page.wait_for_url(re.compile(r"/team\?"), timeout=30_000)
+    _settle(page)
+    expect(page.get_by_role("heading", name="Team", exact=True)).to_be_visible()
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    team = parse_qs(urlparse(page.url).query)["team"][0]
+    expect(page.get_by_role("heading", name=re.compile(rf"^{re.escape(team)}: "))).to_be_visible()
+
+
+def test_team_page(server, page, shots, seeded_db):
+    name = _team_name(seeded_db, "a-msk")
+    _open(page, server, f"team?team={quote_plus(name)}&measure=Goal+setting", PAGES["team"])
+    expect(page.get_by_role("heading", name=f"{name}: goal setting")).to_be_visible()
+    chart = page.locator('[data-testid="stVegaLiteChart"]')
+    expect(chart).to_have_count(1)
+    expect(chart.locator("canvas, svg").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Latest month \(\d{4}-\d\d\): variation"))).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(2)
+    _shot(page, shots, "team")
+    page.get_by_text("How to read this chart", exact=True).click()
+    expect(page.get_by_text("Colours always come with words", exact=False)).to_be_visible()
+    _shot(page, shots, "team-how-to-read")
+    page.get_by_text("XmR", exact=True).click()
+    _settle(page)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    assert "chart=XmR" in page.url
+    _shot(page, shots, "team-xmr")
+
+
+def test_compare_page(server, page, shots):
+    _open(page, server, "compare", PAGES["compare"])
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)
+    expect(page.get_by_text("League table, with intervals")).to_be_visible()
+    _shot(page, shots, "compare")
+
+
+def test_event_log_page(server, page, shots):
+    _open(page, server, "events", PAGES["events"])
+    expect(page.get_by_text("Projection lag")).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+    page.get_by_role("button", name="Verify the whole hash chain now").click()
+    _settle(page)
+    expect(page.get_by_text("verified up to position")).to_be_visible()
+    _shot(page, shots, "events")
+
+
+def test_as_of_link_reproduces_the_view(server, page, shots):
+    _open(page, server, "?as_of=2024-06-30", PAGES[""])
+    expect(page.get_by_text("end of 30 June 2024")).to_be_visible()
+    _shot(page, shots, "overview-as-of")
