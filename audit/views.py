@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -251,7 +252,7 @@ def funnel(
     flags = [
         funnel_position(int(r.numerator), int(r.denominator), theta) for r in teams.itertuples()
     ]
-    names = queries.teams(engine).set_index("team_id")["name"].to_dict()
+    names = queries.teams(engine, as_of=as_of).set_index("team_id")["name"].to_dict()
     teams["team_name"] = teams["team"].map(names).fillna(teams["team"])
     teams["proportion"] = [f.proportion for f in flags]
     teams["outside_95"] = [f.alert for f in flags]
@@ -263,7 +264,8 @@ def funnel(
     teams["ci_low"] = [c[0] for c in ci]
     teams["ci_high"] = [c[1] for c in ci]
     n_max = int(teams["denominator"].max())
-    grid = sorted({max(1, int(x)) for x in pd.Series(range(1, n_max * 11 // 10 + 2)).tolist()})
+    # a fixed number of points on a log scale draws the curves smoothly at any window size
+    grid = sorted({max(1, round(x)) for x in np.geomspace(1, n_max * 1.1 + 1, 300)})
     curves = funnel_limits(theta, grid)
     return teams.sort_values("proportion", ascending=False).reset_index(drop=True), curves, theta
 

@@ -116,7 +116,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from events import resolve_url
 
     app = Path(__file__).with_name("app.py")
-    env = dict(os.environ, SIPDASH_DATABASE_URL=resolve_url(args.db))
+    url = resolve_url(args.db)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"  # the app may run elsewhere
+    env = dict(os.environ, SIPDASH_DATABASE_URL=url)
     cmd = [
         sys.executable,
         "-m",
@@ -132,7 +135,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ]
     if args.address:
         cmd += ["--server.address", args.address]
+    cmd += _streamlit_config_flags()
     return subprocess.call(cmd, env=env)
+
+
+def _streamlit_config_flags() -> list[str]:
+    """The project's .streamlit/config.toml as flags, so the NHS theme applies from any folder."""
+    import tomllib
+
+    path = Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
+    if not path.exists() or Path.cwd().resolve() == path.parents[1]:
+        return []  # Streamlit reads it itself from the working folder
+    flags = []
+    for section, values in tomllib.loads(path.read_text(encoding="utf-8")).items():
+        for key, value in values.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            flags += [f"--{section}.{key}", text]
+    return flags
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -142,8 +142,9 @@ def _collect(store: EventStore, as_of: datetime | None) -> tuple[list[_Section],
                 milestones=milestones,
                 baseline_end=tc.baseline_end,
                 recalculate_at=tc.recalculate_at,
-                title=f"{team.name}: {views.MEASURE_LABELS[measure]} (p-chart)",
-                height=220,
+                title=f"{views.MEASURE_LABELS[measure]} (p-chart)",
+                height=200,
+                width=620,
             )
             variation = _EMOJI.get(tc.result.variation, "too few points")
             assurance = views.ASSURANCE_LABELS[tc.result.assurance]
@@ -184,7 +185,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> tuple[list[_Section],
             (
                 "All three enablers, every audited month: teams outside the dashed (95%) or solid "
                 "(99.8%) limits differ from the programme by more than chance.",
-                _spec(charts.funnel_chart(teams_f, curves, theta, height=320)),
+                _spec(charts.funnel_chart(teams_f, curves, theta, height=320, width=620)),
             )
         )
         league = pd.DataFrame(
