@@ -361,3 +361,14 @@ def chromium_path() -> str:
 def chromium_launch_kwargs(chromium_path: str) -> dict:
     """Keyword arguments for ``playwright.chromium.launch(**kwargs)``."""
     return {"executable_path": chromium_path, "headless": True, "args": list(CHROMIUM_ARGS)}
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module() -> Iterator[None]:
+    """Streamlit's script runner (AppTest) installs the app as ``sys.modules["__main__"]`` and
+    leaves it there; a later ``multiprocessing`` spawn would then re-run the app in every child.
+    Put the real ``__main__`` back after each test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
