@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+
+from pydantic import ValidationError
 
 from events import DuplicateEventConflict, EventStore, NewEvent
 from events.pseudonym import PatientRegistry, PseudonymError, normalise_identifier
@@ -52,6 +55,28 @@ _ELEMENT_EVENTS = {
     "follow_up": FollowUpArranged,
 }
 _CONTACTS = ("face_to_face", "telephone", "video")
+MAX_ID_LENGTH = 120  # events.types.Identifier
+_SHOWN_LENGTH = 60
+_NHS_SHAPED = re.compile(r"(?<!\d)(?:\d[\s-]*){9}\d(?!\d)")
+
+
+def _shown(value: str) -> str:
+    """A cell quoted for an error message: shortened, and never anything shaped like an NHS
+    number (a patient identifier in the wrong column must not be echoed either)."""
+    if _NHS_SHAPED.search(value):
+        return "a value shaped like an NHS number (not shown)"
+    if len(value) > _SHOWN_LENGTH:
+        return repr(value[:_SHOWN_LENGTH]) + f"… ({len(value)} characters)"
+    return repr(value)
+
+
+def _id_problem(where: str, column: str, value: str) -> str | None:
+    """What is wrong with an id cell that the event types would refuse, or None."""
+    if len(value) > MAX_ID_LENGTH:
+        return f"{where}, column {column}: longer than {MAX_ID_LENGTH} characters"
+    if "\n" in value or "\r" in value:
+        return f"{where}, column {column}: contains a line break; expected a one-line id"
+    return None
 
 
 @dataclass
@@ -84,9 +109,17 @@ def event_id(*key: str) -> str:
     return str(uuid.uuid5(NAMESPACE, "\x1f".join(key)))
 
 
-def _decode(data: bytes, source: str) -> list[dict[str, str]] | None:
+def too_large(source: str) -> str:
+    """The refusal for a file over ``MAX_BYTES`` (checked before reading it, where possible)."""
+    limit = (
+        f"{MAX_BYTES / (1024 * 1024):g} MB" if MAX_BYTES >= 1024 * 1024 else f"{MAX_BYTES} bytes"
+    )
+    return f"{source}: the file is larger than {limit}; split it into smaller files"
+
+
+def _decode(data: bytes, source: str) -> str:
     if len(data) > MAX_BYTES:
-        raise ImportRefused([f"{source}: the file is larger than {MAX_BYTES // (1024 * 1024)} MB"])
+        raise ImportRefused([too_large(source)])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -95,34 +128,53 @@ def _decode(data: bytes, source: str) -> list[dict[str, str]] | None:
         ) from None
     if not text.strip():
         raise ImportRefused([f"{source}: the file is empty; expected a header row and data rows"])
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    return reader
+    return text
 
 
 def _rows(data: bytes, source: str, required: list[str]) -> list[tuple[int, dict[str, str]]]:
-    reader = _decode(data, source)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ImportRefused(
-            [
-                f"{source}: row 1: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
-            ]
-        )
+    """``(spreadsheet row number, {column: stripped cell})`` for every non-blank data row.
+
+    Rows are numbered as a spreadsheet shows the file: one row per CSV record (a quoted cell
+    may span lines), blank lines included, the header being row 1."""
+    reader = csv.reader(io.StringIO(_decode(data, source), newline=""))
+    reading = 1  # the row a CSV syntax error would be in
     rows = []
     try:
-        for i, row in enumerate(reader, start=2):
-            if None in row:
-                raise ImportRefused([f"{source}: row {i}: more cells than the header has columns"])
-            if not any((v or "").strip() for v in row.values()):
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise ImportRefused(
+                [
+                    f"{source}: row 1: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
+                ]
+            )
+        reading = 2
+        for n, cells in enumerate(reader, start=2):
+            reading = n + 1
+            if len(cells) > len(header):
+                raise ImportRefused([f"{source}: row {n}: more cells than the header has columns"])
+            if not any(c.strip() for c in cells):
                 continue
-            rows.append((i, {k: (v or "").strip() for k, v in row.items()}))
+            row = dict.fromkeys(header, "")
+            row.update(zip(header, (c.strip() for c in cells), strict=False))
+            rows.append((n, row))
     except csv.Error as exc:
-        raise ImportRefused([f"{source}: not a readable CSV file ({exc})"]) from None
+        what = str(exc)
+        if "field larger than field limit" in what:
+            what = f"a cell is longer than {csv.field_size_limit()} characters"
+        raise ImportRefused([f"{source}: row {reading}: not readable as CSV ({what})"]) from None
     if not rows:
         raise ImportRefused([f"{source}: the file has a header but no data rows"])
     return rows
+
+
+def _refused_row(source: str, n: int, exc: ValidationError) -> str:
+    """A row the event types refuse, naming the fields but never echoing the values."""
+    fields = ", ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in exc.errors(include_input=False)
+    )
+    return f"{source}: row {n}: not accepted ({fields})"
 
 
 def _yes_no(value: str, allow_na: bool) -> str | None:
@@ -200,13 +252,17 @@ class Importer:
                     unknown_teams.setdefault(team_raw, n)
                 else:
                     problems.append(
-                        f"{where}, column team: {team_raw!r} is not a registered team "
+                        f"{where}, column team: {_shown(team_raw)} is not a registered team "
                         "(register it first, or import with --register-teams)"
                     )
             if not row["clinician"]:
                 problems.append(
                     f"{where}, column clinician: expected a clinician code, got nothing"
                 )
+            for column in ("consultation_id", "team", "clinician"):
+                problem = _id_problem(where, column, row[column])
+                if problem:
+                    problems.append(problem)
             canonical = None
             try:
                 canonical, is_nhs = normalise_identifier(row["patient"])
@@ -220,7 +276,7 @@ class Importer:
             occurred = _date(row["occurred_on"])
             if occurred is None:
                 problems.append(
-                    f"{where}, column occurred_on: expected a date YYYY-MM-DD, got {row['occurred_on']!r}"
+                    f"{where}, column occurred_on: expected a date YYYY-MM-DD, got {_shown(row['occurred_on'])}"
                 )
             elif not (EARLIEST_DATE <= occurred <= self.today):
                 problems.append(
@@ -229,14 +285,14 @@ class Importer:
             contact = row["contact"].lower().replace("-", "_").replace(" ", "_")
             if contact not in _CONTACTS:
                 problems.append(
-                    f"{where}, column contact: expected one of {', '.join(_CONTACTS)}, got {row['contact']!r}"
+                    f"{where}, column contact: expected one of {', '.join(_CONTACTS)}, got {_shown(row['contact'])}"
                 )
             findings = {}
             for element in ELEMENTS:
                 v = _yes_no(row[element], allow_na=False)
                 if v is None:
                     problems.append(
-                        f"{where}, column {element}: expected yes or no, got {row[element]!r}"
+                        f"{where}, column {element}: expected yes or no, got {_shown(row[element])}"
                     )
                 findings[element] = v
             if problems:
@@ -254,7 +310,7 @@ class Importer:
                 first_row, first_content = seen[cid]
                 if first_content != content:
                     errors.append(
-                        f"{where}, column consultation_id: {cid!r} already appears in row "
+                        f"{where}, column consultation_id: {_shown(cid)} already appears in row "
                         f"{first_row} with different content"
                     )
                 continue
@@ -272,7 +328,7 @@ class Importer:
         registry = self.registry
         hashes = registry.hashes_for([p[4] for p in parsed])
         registry.ensure_schema()
-        with self.store.engine.begin() as conn:
+        with registry.transaction() as conn:
             gone = registry.forgotten(list(hashes.values()), conn)
             if gone:
                 bad = [
@@ -286,41 +342,46 @@ class Importer:
         known_clinicians = set(queries_clinicians(self.store))
         events: list[NewEvent] = []
         origin: dict[str, int] = {}
-        for team in unknown_teams:
-            ev = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
-            events.append(NewEvent(ev, event_id=event_id("team", team)))
-        for n, cid, team_id, clinician, canonical, occurred, contact, findings in parsed:
-            if clinician not in known_clinicians:
-                known_clinicians.add(clinician)
-                eid = event_id("clinician", clinician)
-                origin[eid] = n
-                events.append(
-                    NewEvent(
-                        ClinicianRegistered(
-                            clinician_id=clinician, team_id=team_id, role="clinician"
-                        ),
-                        event_id=eid,
-                    )
-                )
-            held = ConsultationHeld(
-                consultation_id=cid,
-                team_id=team_id,
-                clinician_id=clinician,
-                patient_ref=tokens[hashes[canonical]],
-                occurred_on=occurred,
-                contact=contact,
-            )
-            eid = event_id("consultation", cid, "ConsultationHeld")
-            origin[eid] = n
-            events.append(NewEvent(held, event_id=eid))
-            for element, value in findings.items():
-                if value == "yes":
-                    cls = _ELEMENT_EVENTS[element]
-                    eid = event_id("consultation", cid, cls.type)
+        n = 0
+        try:
+            for team, first_row in unknown_teams.items():
+                n = first_row
+                ev = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
+                events.append(NewEvent(ev, event_id=event_id("team", team)))
+            for n, cid, team_id, clinician, canonical, occurred, contact, findings in parsed:
+                if clinician not in known_clinicians:
+                    known_clinicians.add(clinician)
+                    eid = event_id("clinician", clinician)
                     origin[eid] = n
                     events.append(
-                        NewEvent(cls(consultation_id=cid, documented_on=occurred), event_id=eid)
+                        NewEvent(
+                            ClinicianRegistered(
+                                clinician_id=clinician, team_id=team_id, role="clinician"
+                            ),
+                            event_id=eid,
+                        )
                     )
+                held = ConsultationHeld(
+                    consultation_id=cid,
+                    team_id=team_id,
+                    clinician_id=clinician,
+                    patient_ref=tokens[hashes[canonical]],
+                    occurred_on=occurred,
+                    contact=contact,
+                )
+                eid = event_id("consultation", cid, "ConsultationHeld")
+                origin[eid] = n
+                events.append(NewEvent(held, event_id=eid))
+                for element, value in findings.items():
+                    if value == "yes":
+                        cls = _ELEMENT_EVENTS[element]
+                        eid = event_id("consultation", cid, cls.type)
+                        origin[eid] = n
+                        events.append(
+                            NewEvent(cls(consultation_id=cid, documented_on=occurred), event_id=eid)
+                        )
+        except ValidationError as exc:  # a safety net: the row checks above should catch it
+            raise ImportRefused([_refused_row(source, n, exc)]) from None
         try:
             result = self.store.append_many(
                 events,
@@ -373,25 +434,31 @@ class Importer:
             problems = []
             team_id = by_key.get(row["team"].lower())
             if team_id is None:
-                problems.append(f"{where}, column team: {row['team']!r} is not a registered team")
+                problems.append(
+                    f"{where}, column team: {_shown(row['team'])} is not a registered team"
+                )
             period = row["period"]
             if not (len(period) == 7 and _date(period + "-01")):
-                problems.append(f"{where}, column period: expected YYYY-MM, got {period!r}")
+                problems.append(f"{where}, column period: expected YYYY-MM, got {_shown(period)}")
             if not row["reviewer"]:
                 problems.append(f"{where}, column reviewer: expected a reviewer id, got nothing")
+            for column in ("consultation_id", "reviewer"):
+                problem = _id_problem(where, column, row[column])
+                if problem:
+                    problems.append(problem)
             findings = {}
             for element in ELEMENTS:
                 v = _yes_no(row[element], allow_na=True)
                 if v is None:
                     problems.append(
-                        f"{where}, column {element}: expected yes, no or na, got {row[element]!r}"
+                        f"{where}, column {element}: expected yes, no or na, got {_shown(row[element])}"
                     )
                 findings[element] = v
             second_raw = row.get("second_review", "") or "no"
             second = _yes_no(second_raw, allow_na=False)
             if second is None:
                 problems.append(
-                    f"{where}, column second_review: expected yes or no, got {second_raw!r}"
+                    f"{where}, column second_review: expected yes or no, got {_shown(second_raw)}"
                 )
             round_ = None
             if not problems:
@@ -402,7 +469,7 @@ class Importer:
                 ]
                 if not candidates:
                     problems.append(
-                        f"{where}, column consultation_id: {row['consultation_id']!r} is not in an open "
+                        f"{where}, column consultation_id: {_shown(row['consultation_id'])} is not in an open "
                         f"audit round of {team_id} for {period}"
                     )
                 else:
@@ -417,18 +484,18 @@ class Importer:
                 continue
             seen[eid] = n
             origin[eid] = n
-            events.append(
-                NewEvent(
-                    CaseNoteReviewed(
-                        round_id=round_.round_id,
-                        consultation_id=row["consultation_id"],
-                        reviewer_id=row["reviewer"],
-                        second_review=is_second,
-                        **findings,
-                    ),
-                    event_id=eid,
+            try:
+                review = CaseNoteReviewed(
+                    round_id=round_.round_id,
+                    consultation_id=row["consultation_id"],
+                    reviewer_id=row["reviewer"],
+                    second_review=is_second,
+                    **findings,
                 )
-            )
+            except ValidationError as exc:  # a safety net: the row checks above should catch it
+                errors.append(_refused_row(source, n, exc))
+                continue
+            events.append(NewEvent(review, event_id=eid))
         if errors:
             raise ImportRefused(errors)
         try:

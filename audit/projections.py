@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from events import EventStore
+from events.db import lock_schema, schema_transaction, tables_missing
 from events.types import ELEMENT_OF_TYPE, ELEMENTS, MEASURES
 from events.upcast import upcast
 
@@ -108,7 +109,9 @@ class Projector:
 
     def ensure_schema(self) -> None:
         self.store.create_schema()
-        rm.metadata.create_all(self.engine, checkfirst=True)
+        if tables_missing(self.engine, rm.metadata.tables):
+            with schema_transaction(self.engine) as conn:
+                rm.metadata.create_all(conn, checkfirst=True)
 
     def checkpoint(self) -> int:
         with self.engine.connect() as conn:
@@ -164,8 +167,13 @@ class Projector:
     def rebuild(self, *, progress: Callable[[int], None] | None = None) -> int:
         """Drop every read model and fold the whole log again."""
         self.store.create_schema()
-        rm.metadata.drop_all(self.engine, checkfirst=True)
-        rm.metadata.create_all(self.engine)
+        # Drop and re-create in one transaction under the projection lock, so a catch-up in
+        # another process waits and then starts from the empty read models, never a half-gone
+        # schema.
+        with self._locked() as conn:
+            lock_schema(conn)
+            rm.metadata.drop_all(conn, checkfirst=True)
+            rm.metadata.create_all(conn)
         return self.catch_up(progress=progress)
 
     def _set_checkpoint(self, conn: Connection, old: int, new: int) -> None:

@@ -78,27 +78,50 @@ def team_facts(
     return pd.DataFrame(records)
 
 
+_LIMIT_TYPES = ("BaselineFixed", "LimitsRecalculated", "TargetSet")
+
+
+def _no_settings() -> dict:
+    return {"baseline_end": None, "recalculate_at": [], "target": None}
+
+
+def _fold_settings(out: dict, typ: str, row) -> None:
+    if typ == "BaselineFixed":
+        out["baseline_end"] = row.period
+    elif typ == "LimitsRecalculated":
+        out["recalculate_at"].append(row.period)
+    elif typ == "TargetSet":
+        out["target"] = float(row.target)
+
+
 def limits_settings(
     engine: Engine, team_id: str, measure: str, *, as_of: datetime | None = None
 ) -> dict:
     """Baseline end, recalculation periods and target for one team's measure, from events."""
-    facts = team_facts(
-        engine,
-        team_id,
-        types=("BaselineFixed", "LimitsRecalculated", "TargetSet"),
-        as_of=as_of,
-    )
-    out: dict = {"baseline_end": None, "recalculate_at": [], "target": None}
+    facts = team_facts(engine, team_id, types=_LIMIT_TYPES, as_of=as_of)
+    out = _no_settings()
     if facts.empty:
         return out
     mine = facts[facts["measure"].isin([measure])]
     for row in mine.itertuples():
-        if row.type == "BaselineFixed":
-            out["baseline_end"] = row.period
-        elif row.type == "LimitsRecalculated":
-            out["recalculate_at"].append(row.period)
-        elif row.type == "TargetSet":
-            out["target"] = float(row.target)
+        _fold_settings(out, row.type, row)
+    return out
+
+
+def all_limits_settings(
+    engine: Engine, *, as_of: datetime | None = None
+) -> dict[tuple[str, str], dict]:
+    """:func:`limits_settings` of every team × measure in one query (for the overview).
+
+    A pair with no settings events is absent; use ``.get(key) or`` the empty settings."""
+    facts = team_facts(engine, types=_LIMIT_TYPES, as_of=as_of)
+    out: dict[tuple[str, str], dict] = {}
+    if facts.empty or "measure" not in facts.columns:
+        return out
+    for row in facts.itertuples():
+        if not isinstance(row.measure, str):
+            continue
+        _fold_settings(out.setdefault((row.team_id, row.measure), _no_settings()), row.type, row)
     return out
 
 

@@ -22,6 +22,10 @@ CHART_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Larger magnitudes are not measurements (and would overflow the limit arithmetic).
+MAX_MAGNITUDE = 1e15
+
+
 class SpcInputError(ValueError):
     """A series file that cannot be charted; ``errors`` lists every problem found."""
 
@@ -47,10 +51,15 @@ def parse_series_csv(data: bytes | str, chart: str) -> Series:
     if chart not in CHART_COLUMNS:
         raise ValueError(f"chart must be one of {', '.join(CHART_COLUMNS)}, got {chart!r}")
     text = _decode(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
+    rows: list[list[str]] = []
     try:
-        rows = list(csv.reader(io.StringIO(text)))
+        for row in csv.reader(io.StringIO(text)):
+            rows.append(row)
     except csv.Error as exc:
-        raise SpcInputError(f"the file is not readable as CSV: {exc}") from None
+        what = str(exc)
+        if "field larger than field limit" in what:
+            what = f"a cell is longer than {csv.field_size_limit()} characters"
+        raise SpcInputError(f"row {len(rows) + 1}: not readable as CSV ({what})") from None
     required = CHART_COLUMNS[chart]
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise SpcInputError(f"the file is empty: expected a header row {','.join(required)}")
@@ -141,6 +150,9 @@ def _parse_value(number: int, text: str, errors: list[str]) -> float:
         return math.nan
     if not math.isfinite(value):
         errors.append(f"{where}: expected a finite number")
+    elif abs(value) > MAX_MAGNITUDE:
+        errors.append(f"{where}: larger than 10^15 in size; expected a measurement")
+        return math.nan
     return value
 
 
@@ -174,6 +186,9 @@ def _parse_count(number: int, name: str, text: str, errors: list[str]) -> int | 
         return None
     if value < 0:
         errors.append(f"{where}: negative; expected a whole number ≥ 0")
+        return None
+    if value > MAX_MAGNITUDE:
+        errors.append(f"{where}: larger than 10^15; expected a count of case notes")
         return None
     return int(value)
 

@@ -146,17 +146,21 @@ def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     """One row per team × measure: latest %, n, icons, norm, sparkline; concern first."""
     measures = audit_measures(engine, as_of=as_of)
     team_list = queries.teams(engine, as_of=as_of)
+    # one query for every team's settings and one split of the measures, not one per pair
+    all_settings = queries.all_limits_settings(engine, as_of=as_of)
+    shown = measures[measures["denominator"] > 0]
+    by_pair = {key: grp for key, grp in shown.groupby(["team", "measure"], sort=False)}
     records = []
     for team in team_list.itertuples():
         for measure in MEASURES:
-            rows = measures[
-                (measures["team"] == team.team_id)
-                & (measures["measure"] == measure)
-                & (measures["denominator"] > 0)
-            ].reset_index(drop=True)
-            if rows.empty:
+            rows = by_pair.get((team.team_id, measure))
+            if rows is None or rows.empty:
                 continue
-            settings = _settings(engine, team.team_id, measure, as_of)
+            rows = rows.reset_index(drop=True)
+            settings = dict(all_settings.get((team.team_id, measure)) or queries._no_settings())
+            settings["recalculate_at"] = list(settings["recalculate_at"])
+            if settings["target"] is None:
+                settings["target"] = DEFAULT_TARGET
             result = chart_for(rows, "p", settings)
             # The culture shift is judged against the baseline alone: a later recalculation
             # re-centres the limits on the new process and would hide the rise that made it.

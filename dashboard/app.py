@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import access, data
 from dashboard.app_pages import _shared as ui
 
 st.set_page_config(
@@ -21,6 +21,22 @@ st.set_page_config(
     initial_sidebar_state="expanded",
     menu_items={"About": "sipdash: the Service Improvement Programme case-note audit."},
 )
+
+who = access.current()
+if not who.logged_in:
+    # Sign-in is configured and nobody is signed in: a login button and nothing else.
+    st.title("sipdash")
+    st.write("The Service Improvement Programme case-note audit. Please sign in to continue.")
+    provider = access.login_provider(access.app_secrets())
+    st.button(
+        "Log in",
+        icon=":material/login:",
+        type="primary",
+        on_click=st.login,
+        args=(provider,) if provider else (),
+        key="login",
+    )
+    st.stop()
 
 OVERVIEW = st.Page(
     "app_pages/overview.py",
@@ -36,7 +52,35 @@ COMPARE = st.Page(
 EVENTS = st.Page(
     "app_pages/events.py", title="Event log", icon=":material/receipt_long:", url_path="events"
 )
-page = st.navigation([OVERVIEW, TEAM, COMPARE, EVENTS])
+PACK = st.Page(
+    "app_pages/pack.py", title="Review pack", icon=":material/picture_as_pdf:", url_path="pack"
+)
+WORKLIST = st.Page(
+    "app_pages/worklist.py",
+    title="Audit worklist",
+    icon=":material/fact_check:",
+    url_path="worklist",
+)
+MILESTONES = st.Page(
+    "app_pages/milestones.py",
+    title="Milestones and targets",
+    icon=":material/flag:",
+    url_path="milestones",
+)
+COMMENTARY = st.Page(
+    "app_pages/commentary.py",
+    title="Commentary and sign-off",
+    icon=":material/rate_review:",
+    url_path="commentary",
+)
+IMPORT = st.Page(
+    "app_pages/imports.py", title="Import", icon=":material/upload_file:", url_path="import"
+)
+WRITE_PAGES = [WORKLIST, MILESTONES, COMMENTARY, IMPORT]
+sections = {"See": [OVERVIEW, TEAM, COMPARE, EVENTS, PACK]}
+if who.can_write:  # viewers never see the write pages; each also checks the role itself
+    sections["Record"] = WRITE_PAGES
+page = st.navigation(sections)
 
 snap = data.refresh()
 
@@ -75,6 +119,8 @@ with st.sidebar:
                     "still come from the whole series); the comparison pools them."
                 ),
             )
+    if page.url_path in {p.url_path for p in WRITE_PAGES} and as_of is not None:
+        st.caption("Pages that record always work on the latest data; the as-of date is ignored.")
     st.divider()
     st.caption(
         f"Log head: position **{snap.position:,}**, hash `{snap.head_hash[:12]}…`"
@@ -91,6 +137,17 @@ with st.sidebar:
             f"As of {as_of_day:%d %b %Y}: position **{then.position:,}**, "
             f"hash `{then.hash[:12]}…` (what a review pack of that day would print)"
         )
+    st.divider()
+    if who.local:
+        st.caption(
+            f"**Local single-user mode**: no sign-in is configured, so everything you record "
+            f"is attributed to “{access.LOCAL_ACTOR}”. Role: **{who.role}**"
+            + (" (read only)" if not who.can_write else "")
+            + ". Set up `[auth]` in `.streamlit/secrets.toml` for named sign-in."
+        )
+    else:
+        st.caption(f"Signed in as **{who.actor}**, role **{who.role}**.")
+        st.button("Log out", icon=":material/logout:", on_click=st.logout, key="logout")
 
 if not snap.empty and data.is_synthetic(snap):
     st.warning(
@@ -99,5 +156,5 @@ if not snap.empty and data.is_synthetic(snap):
         icon=":material/science:",
     )
 
-ui.set_context(ui.Context(snap, as_of_day, as_of, period_from, period_to))
+ui.set_context(ui.Context(snap, as_of_day, as_of, period_from, period_to, who))
 page.run()

@@ -118,7 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).with_name("app.py")
     url = resolve_url(args.db)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"  # the app may run elsewhere
+        url = f"sqlite:///{Path(url[len('sqlite:///') :]).resolve()}"  # the app may run elsewhere
     env = dict(os.environ, SIPDASH_DATABASE_URL=url)
     cmd = [
         sys.executable,
@@ -250,9 +250,13 @@ def cmd_spc(args: argparse.Namespace) -> int:
                 settings=settings,
                 **common,
             )
+        out = (
+            spc_io.result_to_json(result) if args.format == "json" else spc_io.result_to_csv(result)
+        )
     except (spc_io.SpcInputError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    out = spc_io.result_to_json(result) if args.format == "json" else spc_io.result_to_csv(result)
+    except ArithmeticError as exc:  # values so extreme that the limits cannot be computed
+        raise CliError(f"the series cannot be charted: {exc}") from None
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return EXIT_OK
 
@@ -289,6 +293,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from audit import imports
     from audit.imports import Importer, ImportRefused
     from events.pseudonym import PatientRegistry, resolve_key
 
@@ -299,6 +304,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     importer = Importer(store, registry, demo_key=is_demo, projector=projector)
     path = Path(args.file)
     try:
+        if path.stat().st_size > imports.MAX_BYTES:  # refuse before reading it into memory
+            print(
+                f"sipdash: import refused, nothing was appended:\n{imports.too_large(path.name)}",
+                file=sys.stderr,
+            )
+            return EXIT_FAIL
         data = path.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
@@ -326,8 +337,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from events import NewEvent
-    from events.pseudonym import PatientRegistry, PseudonymError, resolve_key
+    import contextlib
+
+    from events import DuplicateEventConflict, NewEvent
+    from events.pseudonym import PatientRegistry, PseudonymError, forgotten_event_id, resolve_key
     from events.types import PatientForgotten
 
     store, projector = open_store(args.db)
@@ -336,16 +349,24 @@ def cmd_forget(args: argparse.Namespace) -> int:
     registry.ensure_schema()
     raw = args.patient if args.patient != "-" else sys.stdin.readline()
     try:
-        token = registry.forget(raw)
+        token = registry.token_of(raw)
     except PseudonymError as exc:
         raise CliError(f"patient: {exc}") from None
     if token is None:
+        registry.forget(raw)  # still refuse the patient's records from now on
         print("no mapping held for that patient (never imported, or already forgotten)")
         return EXIT_OK
-    store.append(
-        [NewEvent(PatientForgotten(subject="patients", patient_ref=token, requested_by=args.by))],
-        metadata={"actor": args.by},
-    )
+    # Record first, erase second: if this process dies in between, the mapping is still there
+    # and running forget again completes the erasure; the event's id is fixed per token, so
+    # the log holds it once.
+    forgotten = PatientForgotten(subject="patients", patient_ref=token, requested_by=args.by)
+    # (DuplicateEventConflict: recorded by an earlier, interrupted run for another requester)
+    with contextlib.suppress(DuplicateEventConflict):
+        store.append(
+            [NewEvent(forgotten, event_id=forgotten_event_id(token))],
+            metadata={"actor": args.by},
+        )
+    registry.forget(raw)
     projector.catch_up()
     print(f"forgotten: the log keeps token {token}, which can no longer be linked to anyone")
     return EXIT_OK

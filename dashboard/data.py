@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from audit import queries, views
 from audit import readmodel as rm
@@ -251,6 +251,102 @@ def funnel(
     return _funnel(snap.url, snap.position, measure, period_from, period_to, as_of)
 
 
+# ------------------------------------------------------------------------- write pages' reads
+
+
+@st.cache_data(**_CACHE)
+def _case_note_months(url: str, head: int, team_id: str) -> pd.DataFrame:
+    c = rm.case_notes.c
+    q = (
+        select(c.period, func.count())
+        .where(c.team_id == team_id)
+        .group_by(c.period)
+        .order_by(c.period.desc())
+    )
+    with _engine(url).connect() as conn:
+        rows = conn.execute(q).fetchall()
+    return pd.DataFrame(rows, columns=["period", "notes"])
+
+
+def case_note_months(snap: Snapshot, team_id: str) -> pd.DataFrame:
+    """Months in which the team has consultations (newest first) and how many."""
+    return _case_note_months(snap.url, snap.position, team_id)
+
+
+@st.cache_data(**_CACHE)
+def _rounds(url: str, head: int, team_id: str | None, period: str | None) -> list:
+    from audit.service import rounds_for
+
+    return rounds_for(_engine(url), team_id=team_id, period=period)
+
+
+def rounds(snap: Snapshot, team_id: str | None = None, period: str | None = None) -> list:
+    """``audit.service.rounds_for``: the audit rounds (``RoundInfo``), oldest first."""
+    return _rounds(snap.url, snap.position, team_id, period)
+
+
+@st.cache_data(**_CACHE)
+def _round_reviews(url: str, head: int, round_id: str) -> list[dict]:
+    from audit.service import round_reviews
+
+    return round_reviews(_engine(url), round_id)
+
+
+def round_reviews(snap: Snapshot, round_id: str) -> list[dict]:
+    return _round_reviews(snap.url, snap.position, round_id)
+
+
+@st.cache_data(**_CACHE)
+def _round_progress(url: str, head: int, round_id: str):
+    from audit.service import round_progress
+
+    return round_progress(_engine(url), round_id)
+
+
+def round_progress(snap: Snapshot, round_id: str):
+    """``audit.service.round_progress``: first x/n, second y/m."""
+    return _round_progress(snap.url, snap.position, round_id)
+
+
+@st.cache_data(**_CACHE)
+def _case_notes(url: str, head: int, ids: tuple[str, ...]) -> pd.DataFrame:
+    engine = _engine(url)
+    frames = []
+    for i in range(0, len(ids), 500):
+        chunk = list(ids[i : i + 500])
+        q = select(
+            rm.case_notes.c.consultation_id,
+            rm.case_notes.c.patient_ref,
+            rm.case_notes.c.occurred_on,
+            rm.case_notes.c.clinician_id,
+        ).where(rm.case_notes.c.consultation_id.in_(chunk))
+        with engine.connect() as conn:
+            frames.append(
+                pd.DataFrame(conn.execute(q).fetchall(), columns=list(q.selected_columns.keys()))
+            )
+    found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    order = pd.DataFrame({"consultation_id": list(ids)})
+    if found.empty:
+        return order.assign(patient_ref=None, occurred_on=None, clinician_id=None)
+    return order.merge(found, on="consultation_id", how="left")
+
+
+def case_notes(snap: Snapshot, ids: tuple[str, ...]) -> pd.DataFrame:
+    """The consultations behind sampled notes, in the given order: pseudonymous patient,
+    date, clinician (never a finding)."""
+    return _case_notes(snap.url, snap.position, tuple(ids))
+
+
+@st.cache_data(**_CACHE)
+def _team_facts(url: str, head: int, team_id: str, types: tuple[str, ...]) -> pd.DataFrame:
+    return queries.team_facts(_engine(url), team_id, types=types)
+
+
+def team_facts(snap: Snapshot, team_id: str, types: tuple[str, ...]) -> pd.DataFrame:
+    """``queries.team_facts``: the team's milestones, baselines, targets, commentary…"""
+    return _team_facts(snap.url, snap.position, team_id, tuple(types))
+
+
 # ------------------------------------------------------------------------------ integrity
 
 
@@ -443,6 +539,7 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
         "Notes reviewed (n)",
         "Variation",
         "Assurance",
+        "Target",
         "The norm?",
         "Last 12 months",
         "Sample",
@@ -461,6 +558,7 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
             "Notes reviewed (n)": grid["n"],
             "Variation": grid["variation"].map(lambda v: VARIATION_BADGES.get(v, str(v))),
             "Assurance": grid["assurance"].map(lambda a: ASSURANCE_BADGES.get(a, str(a))),
+            "Target": grid["target"],
             "The norm?": grid["is_norm"].map(lambda n: "✔ Yes" if n else "Not yet"),
             "Last 12 months": grid["sparkline"],
             "Sample": grid["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),

@@ -36,9 +36,32 @@ def write_backup(
     return n
 
 
+_INT_FIELDS = frozenset({"position", "stream_version", "schema_version"})
+
+
+def _row(obj: object) -> tuple:
+    """The row in ``COLUMNS`` order, every field present and of its stored type."""
+    if not isinstance(obj, dict):
+        raise TypeError("not an object")
+    row = tuple(obj[f] for f in FIELDS)
+    for name, value in zip(FIELDS, row, strict=True):
+        if type(value) is not (int if name in _INT_FIELDS else str):
+            raise TypeError(f"{name} has the wrong type")
+    return row
+
+
+def _text_lines(fh: IO[bytes], path: Path) -> Iterator[tuple[int, str]]:
+    for lineno, raw in enumerate(fh, start=1):
+        try:
+            yield lineno, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BackupError(f"{path}: line {lineno}: not UTF-8 text") from None
+
+
 def _rows(path: Path) -> Iterator[tuple[int, tuple]]:
-    with path.open(encoding="utf-8") as fh:
-        header_line = fh.readline()
+    with path.open("rb") as fh:
+        lines = _text_lines(fh, path)
+        _, header_line = next(lines, (1, ""))
         try:
             header = json.loads(header_line)
         except ValueError:
@@ -46,10 +69,9 @@ def _rows(path: Path) -> Iterator[tuple[int, tuple]]:
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise BackupError(f"{path}: line 1: expected format {FORMAT}")
         prev_hash, prev_rec, expected = GENESIS_HASH, "", 1
-        for lineno, line in enumerate(fh, start=2):
+        for lineno, line in lines:
             try:
-                obj = json.loads(line)
-                row = tuple(obj[f] for f in FIELDS)
+                row = _row(json.loads(line))
             except (ValueError, KeyError, TypeError):
                 raise BackupError(f"{path}: line {lineno}: not a complete event row") from None
             pos, eid, sid, ver, typ, sver, occ, rec, payload, meta, digest = row
@@ -57,7 +79,7 @@ def _rows(path: Path) -> Iterator[tuple[int, tuple]]:
                 raise BackupError(f"{path}: line {lineno}: position {pos}, expected {expected}")
             if rec < prev_rec:
                 raise BackupError(f"{path}: line {lineno}: recorded_at goes backwards")
-            want = row_hash(prev_hash, eid, sid, int(ver), typ, int(sver), occ, rec, payload, meta)
+            want = row_hash(prev_hash, eid, sid, ver, typ, sver, occ, rec, payload, meta)
             if want != digest:
                 raise BackupError(f"{path}: line {lineno}: content does not match its hash")
             prev_hash, prev_rec, expected = digest, rec, expected + 1

@@ -6,12 +6,15 @@ The CLI and the dashboard both call :func:`resolve_url`; nothing else reads the 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "sqlite:///sipdash.db"
 ENV_VAR = "SIPDASH_DATABASE_URL"
+_PG_SCHEMA_LOCK = 0x5_1B_DA_53  # advisory lock key that serialises schema changes on PostgreSQL
 
 
 def resolve_url(explicit: str | None = None) -> str:
@@ -60,3 +63,27 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def tables_missing(engine: Engine, names: Iterable[str]) -> bool:
+    """True when any of the tables does not exist yet (a read; takes no lock)."""
+    return not set(names) <= set(inspect(engine).get_table_names())
+
+
+def lock_schema(conn: Connection) -> None:
+    """Inside a transaction on PostgreSQL: wait for any other process changing the schema."""
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
+
+
+@contextmanager
+def schema_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction for creating tables, serialised across processes (SQLite: the write
+    lock taken up front; PostgreSQL: an advisory lock), so that commands started at once on a
+    fresh database do not trip over each other's ``CREATE``."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            lock_schema(conn)
+            yield conn

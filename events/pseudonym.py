@@ -13,8 +13,13 @@ import hmac
 import os
 import re
 import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Column, Engine, MetaData, String, Table
+
+from .db import schema_transaction, tables_missing
 
 DEMO_KEY = "sipdash-demo-key-NOT-FOR-REAL-PATIENT-DATA"
 KEY_ENV = "SIPDASH_PSEUDONYM_KEY"
@@ -33,6 +38,7 @@ forgotten_keys = Table(
 )
 
 _NHS_DIGITS = re.compile(r"^\d{10}$")
+_FORGOTTEN_NAMESPACE = uuid.UUID("0b5e6f0a-3c1d-4e7a-9f52-7d1c2a8e4b93")
 
 
 class PseudonymError(ValueError):
@@ -73,6 +79,12 @@ def normalise_identifier(raw: str) -> tuple[str, bool]:
     return f"local:{value}", False
 
 
+def forgotten_event_id(token: str) -> str:
+    """The id of a token's ``PatientForgotten`` event: one per patient, however often (or
+    however interrupted) ``forget`` runs."""
+    return str(uuid.uuid5(_FORGOTTEN_NAMESPACE, token))
+
+
 def key_hash(key: str, canonical: str) -> str:
     return hmac.new(key.encode("utf-8"), canonical.encode("utf-8"), hashlib.sha256).hexdigest()
 
@@ -86,7 +98,20 @@ class PatientRegistry:
         self.ph = "?" if engine.dialect.name == "sqlite" else "%s"
 
     def ensure_schema(self) -> None:
-        metadata.create_all(self.engine, checkfirst=True)
+        if tables_missing(self.engine, metadata.tables):
+            with schema_transaction(self.engine) as conn:
+                metadata.create_all(conn, checkfirst=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator:
+        """A write transaction on the mapping. On SQLite it takes the write lock up front
+        (``BEGIN IMMEDIATE``): a read-then-write transaction that waited for another writer
+        would otherwise fail on its stale snapshot."""
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
 
     def hashes_for(self, canonicals: list[str]) -> dict[str, str]:
         return {c: key_hash(self.key, c) for c in canonicals}
@@ -106,10 +131,14 @@ class PatientRegistry:
         missing = [h for h in unique if h not in found]
         if missing and create:
             new = [(h, "p_" + secrets.token_hex(16)) for h in missing]
+            # Another import may be creating the same patient's token right now: keep whichever
+            # commits first, and read back what was kept.
             conn.exec_driver_sql(
-                f"INSERT INTO patient_tokens (key_hash, token) VALUES ({self.ph}, {self.ph})", new
+                f"INSERT INTO patient_tokens (key_hash, token) VALUES ({self.ph}, {self.ph}) "
+                "ON CONFLICT (key_hash) DO NOTHING",
+                new,
             )
-            found.update(dict(new))
+            found.update(self.tokens_for(missing, conn, create=False))
         return found
 
     def forgotten(self, hashes: list[str], conn) -> set[str]:
@@ -125,11 +154,21 @@ class PatientRegistry:
             out.update(r[0] for r in rows)
         return out
 
+    def token_of(self, raw_identifier: str) -> str | None:
+        """The patient's current token, or None if no mapping is held."""
+        canonical, _ = normalise_identifier(raw_identifier)
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                f"SELECT token FROM patient_tokens WHERE key_hash = {self.ph}",
+                (key_hash(self.key, canonical),),
+            ).first()
+        return row[0] if row else None
+
     def forget(self, raw_identifier: str) -> str | None:
         """Erase one patient's mapping; returns the token that is now unlinkable (or None)."""
         canonical, _ = normalise_identifier(raw_identifier)
         h = key_hash(self.key, canonical)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             row = conn.exec_driver_sql(
                 f"SELECT token FROM patient_tokens WHERE key_hash = {self.ph}", (h,)
             ).first()

@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from .db import is_sqlite, make_engine, normalise_url
+from .db import is_sqlite, make_engine, normalise_url, schema_transaction
 from .types import Event, parse_event
 from .upcast import upcast
 
@@ -272,9 +272,14 @@ class EventStore:
     # -- schema --
 
     def create_schema(self) -> None:
-        """Create the events table (idempotent) and the triggers that refuse edits."""
-        StoredEvent.__table__.create(self.engine, checkfirst=True)
-        with self.engine.begin() as conn:
+        """Create the events table (idempotent) and the triggers that refuse edits.
+
+        When everything exists this only reads; otherwise it works in one transaction that is
+        serialised across processes, so concurrent first runs do not collide."""
+        if self._schema_ready():
+            return
+        with schema_transaction(self.engine) as conn:
+            StoredEvent.__table__.create(conn, checkfirst=True)
             if self.sqlite:
                 for op in ("UPDATE", "DELETE"):
                     conn.exec_driver_sql(
@@ -293,6 +298,21 @@ class EventStore:
                     "CREATE TRIGGER events_no_edit BEFORE UPDATE OR DELETE OR TRUNCATE ON events "
                     "FOR EACH STATEMENT EXECUTE FUNCTION sipdash_append_only(); END IF; END $$"
                 )
+
+    def _schema_ready(self) -> bool:
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                found = conn.exec_driver_sql(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE (type = 'table' AND name = 'events') "
+                    "OR (type = 'trigger' AND name IN ('events_no_update', 'events_no_delete'))"
+                ).scalar_one()
+                return found == 3
+            return bool(
+                conn.exec_driver_sql(
+                    "SELECT to_regclass('events') IS NOT NULL AND EXISTS "
+                    "(SELECT 1 FROM pg_trigger WHERE tgname = 'events_no_edit')"
+                ).scalar_one()
+            )
 
     # -- writing --
 

@@ -8,9 +8,10 @@ from datetime import date, datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import access, data
 
 _CTX = "_sipdash_context"
+_FLASH = "_sipdash_flash"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,11 @@ class Context:
     as_of: datetime | None
     period_from: str | None
     period_to: str | None
+    access: access.Access | None = None
+
+    @property
+    def actor(self) -> str:
+        return (self.access.actor if self.access else None) or access.LOCAL_ACTOR
 
     @property
     def as_of_text(self) -> str:
@@ -39,6 +45,27 @@ def context() -> Context:
     return st.session_state[_CTX]
 
 
+def require_editor() -> access.Access:
+    """Defence in depth for a write page: work out the user's access afresh (not from the
+    navigation) and, unless they may write, say so and stop the page before any form."""
+    acc = access.current()
+    if not acc.can_write:
+        st.info(access.READ_ONLY_MESSAGE, icon=":material/lock:")
+        st.stop()
+    return acc
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """A message to show at the top of the page after the rerun that follows a write."""
+    st.session_state[_FLASH] = (kind, message)
+
+
+def show_flash() -> None:
+    kind, message = st.session_state.pop(_FLASH, (None, None))
+    if message:
+        getattr(st, kind)(message, icon=":material/check_circle:" if kind == "success" else None)
+
+
 def empty_database_notice() -> None:
     st.info(
         "The database holds no audit data yet. Load the synthetic demo with "
@@ -46,8 +73,20 @@ def empty_database_notice() -> None:
     )
 
 
+def _record_download(name: str) -> None:
+    """A table download, recorded in the log (``ExportRecorded``, subject "table")."""
+    from dashboard import writes
+
+    ctx = st.session_state.get(_CTX)
+    actor = ctx.actor if ctx is not None else access.LOCAL_ACTOR
+    try:
+        writes.record_table_export(name, actor=actor)
+    except Exception:  # the download itself must never fail because of the record
+        st.session_state[_FLASH] = ("warning", f"The download of {name} could not be recorded.")
+
+
 def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
-    """CSV and Excel downloads of a table exactly as shown."""
+    """CSV and Excel downloads of a table exactly as shown; each download is recorded."""
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
         "CSV",
@@ -56,8 +95,9 @@ def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"{key}_csv",
-        help="Download this table as CSV",
-        on_click="ignore",
+        help="Download this table as CSV (the download is recorded in the event log)",
+        on_click=_record_download,
+        args=(f"{name}.csv",),
     )
     right.download_button(
         "Excel",
@@ -66,8 +106,9 @@ def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
         file_name=f"{name}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}_xlsx",
-        help="Download this table as an Excel workbook",
-        on_click="ignore",
+        help="Download this table as an Excel workbook (the download is recorded in the event log)",
+        on_click=_record_download,
+        args=(f"{name}.xlsx",),
     )
 
 

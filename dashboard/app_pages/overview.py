@@ -91,6 +91,7 @@ picked = st.dataframe(
         "Assurance": st.column_config.TextColumn(
             "Assurance", help="Will the target be met reliably? (from the process limits)"
         ),
+        "Target": ui.percent("Target", "The team's target for this enabler (80% by default)"),
         "Last 12 months": st.column_config.LineChartColumn(
             "Last 12 months", y_min=0, y_max=1, width="small", help="Latest 12 months, 0 to 100%"
         ),

@@ -29,6 +29,11 @@ PAGES = {
     "team": "Team",
     "compare": "Compare teams",
     "events": "Event log",
+    "pack": "Review pack",
+    "worklist": "Audit worklist",
+    "milestones": "Milestones and targets",
+    "commentary": "Commentary and sign-off",
+    "import": "Import",
 }
 
 
@@ -244,3 +249,14 @@ def test_as_of_link_reproduces_the_view(server, page, shots):
     _open(page, server, "?as_of=2024-06-30", PAGES[""])
     expect(page.get_by_text("end of 30 June 2024")).to_be_visible()
     _shot(page, shots, "overview-as-of")
+
+
+@pytest.mark.parametrize("path", ["worklist", "milestones", "commentary", "import", "pack"])
+def test_write_and_pack_pages(server, page, shots, path):
+    """The pages that record (and the review pack) open without error in local editor mode;
+    nothing is submitted, so the shared demo database is not changed."""
+    _open(page, server, path, PAGES[path])
+    expect(page.get_by_text("Local single-user mode")).to_be_visible()
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    expect(nav.get_by_text("Audit worklist")).to_be_visible()
+    _shot(page, shots, f"write-{path}")

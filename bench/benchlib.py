@@ -1,0 +1,141 @@
+"""Shared helpers for the benchmark modules: timing, sizes, the raw sqlite3 peer."""
+
+from __future__ import annotations
+
+import gc
+import json
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ingest import _create_same_table, _raw_connection  # noqa: E402
+
+from events.store import GENESIS_HASH, canonical_json, format_ts, row_hash  # noqa: E402
+
+#: the fixed programme: only the number of consultations grows with the log
+SCENARIO, SEED, TEAMS, MONTHS = "large", 42, 8, 12
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
+
+
+def consultations_for(events: int) -> int:
+    """Consultations that give about ``events`` events for the fixed programme (seed estimate)."""
+    import seed
+
+    fixed = seed.estimate_events(SCENARIO, SEED, TEAMS, MONTHS, 1_000)
+    per = (seed.estimate_events(SCENARIO, SEED, TEAMS, MONTHS, 101_000) - fixed) / 100_000
+    base = fixed - per * 1_000
+    return max(TEAMS * MONTHS * 25, round((events - base) / per))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def best_of(fn: Callable[[], Any], reps: int = 3) -> tuple[float, float, Any]:
+    """(median, min, last result) of ``reps`` timed calls."""
+    times, out = [], None
+    for _ in range(reps):
+        t, out = timed(fn)
+        times.append(t)
+    return statistics.median(times), min(times), out
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --- the raw sqlite3 peer ---------------------------------------------------------------------
+
+RAW_INSERT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def raw_items_from_new_events(events: Iterable, metadata: dict) -> Iterator[tuple]:
+    """(event_id, stream_id, type, schema_version, occurred, recorded|None, payload, meta_json)
+    from NewEvent objects, doing the same work sipdash does (payload dict, timestamps)."""
+    for ne in events:
+        ev = ne.event
+        occurred = ne.occurred_at if ne.occurred_at is not None else ev.natural_time()
+        yield (
+            str(ne.event_id),
+            ev.stream_id,
+            ev.type,
+            ev.schema_version,
+            format_ts(occurred or datetime.now(UTC)),
+            format_ts(ne.recorded_at) if ne.recorded_at is not None else None,
+            ev.payload(),
+            canonical_json({**metadata, **ne.metadata}),
+        )
+
+
+def raw_append(path: Path, items: Iterable[tuple], batch: int = 20_000) -> int:
+    """Plain sqlite3: canonical JSON + stream versions + SHA-256 chain + executemany, into
+    the very same table DDL, WAL and synchronous=FULL, one transaction per batch."""
+    _create_same_table(path)
+    conn = _raw_connection(path)
+    prev, pos = GENESIS_HASH, 0
+    versions: dict[str, int] = {}
+    rows: list[tuple] = []
+
+    def flush() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(RAW_INSERT, rows)
+        conn.execute("COMMIT")
+        rows.clear()
+
+    now = format_ts(datetime.now(UTC))
+    for eid, sid, typ, sver, occurred, recorded, payload, meta in items:
+        rec = recorded or now
+        payload_json = canonical_json(payload)
+        ver = versions.get(sid, 0) + 1
+        versions[sid] = ver
+        pos += 1
+        prev = row_hash(prev, eid, sid, ver, typ, sver, occurred, rec, payload_json, meta)
+        rows.append((pos, eid, sid, ver, typ, sver, occurred, rec, payload_json, meta, prev))
+        if len(rows) >= batch:
+            flush()
+    if rows:
+        flush()
+    conn.close()
+    return pos
+
+
+def raw_scan_decode(path: Path, batch: int = 20_000) -> int:
+    """Plain sqlite3 scan of the log in position order, decoding payload and metadata."""
+    conn = sqlite3.connect(path)
+    cur = conn.execute(
+        "SELECT position, stream_id, type, schema_version, payload, metadata, recorded_at "
+        "FROM events ORDER BY position"
+    )
+    n = 0
+    loads = json.loads
+    while True:
+        rows = cur.fetchmany(batch)
+        if not rows:
+            break
+        for row in rows:
+            loads(row[4])
+            loads(row[5])
+        n += len(rows)
+    conn.close()
+    return n
+
+
+def remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)

@@ -1,0 +1,104 @@
+"""Run in a fresh process: each dashboard page's server-side work, cold then warm, and the
+process's peak RSS. Prints one JSON line.
+
+    .venv/bin/python bench/pages_worker.py sqlite:////tmp/x.db
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from audit import queries, views  # noqa: E402
+from events import EventStore  # noqa: E402
+from events.db import make_engine  # noqa: E402
+
+MEASURE = "all_three"
+
+
+def rss_mb() -> float:
+    """getrusage's peak RSS. Caution: Linux carries ru_maxrss over fork + exec, so a child of
+    a big parent reports at least the parent's peak at fork time; see :func:`hwm_mb`."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def hwm_mb() -> float:
+    """This process's own peak RSS (VmHWM of its address space, fresh after exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return rss_mb()
+
+
+def main() -> None:
+    url = sys.argv[1]
+    probe = make_engine(url)
+    team = queries.teams(probe)["team_id"].iloc[0]
+    with probe.connect() as conn:
+        period = conn.exec_driver_sql(
+            "SELECT MAX(period) FROM rm_reviews WHERE team_id = "
+            + ("?" if probe.dialect.name == "sqlite" else "%s"),
+            (team,),
+        ).scalar_one()
+    head = EventStore(url, engine=probe).head().position
+    probe.dispose()
+    rss_start = rss_mb()
+    hwm_start = hwm_mb()
+
+    def overview(engine) -> object:
+        grid = views.overview(engine)
+        return views.headlines(grid)
+
+    def team_page(engine) -> object:
+        chart = views.team_chart(engine, team, MEASURE)
+        ms = queries.team_facts(engine, team, types=("MilestoneLogged",))
+        notes = queries.sampled_notes(engine, team, period)
+        return chart, ms, notes
+
+    def compare(engine) -> object:
+        return views.funnel(engine, MEASURE)
+
+    def log_first(engine) -> object:
+        return list(EventStore(url, engine=engine).read_all(after=0, limit=50, batch_size=50))
+
+    def log_later(engine) -> object:
+        after = max(0, head - 1_000)
+        return list(EventStore(url, engine=engine).read_all(after=after, limit=50, batch_size=50))
+
+    out: dict = {"team_id": team, "period": period, "head": head}
+    for name, fn in (
+        ("overview", overview),
+        ("team", team_page),
+        ("compare", compare),
+        ("events_first", log_first),
+        ("events_later", log_later),
+    ):
+        engine = make_engine(url)  # a fresh engine: nothing pooled, nothing cached
+        gc.collect()
+        t = time.perf_counter()
+        fn(engine)
+        cold = time.perf_counter() - t
+        warm = []
+        for _ in range(3):
+            t = time.perf_counter()
+            fn(engine)
+            warm.append(time.perf_counter() - t)
+        engine.dispose()
+        out[name] = {"cold_s": cold, "warm_s": statistics.median(warm)}
+    out["rss_after_imports_mb"] = rss_start
+    out["peak_rss_mb"] = rss_mb()
+    out["hwm_after_imports_mb"] = hwm_start
+    out["peak_hwm_mb"] = hwm_mb()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Import: consultations or case-note reviews from a CSV file, validated, all or nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from audit.imports import CONSULTATION_COLUMNS, REVIEW_COLUMNS
+from dashboard import writes
+from dashboard.app_pages import _shared as ui
+
+who = ui.require_editor()
+ctx = ui.context()
+
+KINDS = {
+    "consultations": "Consultations (with what each case note documents)",
+    "reviews": "Case-note reviews (for an open audit round)",
+}
+COLUMNS = {
+    "consultations": ",".join(CONSULTATION_COLUMNS),
+    "reviews": ",".join(REVIEW_COLUMNS) + "[,second_review]",
+}
+
+st.title("Import")
+st.caption(
+    "Add consultations or audit reviews from a CSV file (UTF-8, header row, dates YYYY-MM-DD). "
+    "Every row is checked first: if any row is wrong nothing is added, and each problem is "
+    "listed by row and column. Importing the same file again adds nothing."
+)
+ui.show_flash()
+
+key, is_demo = writes.key_status()
+if is_demo:
+    st.warning(
+        "**The demo pseudonym key is in use.** Patient identifiers are replaced by pseudonyms "
+        "made with a key everyone knows, so real NHS numbers are refused. Before importing real "
+        "data, set a secret key: the environment variable `SIPDASH_PSEUDONYM_KEY`, or "
+        '`SIPDASH_PSEUDONYM_KEY = "…"` in `.streamlit/secrets.toml` — and keep the same key '
+        "for every later import.",
+        icon=":material/key:",
+    )
+else:
+    st.caption(":material/key: A private pseudonym key is configured.")
+
+kind = st.radio(
+    "What the file holds", list(KINDS), format_func=KINDS.get, key="im_kind", horizontal=True
+)
+st.caption(f"Columns: `{COLUMNS[kind]}`")
+upload = st.file_uploader("CSV file", type=["csv"], key=f"im_file_{kind}")
+register = False
+if kind == "consultations":
+    register = st.checkbox(
+        "Register teams not yet known",
+        key="im_register",
+        help=(
+            "A team named in the file but not registered is otherwise an error. Ticked, it is "
+            "registered first (name = the value in the file; site and service 'unknown')."
+        ),
+    )
+
+if upload is None:
+    st.stop()
+
+content = upload.getvalue()
+try:
+    preview = pd.read_csv(io.BytesIO(content), nrows=10, dtype=str, keep_default_na=False)
+except Exception:
+    st.warning("The file cannot be previewed as CSV; importing it will say what is wrong.")
+else:
+    if "patient" in preview.columns:  # patient identifiers are never shown
+        preview["patient"] = "(hidden)"
+    st.markdown(f"**First rows of {upload.name}** ({len(content):,} bytes)")
+    st.dataframe(preview, hide_index=True, width="stretch", key="im_preview")
+
+if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
+    rows_estimate = max(content.count(b"\n"), 1)
+    per_row = 5 if kind == "consultations" else 1
+    bar = st.progress(0.0, text="Checking every row…")
+    written = [0]
+
+    def _progress(n: int) -> None:
+        written[0] += n
+        share = min(written[0] / (rows_estimate * per_row), 0.99)
+        bar.progress(share, text=f"Writing: {written[0]:,} events")
+
+    try:
+        result = writes.run_import(
+            kind,
+            content,
+            source=upload.name,
+            actor=who.actor or "",
+            register_teams=register,
+            progress=_progress,
+        )
+    except writes.ImportRefused as exc:
+        bar.empty()
+        st.error(
+            f"**The file was refused: nothing was added to the log.** {len(exc.errors)} "
+            f"problem{'s' if len(exc.errors) != 1 else ''} found; correct the file and import it "
+            "again.",
+            icon=":material/error:",
+        )
+        if any("SIPDASH_PSEUDONYM_KEY" in e for e in exc.errors):
+            st.info(
+                "NHS numbers need a private pseudonym key: set `SIPDASH_PSEUDONYM_KEY` in the "
+                "environment (or in `.streamlit/secrets.toml`) and restart the dashboard.",
+                icon=":material/key:",
+            )
+        st.dataframe(
+            pd.DataFrame({"Problem": exc.errors}),
+            hide_index=True,
+            width="stretch",
+            key="im_errors",
+            column_config={"Problem": st.column_config.TextColumn("Problem", width="large")},
+        )
+    except writes.WriteRefused as exc:
+        bar.empty()
+        st.error(str(exc), icon=":material/error:")
+    else:
+        bar.progress(1.0, text="Done")
+        teams = (
+            f" Teams registered: {', '.join(result.registered_teams)}."
+            if result.registered_teams
+            else ""
+        )
+        ui.flash(
+            f"Imported {upload.name}: {result.rows:,} rows, **{result.appended:,} events "
+            f"appended**, {result.skipped:,} already in the log (skipped).{teams}"
+        )
+        st.rerun()

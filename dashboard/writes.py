@@ -1,0 +1,175 @@
+"""The dashboard's write seam: every change a page makes goes through here, as appended events.
+
+Nothing is ever edited: each function appends events (with ``metadata["actor"]``, the person
+from :mod:`dashboard.access`) and brings the read models up to date, so the next run of any
+page, whose reads are keyed on the log's head position, shows the change at once. Failures a
+user can cause come back as :class:`WriteRefused` with a message fit to show; nothing here
+lets a traceback reach the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from audit.imports import Importer, ImportRefused, ImportResult
+from audit.service import AuditError, AuditService, RoundInfo
+from events import EventValidationError, NewEvent, StoreError, VersionConflict, resolve_url
+from events.pseudonym import PatientRegistry, resolve_key
+from events.types import Event, ExportRecorded
+
+from . import access, data
+
+RELOAD = "Reload the page (press R, or the browser's reload button) to see the latest state, then try again."
+
+
+class WriteRefused(Exception):
+    """A write that did not happen; the message says why and what to do."""
+
+
+def _service() -> AuditService:
+    store, projector = data._open(resolve_url())
+    return AuditService(store, projector)
+
+
+def _refused(exc: Exception) -> WriteRefused:
+    if isinstance(exc, VersionConflict):
+        return WriteRefused(f"Someone else changed this record a moment ago. {RELOAD}")
+    if isinstance(exc, AuditError):
+        return WriteRefused(f"{str(exc)[:1].upper()}{str(exc)[1:]}. {RELOAD}")
+    if isinstance(exc, ValidationError | EventValidationError):
+        return WriteRefused(f"The entry is not valid: {exc}")
+    return WriteRefused(f"The change could not be saved ({type(exc).__name__}). {RELOAD}")
+
+
+# ----------------------------------------------------------------------------- audit rounds
+
+
+def open_round(
+    team_id: str, period: str, *, sample_size: int | None, census: bool, actor: str
+) -> RoundInfo:
+    try:
+        return _service().open_round(
+            team_id, period, sample_size=sample_size, census=census, actor=actor
+        )
+    except (AuditError, StoreError, ValidationError, EventValidationError) as exc:
+        raise _refused(exc) from None
+
+
+def record_review(
+    round_id: str,
+    consultation_id: str,
+    reviewer: str,
+    findings: dict[str, str],
+    *,
+    second_review: bool,
+    actor: str,
+) -> None:
+    try:
+        _service().record_review(
+            round_id,
+            consultation_id,
+            reviewer,
+            findings,
+            second_review=second_review,
+            actor=actor,
+        )
+    except (AuditError, StoreError, ValidationError, EventValidationError) as exc:
+        raise _refused(exc) from None
+
+
+def close_round(round_id: str, *, actor: str) -> None:
+    try:
+        _service().close_round(round_id, actor=actor)
+    except (AuditError, StoreError) as exc:
+        raise _refused(exc) from None
+
+
+# ---------------------------------------------------------------------------- team facts
+
+
+def append(event: Event, *, actor: str) -> None:
+    """Append one fact (a milestone, baseline, target, commentary, sign-off)."""
+    store, projector = data._open(resolve_url())
+    try:
+        store.append([NewEvent(event)], metadata={"actor": actor, "source": "dashboard"})
+    except StoreError as exc:
+        raise _refused(exc) from None
+    projector.catch_up()
+
+
+def record_table_export(name: str, *, actor: str) -> None:
+    """A table download, recorded as ``ExportRecorded(subject="table")``."""
+    store = data.store()
+    head = store.head()
+    store.append(
+        [NewEvent(ExportRecorded(subject="table", what=name[:120], head_hash=head.hash or None))],
+        metadata={"actor": actor, "source": "dashboard"},
+    )
+
+
+def build_pack(as_of: datetime | None, *, actor: str):
+    """The review pack as of ``as_of``; ``build_pack`` records the export as an event."""
+    from .pack import build_pack as _build
+
+    return _build(data.store(), as_of=as_of, actor=actor)
+
+
+# ------------------------------------------------------------------------------- imports
+
+
+def key_status() -> tuple[str, bool]:
+    """(pseudonym key, whether it is the demo key): the environment, else secrets, else demo."""
+    import os
+
+    return resolve_key(access.pseudonym_key(os.environ, access.app_secrets()))
+
+
+def run_import(
+    kind: str,
+    content: bytes,
+    *,
+    source: str,
+    actor: str,
+    register_teams: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import a consultations or reviews CSV, all or nothing.
+
+    Raises :class:`ImportRefused` (``.errors``: every problem, by row and column) when the file
+    is refused; nothing was appended then."""
+    store, projector = data._open(resolve_url())
+    key, is_demo = key_status()
+    importer = Importer(
+        store,
+        PatientRegistry(store.engine, key),
+        demo_key=is_demo,
+        projector=projector,
+        actor=actor,
+    )
+    if kind not in ("consultations", "reviews"):
+        raise ValueError(f"unknown import kind {kind!r}")
+    try:
+        if kind == "consultations":
+            return importer.import_consultations(
+                content, source=source, register_teams=register_teams, progress=progress
+            )
+        return importer.import_reviews(content, source=source, progress=progress)
+    except StoreError as exc:
+        raise _refused(exc) from None
+
+
+__all__ = [
+    "ImportRefused",
+    "WriteRefused",
+    "append",
+    "build_pack",
+    "close_round",
+    "key_status",
+    "open_round",
+    "record_review",
+    "record_table_export",
+    "run_import",
+]
