@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from . import pseudonym
 from .store import COLUMNS, GENESIS_HASH, EventStore, StoreError, canonical_json, row_hash
 
 FIELDS = [c.strip() for c in COLUMNS.split(",")]
@@ -21,18 +22,47 @@ class BackupError(StoreError):
     """The backup file cannot be restored; the message names the line and what is wrong."""
 
 
+def _mapping(store: EventStore) -> tuple[list[tuple[str, str]], list[str]]:
+    """The pseudonym mapping kept beside the log (keyed hashes and tokens, never identifiers),
+    so that a restored database still links re-imports and still refuses forgotten patients."""
+    pseudonym.metadata.create_all(store.engine, checkfirst=True)
+    with store.engine.connect() as conn:
+        tokens = conn.exec_driver_sql(
+            "SELECT key_hash, token FROM patient_tokens ORDER BY key_hash"
+        ).fetchall()
+        forgotten = conn.exec_driver_sql(
+            "SELECT key_hash FROM patient_forgotten_keys ORDER BY key_hash"
+        ).fetchall()
+    return [(k, t) for k, t in tokens], [k for (k,) in forgotten]
+
+
 def write_backup(
     store: EventStore, out: IO[str], progress: Callable[[int], None] | None = None
 ) -> int:
-    """Write a header line then one JSON object per event; returns the number of events."""
+    """Write a header line, one JSON object per event, then the pseudonym mapping; returns the
+    number of events."""
     head = store.head()
-    out.write(canonical_json({"format": FORMAT, "events": head.position, "head": head.hash}) + "\n")
+    tokens, forgotten = _mapping(store)
+    header = {
+        "format": FORMAT,
+        "events": head.position,
+        "head": head.hash,
+        "patient_tokens": len(tokens),
+        "forgotten_keys": len(forgotten),
+    }
+    out.write(canonical_json(header) + "\n")
     n = 0
     for row in store.read_rows(batch_size=20_000):
         out.write(canonical_json(dict(zip(FIELDS, row, strict=True))) + "\n")
         n += 1
         if progress and n % 20_000 == 0:
             progress(20_000)
+    for key_hash, token in tokens:
+        out.write(
+            canonical_json({"kind": "patient_token", "key_hash": key_hash, "token": token}) + "\n"
+        )
+    for key_hash in forgotten:
+        out.write(canonical_json({"kind": "forgotten_key", "key_hash": key_hash}) + "\n")
     return n
 
 
@@ -58,7 +88,7 @@ def _text_lines(fh: IO[bytes], path: Path) -> Iterator[tuple[int, str]]:
             raise BackupError(f"{path}: line {lineno}: not UTF-8 text") from None
 
 
-def _rows(path: Path) -> Iterator[tuple[int, tuple]]:
+def _rows(path: Path, extras: dict[str, list] | None = None) -> Iterator[tuple[int, tuple]]:
     with path.open("rb") as fh:
         lines = _text_lines(fh, path)
         _, header_line = next(lines, (1, ""))
@@ -71,7 +101,16 @@ def _rows(path: Path) -> Iterator[tuple[int, tuple]]:
         prev_hash, prev_rec, expected = GENESIS_HASH, "", 1
         for lineno, line in lines:
             try:
-                row = _row(json.loads(line))
+                obj = json.loads(line)
+            except ValueError:
+                raise BackupError(f"{path}: line {lineno}: not a complete event row") from None
+            if isinstance(obj, dict) and "kind" in obj:
+                _extra(obj, extras, path, lineno)
+                continue
+            if extras and any(extras.values()):
+                raise BackupError(f"{path}: line {lineno}: an event after the pseudonym mapping")
+            try:
+                row = _row(obj)
             except (ValueError, KeyError, TypeError):
                 raise BackupError(f"{path}: line {lineno}: not a complete event row") from None
             pos, eid, sid, ver, typ, sver, occ, rec, payload, meta, digest = row
@@ -89,6 +128,31 @@ def _rows(path: Path) -> Iterator[tuple[int, tuple]]:
                 f"{path}: the backup is incomplete: header promises {header.get('events')} events "
                 f"ending at {header.get('head')}, file holds {expected - 1}"
             )
+        if extras is not None:
+            for kind, key in (
+                ("patient_token", "patient_tokens"),
+                ("forgotten_key", "forgotten_keys"),
+            ):
+                if header.get(key, 0) != len(extras[kind]):
+                    raise BackupError(
+                        f"{path}: the backup is incomplete: header promises {header.get(key, 0)} "
+                        f"{key.replace('_', ' ')}, file holds {len(extras[kind])}"
+                    )
+
+
+def _extra(obj: dict, extras: dict[str, list] | None, path: Path, lineno: int) -> None:
+    kind = obj.get("kind")
+    if extras is None or kind not in ("patient_token", "forgotten_key"):
+        raise BackupError(f"{path}: line {lineno}: unknown record kind")
+    key_hash, token = obj.get("key_hash"), obj.get("token")
+    if not isinstance(key_hash, str) or len(key_hash) != 64:
+        raise BackupError(f"{path}: line {lineno}: key_hash is not a 64-character hash")
+    if kind == "patient_token":
+        if not isinstance(token, str) or not token.startswith("p_"):
+            raise BackupError(f"{path}: line {lineno}: token is not a patient token")
+        extras[kind].append((key_hash, token))
+    else:
+        extras[kind].append((key_hash,))
 
 
 def restore_backup(
@@ -97,4 +161,19 @@ def restore_backup(
     """Load a backup into an empty log in one transaction; returns the number of events."""
     if not store.is_empty():
         raise BackupError("restore only writes into an empty database; this one holds events")
-    return store.load_verified_rows((row for _, row in _rows(path)), progress=progress)
+    extras: dict[str, list] = {"patient_token": [], "forgotten_key": []}
+    n = store.load_verified_rows((row for _, row in _rows(path, extras)), progress=progress)
+    pseudonym.metadata.create_all(store.engine, checkfirst=True)
+    ph = "?" if store.sqlite else "%s"
+    with store.engine.begin() as conn:
+        if extras["patient_token"]:
+            conn.exec_driver_sql(
+                f"INSERT INTO patient_tokens (key_hash, token) VALUES ({ph}, {ph})",
+                extras["patient_token"],
+            )
+        if extras["forgotten_key"]:
+            conn.exec_driver_sql(
+                f"INSERT INTO patient_forgotten_keys (key_hash) VALUES ({ph})",
+                extras["forgotten_key"],
+            )
+    return n

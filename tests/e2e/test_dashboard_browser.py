@@ -21,6 +21,10 @@ from urllib.parse import parse_qs, quote_plus, urlparse
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+# A cold first page computes every team's charts; on a busy 2-core CI machine that can take
+# longer than Playwright's 5 s default for assertions, so wait as long as a page may take.
+expect.set_options(timeout=60_000)
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 VIEWPORT = {"width": 1280, "height": 900}

@@ -311,11 +311,6 @@ def test_a_forget_interrupted_after_recording_the_event_is_completed_by_running_
     store.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a backup holds the log only, not patient_tokens / "
-    "patient_forgotten_keys, so a restored database no longer refuses a forgotten patient",
-)
 def test_a_patient_forgotten_before_a_backup_stays_refused_after_a_restore(
     db: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
