@@ -216,6 +216,13 @@ class Importer:
         self.actor = actor
         self.today = today or date.today()
 
+    def _team_lookup(self) -> dict[str, str]:
+        """Registered teams by lower-case id or name (a file may use either)."""
+        teams = queries.teams(self.store.engine)
+        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
+        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
+        return by_key
+
     # -- consultations --
 
     def import_consultations(
@@ -229,9 +236,7 @@ class Importer:
         """Validate every row, then append all events in one transaction (or none)."""
         self.projector.catch_up()
         rows = _rows(data, source, CONSULTATION_COLUMNS)
-        teams = queries.teams(self.store.engine)
-        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
-        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
+        by_key = self._team_lookup()
         errors: list[str] = []
         seen: dict[str, tuple[int, tuple]] = {}
         unknown_teams: dict[str, int] = {}
@@ -418,9 +423,7 @@ class Importer:
     ) -> ImportResult:
         self.projector.catch_up()
         rows = _rows(data, source, REVIEW_COLUMNS)
-        teams = queries.teams(self.store.engine)
-        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
-        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
+        by_key = self._team_lookup()
         open_rounds: dict[tuple[str, str], list] = {}
         for r in rounds_for(self.store.engine):
             if r.closed_at is None:

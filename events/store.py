@@ -460,8 +460,7 @@ class EventStore:
             version = versions.get(p.stream_id, 0) + 1
             versions[p.stream_id] = version
             position += 1
-            digest = row_hash(
-                prev_hash,
+            fields = (
                 p.event_id,
                 p.stream_id,
                 version,
@@ -472,21 +471,8 @@ class EventStore:
                 p.payload_json,
                 p.metadata_json,
             )
-            rows.append(
-                (
-                    position,
-                    p.event_id,
-                    p.stream_id,
-                    version,
-                    p.type,
-                    p.schema_version,
-                    p.occurred_at,
-                    rec,
-                    p.payload_json,
-                    p.metadata_json,
-                    digest,
-                )
-            )
+            digest = row_hash(prev_hash, *fields)
+            rows.append((position, *fields, digest))
             prev_hash, prev_rec = digest, rec
         conn.exec_driver_sql(self._insert_sql, rows)
         return AppendResult(len(rows), skipped, Head(position, prev_hash, prev_rec))
