@@ -4,6 +4,8 @@ Every row is checked before anything is written; on any error nothing is appende
 row is reported as a spreadsheet numbers it (header = row 1), with the column and what was
 expected. Values are echoed to help the user, except patient identifiers, which are never shown.
 Event ids are UUID v5 of the source row's key, so re-importing a file appends nothing.
+An import appends; folding the new events into the read models is the caller's next step
+(`Projector.catch_up`), as for every other write.
 """
 
 from __future__ import annotations
@@ -403,7 +405,6 @@ class Importer:
                     "before with different content; a correction must be a new event, not an edit"
                 ]
             ) from None
-        self.projector.catch_up()
         return ImportResult(
             "consultations",
             n_rows,
@@ -515,7 +516,6 @@ class Importer:
                     "different findings; a correction must be a new review"
                 ]
             ) from None
-        self.projector.catch_up()
         return ImportResult("reviews", len(rows), result.appended, result.skipped)
 
 

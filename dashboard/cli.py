@@ -324,6 +324,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ImportRefused as exc:
         print(f"sipdash: import refused, nothing was appended:\n{exc}", file=sys.stderr)
         return EXIT_FAIL
+    projector.catch_up()
     extra = (
         f"; registered teams {', '.join(result.registered_teams)}"
         if result.registered_teams

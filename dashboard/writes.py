@@ -153,12 +153,15 @@ def run_import(
         raise ValueError(f"unknown import kind {kind!r}")
     try:
         if kind == "consultations":
-            return importer.import_consultations(
+            result = importer.import_consultations(
                 content, source=source, register_teams=register_teams, progress=progress
             )
-        return importer.import_reviews(content, source=source, progress=progress)
+        else:
+            result = importer.import_reviews(content, source=source, progress=progress)
     except StoreError as exc:
         raise _refused(exc) from None
+    projector.catch_up()
+    return result
 
 
 __all__ = [
