@@ -38,7 +38,8 @@ $(BENCH_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## Install sipdash[test,bench] and run the benchmarks (bench/run_all.py)
+bench: $(BENCH_STAMP) ## Install sipdash[test,bench]; run bench/ingest.py, then bench/run_all.py (10k-10M)
+	$(BIN)/python bench/ingest.py --json bench/results/ingest.json
 	$(BIN)/python bench/run_all.py
 
 lint: venv ## ruff check + ruff format --check (changes nothing)

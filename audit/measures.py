@@ -166,8 +166,13 @@ def census_measures(
         else:
             cutoff = format_ts(as_of)
             day = cutoff[:10]
-            window = f"recorded_at >= {ph} AND recorded_at <= {ph}{team_sql}"
-            wparams = (day, cutoff, *team_params)
+            # the cutoff's own day: a position range (rm_days), then the exact cutoff
+            window = (
+                f"position >= (SELECT first_position FROM rm_days WHERE day = {ph}) "
+                f"AND position <= (SELECT last_position FROM rm_days WHERE day = {ph}) "
+                f"AND recorded_at >= {ph} AND recorded_at <= {ph}{team_sql}"
+            )
+            wparams = (day, day, day, cutoff, *team_params)
             parts = [
                 "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
                 f"WHERE day < {ph}{team_sql}"

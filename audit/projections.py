@@ -8,23 +8,25 @@ models and folds the whole log again: the result is identical to incremental cat
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection
+import orjson
+from sqlalchemy import Connection, inspect
 
 from events import EventStore
-from events.db import lock_schema, schema_transaction, tables_missing
-from events.types import ELEMENT_OF_TYPE, ELEMENTS, MEASURES
+from events.db import lock_schema, tables_missing
+from events.types import ELEMENT_OF_TYPE, ELEMENTS, EVENT_TYPES, MEASURES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
 
 NAME = "sipdash"
-_INDEX = {"agenda_setting": 0, "goal_setting": 1, "follow_up": 2, "all_three": 3}
+_VERSION_ROW = "version"
 _PG_PROJECTION_LOCK = 0x5_1B_DA_55
 _CHUNK = 500
 
@@ -40,16 +42,25 @@ _TEAM_FACT_TYPES = frozenset(
 )
 
 
-@dataclass
-class _Note:
-    team_id: str
-    period: str
-    state: dict[str, bool]
-    new: bool = False
-    changed: bool = False
-    row: tuple | None = None
-    #: numerator contributions known when the note was created (elements that came first)
-    init: dict[str, int] = field(default_factory=dict)
+#: A note being folded is its rm_case_notes row as a list, in the order the insert names the
+#: columns (a list, not a class: the fold makes one per consultation and is the projector's hot
+#: loop). A note loaded from the read model has one more item (a marker) and only team,
+#: period and the three flags filled: it is written back as an UPDATE when it changed.
+_TEAM, _PERIOD, _FLAG, _INIT = 2, 5, 8, 12  # _FLAG + element index; _INIT + element index
+_TABLE_NAMES = tuple(t.name for t in rm.ALL_TABLES)
+_LOADED_LENGTH = 17
+_NOTE_COLUMNS = (
+    "position, consultation_id, team_id, clinician_id, patient_ref, period, occurred_on, "
+    "contact, agenda_setting, goal_setting, follow_up, recorded_at, "
+    "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three"
+)
+_ELEMENT_INDEX = {element: i for i, element in enumerate(ELEMENTS)}
+_INDEX_OF_TYPE = {typ: _ELEMENT_INDEX[element] for typ, element in ELEMENT_OF_TYPE.items()}
+_CURRENT_VERSION = {name: event_class(name).schema_version for name in EVENT_TYPES}
+
+
+#: The only types whose metadata the fold reads (``synthetic``, ``actor``).
+_METADATA_OF = _TEAM_FACT_TYPES | {"TeamRegistered"}
 
 
 @dataclass
@@ -63,37 +74,45 @@ class _Batch:
     element_facts: list[tuple] = field(default_factory=list)
     #: census changes summed per (day, team, period): [agenda, goal, follow-up, all three, n]
     census: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
-
-    def count(self, rec: str, team: str, period: str, index: int, delta: int) -> None:
-        key = (rec[:10], team, period)
-        sums = self.census.get(key)
-        if sums is None:
-            sums = self.census[key] = [0, 0, 0, 0, 0]
-        sums[index] += delta
-
     rounds: list[tuple] = field(default_factory=list)
     closed: list[tuple] = field(default_factory=list)
     reviews: list[tuple] = field(default_factory=list)
     forgotten: list[tuple] = field(default_factory=list)
     orphans: list[tuple] = field(default_factory=list)
+    #: first and last position per recorded day
+    days: dict[str, tuple[int, int]] = field(default_factory=dict)
     resolved_orphans: list[tuple] = field(default_factory=list)
 
 
-def _change(
-    b: _Batch, note: _Note, element: str, documented: bool, pos: int, rec: str
-) -> tuple[int, int]:
+def _change(census: dict, note: list, index: int, documented: bool, rec: str) -> tuple[int, int]:
     """Apply one element's new state to a note; returns the change to (element, all three)."""
-    if note.state[element] == documented:
+    if note[_FLAG + index] == documented:
         return 0, 0
-    was_all = all(note.state.values())
-    note.state[element] = documented
-    note.changed = True
+    was_all = note[8] and note[9] and note[10]
+    note[_FLAG + index] = documented
     delta = 1 if documented else -1
-    b.count(rec, note.team_id, note.period, _INDEX[element], delta)
-    if was_all != all(note.state.values()):
-        b.count(rec, note.team_id, note.period, 3, delta)
+    key = (rec[:10], note[_TEAM], note[_PERIOD])
+    sums = census.get(key)
+    if sums is None:
+        sums = census[key] = [0, 0, 0, 0, 0]
+    sums[index] += delta
+    if was_all != (note[8] and note[9] and note[10]):
+        sums[3] += delta
         return delta, delta
     return delta, 0
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The fold allocates hundreds of thousands of small containers and frees them all at the
+    end of the batch; none form cycles, so the cyclic collector's passes are pure cost."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Projector:
@@ -108,10 +127,35 @@ class Projector:
     # -- schema and checkpoint --
 
     def ensure_schema(self) -> None:
+        """Create the read models; re-create them (empty, to be folded again by the next
+        catch-up) when they were laid out by another version of sipdash."""
         self.store.create_schema()
-        if tables_missing(self.engine, rm.metadata.tables):
-            with schema_transaction(self.engine) as conn:
-                rm.metadata.create_all(conn, checkfirst=True)
+        if not tables_missing(self.engine, rm.metadata.tables):
+            with self.engine.connect() as conn:
+                if self._version_in(conn) == rm.VERSION:
+                    return
+        with self._locked() as conn:
+            lock_schema(conn)
+            if self._version_in(conn) != rm.VERSION:
+                rm.metadata.drop_all(conn, checkfirst=True)
+            rm.metadata.create_all(conn, checkfirst=True)
+            self._stamp(conn)
+
+    def _version_in(self, conn: Connection) -> int | None:
+        if not inspect(conn).has_table("rm_meta"):
+            return None
+        row = conn.exec_driver_sql(
+            f"SELECT value FROM rm_meta WHERE name = {self.ph}", (_VERSION_ROW,)
+        ).first()
+        return int(row[0]) if row else None
+
+    def _stamp(self, conn: Connection) -> None:
+        ph = self.ph
+        conn.exec_driver_sql(f"DELETE FROM rm_meta WHERE name = {ph}", (_VERSION_ROW,))
+        conn.exec_driver_sql(
+            f"INSERT INTO rm_meta (name, value) VALUES ({ph}, {ph})",
+            (_VERSION_ROW, rm.VERSION),
+        )
 
     def checkpoint(self) -> int:
         with self.engine.connect() as conn:
@@ -142,7 +186,7 @@ class Projector:
     def catch_up(
         self,
         *,
-        batch_size: int = 20_000,
+        batch_size: int = 50_000,
         max_batches: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> int:
@@ -151,10 +195,11 @@ class Projector:
         while max_batches is None or batches < max_batches:
             with self._locked() as conn:
                 after = self._checkpoint_in(conn)
-                rows = self.store.rows_after(conn, after, batch_size)
+                rows = self.store.rows_after(conn, after, batch_size, _METADATA_OF)
                 if not rows:
                     break
-                self._apply(conn, rows)
+                with _no_gc():
+                    self._apply(conn, rows)
                 self._set_checkpoint(conn, after, int(rows[-1][0]))
             applied += len(rows)
             batches += 1
@@ -164,17 +209,33 @@ class Projector:
                 break
         return applied
 
-    def rebuild(self, *, progress: Callable[[int], None] | None = None) -> int:
-        """Drop every read model and fold the whole log again."""
+    def rebuild(
+        self, *, progress: Callable[[int], None] | None = None, batch_size: int = 50_000
+    ) -> int:
+        """Empty every read model and fold the whole log again."""
         self.store.create_schema()
-        # Drop and re-create in one transaction under the projection lock, so a catch-up in
-        # another process waits and then starts from the empty read models, never a half-gone
-        # schema.
+        # Empty (or, laid out by another version, drop and re-create) in one transaction under
+        # the projection lock, so a catch-up in another process waits and then starts from the
+        # empty read models, never a half-gone schema.
         with self._locked() as conn:
             lock_schema(conn)
-            rm.metadata.drop_all(conn, checkfirst=True)
-            rm.metadata.create_all(conn)
-        return self.catch_up(progress=progress)
+            if self._version_in(conn) == rm.VERSION and not tables_missing(conn, _TABLE_NAMES):
+                self._empty(conn)
+            else:
+                rm.metadata.drop_all(conn, checkfirst=True)
+                rm.metadata.create_all(conn)
+                self._stamp(conn)
+        return self.catch_up(progress=progress, batch_size=batch_size)
+
+    def _empty(self, conn: Connection) -> None:
+        """Every read-model row gone, the tables kept (no DDL: a small log rebuilds in
+        milliseconds; SQLite's unqualified DELETE and PostgreSQL's TRUNCATE free whole tables)."""
+        names = [name for name in _TABLE_NAMES if name != rm.meta.name]
+        if self.sqlite:
+            for name in names:
+                conn.exec_driver_sql(f"DELETE FROM {name}")
+        else:
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(names)}")
 
     def _set_checkpoint(self, conn: Connection, old: int, new: int) -> None:
         ph = self.ph
@@ -194,69 +255,111 @@ class Projector:
 
     def _apply(self, conn: Connection, rows: list[tuple]) -> None:
         b = _Batch()
-        notes: dict[str, _Note] = {}
+        census = b.census
+        notes: dict[str, list] = {}
         rounds: dict[str, tuple[str, str]] = {}
         decoded = []
         touched: set[str] = set()
-        for pos, _sid, typ, sver, payload, meta, rec in rows:
-            data = upcast(typ, int(sver), json.loads(payload)) if sver != 1 else json.loads(payload)
-            decoded.append((int(pos), typ, data, meta, rec))
-            if typ in ELEMENT_OF_TYPE or typ == "ElementRetracted":
+        held_here: set[str] = set()
+        loads = orjson.loads
+        current = _CURRENT_VERSION
+        spans: list[tuple[str, int, int]] = []  # (day, first, last): runs of one day
+        day = None
+        first = last = 0
+        for pos, typ, sver, payload, _meta, rec in rows:
+            if not rec.startswith(day or "-"):
+                if day is not None:
+                    spans.append((day, first, last))
+                day, first = rec[:10], pos
+            last = pos
+            data = loads(payload)
+            if sver != current.get(typ, sver):
+                data = upcast(typ, int(sver), data)
+            decoded.append(data)
+            if typ == "ConsultationHeld":
+                held_here.add(data["consultation_id"])
+            elif typ in _INDEX_OF_TYPE or typ == "ElementRetracted":
                 touched.add(data["consultation_id"])
-        held_here = {d["consultation_id"] for _, t, d, _, _ in decoded if t == "ConsultationHeld"}
+        if day is not None:
+            spans.append((day, first, last))
+        for d, lo, hi in spans:
+            known = b.days.get(d)
+            b.days[d] = (min(lo, known[0]), max(hi, known[1])) if known else (lo, hi)
         self._load_notes(conn, touched - held_here, notes)
         pending = self._load_orphans(conn, held_here) if held_here else {}
 
-        for pos, typ, data, meta, rec in decoded:
+        created: list[list] = []  # new notes, in log order
+        changed: set[str] = set()  # notes whose flags moved
+        facts = b.element_facts.append
+        find = notes.get
+        for (pos, typ, _sver, _payload, meta, rec), data in zip(rows, decoded, strict=True):
             if typ == "ConsultationHeld":
                 cid = data["consultation_id"]
                 if cid in notes:
                     continue  # a second ConsultationHeld for a known note changes nothing
-                period = data["occurred_on"][:7]
-                notes[cid] = _Note(
-                    data["team_id"],
+                team = data["team_id"]
+                occurred = data["occurred_on"]
+                period = occurred[:7]
+                note = notes[cid] = [
+                    pos,
+                    cid,
+                    team,
+                    data["clinician_id"],
+                    data["patient_ref"],
                     period,
-                    dict.fromkeys(ELEMENTS, False),
-                    new=True,
-                    row=(
-                        cid,
-                        data["team_id"],
-                        data["clinician_id"],
-                        data["patient_ref"],
-                        period,
-                        data["occurred_on"],
-                        data["contact"],
-                        pos,
-                        rec,
-                    ),
-                )
-                b.count(rec, data["team_id"], period, 4, 1)
-                for element, documented in pending.pop(cid, ()):
-                    d_el, d_all = _change(b, notes[cid], element, documented, pos, rec)
-                    init = notes[cid].init
-                    init[element] = init.get(element, 0) + d_el
-                    init["all_three"] = init.get("all_three", 0) + d_all
-                    b.resolved_orphans.append((cid,))
-            elif typ in ELEMENT_OF_TYPE or typ == "ElementRetracted":
+                    occurred,
+                    data["contact"],
+                    False,
+                    False,
+                    False,
+                    rec,
+                    0,
+                    0,
+                    0,
+                    0,
+                ]
+                created.append(note)
+                key = (rec[:10], team, period)
+                sums = census.get(key)
+                if sums is None:
+                    sums = census[key] = [0, 0, 0, 0, 0]
+                sums[4] += 1
+                early = pending.pop(cid, None)
+                if early:
+                    for element, documented in early:
+                        index = _ELEMENT_INDEX[element]
+                        d_el, d_all = _change(census, note, index, documented, rec)
+                        note[_INIT + index] += d_el
+                        note[_INIT + 3] += d_all
+                        b.resolved_orphans.append((cid,))
+                continue
+            index = _INDEX_OF_TYPE.get(typ)
+            if index is not None or typ == "ElementRetracted":
                 cid = data["consultation_id"]
-                element = ELEMENT_OF_TYPE.get(typ) or data["element"]
-                documented = typ != "ElementRetracted"
-                note = notes.get(cid)
+                if index is None:
+                    element = data["element"]
+                    index = _ELEMENT_INDEX[element]
+                    documented = False
+                else:
+                    element = ELEMENTS[index]
+                    documented = True
+                note = find(cid)
                 if note is None:  # documented before the consultation itself was recorded
                     pending.setdefault(cid, []).append((element, documented))
                     b.orphans.append((pos, cid))
-                    fact = (None, None, 0, 0)
+                    team = period = None
+                    d_el = d_all = 0
                 else:
-                    fact = (
-                        note.team_id,
-                        note.period,
-                        *_change(b, note, element, documented, pos, rec),
-                    )
-                b.element_facts.append(
-                    (pos, cid, element, documented, data.get("documented_on"), rec, *fact)
+                    team, period = note[_TEAM], note[_PERIOD]
+                    d_el, d_all = _change(census, note, index, documented, rec)
+                    if d_el:
+                        changed.add(cid)
+                facts(
+                    (pos, cid, element, documented, data.get("documented_on"), rec)
+                    + (team, period, d_el, d_all)
                 )
             elif typ == "TeamRegistered":
-                synthetic = bool(json.loads(meta).get("synthetic", False))
+                synthetic = bool(loads(meta).get("synthetic", False))
                 b.teams.append(
                     (
                         data["team_id"],
@@ -282,7 +385,7 @@ class Projector:
             elif typ == "ClinicianTrained":
                 b.trained.append((data["on"], data["clinician_id"]))
             elif typ in _TEAM_FACT_TYPES:
-                actor = json.loads(meta).get("actor")
+                actor = loads(meta).get("actor")
                 b.team_facts.append((pos, data["team_id"], typ, payload_of(data), actor, rec))
             elif typ == "AuditRoundOpened":
                 rounds[data["round_id"]] = (data["team_id"], data["period"])
@@ -324,7 +427,7 @@ class Projector:
                 )
             elif typ == "PatientForgotten":
                 b.forgotten.append((data["patient_ref"], pos, rec))
-        self._write(conn, b, notes)
+        self._write(conn, b, created, [notes[cid] for cid in changed])
 
     def _round_team_period(self, conn: Connection, round_id: str) -> tuple[str, str]:
         row = conn.exec_driver_sql(
@@ -334,7 +437,7 @@ class Projector:
             return ("", "")
         return (row[0], row[1])
 
-    def _load_notes(self, conn: Connection, ids: set[str], notes: dict[str, _Note]) -> None:
+    def _load_notes(self, conn: Connection, ids: set[str], notes: dict[str, list]) -> None:
         ordered = sorted(ids)
         for i in range(0, len(ordered), _CHUNK):
             chunk = ordered[i : i + _CHUNK]
@@ -344,11 +447,11 @@ class Projector:
                 f"FROM rm_case_notes WHERE consultation_id IN ({marks})",
                 tuple(chunk),
             ):
-                notes[cid] = _Note(
-                    team,
-                    period,
-                    {"agenda_setting": bool(a), "goal_setting": bool(g), "follow_up": bool(f)},
-                )
+                notes[cid] = [
+                    None, cid, team, None, None, period, None, None,
+                    bool(a), bool(g), bool(f),
+                    None, 0, 0, 0, 0, "loaded",
+                ]  # fmt: skip
 
     def _load_orphans(self, conn: Connection, held: set[str]) -> dict[str, list[tuple[str, bool]]]:
         """Element facts recorded before their consultation, for consultations now held."""
@@ -371,9 +474,14 @@ class Projector:
     def _insert(self, conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
         if rows:
             marks = ", ".join([self.ph] * len(rows[0]))
-            conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+            # the DBAPI cursor of the same transaction: SQLAlchemy would re-check every row
+            cur = conn.connection.driver_connection.cursor()
+            try:
+                cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+            finally:
+                cur.close()
 
-    def _write(self, conn: Connection, b: _Batch, notes: dict[str, _Note]) -> None:
+    def _write(self, conn: Connection, b: _Batch, created: list[list], changed: list[list]) -> None:
         ph = self.ph
         ins = self._insert
         for row in b.teams:
@@ -400,30 +508,15 @@ class Projector:
             "position, team_id, type, payload, actor, recorded_at",
             b.team_facts,
         )
-        new_rows = []
-        updates = []
-        for cid, note in notes.items():
-            s = note.state
-            flags = (s["agenda_setting"], s["goal_setting"], s["follow_up"])
-            if note.new:
-                init = tuple(note.init.get(m, 0) for m in (*ELEMENTS, "all_three"))
-                new_rows.append((*note.row[:7], *flags, *note.row[7:], *init))
-            elif note.changed:
-                updates.append((*flags, cid))
+        # notes created in this batch are inserted with their final flags; loaded ones updated
+        updates = [(n[8], n[9], n[10], n[1]) for n in changed if len(n) == _LOADED_LENGTH]
         if updates:
             conn.exec_driver_sql(
                 f"UPDATE rm_case_notes SET agenda_setting = {ph}, goal_setting = {ph}, "
                 f"follow_up = {ph} WHERE consultation_id = {ph}",
                 updates,
             )
-        ins(
-            conn,
-            "rm_case_notes",
-            "consultation_id, team_id, clinician_id, patient_ref, period, occurred_on, contact, "
-            "agenda_setting, goal_setting, follow_up, position, recorded_at, "
-            "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three",
-            new_rows,
-        )
+        ins(conn, "rm_case_notes", _NOTE_COLUMNS, created)
         ins(
             conn,
             "rm_element_facts",
@@ -432,6 +525,16 @@ class Projector:
             b.element_facts,
         )
         self._write_census(conn, b.census)
+        if b.days:
+            conn.exec_driver_sql(
+                "INSERT INTO rm_days (day, first_position, last_position) "
+                f"VALUES ({ph}, {ph}, {ph}) ON CONFLICT (day) DO UPDATE SET "
+                "first_position = CASE WHEN EXCLUDED.first_position < rm_days.first_position "
+                "THEN EXCLUDED.first_position ELSE rm_days.first_position END, "
+                "last_position = CASE WHEN EXCLUDED.last_position > rm_days.last_position "
+                "THEN EXCLUDED.last_position ELSE rm_days.last_position END",
+                [(d, lo, hi) for d, (lo, hi) in b.days.items()],
+            )
         ins(conn, "rm_orphan_elements", "position, consultation_id", b.orphans)
         if b.resolved_orphans:
             conn.exec_driver_sql(

@@ -22,11 +22,27 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: Bumped whenever a table's layout changes: read models stamped with another version are
+#: dropped and folded again from the log (they hold nothing the log does not).
+VERSION = 2
+
+#: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
+#: rowid (one B-tree per row instead of two; the read models are insert-heavy).
+POSITION = BigInteger().with_variant(Integer, "sqlite")
+
 checkpoints = Table(
     "rm_checkpoints",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+#: Facts about the read models themselves (``version``: the layout they were created with).
+meta = Table(
+    "rm_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 teams = Table(
@@ -57,7 +73,7 @@ clinicians = Table(
 team_facts = Table(
     "rm_team_facts",
     metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", POSITION, primary_key=True, autoincrement=False),
     Column("team_id", String(120), nullable=False),
     Column("type", String(40), nullable=False),
     Column("payload", Text, nullable=False),
@@ -66,11 +82,13 @@ team_facts = Table(
     Index("ix_rm_team_facts_team", "team_id", "type"),
 )
 
-#: One row per consultation with its current documentation state.
+#: One row per consultation with its current documentation state, keyed by the position of
+#: its ``ConsultationHeld`` (on SQLite the rowid: notes are appended in log order).
 case_notes = Table(
     "rm_case_notes",
     metadata,
-    Column("consultation_id", String(120), primary_key=True),
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+    Column("consultation_id", String(120), nullable=False),
     Column("team_id", String(120), nullable=False),
     Column("clinician_id", String(120), nullable=False),
     Column("patient_ref", String(80), nullable=False),
@@ -80,22 +98,21 @@ case_notes = Table(
     Column("agenda_setting", Boolean, nullable=False),
     Column("goal_setting", Boolean, nullable=False),
     Column("follow_up", Boolean, nullable=False),
-    Column("position", BigInteger, nullable=False),
     Column("recorded_at", String(32), nullable=False),
     # numerator contributions known at creation (elements recorded before the consultation)
     Column("init_agenda_setting", Integer, nullable=False, default=0),
     Column("init_goal_setting", Integer, nullable=False, default=0),
     Column("init_follow_up", Integer, nullable=False, default=0),
     Column("init_all_three", Integer, nullable=False, default=0),
+    Index("ux_rm_case_notes_consultation", "consultation_id", unique=True),
     Index("ix_rm_case_notes_team_period", "team_id", "period"),
-    Index("ix_rm_case_notes_recorded", "recorded_at"),
 )
 
 #: Every change of an element's state, with when it became known (for as-of).
 element_facts = Table(
     "rm_element_facts",
     metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", POSITION, primary_key=True, autoincrement=False),
     Column("consultation_id", String(120), nullable=False),
     Column("element", String(20), nullable=False),
     Column("documented", Boolean, nullable=False),
@@ -106,17 +123,26 @@ element_facts = Table(
     Column("period", String(7)),
     Column("d_element", Integer, nullable=False),
     Column("d_all_three", Integer, nullable=False),
-    Index("ix_rm_element_facts_consultation", "consultation_id", "element"),
-    Index("ix_rm_element_facts_recorded", "recorded_at"),
 )
 
 #: Element facts whose consultation was not yet known when they arrived.
 orphan_elements = Table(
     "rm_orphan_elements",
     metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", POSITION, primary_key=True, autoincrement=False),
     Column("consultation_id", String(120), nullable=False),
     Index("ix_rm_orphan_elements_consultation", "consultation_id"),
+)
+
+#: The first and last log position recorded on each day. ``recorded_at`` never decreases along
+#: the log, so an as-of cutoff's own day is a position range of rm_case_notes and
+#: rm_element_facts (their keys): no index on ``recorded_at`` to maintain.
+days = Table(
+    "rm_days",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("first_position", BigInteger, nullable=False),
+    Column("last_position", BigInteger, nullable=False),
 )
 
 #: Census counts per team × period × measure, as they stand now.

@@ -130,32 +130,29 @@ def append_compare(events: list, tmp: Path, with_eventsourcing: bool) -> dict:
     return out
 
 
-def single_latency(url: str, n: int, team_id: str) -> list[float]:
-    """``n`` interactive appends (one MilestoneLogged each) onto the existing log."""
+def single_latency(url: str, n: int, team_id: str) -> tuple[list[float], list[float]]:
+    """``n`` interactive appends (one MilestoneLogged each) onto the existing log, interleaved
+    one for one with the peer: a raw sqlite3 one-row insert-and-commit (hash chain included,
+    same table and PRAGMAs) into a fresh database. Interleaving puts both under the same
+    moment-to-moment load, which on a shared machine decides the p99 more than either does."""
     store = EventStore(url)
-    times = []
-    for i in range(n):
-        ev = MilestoneLogged(team_id=team_id, on=date(2024, 6, 1), kind="note", title=f"bench {i}")
-        t = time.perf_counter()
-        store.append([NewEvent(ev)], metadata={"actor": "bench"})
-        times.append(time.perf_counter() - t)
-    store.dispose()
-    return times
-
-
-def single_latency_raw(n: int) -> list[float]:
-    """Raw sqlite3 one-row insert-and-commit (hash chain included), same table and PRAGMAs."""
+    sip: list[float] = []
+    raw: list[float] = []
     with tempfile.TemporaryDirectory(prefix="sipdash-bench-raw1-", dir="/tmp") as d:
         path = Path(d) / "raw1.db"
         _create_same_table(path)
         conn = _raw_connection(path)
-        prev, times = GENESIS_HASH, []
+        prev = GENESIS_HASH
         meta = canonical_json({"actor": "bench"})
-        for pos in range(1, n + 1):
+        for i in range(n):
+            ev = MilestoneLogged(team_id=team_id, on=date(2024, 6, 1), kind="note", title=f"b{i}")
             t = time.perf_counter()
-            ev = MilestoneLogged(
-                team_id="team01", on=date(2024, 6, 1), kind="note", title=f"bench {pos}"
-            )
+            store.append([NewEvent(ev)], metadata={"actor": "bench"})
+            sip.append(time.perf_counter() - t)
+
+            pos = i + 1
+            t = time.perf_counter()
+            ev = MilestoneLogged(team_id="team01", on=date(2024, 6, 1), kind="note", title=f"b{i}")
             payload = canonical_json(ev.payload())
             now = format_ts(datetime.now(UTC))
             eid = f"e{pos:012d}"
@@ -167,9 +164,10 @@ def single_latency_raw(n: int) -> list[float]:
             )
             conn.execute("COMMIT")
             prev = digest
-            times.append(time.perf_counter() - t)
+            raw.append(time.perf_counter() - t)
         conn.close()
-    return times
+    store.dispose()
+    return sip, raw
 
 
 def latency_summary(sip: list[float], raw: list[float]) -> dict:

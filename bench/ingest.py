@@ -151,27 +151,21 @@ def bench_eventsourcing(events: list[NewEvent], path: Path, batch: int = 1_000) 
     return elapsed
 
 
-def single_latency_sipdash(events: list[NewEvent], path: Path) -> list[float]:
-    store = EventStore(f"sqlite:///{path}")
+def single_latency(events: list[NewEvent], d: Path) -> tuple[list[float], list[float]]:
+    """Single appends, sipdash and raw sqlite3 interleaved one for one (so a load spike on
+    this shared machine hits both), each onto a log that already holds the first 1,000."""
+    store = EventStore(f"sqlite:///{d / 'sip1.db'}")
     store.create_schema()
     store.append_many(events[:1000])
-    times = []
-    for ne in events[1000:]:
-        t = time.perf_counter()
-        store.append([NewEvent(ne.event, event_id=ne.event_id)])
-        times.append(time.perf_counter() - t)
-    store.dispose()
-    return times
-
-
-def single_latency_raw(events: list[NewEvent], path: Path) -> list[float]:
+    path = d / "raw1.db"
     _create_same_table(path)
     conn = _raw_connection(path)
     sql = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-    prev, times = GENESIS_HASH, []
+    prev = GENESIS_HASH
     meta = canonical_json({})
-    for pos, ne in enumerate(events, start=1):
-        t = time.perf_counter()
+
+    def raw_one(pos: int, ne: NewEvent) -> None:
+        nonlocal prev
         ev = ne.event
         payload = canonical_json(ev.payload())
         occurred = format_ts(ev.natural_time())
@@ -186,9 +180,21 @@ def single_latency_raw(events: list[NewEvent], path: Path) -> list[float]:
         )
         conn.execute("COMMIT")
         prev = digest
-        times.append(time.perf_counter() - t)
+
+    for pos, ne in enumerate(events[:1000], start=1):
+        raw_one(pos, ne)
+    sip: list[float] = []
+    raw: list[float] = []
+    for pos, ne in enumerate(events[1000:], start=1001):
+        t = time.perf_counter()
+        store.append([NewEvent(ne.event, event_id=ne.event_id)])
+        sip.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        raw_one(pos, ne)
+        raw.append(time.perf_counter() - t)
     conn.close()
-    return times[1000:]
+    store.dispose()
+    return sip, raw
 
 
 def pct(values: list[float], q: float) -> float:
@@ -210,8 +216,7 @@ def main() -> None:
         t_raw = bench_raw(events, d / "raw.db")
         t_es = bench_eventsourcing(events, d / "es.db")
         single = events[: 1000 + args.single]
-        lat_sip = single_latency_sipdash(single, d / "sip1.db")
-        lat_raw = single_latency_raw(single, d / "raw1.db")
+        lat_sip, lat_raw = single_latency(single, d)
     n = args.events
     result = {
         "events": n,

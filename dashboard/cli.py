@@ -165,7 +165,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     store, projector = open_store(args.db)
     with progress_bar(store.head().position, "rebuilding", not args.quiet) as update:
-        n = projector.rebuild(progress=update)
+        n = projector.rebuild(progress=update, batch_size=args.batch_size)
     print(f"rebuilt read models from {n} events")
     return EXIT_OK
 
@@ -442,7 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a head hash published earlier that must still be on the chain",
     )
 
-    add("rebuild", cmd_rebuild, "rebuild every read model from the log")
+    p = add("rebuild", cmd_rebuild, "rebuild every read model from the log")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=50_000,
+        help="events folded per transaction (default 50000; each batch commits with its "
+        "checkpoint, so an interrupted rebuild resumes from the last whole batch)",
+    )
 
     p = add("audit", lambda a: EXIT_USAGE, "run audit rounds and report measures")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)

@@ -65,7 +65,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def tables_missing(engine: Engine, names: Iterable[str]) -> bool:
+def tables_missing(engine: Engine | Connection, names: Iterable[str]) -> bool:
     """True when any of the tables does not exist yet (a read; takes no lock)."""
     return not set(names) <= set(inspect(engine).get_table_names())
 

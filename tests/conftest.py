@@ -372,3 +372,28 @@ def _restore_main_module() -> Iterator[None]:
     yield
     if main is not None and sys.modules.get("__main__") is not main:
         sys.modules["__main__"] = main
+
+
+# --------------------------------------------------------------------------- legacy events
+
+
+@pytest.fixture
+def case_note_reviewed_v1() -> type:
+    """``CaseNoteReviewed`` as written before "not applicable" existed (schema version 1)."""
+    from typing import ClassVar
+
+    from events.types import Event
+
+    class CaseNoteReviewedV1(Event):
+        type: ClassVar[str] = "CaseNoteReviewed"
+        schema_version: ClassVar[int] = 1
+        stream_prefix: ClassVar[str] = "audit"
+        stream_key: ClassVar[str] = "round_id"
+        round_id: str
+        consultation_id: str
+        reviewer_id: str
+        agenda_setting: bool
+        goal_setting: bool
+        follow_up: bool
+
+    return CaseNoteReviewedV1

@@ -317,10 +317,11 @@ def test_sipdash_rebuild_killed_half_way_is_completed_by_the_next_catch_up(db_ur
     projector.ensure_schema()
     store.append_many(programme(9_000), batch_size=5_000)
     head = store.head().position
-    assert head > 20_000, "rebuild folds 20 000 events per batch; we need more than one"
+    batch = 5_000
+    assert head > 3 * batch, "the rebuild must need several batches"
     projector.catch_up()
     before = snapshot(store)
-    proc = start(sipdash("rebuild", "--db", db_url, "-q"))
+    proc = start(sipdash("rebuild", "--db", db_url, "-q", "--batch-size", str(batch)))
 
     def first_batch_committed() -> bool:
         try:

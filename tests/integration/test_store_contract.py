@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import ClassVar
 
 import pytest
 from pydantic import BaseModel
@@ -18,7 +17,7 @@ from events import (
     VersionConflict,
     parse_event,
 )
-from events.types import CaseNoteReviewed, ConsultationHeld, Event, TeamRegistered
+from events.types import CaseNoteReviewed, ConsultationHeld, TeamRegistered
 
 PATIENT = "p_" + "ab" * 16
 
@@ -165,21 +164,10 @@ def test_a_bad_field_is_refused_with_its_name_before_anything_is_written(
     assert store.head().position == 0
 
 
-def test_an_old_schema_version_is_upcast_to_the_current_shape_on_read(store: EventStore) -> None:
-    class CaseNoteReviewedV1(Event):
-        """How reviews were written before "not applicable" existed."""
-
-        type: ClassVar[str] = "CaseNoteReviewed"
-        schema_version: ClassVar[int] = 1
-        stream_prefix: ClassVar[str] = "audit"
-        stream_key: ClassVar[str] = "round_id"
-        round_id: str
-        consultation_id: str
-        reviewer_id: str
-        agenda_setting: bool
-        goal_setting: bool
-        follow_up: bool
-
+def test_an_old_schema_version_is_upcast_to_the_current_shape_on_read(
+    store: EventStore, case_note_reviewed_v1: type
+) -> None:
+    CaseNoteReviewedV1 = case_note_reviewed_v1  # noqa: N806 - a class
     old = CaseNoteReviewedV1(
         round_id="r1",
         consultation_id="a",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
+import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
@@ -13,8 +14,8 @@ import pytest
 
 import seed
 from audit.sampling import draw_sample, second_review_ids
+from events.ids import new_event_id, uuid7_from
 from events.types import ELEMENTS, MEASURES, Event
-from seed.generator import uuid4_from_bits
 from seed.plan import build_plan
 
 FIRST_DAY = date(2023, 1, 1)
@@ -304,15 +305,22 @@ def test_events_all_validate_and_ids_are_unique_uuid4(demo):
     for ne in demo:
         assert isinstance(ne.event, Event)
         assert type(ne.event).model_validate(ne.event.payload()) == ne.event
-        assert uuid.UUID(ne.event_id).version == 4
+        parsed = uuid.UUID(ne.event_id)
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert parsed.int >> 80 == int(ne.recorded_at.timestamp() * 1000), "v7 carries the time"
         assert ne.metadata == {}
         ids.add(ne.event_id)
     assert len(ids) == len(demo)
 
 
-def test_uuid4_from_bits_matches_the_uuid_module():
-    for n in (0, (1 << 128) - 1, 0x1234567890ABCDEF1234567890ABCDEF, 42):
-        assert uuid4_from_bits(n) == str(uuid.UUID(int=n, version=4))
+def test_uuid7_ids_carry_the_time_and_sort_in_time_order():
+    ms = 1_672_531_200_000  # 2023-01-01T00:00:00Z
+    for rand in (0, (1 << 74) - 1, 0x1234567890ABCDEF123):
+        made = uuid.UUID(uuid7_from(ms, rand))
+        assert (made.version, made.variant) == (7, uuid.RFC_4122)
+        assert made.int >> 80 == ms
+    later = [uuid7_from(ms + step, (1 << 74) - 1 - step) for step in range(0, 5000, 997)]
+    assert later == sorted(later), "a later millisecond sorts later whatever the random bits"
 
 
 def test_same_seed_same_events_and_another_seed_other_events():
@@ -377,3 +385,12 @@ def test_large_takes_teams_months_and_consultations():
 def test_bad_arguments_are_refused_at_once(kwargs, message):
     with pytest.raises(ValueError, match=message):
         seed.generate(**kwargs)
+
+
+def test_a_new_event_id_is_a_v7_uuid_of_now():
+    before = time.time_ns() // 1_000_000
+    made = uuid.UUID(new_event_id())
+    after = time.time_ns() // 1_000_000
+    assert (made.version, made.variant) == (7, uuid.RFC_4122)
+    assert before <= made.int >> 80 <= after
+    assert new_event_id() != new_event_id()
