@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, inspect
 
 from events import EventStore
-from events.db import lock_schema, tables_missing
+from events.db import driver_cursor, lock_schema, tables_missing
 from events.types import ELEMENT_OF_TYPE, ELEMENTS, EVENT_TYPES, MEASURES, event_class
 from events.upcast import upcast
 
@@ -44,11 +44,10 @@ _TEAM_FACT_TYPES = frozenset(
 
 #: A note being folded is its rm_case_notes row as a list, in the order the insert names the
 #: columns (a list, not a class: the fold makes one per consultation and is the projector's hot
-#: loop). A note loaded from the read model has one more item (a marker) and only team,
-#: period and the three flags filled: it is written back as an UPDATE when it changed.
+#: loop). A note loaded from the read model has only its id, team, period and the three flags
+#: filled: it is written back as an UPDATE when it changed.
 _TEAM, _PERIOD, _FLAG, _INIT = 2, 5, 8, 12  # _FLAG + element index; _INIT + element index
 _TABLE_NAMES = tuple(t.name for t in rm.ALL_TABLES)
-_LOADED_LENGTH = 17
 _NOTE_COLUMNS = (
     "position, consultation_id, team_id, clinician_id, patient_ref, period, occurred_on, "
     "contact, agenda_setting, goal_setting, follow_up, recorded_at, "
@@ -130,16 +129,24 @@ class Projector:
         """Create the read models; re-create them (empty, to be folded again by the next
         catch-up) when they were laid out by another version of sipdash."""
         self.store.create_schema()
-        if not tables_missing(self.engine, rm.metadata.tables):
+        if not tables_missing(self.engine, _TABLE_NAMES):
             with self.engine.connect() as conn:
                 if self._version_in(conn) == rm.VERSION:
                     return
         with self._locked() as conn:
-            lock_schema(conn)
-            if self._version_in(conn) != rm.VERSION:
-                rm.metadata.drop_all(conn, checkfirst=True)
-            rm.metadata.create_all(conn, checkfirst=True)
-            self._stamp(conn)
+            self._lay_out(conn)
+
+    def _lay_out(self, conn: Connection) -> None:
+        """Under the projection lock: every read model present in this version's layout
+        (laid out by another version: dropped first; missing tables created; stamped)."""
+        lock_schema(conn)
+        version = self._version_in(conn)
+        if version == rm.VERSION and not tables_missing(conn, _TABLE_NAMES):
+            return
+        if version != rm.VERSION:
+            rm.metadata.drop_all(conn, checkfirst=True)
+        rm.metadata.create_all(conn, checkfirst=True)
+        self._stamp(conn)
 
     def _version_in(self, conn: Connection) -> int | None:
         if not inspect(conn).has_table("rm_meta"):
@@ -218,13 +225,8 @@ class Projector:
         # the projection lock, so a catch-up in another process waits and then starts from the
         # empty read models, never a half-gone schema.
         with self._locked() as conn:
-            lock_schema(conn)
-            if self._version_in(conn) == rm.VERSION and not tables_missing(conn, _TABLE_NAMES):
-                self._empty(conn)
-            else:
-                rm.metadata.drop_all(conn, checkfirst=True)
-                rm.metadata.create_all(conn)
-                self._stamp(conn)
+            self._lay_out(conn)
+            self._empty(conn)
         return self.catch_up(progress=progress, batch_size=batch_size)
 
     def _empty(self, conn: Connection) -> None:
@@ -286,9 +288,10 @@ class Projector:
             known = b.days.get(d)
             b.days[d] = (min(lo, known[0]), max(hi, known[1])) if known else (lo, hi)
         self._load_notes(conn, touched - held_here, notes)
+        loaded = set(notes)
         pending = self._load_orphans(conn, held_here) if held_here else {}
 
-        created: list[list] = []  # new notes, in log order
+        created: list[list] = []  # new notes, in log order: inserted with their final flags
         changed: set[str] = set()  # notes whose flags moved
         facts = b.element_facts.append
         find = notes.get
@@ -427,7 +430,7 @@ class Projector:
                 )
             elif typ == "PatientForgotten":
                 b.forgotten.append((data["patient_ref"], pos, rec))
-        self._write(conn, b, created, [notes[cid] for cid in changed])
+        self._write(conn, b, created, [notes[cid] for cid in changed & loaded])
 
     def _round_team_period(self, conn: Connection, round_id: str) -> tuple[str, str]:
         row = conn.exec_driver_sql(
@@ -450,7 +453,7 @@ class Projector:
                 notes[cid] = [
                     None, cid, team, None, None, period, None, None,
                     bool(a), bool(g), bool(f),
-                    None, 0, 0, 0, 0, "loaded",
+                    None, 0, 0, 0, 0,
                 ]  # fmt: skip
 
     def _load_orphans(self, conn: Connection, held: set[str]) -> dict[str, list[tuple[str, bool]]]:
@@ -474,14 +477,10 @@ class Projector:
     def _insert(self, conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
         if rows:
             marks = ", ".join([self.ph] * len(rows[0]))
-            # the DBAPI cursor of the same transaction: SQLAlchemy would re-check every row
-            cur = conn.connection.driver_connection.cursor()
-            try:
+            with driver_cursor(conn) as cur:  # SQLAlchemy would re-check every row
                 cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
-            finally:
-                cur.close()
 
-    def _write(self, conn: Connection, b: _Batch, created: list[list], changed: list[list]) -> None:
+    def _write(self, conn: Connection, b: _Batch, created: list[list], updated: list[list]) -> None:
         ph = self.ph
         ins = self._insert
         for row in b.teams:
@@ -508,8 +507,7 @@ class Projector:
             "position, team_id, type, payload, actor, recorded_at",
             b.team_facts,
         )
-        # notes created in this batch are inserted with their final flags; loaded ones updated
-        updates = [(n[8], n[9], n[10], n[1]) for n in changed if len(n) == _LOADED_LENGTH]
+        updates = [(n[8], n[9], n[10], n[1]) for n in updated]
         if updates:
             conn.exec_driver_sql(
                 f"UPDATE rm_case_notes SET agenda_setting = {ph}, goal_setting = {ph}, "

@@ -20,11 +20,11 @@ from benchlib import (
     remove_db,
     timed,
 )
-from ingest import _create_same_table, _raw_connection
+from ingest import RawOneRow
 
 import seed
 from events import EventStore, NewEvent
-from events.store import GENESIS_HASH, canonical_json, format_ts, row_hash
+from events.store import format_ts
 from events.types import MilestoneLogged
 
 
@@ -139,11 +139,7 @@ def single_latency(url: str, n: int, team_id: str) -> tuple[list[float], list[fl
     sip: list[float] = []
     raw: list[float] = []
     with tempfile.TemporaryDirectory(prefix="sipdash-bench-raw1-", dir="/tmp") as d:
-        path = Path(d) / "raw1.db"
-        _create_same_table(path)
-        conn = _raw_connection(path)
-        prev = GENESIS_HASH
-        meta = canonical_json({"actor": "bench"})
+        raw_log = RawOneRow(Path(d) / "raw1.db", {"actor": "bench"})
         for i in range(n):
             ev = MilestoneLogged(team_id=team_id, on=date(2024, 6, 1), kind="note", title=f"b{i}")
             t = time.perf_counter()
@@ -153,19 +149,9 @@ def single_latency(url: str, n: int, team_id: str) -> tuple[list[float], list[fl
             pos = i + 1
             t = time.perf_counter()
             ev = MilestoneLogged(team_id="team01", on=date(2024, 6, 1), kind="note", title=f"b{i}")
-            payload = canonical_json(ev.payload())
-            now = format_ts(datetime.now(UTC))
-            eid = f"e{pos:012d}"
-            digest = row_hash(prev, eid, ev.stream_id, pos, ev.type, 1, now, now, payload, meta)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (pos, eid, ev.stream_id, pos, ev.type, 1, now, now, payload, meta, digest),
-            )
-            conn.execute("COMMIT")
-            prev = digest
+            raw_log.append(f"e{pos:012d}", ev, pos, format_ts(datetime.now(UTC)))
             raw.append(time.perf_counter() - t)
-        conn.close()
+        raw_log.close()
     store.dispose()
     return sip, raw
 

@@ -76,6 +76,35 @@ def _create_same_table(path: Path) -> None:
     store.dispose()
 
 
+class RawOneRow:
+    """The single-append peer: plain sqlite3, one row per ``BEGIN IMMEDIATE`` / ``INSERT`` /
+    ``COMMIT``, building the same canonical JSON and hash chain, into the same table DDL with
+    the same durability settings."""
+
+    SQL = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+
+    def __init__(self, path: Path, metadata: dict) -> None:
+        _create_same_table(path)
+        self.conn = _raw_connection(path)
+        self.meta = canonical_json(metadata)
+        self.prev = GENESIS_HASH
+        self.position = 0
+
+    def append(self, event_id: str, ev, stream_version: int, occurred: str) -> None:
+        self.position += 1
+        payload = canonical_json(ev.payload())
+        now = format_ts(datetime.now(UTC))
+        row = (event_id, ev.stream_id, stream_version, ev.type, 1, occurred, now, payload)
+        digest = row_hash(self.prev, *row, self.meta)
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(self.SQL, (self.position, *row, self.meta, digest))
+        self.conn.execute("COMMIT")
+        self.prev = digest
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def bench_raw(events: list[NewEvent], path: Path, batch: int = 20_000) -> float:
     _create_same_table(path)
     conn = _raw_connection(path)
@@ -157,42 +186,23 @@ def single_latency(events: list[NewEvent], d: Path) -> tuple[list[float], list[f
     store = EventStore(f"sqlite:///{d / 'sip1.db'}")
     store.create_schema()
     store.append_many(events[:1000])
-    path = d / "raw1.db"
-    _create_same_table(path)
-    conn = _raw_connection(path)
-    sql = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-    prev = GENESIS_HASH
-    meta = canonical_json({})
+    raw_log = RawOneRow(d / "raw1.db", {})
 
-    def raw_one(pos: int, ne: NewEvent) -> None:
-        nonlocal prev
-        ev = ne.event
-        payload = canonical_json(ev.payload())
-        occurred = format_ts(ev.natural_time())
-        now = format_ts(datetime.now(UTC))
-        digest = row_hash(
-            prev, ne.event_id, ev.stream_id, 1, ev.type, 1, occurred, now, payload, meta
-        )
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            sql,
-            (pos, ne.event_id, ev.stream_id, 1, ev.type, 1, occurred, now, payload, meta, digest),
-        )
-        conn.execute("COMMIT")
-        prev = digest
+    def raw_one(ne: NewEvent) -> None:
+        raw_log.append(ne.event_id, ne.event, 1, format_ts(ne.event.natural_time()))
 
-    for pos, ne in enumerate(events[:1000], start=1):
-        raw_one(pos, ne)
+    for ne in events[:1000]:
+        raw_one(ne)
     sip: list[float] = []
     raw: list[float] = []
-    for pos, ne in enumerate(events[1000:], start=1001):
+    for ne in events[1000:]:
         t = time.perf_counter()
         store.append([NewEvent(ne.event, event_id=ne.event_id)])
         sip.append(time.perf_counter() - t)
         t = time.perf_counter()
-        raw_one(pos, ne)
+        raw_one(ne)
         raw.append(time.perf_counter() - t)
-    conn.close()
+    raw_log.close()
     store.dispose()
     return sip, raw
 

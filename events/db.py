@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -63,6 +64,18 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """The DBAPI cursor of ``conn``'s own connection, inside its current transaction. For the
+    bulk paths (projector reads and inserts of millions of rows): plain tuples in and out,
+    without SQLAlchemy's per-row result and parameter processing."""
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
 
 
 def tables_missing(engine: Engine | Connection, names: Iterable[str]) -> bool:

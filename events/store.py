@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from .db import is_sqlite, make_engine, normalise_url, schema_transaction
+from .db import driver_cursor, is_sqlite, make_engine, normalise_url, schema_transaction
 from .ids import new_event_id
 from .types import Event, parse_event
 from .upcast import upcast
@@ -640,18 +640,14 @@ class EventStore:
             if types
             else "NULL"
         )
-        # The DBAPI cursor of the same connection (same transaction): a projector reads
-        # millions of rows, and plain tuples cost a third of SQLAlchemy's Row objects.
-        cur = conn.connection.driver_connection.cursor()
-        try:
+        # a projector reads millions of rows: plain tuples cost a third of SQLAlchemy's Rows
+        with driver_cursor(conn) as cur:
             cur.execute(
                 f"SELECT position, type, schema_version, payload, {meta}, recorded_at "
                 f"FROM events WHERE position > {ph} ORDER BY position LIMIT {ph}",
                 (*types, after, limit),
             )
             return cur.fetchall()
-        finally:
-            cur.close()
 
     def read_stream(self, stream_id: str, as_of: datetime | None = None) -> list[RecordedEvent]:
         ph = self._ph
