@@ -125,6 +125,21 @@ def all_limits_settings(
     return out
 
 
+def limit_decisions(
+    engine: Engine, *, as_of: datetime | None = None
+) -> dict[tuple[str, str], list[dict]]:
+    """Every team × measure's baseline, recalculation and target decisions, in log order, as
+    known at ``as_of`` (one query): the judgement folds those in force at each period."""
+    facts = team_facts(engine, types=_LIMIT_TYPES, as_of=as_of)
+    out: dict[tuple[str, str], list[dict]] = {}
+    if facts.empty or "measure" not in facts.columns:
+        return out
+    for row in facts.to_dict("records"):
+        if isinstance(row.get("measure"), str):
+            out.setdefault((row["team_id"], row["measure"]), []).append(row)
+    return out
+
+
 def sampled_notes(
     engine: Engine, team_id: str, period: str, *, as_of: datetime | None = None
 ) -> pd.DataFrame:

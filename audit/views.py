@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from events.types import MEASURES
 
-from . import queries
+from . import labels, queries
 from .culture import culture_shift
 from .measures import audit_measures, census_measures
 from .spc import (
@@ -31,25 +31,10 @@ from .stats import cohens_kappa
 
 DEFAULT_TARGET = 0.8
 MIN_PAIRS = 20  # agreement is never reported from fewer paired findings
-MEASURE_LABELS = {
-    "agenda_setting": "Agenda setting",
-    "goal_setting": "Goal setting",
-    "follow_up": "Follow-up",
-    "all_three": "All three",
-}
-VARIATION_LABELS = {
-    "improvement": "Improvement",
-    "concern": "Concern",
-    "neither": "Special cause (neither)",
-    "common_cause": "Common cause",
-    None: "Too few points",
-}
-ASSURANCE_LABELS = {
-    "pass": "Consistently passes target",
-    "fail": "Consistently fails target",
-    "hit_or_miss": "Hit or miss",
-    None: "No assurance (too few points)",
-}
+# One set of words for the dashboard and the pack (audit/labels.py).
+MEASURE_LABELS = labels.MEASURE_LABELS
+VARIATION_LABELS = labels.VARIATION_BADGES
+ASSURANCE_LABELS = labels.ASSURANCE_BADGES
 _CONCERN_ORDER = {"concern": 0, "neither": 1, "common_cause": 2, None: 3, "improvement": 4}
 
 
@@ -96,6 +81,77 @@ def chart_for(rows: pd.DataFrame, chart: str, settings: dict) -> SpcResult:
         baseline=baseline,
         recalculate_at=recalcs,
         baseline_overrides_recalculations=False,
+    )
+
+
+@dataclass(frozen=True)
+class TeamJudgement:
+    """One team's measure judged on its own series up to a period: the single verdict behind
+    the overview's icons and norm, the headline and the culture-shift curve."""
+
+    period: str
+    result: SpcResult
+    target: float
+    is_norm: bool
+    first_improvement: str | None
+    reason: str
+    counted: bool
+
+
+def settings_in_force(decisions: list[dict], up_to: str) -> dict:
+    """Baseline, recalculations and target as decided for periods up to ``up_to``.
+
+    ``decisions`` are one team-measure's ``BaselineFixed`` / ``LimitsRecalculated`` /
+    ``TargetSet`` facts in log order (already cut at the request's as-of); a decision about a
+    later period was not in force at ``up_to``, so a past month is judged as it stood then."""
+    out = queries._no_settings()
+    for d in decisions:
+        typ = d["type"]
+        if typ == "BaselineFixed" and d["period"] <= up_to:
+            out["baseline_end"] = d["period"]
+        elif typ == "LimitsRecalculated" and d["period"] <= up_to:
+            out["recalculate_at"].append(d["period"])
+        elif typ == "TargetSet" and d["from_period"] <= up_to:
+            out["target"] = float(d["target"])
+    if out["target"] is None:
+        out["target"] = DEFAULT_TARGET
+    return out
+
+
+def judge_team(
+    rows: pd.DataFrame,
+    decisions: list[dict],
+    *,
+    up_to: str | None = None,
+    first_improvement: bool = True,
+) -> TeamJudgement | None:
+    """Judge one team's measure on its own series up to period ``up_to`` (all of it when None).
+
+    ``rows``: the team-measure's audited periods (period, numerator, denominator, proportion,
+    small), oldest first. Returns None when nothing was audited up to that period."""
+    if up_to is not None:
+        rows = rows[rows["period"] <= up_to]
+    rows = rows[rows["denominator"] > 0].reset_index(drop=True)
+    if rows.empty:
+        return None
+    last_period = str(rows["period"].iloc[-1])
+    settings = settings_in_force(decisions, up_to or last_period)
+    result = chart_for(rows, "p", settings)
+    shift = culture_shift(result, target=settings["target"])
+    first = None
+    if first_improvement:  # the curve needs only the norm: skip the second chart
+        # The culture shift is judged against the baseline alone: a later recalculation
+        # re-centres the limits on the new process and would hide the rise that made it.
+        against_baseline = chart_for(rows, "p", {**settings, "recalculate_at": []})
+        first = culture_shift(against_baseline, target=settings["target"])
+    return TeamJudgement(
+        period=last_period,
+        result=result,
+        target=settings["target"],
+        is_norm=shift.is_norm,
+        first_improvement=first.first_improvement_period if first else None,
+        reason=shift.reason,
+        counted=True,
     )
 
 
@@ -147,7 +203,7 @@ def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     measures = audit_measures(engine, as_of=as_of)
     team_list = queries.teams(engine, as_of=as_of)
     # one query for every team's settings and one split of the measures, not one per pair
-    all_settings = queries.all_limits_settings(engine, as_of=as_of)
+    decisions = queries.limit_decisions(engine, as_of=as_of)
     shown = measures[measures["denominator"] > 0]
     by_pair = {key: grp for key, grp in shown.groupby(["team", "measure"], sort=False)}
     records = []
@@ -157,16 +213,10 @@ def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
             if rows is None or rows.empty:
                 continue
             rows = rows.reset_index(drop=True)
-            settings = dict(all_settings.get((team.team_id, measure)) or queries._no_settings())
-            settings["recalculate_at"] = list(settings["recalculate_at"])
-            if settings["target"] is None:
-                settings["target"] = DEFAULT_TARGET
-            result = chart_for(rows, "p", settings)
-            # The culture shift is judged against the baseline alone: a later recalculation
-            # re-centres the limits on the new process and would hide the rise that made it.
-            against_baseline = chart_for(rows, "p", {**settings, "recalculate_at": []})
-            shift = culture_shift(result, target=settings["target"])
-            first = culture_shift(against_baseline, target=settings["target"])
+            judged = judge_team(rows, decisions.get((team.team_id, measure), []))
+            if judged is None:
+                continue
+            result = judged.result
             last = rows.iloc[-1]
             records.append(
                 {
@@ -184,10 +234,10 @@ def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
                     "variation_label": VARIATION_LABELS[result.variation],
                     "assurance": result.assurance,
                     "assurance_label": ASSURANCE_LABELS[result.assurance],
-                    "target": settings["target"],
-                    "is_norm": shift.is_norm,
-                    "first_improvement": first.first_improvement_period,
-                    "reason": shift.reason,
+                    "target": judged.target,
+                    "is_norm": judged.is_norm,
+                    "first_improvement": judged.first_improvement,
+                    "reason": judged.reason,
                     "sparkline": [float(x) for x in rows["proportion"].tail(12)],
                 }
             )

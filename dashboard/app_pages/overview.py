@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import streamlit as st
 
-from dashboard import data
+from dashboard import charts, data
 from dashboard.app_pages import _shared as ui
 
 ctx = ui.context()
@@ -36,6 +38,62 @@ st.caption(
     "The norm: a team's process limits sit above its target (assurance pass), or its last "
     "6 months all met the target (80% unless a team's target says otherwise)."
 )
+
+st.subheader("Culture shift over time")
+curve, starts, waves = data.culture_curve(snap, ctx.as_of)
+if curve.empty:
+    st.caption("No audited months yet.")
+else:
+    st.altair_chart(
+        charts.culture_curve_chart(curve, starts, waves, panel_width=300, columns=2),
+        width="content",
+    )
+    st.caption(
+        "For every month: how many teams had made each enabler the norm (blue), of the teams "
+        "audited by then (grey), each team judged on its own months up to then with the "
+        "targets and limits in force at the time. Black ticks mark each team's SIP start; "
+        "purple bars the clinicians trained (ADP) that month."
+    )
+
+st.subheader("What changed since the last review")
+review = data.last_review(snap, ctx.as_of)
+now = ctx.as_of or (
+    datetime.fromisoformat(snap.recorded_at.replace("Z", "+00:00"))
+    if snap.recorded_at
+    else datetime.now(UTC)
+)
+default_day = (review.at if review else now - timedelta(days=91)).date()
+since_day = st.date_input(
+    "Compare with the position at the end of",
+    value=default_day,
+    max_value=now.date(),
+    key="since",
+    help="Defaults to the last programme review's sign-off, or three months back when none "
+    "has been signed off. Both sides are as-of views, so the comparison is reproducible.",
+)
+since = data.as_of_datetime(since_day) if since_day else data.as_of_datetime(default_day)
+changes, direction = data.review_change(snap, since, ctx.as_of)
+grid = grid.assign(direction=direction)
+if review:
+    st.caption(
+        f"Last programme review: signed off by {review.signed_off_by or 'someone'} on "
+        f"{review.at:%d %b %Y}."
+    )
+else:
+    st.caption("No programme review has been signed off yet: compared with three months back.")
+if changes.empty:
+    st.info(f"No team's variation, assurance or norm status changed since {since_day:%d %b %Y}.")
+else:
+    st.caption(
+        f"{changes['team_id'].nunique()} teams changed since {since_day:%d %b %Y} "
+        f"({len(changes)} changes):"
+    )
+    st.dataframe(
+        ui.styled(data.changes_table(changes), ("Then", "Now")),
+        hide_index=True,
+        width="stretch",
+        key="changes",
+    )
 
 st.subheader("Teams and enablers, those needing attention first")
 teams = data.teams(snap, ctx.as_of)
@@ -92,6 +150,11 @@ picked = st.dataframe(
             "Assurance", help="Will the target be met reliably? (from the process limits)"
         ),
         "Target": ui.percent("Target", "The team's target for this enabler (80% by default)"),
+        "Since last review": st.column_config.TextColumn(
+            "Since last review",
+            help="Direction since the review compared with above: the norm first, then "
+            "assurance, then variation",
+        ),
         "Last 12 months": st.column_config.LineChartColumn(
             "Last 12 months", y_min=0, y_max=1, width="small", help="Latest 12 months, 0 to 100%"
         ),
