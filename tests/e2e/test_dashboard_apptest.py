@@ -96,7 +96,8 @@ def test_overview_headlines_grid_and_banner(app_env):
         .str.contains("Improvement|Concern|Common cause|Special cause|Too few")
         .all()
     )
-    assert grid["Assurance"].str.contains("Pass|Fail|Hit or miss|None").all()
+    # "Not assessable" is the design's assurance for a sustained change against old limits
+    assert grid["Assurance"].str.contains("Pass|Fail|Hit or miss|None|Not assessable").all()
     assert all(len(s) <= 12 for s in grid["Last 12 months"])
     assert any("How to read this" in e.label for e in at.expander)
 
