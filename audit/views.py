@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from events.types import MEASURES
 
 from . import queries
+from .compare import CompareWindow, compare_window, sip_starts_from_facts
 from .culture import culture_shift
 from .judgement import Decisions, Judgement, judge_team
 from .measures import audit_measures, census_measures
@@ -297,6 +298,58 @@ def headlines(grid: pd.DataFrame) -> list[Headline]:
     return out
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Teams compared over one window: pooled proportions with flags, the funnel's curves,
+    θ, the window (printed with the chart) and which n was used."""
+
+    teams: pd.DataFrame
+    curves: pd.DataFrame
+    theta: float
+    window: CompareWindow
+    n_source: str  # "sample" (audit sample) or "census" (every consultation)
+
+
+N_SOURCES = {"sample": "audit sample (notes reviewed)", "census": "census (every consultation)"}
+
+
+def compare(
+    engine: Engine,
+    measure: str,
+    *,
+    mode: str = "quarter",
+    period: str | None = None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    n_source: str = "sample",
+    as_of: datetime | None = None,
+    target: float | None = None,
+) -> Comparison:
+    """Teams compared over a window (default: the latest complete quarter of final data);
+    months before a team's programme start are never pooled."""
+    if n_source not in N_SOURCES:
+        raise ValueError(f"n_source must be one of {', '.join(N_SOURCES)}, got {n_source!r}")
+    sample = audit_measures(engine, as_of=as_of)
+    sample = sample[sample["measure"] == measure]
+    facts = queries.team_facts(engine, types=("MilestoneLogged",), as_of=as_of)
+    window = compare_window(
+        sample,
+        sip_starts_from_facts(facts),
+        mode,
+        period=period,
+        period_from=period_from,
+        period_to=period_to,
+    )
+    if n_source == "census":
+        m = census_measures(engine, as_of=as_of)
+        m = m[m["measure"] == measure]
+    else:
+        m = sample[~sample["provisional"]] if "provisional" in sample else sample
+    m = window.select(m)
+    teams, curves, theta = _funnel_of(engine, m, as_of=as_of, target=target)
+    return Comparison(teams, curves, theta, window, n_source)
+
+
 def funnel(
     engine: Engine,
     measure: str,
@@ -306,13 +359,28 @@ def funnel(
     as_of: datetime | None = None,
     target: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Teams' pooled proportions over a window, their funnel flags, and the limit curves."""
-    m = audit_measures(engine, as_of=as_of)
-    m = m[m["measure"] == measure]
-    if period_from:
-        m = m[m["period"] >= period_from]
-    if period_to:
-        m = m[m["period"] <= period_to]
+    """Teams' pooled proportions over a window, their funnel flags, and the limit curves.
+
+    Without a window: the latest complete quarter of final data (``compare``), never the
+    whole series with its pre-programme baseline."""
+    if period_from is None and period_to is None:
+        c = compare(engine, measure, as_of=as_of, target=target)
+        return c.teams, c.curves, c.theta
+    c = compare(
+        engine,
+        measure,
+        mode="custom",
+        period_from=period_from,
+        period_to=period_to,
+        as_of=as_of,
+        target=target,
+    )
+    return c.teams, c.curves, c.theta
+
+
+def _funnel_of(
+    engine: Engine, m: pd.DataFrame, *, as_of: datetime | None, target: float | None
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     teams = m.groupby("team", as_index=False)[["numerator", "denominator"]].sum()
     teams = teams[teams["denominator"] > 0].reset_index(drop=True)
     if teams.empty:

@@ -534,15 +534,17 @@ def funnel_chart(
     title: str | None = None,
     height: int = 440,
     width: int | str = "container",
+    x_title: str = "Notes reviewed in the months chosen (n)",
 ) -> alt.LayerChart:
     """Funnel plot: each team's proportion against its number of reviewed notes, with the
-    95% and 99.8% limits around θ (``views.funnel``)."""
+    95% and 99.8% limits around θ (``views.funnel``). Team names are printed outside the plot,
+    right of it (the legends go below)."""
     points = funnel_points_frame(teams).rename(columns={"denominator": "n", "proportion": "value"})
     domain = funnel_x_domain(points["n"].tolist() if not points.empty else [])
     plot_height = height - 40
     points["label_y"] = spread_labels(points["value"].tolist(), 15 / plot_height)
-    middle = (domain[0] + domain[1]) / 2
-    points["label_side"] = ["right" if n > middle else "left" for n in points["n"]]
+    longest = max((len(str(t)) for t in points.get("team_name", [])), default=10)
+    label_room = int(min(320, 20 + 6.5 * longest))
 
     long = []
     for column, label in (
@@ -565,7 +567,7 @@ def funnel_chart(
     )
     x = alt.X(
         "n:Q",
-        title="Notes reviewed in the months chosen (n)",
+        title=x_title,
         scale=alt.Scale(domain=domain, nice=False, zero=False),
     )
     layers: list[alt.Chart] = []
@@ -583,7 +585,7 @@ def funnel_chart(
                     scale=alt.Scale(
                         domain=["95% limits", "99.8% limits"], range=[LIMIT_COLOUR, BREAK_COLOUR]
                     ),
-                    legend=alt.Legend(orient="right"),
+                    legend=alt.Legend(orient="bottom"),
                 ),
                 strokeDash=alt.StrokeDash(
                     "limit:N",
@@ -624,25 +626,40 @@ def funnel_chart(
                 scale=alt.Scale(
                     domain=list(FUNNEL_POSITIONS), range=list(FUNNEL_POSITIONS.values())
                 ),
-                legend=alt.Legend(orient="right"),
+                legend=alt.Legend(orient="bottom", columns=3),
             ),
             tooltip=tooltip,
         )
     )
-    for side, align, dx in (("left", "left", 9), ("right", "right", -9)):
-        layers.append(
-            alt.Chart(points)
-            .transform_filter(alt.datum.label_side == side)
-            .mark_text(align=align, baseline="middle", dx=dx, fontSize=11, color=TEXT_COLOUR)
-            .encode(
-                x=x,
-                y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])),
-                text="team_name:N",
-                tooltip=tooltip,
-            )
+    # Team names sit outside the plot area, to the right, at (spread) heights of their points,
+    # so no limit line ever strikes through a label.
+    layers.append(
+        alt.Chart(points)
+        .mark_text(
+            align="left",
+            baseline="middle",
+            x={"expr": "width + 10"},
+            fontSize=11,
+            color=TEXT_COLOUR,
+            clip=False,
         )
+        .encode(
+            y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])),
+            text="team_name:N",
+            tooltip=tooltip,
+        )
+    )
+    layers.append(
+        alt.Chart(points)
+        .mark_rule(x={"expr": "width"}, x2={"expr": "width + 8"}, color=LINE_COLOUR, clip=False)
+        .encode(y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])))
+    )
     chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
-    props: dict = {"height": height, "width": width}
+    props: dict = {
+        "height": height,
+        "width": width,
+        "padding": {"left": 5, "top": 5, "bottom": 5, "right": label_room},
+    }
     if title:
         props["title"] = title
     return chart.properties(**props)

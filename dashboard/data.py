@@ -255,6 +255,49 @@ def funnel(
     return _funnel(snap.url, snap.position, measure, period_from, period_to, as_of)
 
 
+N_SOURCES = views.N_SOURCES
+
+
+@st.cache_data(**_CACHE)
+def _compare(
+    url: str,
+    head: int,
+    measure: str,
+    mode: str,
+    period: str | None,
+    period_from: str | None,
+    period_to: str | None,
+    n_source: str,
+    as_of: datetime | None,
+) -> views.Comparison:
+    return views.compare(
+        _engine(url),
+        measure,
+        mode=mode,
+        period=period,
+        period_from=period_from,
+        period_to=period_to,
+        n_source=n_source,
+        as_of=as_of,
+    )
+
+
+def compare(
+    snap: Snapshot,
+    measure: str,
+    mode: str = "quarter",
+    period: str | None = None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    n_source: str = "sample",
+    as_of: datetime | None = None,
+) -> views.Comparison:
+    """``views.compare``: the teams over a window (default the latest complete quarter)."""
+    return _compare(
+        snap.url, snap.position, measure, mode, period, period_from, period_to, n_source, as_of
+    )
+
+
 # ------------------------------------------------------------------------- write pages' reads
 
 
