@@ -178,7 +178,13 @@ def set_target(
 
 
 def change_spc_settings(
-    store: EventStore, *, actor: str, reason: str, projector=None, source: str = "dashboard", **values
+    store: EventStore,
+    *,
+    actor: str,
+    reason: str,
+    projector=None,
+    source: str = "dashboard",
+    **values,
 ) -> SpcSettingsChanged:
     """A programme decision on the SPC settings (shift, trend, minimum points, small, kappa
     minimum, norm window); the values not given keep the ones in force."""
@@ -214,6 +220,7 @@ def _event(cls: type[Event], **fields) -> Event:
         return cls(**fields)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False)
         )
         raise DecisionRefused(f"{cls.type}: {problems}") from None

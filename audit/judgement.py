@@ -26,8 +26,8 @@ import pandas as pd
 
 from .settings import DEFAULT_SETTINGS, STALE_MONTHS, ProgrammeSettings
 from .spc import (
-    CONCERN,
     COMMON_CAUSE,
+    CONCERN,
     IMPROVEMENT,
     LONG_RUN,
     NEITHER,
@@ -137,8 +137,8 @@ class Judgement:
 
     @property
     def culture_text(self) -> str:
-        """"improved from 2024-02; concern since 2025-04": both the first sustained
-        improvement and the state now."""
+        """The culture shift in words, e.g. "improved from 2024-02; concern since 2025-04": both
+        the first sustained improvement and the state now."""
         first = (
             f"improved from {self.first_improvement}"
             if self.first_improvement

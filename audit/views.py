@@ -17,7 +17,6 @@ from events.types import MEASURES
 
 from . import queries
 from .compare import CompareWindow, compare_window, sip_starts_from_facts
-from .culture import culture_shift
 from .judgement import Decisions, Judgement, judge_team
 from .measures import audit_measures, census_measures
 from .settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine

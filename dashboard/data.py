@@ -612,7 +612,7 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
             "Sample": grid["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
             "Latest month": grid["latest_period"],
             "Sustained improvement from": grid["first_improvement"].fillna("—"),
-            "Culture shift": grid["culture"] if "culture" in grid else "",
+            "Culture shift": grid.get("culture", ""),
             "Site": grid["site"],
             "Service": grid["service"],
         }
@@ -669,7 +669,7 @@ def period_table(
             "Status": t["provisional"].map(lambda p: "provisional (round open)" if p else "final")
             if "provisional" in t
             else "final",
-            "Target in force": t["target"] if "target" in t else None,
+            "Target in force": t.get("target"),
             "Census (all notes)": t["census_proportion"],
             "Census n": t["census_n"],
             "Centre": t["centre"],

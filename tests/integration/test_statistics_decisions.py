@@ -82,11 +82,21 @@ def test_the_decisions_service_refuses_a_one_point_partition_and_records_a_good_
                 store, "t", "agenda_setting", "2025-12", "from the last month", actor="lead"
             )
         decisions.fix_baseline(
-            store, "t", "agenda_setting", "2025-01", "the 13 months before", actor="lead",
+            store,
+            "t",
+            "agenda_setting",
+            "2025-01",
+            "the 13 months before",
+            actor="lead",
             projector=projector,
         )
         decisions.recalculate_limits(
-            store, "t", "agenda_setting", "2025-07", "new template", actor="lead",
+            store,
+            "t",
+            "agenda_setting",
+            "2025-07",
+            "new template",
+            actor="lead",
             projector=projector,
         )
         tc = views.team_chart(store.engine, "t", "agenda_setting")

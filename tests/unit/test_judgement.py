@@ -14,8 +14,8 @@ from audit.judgement import (
     judge_team,
     limits_text,
 )
-from audit.spc import run_chart, xmr_chart
 from audit.settings import ProgrammeSettings
+from audit.spc import run_chart, xmr_chart
 from dashboard import charts
 
 
@@ -176,11 +176,17 @@ def test_the_run_chart_uses_the_same_partitions_and_does_not_colour_the_baseline
     periods = months("2023-01", 36)
     whole = run_chart(periods, values)
     assert {p.point_type for p in whole.points[:12]} == {"concern"}
-    split = run_chart(periods, values, baseline=12, recalculate_at=["2024-01"],
-                      baseline_overrides_recalculations=False)
+    split = run_chart(
+        periods,
+        values,
+        baseline=12,
+        recalculate_at=["2024-01"],
+        baseline_overrides_recalculations=False,
+    )
     assert {p.point_type for p in split.points[:12]} == {"common_cause"}
-    assert split.points[0].centre == pytest.approx(sorted(values[:12])[5:7][0] / 2
-                                                   + sorted(values[:12])[5:7][1] / 2)
+    assert split.points[0].centre == pytest.approx(
+        sorted(values[:12])[5:7][0] / 2 + sorted(values[:12])[5:7][1] / 2
+    )
 
 
 def test_the_alternative_views_keep_the_p_chart_verdict():
