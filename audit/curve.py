@@ -3,7 +3,7 @@
 The programme's promise is a culture shift, and a shift is a change over time: a board wants to
 see k of n grow month by month, not only today's k. Each team is judged on its own series up
 to P with the decisions (baselines, recalculations, targets) in force at P, exactly as the
-overview judges it today (``views.judge_team``), so the curve's last month is the headline.
+overview judges it (``audit.judgement.judge_team``), so the curve's last month is the headline.
 Everything is read from the read models as known at the request's ``as_of``.
 """
 
@@ -18,8 +18,9 @@ from events.store import format_ts
 from events.types import MEASURES
 
 from . import queries
+from .judgement import Decisions, judge_team
 from .measures import audit_measures
-from .views import judge_team
+from .settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine
 
 CURVE_COLUMNS = ["period", "measure", "teams_norm", "teams_total"]
 TEAM_COLUMNS = ["team_id", "period", "measure", "is_norm", "counted"]
@@ -37,23 +38,37 @@ def month_range(first: str, last: str) -> list[str]:
 
 
 def team_curve(
-    engine: Engine, *, as_of: datetime | None = None, measures: pd.DataFrame | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    measures: pd.DataFrame | None = None,
+    settings: ProgrammeSettings | None = None,
 ) -> pd.DataFrame:
     """One row per team × month × measure: the team's judgement on its series up to that month,
     as known at ``as_of`` (see :func:`judge_months`)."""
-    m = measures if measures is not None else audit_measures(engine, as_of=as_of)
-    return judge_months(m, queries.limit_decisions(engine, as_of=as_of))
+    settings = settings or load_settings_from_engine(engine, as_of=as_of)
+    m = (
+        measures
+        if measures is not None
+        else audit_measures(engine, as_of=as_of, small_sample=settings.small_sample)
+    )
+    return judge_months(m, queries.all_limits_settings(engine, as_of=as_of), settings=settings)
 
 
 def judge_months(
-    measures: pd.DataFrame, decisions: dict[tuple[str, str], list[dict]]
+    measures: pd.DataFrame,
+    limits: dict[tuple[str, str], dict],
+    *,
+    settings: ProgrammeSettings = DEFAULT_SETTINGS,
 ) -> pd.DataFrame:
     """Every team judged at every month from its first audited month to the programme's last,
     on its own series up to that month with the decisions in force then (pure: no I/O).
 
-    ``measures``: ``audit_measures`` rows (team, period, measure, numerator, denominator,
-    proportion, small). ``decisions``: ``queries.limit_decisions``. ``counted`` says whether
-    the team is in ``teams_total`` at that month."""
+    The judgement is the overview's own (``audit.judgement.judge_team``, called exactly as
+    ``views.overview`` calls it, with ``up_to`` the month). ``measures``: ``audit_measures``
+    rows (team, period, measure, numerator, denominator, proportion[, provisional]).
+    ``limits``: ``queries.all_limits_settings``. ``counted`` says whether the team is in
+    ``teams_total`` at that month (audited recently); ``is_norm`` is only ever true if counted."""
     m = measures[measures["denominator"] > 0]
     if m.empty:
         return pd.DataFrame(columns=TEAM_COLUMNS)
@@ -61,20 +76,26 @@ def judge_months(
     records = []
     for (team_id, measure), rows in m.groupby(["team", "measure"], sort=True):
         rows = rows.sort_values("period").reset_index(drop=True)
-        own = decisions.get((team_id, measure), [])
+        decisions = Decisions.from_settings(limits.get((team_id, measure)))
         first = str(rows["period"].iloc[0])
         for period in months:
             if period < first:
                 continue
-            judged = judge_team(rows, own, up_to=period, first_improvement=False)
-            if judged is None:
-                continue
+            judged = judge_team(
+                rows,
+                decisions,
+                up_to=period,
+                settings=settings,
+                team_id=team_id,
+                measure=measure,
+                with_frame=False,
+            )
             records.append(
                 {
                     "team_id": team_id,
                     "period": period,
                     "measure": measure,
-                    "is_norm": bool(judged.is_norm) and judged.counted,
+                    "is_norm": bool(judged.is_norm and judged.counted),
                     "counted": bool(judged.counted),
                 }
             )

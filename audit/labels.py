@@ -39,6 +39,7 @@ ASSURANCE_BADGES: dict[str | None, str] = {
     "pass": "✔ Pass",
     "fail": "✘ Fail",
     "hit_or_miss": "? Hit or miss",
+    "not_assessable": "⚠ Not assessable — recalculate limits",
     None: "– None (too few points)",
 }
 """The MDC assurance icon (the process limits against the target), as words with a symbol."""
@@ -47,7 +48,9 @@ ASSURANCE_MEANING: dict[str | None, str] = {
     "pass": "the target will be met month after month",
     "fail": "the target will not be met without a change to the process",
     "hit_or_miss": "some months will meet the target and some will not, by chance",
-    None: "assurance needs at least 13 months",
+    "not_assessable": "the last months are a sustained change against limits drawn before it; "
+    "recalculate the limits to judge the new process",
+    None: "assurance needs at least 13 final months",
 }
 
 NORM_LABELS: dict[bool, str] = {True: "✔ Yes", False: "Not yet"}
@@ -76,6 +79,7 @@ ASSURANCE_COLOURS: dict[str | None, tuple[str, str]] = {
     "pass": (MDC_COLOURS["improvement"], "#000000"),
     "fail": (MDC_COLOURS["concern"], "#000000"),
     "hit_or_miss": (MDC_COLOURS["common_cause"], "#000000"),
+    "not_assessable": ("#E8EDEE", "#212B32"),
     None: ("#E8EDEE", "#212B32"),
 }
 

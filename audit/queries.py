@@ -82,7 +82,9 @@ _LIMIT_TYPES = ("BaselineFixed", "LimitsRecalculated", "TargetSet")
 
 
 def _no_settings() -> dict:
-    return {"baseline_end": None, "recalculate_at": [], "target": None}
+    """``target`` is the latest target set; ``targets`` every (from_period, target) in the
+    order recorded, so each period can be judged against the target in force for it."""
+    return {"baseline_end": None, "recalculate_at": [], "target": None, "targets": []}
 
 
 def _fold_settings(out: dict, typ: str, row) -> None:
@@ -92,6 +94,7 @@ def _fold_settings(out: dict, typ: str, row) -> None:
         out["recalculate_at"].append(row.period)
     elif typ == "TargetSet":
         out["target"] = float(row.target)
+        out["targets"].append((str(row.from_period), float(row.target)))
 
 
 def limits_settings(
@@ -122,21 +125,6 @@ def all_limits_settings(
         if not isinstance(row.measure, str):
             continue
         _fold_settings(out.setdefault((row.team_id, row.measure), _no_settings()), row.type, row)
-    return out
-
-
-def limit_decisions(
-    engine: Engine, *, as_of: datetime | None = None
-) -> dict[tuple[str, str], list[dict]]:
-    """Every team × measure's baseline, recalculation and target decisions, in log order, as
-    known at ``as_of`` (one query): the judgement folds those in force at each period."""
-    facts = team_facts(engine, types=_LIMIT_TYPES, as_of=as_of)
-    out: dict[tuple[str, str], list[dict]] = {}
-    if facts.empty or "measure" not in facts.columns:
-        return out
-    for row in facts.to_dict("records"):
-        if isinstance(row.get("measure"), str):
-            out.setdefault((row["team_id"], row["measure"]), []).append(row)
     return out
 
 

@@ -39,6 +39,7 @@ from audit.changes import ReviewPoint, default_since, last_programme_review, sta
 from audit.curve import culture_curve, team_curve, team_starts, training_waves
 from audit.measures import audit_measures
 from audit.quality import audit_quality
+from audit.settings import load_settings_from_engine
 from events import EventStore, NewEvent
 from events.store import format_ts
 from events.types import MEASURES, ExportRecorded
@@ -200,36 +201,22 @@ def _current_commentary(facts: pd.DataFrame) -> pd.DataFrame:
     return c.drop_duplicates(["team_id", "period"], keep="last")
 
 
-def _compare_window(periods: list[str]) -> tuple[str | None, str | None, str]:
-    """The latest complete quarter of audited months (the design's default compare window)."""
-    if not periods:
-        return None, None, "no audited months"
-    last = periods[-1]
-    y, m = int(last[:4]), int(last[5:7])
-    end_q = (m // 3) * 3  # last month of the latest complete quarter
-    if end_q == 0:
-        y, end_q = y - 1, 12
-    start, end = f"{y:04d}-{end_q - 2:02d}", f"{y:04d}-{end_q:02d}"
-    q = (end_q - 1) // 3 + 1
-    return (
-        start,
-        end,
-        (f"the latest complete quarter, Q{q} {y} ({month_text(start)} to {month_text(end)})"),
-    )
-
-
 def state_sentence(row: pd.Series) -> str:
     """The state now of one team's enabler, in the dashboard's words."""
     latest = f"{_pct(row['latest'])} in {month_text(row['latest_period'])} (n = {row['n']})"
     if bool(row.get("small")):
         latest += ", a small month"
+    culture = row.get("culture")
     first = row.get("first_improvement")
-    improved = (
-        f"sustained improvement from {month_text(first)}"
-        if isinstance(first, str)
-        else "no sustained improvement yet"
-    )
+    if isinstance(culture, str) and culture:
+        improved = culture  # "improved from 2024-02; concern since 2025-04"
+    elif isinstance(first, str):
+        improved = f"sustained improvement from {month_text(first)}"
+    else:
+        improved = "no sustained improvement yet"
     norm = "the norm" if row["is_norm"] else "not yet the norm"
+    if "counted" in row and not bool(row["counted"]):
+        norm = "not audited recently: counted neither way"
     return (
         f"{row['measure_label']}: {latest}; {labels.VARIATION_BADGES.get(row['variation'])}; "
         f"{labels.ASSURANCE_BADGES.get(row['assurance'])} against {_pct(row['target'])}; "
@@ -244,10 +231,11 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         # one cut for every read, so events arriving while the pack is built do not leak in
         as_of = datetime.fromisoformat(head.recorded_at.replace("Z", "+00:00"))
     teams = queries.teams(engine, as_of=as_of)
-    measures = audit_measures(engine, as_of=as_of)
-    grid = views.overview(engine, as_of=as_of)
+    settings = load_settings_from_engine(engine, as_of=as_of)
+    measures = audit_measures(engine, as_of=as_of, small_sample=settings.small_sample)
+    grid = views.overview(engine, as_of=as_of, settings=settings)
     heads = views.headlines(grid)
-    per_team = team_curve(engine, as_of=as_of, measures=measures)
+    per_team = team_curve(engine, as_of=as_of, measures=measures, settings=settings)
     curve = culture_curve(engine, as_of=as_of, per_team=per_team)
     meta = {
         "as_of": as_of,
@@ -255,6 +243,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         "head_position": head.position,
         "head_hash": head.hash,
         "synthetic": bool(teams["synthetic"].any()) if not teams.empty else False,
+        "settings": settings.lines(),
     }
     curve_figure = None
     if not curve.empty:
@@ -320,11 +309,19 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         milestones = queries.team_facts(engine, team_id, types=("MilestoneLogged",), as_of=as_of)
         figures = []
         for measure in MEASURES:
-            tc = views.team_chart(engine, team_id, measure, as_of=as_of, measures=measures)
+            tc = views.team_chart(
+                engine, team_id, measure, as_of=as_of, measures=measures, settings=settings
+            )
             if tc is None:
                 continue
-            frame = tc.result.to_frame().merge(
-                tc.table[["period", "ci_low", "ci_high", "small"]], on="period", how="left"
+            # the judgement's own frame, as the team page draws it (gaps, provisional months,
+            # targets in force)
+            frame = (
+                tc.frame.copy()
+                if tc.frame is not None
+                else tc.result.to_frame().merge(
+                    tc.table[["period", "ci_low", "ci_high", "small"]], on="period", how="left"
+                )
             )
             chart = charts.spc_chart(
                 frame,
@@ -371,11 +368,9 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
             )
         )
 
-    audited = sorted(measures.loc[measures["denominator"] > 0, "period"].unique().tolist())
-    start, end, window_text = _compare_window(audited)
-    teams_f, curves, theta = views.funnel(
-        engine, "all_three", period_from=start, period_to=end, as_of=as_of
-    )
+    comparison = views.compare(engine, "all_three", as_of=as_of)  # the compare page's default
+    teams_f, curves, theta = comparison.teams, comparison.curves, comparison.theta
+    window_text = comparison.window.label
     funnel_figure = None
     league = pd.DataFrame()
     if not teams_f.empty:
@@ -674,6 +669,8 @@ def _html(c: Content, renders: dict[str, Render]) -> str:
     parts.append(_table_html(quality_table(c.quality)))
     parts.append("</section><section id='appendix'><h2>Appendix: method and reproduction</h2>")
     parts.extend(f"<p>{esc(t)}</p>" for t in method_lines())
+    parts.append("<h3>SPC settings in force</h3>")
+    parts.extend(f"<p>{esc(t)}</p>" for t in meta.get("settings", []))
     parts.append("<h3>Reproduce this pack</h3>")
     parts.extend(f"<p><code>{esc(t)}</code></p>" for t in reproduce_lines(meta))
     parts.append("</section></body></html>")
@@ -877,6 +874,10 @@ def _pdf(c: Content, renders: dict[str, Render]) -> bytes:
     for t in method_lines():
         text(t, 8.5)
         pdf.ln(1)
+    text("SPC settings in force", 10, "B", _DARK_BLUE, h=5)
+    for t in meta.get("settings", []):
+        text(t, 8.5)
+    pdf.ln(1)
     text("Reproduce this pack", 10, "B", _DARK_BLUE, h=5)
     for t in reproduce_lines(meta):
         text(t, 8.5)

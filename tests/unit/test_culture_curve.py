@@ -7,7 +7,6 @@ import pandas as pd
 
 from audit.changes import directions, state_changes
 from audit.curve import culture_curve, curve_records, judge_months, month_range
-from audit.views import judge_team, settings_in_force
 
 N = 20  # notes reviewed per month
 HIGH, LOW = 18, 10  # 90% and 50% of 20: above and below the 80% target
@@ -96,37 +95,35 @@ def test_headline_records_follow_the_contract_sorted_by_period_then_measure() ->
 
 def test_a_target_decided_later_does_not_judge_the_months_before_it() -> None:
     """A target of 95% from month 15: the late team (90%) stops being the norm at month 15,
-    but the months before keep the 80% default that was in force for them."""
-    decisions = {
-        ("late", "agenda_setting"): [
-            {"type": "TargetSet", "target": 0.95, "from_period": months(1, 15)[0]}
-        ]
+    but the months before keep the 80% target that was in force for them."""
+    limits = {
+        ("late", "agenda_setting"): {
+            "baseline_end": None,
+            "recalculate_at": [],
+            "target": 0.95,
+            "targets": [("2023-01", 0.8), (months(1, 15)[0], 0.95)],
+        }
     }
-    per_team = judge_months(constructed_programme(), decisions)
+    per_team = judge_months(constructed_programme(), limits)
     late = per_team[per_team["team_id"] == "late"].set_index("period")["is_norm"]
     assert bool(late[months(1, 14)[0]])
     assert not bool(late[months(1, 15)[0]])
 
 
-def test_settings_in_force_ignore_decisions_about_later_periods() -> None:
-    decisions = [
-        {"type": "BaselineFixed", "period": "2023-06"},
-        {"type": "LimitsRecalculated", "period": "2024-01"},
-        {"type": "TargetSet", "target": 0.9, "from_period": "2024-03"},
-    ]
-    early = settings_in_force(decisions, "2023-12")
-    assert early == {"baseline_end": "2023-06", "recalculate_at": [], "target": 0.8}
-    late = settings_in_force(decisions, "2024-03")
-    assert late == {"baseline_end": "2023-06", "recalculate_at": ["2024-01"], "target": 0.9}
-
-
-def test_judging_up_to_a_month_ignores_the_months_after_it() -> None:
-    rows = pd.DataFrame(
-        _rows("slipping", {p: (HIGH if i <= 10 else LOW) for i, p in enumerate(months(20), 1)})
+def test_a_team_no_longer_audited_drops_out_of_the_count_after_three_months() -> None:
+    """Audits stop after month 10: still counted in months 11 and 12, then "not audited
+    recently" (counted neither way) from month 13, while the others carry on."""
+    programme = constructed_programme()
+    stopped = pd.DataFrame(
+        _rows("stopped", {p: HIGH for i, p in enumerate(months(20), 1) if i <= 10})
     )
-    assert judge_team(rows, [], up_to="2023-10").is_norm
-    assert not judge_team(rows, []).is_norm
-    assert judge_team(rows, [], up_to="2022-12") is None
+    per_team = judge_months(pd.concat([programme, stopped], ignore_index=True), {})
+    mine = per_team[per_team["team_id"] == "stopped"].set_index("period")
+    assert mine["counted"].tolist() == [True] * 12 + [False] * 8
+    assert not mine.loc[months(1, 13)[0], "is_norm"]
+    curve = culture_curve(None, per_team=per_team)  # type: ignore[arg-type]
+    agenda = curve[curve["measure"] == "agenda_setting"]
+    assert agenda["teams_total"].tolist() == [4] * 4 + [5] * 8 + [4] * 8
 
 
 def test_month_range_crosses_years_and_keeps_unaudited_months() -> None:
