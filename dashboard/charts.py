@@ -855,7 +855,7 @@ _VARIATION_GLYPH = {
     "neither": "◆",
     "common_cause": "~",
 }
-_ASSURANCE_GLYPH = {"pass": "P", "fail": "F", "hit_or_miss": "?"}
+_ASSURANCE_GLYPH = {"pass": "P", "fail": "F", "hit_or_miss": "?", "not_assessable": "!"}
 
 
 def icon_grid_frame(grid: pd.DataFrame) -> pd.DataFrame:

@@ -272,13 +272,21 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
                 f"grid{i}",
                 charts.icon_grid_chart(part, width=420, font=FONT).to_dict(validate=False),
                 "Variation: ↑ improvement, ↓ concern, ~ common cause, ◆ neither; "
-                "assurance: P pass, F fail, ? hit or miss; ✔ the norm. "
+                "assurance: P pass, F fail, ? hit or miss, ! not assessable (recalculate limits); "
+                "✔ the norm. "
                 "Teams needing attention first.",
             )
         )
 
     review = last_programme_review(engine, as_of=as_of)
-    since = review or default_since(as_of or datetime.now(UTC))
+    # without a programme review: three months before the head's own time, so a pack rebuilt
+    # from its head (``--at-head``) compares with the same moment
+    head_time = (
+        datetime.fromisoformat(head.recorded_at.replace("Z", "+00:00"))
+        if head.recorded_at
+        else datetime.now(UTC)
+    )
+    since = review or default_since(head_time)
     before = views.overview(engine, as_of=since.at)
     changes = state_changes(before, grid)
 
@@ -620,6 +628,9 @@ def _html(c: Content, renders: dict[str, Render]) -> str:
         parts.append(f"<div><b>{h.norm} of {h.teams}</b>{esc(h.label)}</div>")
     parts.append("</div>")
     parts.extend(f"<p>{esc(h.text)}.</p>" for h in c.headlines)
+    stale = sorted({t for h in c.headlines for t in getattr(h, "not_recent", ())})
+    if stale:
+        parts.append(f"<p>Not audited recently, counted neither way: {esc(', '.join(stale))}.</p>")
     parts.append(fig(c.curve_figure))
     if c.grid_figures:
         parts.append(
@@ -807,6 +818,9 @@ def _pdf(c: Content, renders: dict[str, Render]) -> bytes:
         pdf.cell(box_w - 2, 4.5, f"teams: {h.label.lower()} the norm", align="C")
     pdf.set_xy(pdf.l_margin, y0 + 14)
     text("; ".join(h.text for h in c.headlines) + ".", 7.5, h=3.4)
+    stale = sorted({t for h in c.headlines for t in getattr(h, "not_recent", ())})
+    if stale:
+        text("Not audited recently, counted neither way: " + ", ".join(stale) + ".", 7.5, h=3.4)
     image(c.curve_figure, width=186)
     if c.grid_figures:
         text(
