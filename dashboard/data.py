@@ -7,7 +7,7 @@
 
 Every number comes from ``audit.views`` (which reads the read models, never the log); this
 module only caches, filters rows and renames columns for display. The database URL is read
-in one place, :func:`events.resolve_url`.
+in one place, :func:`audit.bootstrap.load_settings` (shared with the CLI).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from sqlalchemy import func, select
 
 from audit import queries, views
 from audit import readmodel as rm
+from audit.bootstrap import Wiring, bootstrap, load_settings, wire
 from audit.projections import Projector
 from audit.views import MEASURE_LABELS, Headline, TeamChart
-from events import EventStore, Head, VerifyResult, resolve_url
+from events import EventStore, Head, VerifyResult
 from events.types import EVENT_TYPES, MEASURES
 
 PAGE_SIZE = 50
@@ -75,10 +76,20 @@ SMALL_SAMPLE_BADGE = "⚠ small (n < 10)"
 
 @st.cache_resource(show_spinner=False)
 def _open(url: str) -> tuple[EventStore, Projector]:
-    store = EventStore(url)
-    projector = Projector(store)
-    projector.ensure_schema()
-    return store, projector
+    wiring = bootstrap(url)
+    return wiring.store, wiring.projector
+
+
+def current_url() -> str:
+    """The database URL in the one precedence shared with the CLI (:mod:`audit.bootstrap`)."""
+    return load_settings().database_url
+
+
+def wiring() -> Wiring:
+    """Store, projector and pseudonym registry for this run: the settings (and so the key)
+    are read now, the store and projector are the server's cached ones."""
+    settings = load_settings()
+    return wire(settings, *_open(settings.database_url))
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ class Snapshot:
 
 def refresh() -> Snapshot:
     """Fold any new events into the read models, then read the head (once per run)."""
-    url = resolve_url()
+    url = current_url()
     store, projector = _open(url)
     if projector.lag() > 0:
         projector.catch_up()
@@ -118,7 +129,7 @@ def head_as_of(snap: Snapshot, as_of: datetime) -> Head:
 
 
 def store() -> EventStore:
-    return _open(resolve_url())[0]
+    return _open(current_url())[0]
 
 
 def _engine(url: str):
