@@ -13,6 +13,7 @@ import math
 from os import PathLike
 from pathlib import Path
 
+from audit.exports import neutralise
 from audit.spc import CONTRACT_POINT_FIELDS, SpcResult
 
 CHART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -198,4 +199,4 @@ def _csv_cell(value: object) -> str:
         return ""
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    return str(neutralise(str(value)))  # a period label typed as "=..." stays text

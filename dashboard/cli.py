@@ -269,7 +269,9 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
         how="left",
     )
     if args.format == "csv":
-        merged.to_csv(sys.stdout, index=False)
+        from audit.exports import to_csv_bytes
+
+        sys.stdout.write(to_csv_bytes(merged).decode("utf-8"))
     else:
         sys.stdout.write(merged.to_string(index=False) + "\n")
     return EXIT_OK

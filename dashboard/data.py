@@ -12,7 +12,6 @@ in one place, :func:`audit.bootstrap.load_settings` (shared with the CLI).
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -21,7 +20,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import func, select
 
-from audit import queries, views
+from audit import exports, queries, views
 from audit import readmodel as rm
 from audit.bootstrap import Wiring, bootstrap, load_settings, wire
 from audit.projections import Projector
@@ -711,13 +710,13 @@ def measures() -> list[str]:
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
-    return _flat(df).to_csv(index=False).encode("utf-8")
+    """CSV download, formula-leading cells neutralised (:mod:`audit.exports`)."""
+    return exports.to_csv_bytes(_flat(df))
 
 
 def to_excel(df: pd.DataFrame, sheet: str = "sipdash") -> bytes:
-    buf = io.BytesIO()
-    _flat(df).to_excel(buf, index=False, sheet_name=sheet[:31], engine="openpyxl")
-    return buf.getvalue()
+    """Excel download, formula-leading cells neutralised (:mod:`audit.exports`)."""
+    return exports.to_xlsx_bytes(_flat(df), sheet=sheet)
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:
