@@ -421,6 +421,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
             )
         registry.forget(raw)  # still refuse the patient's records from now on
         print("no mapping held for that patient (never imported, or already forgotten)")
+        if not registry.erase_physically():  # completes an erasure reported pending before
+            print(ERASURE_PENDING)
         return EXIT_OK
     # Record first, erase second: if this process dies in between, the mapping is still there
     # and running forget again completes the erasure; the event's id is fixed per token, so
@@ -441,12 +443,15 @@ def cmd_forget(args: argparse.Namespace) -> int:
         "to anyone"
     )
     if not erased:
-        print(
-            "erasure pending: other connections (e.g. a running dashboard) still hold the "
-            "database's write-ahead log, where the erased mapping's bytes remain until it is "
-            "checkpointed; close them and run the same forget again to complete it"
-        )
+        print(ERASURE_PENDING)
     return EXIT_OK
+
+
+ERASURE_PENDING = (
+    "erasure pending: other connections (e.g. a running dashboard) still hold the database's "
+    "write-ahead log, where the erased mapping's bytes remain until it is checkpointed; close "
+    "them and run the same forget again to complete it"
+)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

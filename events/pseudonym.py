@@ -304,7 +304,7 @@ class PatientRegistry:
                 )
         return [held[h] for h in hashes if h in held]
 
-    def erase_physically(self, *, attempts: int = 20, wait: float = 0.25) -> bool:
+    def erase_physically(self, *, attempts: int = 10, wait: float = 0.2) -> bool:
         """After :meth:`forget`: leave no copy of the erased rows in the database's files.
 
         SQLite: the delete ran with ``secure_delete`` on, so the main file's pages are
@@ -314,14 +314,21 @@ class PatientRegistry:
         pages. Returns False when the erasure is still pending (readers kept the WAL busy).
         WAL segments already archived, backups and replicas are out of reach (ADR 0003)."""
         if self.engine.dialect.name == "sqlite":
-            for attempt in range(attempts):
-                with self.engine.connect() as conn:
-                    raw = conn.connection.driver_connection
-                    busy, _log, _done = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                if not busy:
-                    return True
-                if attempt + 1 < attempts:
-                    time.sleep(wait)
+            with self.engine.connect() as conn:
+                raw = conn.connection.driver_connection
+                # The engine's busy timeout is a minute; a checkpoint blocked by a reader
+                # should retry briefly instead, then report the erasure pending.
+                timeout = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+                raw.execute("PRAGMA busy_timeout=100")
+                try:
+                    for attempt in range(attempts):
+                        busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                        if not busy:
+                            return True
+                        if attempt + 1 < attempts:
+                            time.sleep(wait)
+                finally:
+                    raw.execute(f"PRAGMA busy_timeout={int(timeout)}")
             return False
         with self.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
