@@ -632,3 +632,92 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# ------------------------------------------------------------- the whole-product grep
+
+
+def test_no_raw_identifier_or_erased_mapping_is_left_in_files_outputs_or_exports(
+    db: str, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identifiers typed where they belong and where they do not, in every separator form,
+    through every CLI command that writes or exports and the dashboard's downloads; then
+    the SQLite file and its WAL (or every PostgreSQL table), everything printed and every
+    export are searched for each of them, and for the erased (key hash, token) row."""
+    import zipfile
+
+    from audit.measures import audit_measures
+    from dashboard import data
+
+    kept, misplaced, erased = nhs_numbers(3, valid=True, start=171)
+    local = "HOSP-ZQX-0042"
+    good = [
+        [f"g{i}", "msk1", "K1", form, f"2024-03-{1 + i:02d}", "video", "yes", "no", "yes"]
+        for i, form in enumerate([*every_form(kept)[:4], *every_form(erased), local])
+    ]
+    named = write_csv(tmp_path / f"march {grouped(misplaced, '.')}.csv", good)
+    assert cli("import", "consultations", named)[0] == 0
+    assert cli("import", "consultations", named)[0] == 0  # again: a no-op
+    wrong = [
+        [grouped(misplaced, s), "msk1", "K1", local, "2024-03-09", "video", "no", "no", "no"]
+        for s in SEPARATORS
+    ] + [
+        ["w1", grouped(misplaced, "-"), "K1", local, "2024-03-09", "video", "no", "no", "no"],
+        ["w2", "msk1", misplaced, local, "2024-03-09", "video", "no", "no", "no"],
+        ["w3", "msk1", "K1", misplaced[:9] + "0", "2024-03-09", "video", "no", "no", "no"],
+    ]
+    assert (
+        cli("import", "consultations", write_csv(tmp_path / "w.csv", wrong), "--register-teams")[0]
+        == 1
+    )
+    assert cli("audit", "run", "--period", "2024-03", "--census")[0] == 0
+    reviews = [["msk1", "2024-03", "g0", grouped(misplaced, "/"), "yes", "no", "na"]]
+    assert cli("import", "reviews", write_csv(tmp_path / "r.csv", reviews, REVIEW_HEADER))[0] == 1
+    exports: list[bytes] = []
+    for fmt in ("csv", "json", "table"):
+        code, out, _ = cli("audit", "report", "--format", fmt)
+        assert code == 0
+        exports.append(out.encode())
+    backup = tmp_path / "log.jsonl"
+    assert cli("backup", str(backup))[0] == 0
+    exports.append(backup.read_bytes())
+    store = EventStore(db)
+    frame = audit_measures(store.engine)
+    events = pd.DataFrame(
+        [{"type": e.type, **e.payload, **e.metadata} for e in store.read_all()]
+    ).map(lambda v: ",".join(map(str, v)) if isinstance(v, list) else v)
+    for df in (frame, events):
+        exports.append(data.to_csv(df))
+        with zipfile.ZipFile(io.BytesIO(data.to_excel(df))) as xlsx:
+            exports += [xlsx.read(name) for name in xlsx.namelist()]
+
+    h = key_hash(KEY, f"nhs:{erased}")
+    ph = "?" if store.sqlite else "%s"
+    with store.engine.connect() as conn:
+        token = conn.exec_driver_sql(
+            f"SELECT token FROM patient_tokens WHERE key_hash = {ph}", (h,)
+        ).scalar()
+    store.dispose()
+    assert token
+    code, out, _ = cli("forget", grouped(erased, "\u00a0"), "--by", "Dr X")
+    assert code == 0 and token in out
+    pending = "erasure pending" in out
+
+    stored = _sqlite_files(db) if db.startswith("sqlite") else _pg_bytes(db)
+    printed = "\n".join(cli.printed)
+    exported = b"\n".join(exports)
+    for n in (kept, misplaced, erased):
+        for form in every_form(n):
+            assert form.encode() not in stored, f"stored: {form!r}"
+            assert form not in printed, f"printed: {form!r}"
+            assert form.encode() not in exported, f"exported: {form!r}"
+    assert local.encode() not in stored + exported and local not in printed
+    if not pending:
+        assert (h + token).encode() not in stored
+        assert not re.search(rf"{h}.{{0,8}}{token}".encode(), stored)
+
+
+def _pg_bytes(url: str) -> bytes:
+    from .test_reliability_privacy import database_bytes
+
+    return database_bytes(url)
