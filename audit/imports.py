@@ -20,7 +20,7 @@ from datetime import date
 
 from pydantic import ValidationError
 
-from events import DuplicateEventConflict, EventStore, NewEvent
+from events import AppendResult, DuplicateEventConflict, EventStore, NewEvent
 from events.pseudonym import KeyMismatch, PatientRegistry, PseudonymError, normalise_identifier
 from events.types import (
     EARLIEST_DATE,
@@ -406,13 +406,15 @@ class Importer:
         if key_event is not None:
             events.append(key_event)
         try:
-            result = self.store.append_many(
-                events,
-                atomic=True,
-                batch_size=10_000,
-                metadata={"actor": self.actor, "source": f"import:{source}"},
-                progress=progress,
-            )
+            try:
+                result = self._append_all(events, source, progress)
+            except DuplicateEventConflict as exc:
+                if key_event is None or exc.event_id != key_event.event_id:
+                    raise
+                # another import recorded this key's check a moment ago (nothing of this one
+                # was appended): confirm it is the same key, then append without it
+                self._check_key(source)
+                result = self._append_all(events[:-1], source, progress)
         except DuplicateEventConflict as exc:
             row = origin.get(exc.event_id)
             raise ImportRefused(
@@ -427,6 +429,15 @@ class Importer:
             result.appended,
             result.skipped,
             registered_teams=list(unknown_teams),
+        )
+
+    def _append_all(self, events: list[NewEvent], source: str, progress) -> AppendResult:
+        return self.store.append_many(
+            events,
+            atomic=True,
+            batch_size=10_000,
+            metadata={"actor": self.actor, "source": f"import:{source}"},
+            progress=progress,
         )
 
     # -- reviews --
