@@ -37,17 +37,27 @@ def _ph(engine: Engine) -> str:
     return "?" if engine.dialect.name == "sqlite" else "%s"
 
 
-def _counting_sql() -> str:
-    counted = "('yes', 'no', 'not_sure')"
-    parts = []
-    for e in ELEMENTS:
-        parts.append(f"SUM(CASE WHEN {e} = 'yes' THEN 1 ELSE 0 END)")
-        parts.append(f"SUM(CASE WHEN {e} IN {counted} THEN 1 ELSE 0 END)")
-    all_yes = " AND ".join(f"{e} = 'yes'" for e in ELEMENTS)
-    all_answered = " AND ".join(f"{e} IN {counted}" for e in ELEMENTS)
-    parts.append(f"SUM(CASE WHEN {all_yes} THEN 1 ELSE 0 END)")
-    parts.append(f"SUM(CASE WHEN {all_answered} THEN 1 ELSE 0 END)")
-    return ", ".join(parts)
+def answer_counts(answers: tuple[str, str, str]) -> list[tuple[int, int]]:
+    """(numerator, denominator) of each measure for one return, in ``MEASURES`` order: the
+    rule itself (yes / (yes + no + not_sure); all three among returns answering all three)."""
+    out = [(int(a == "yes"), int(a in COUNTED)) for a in answers]
+    answered_all = all(a in COUNTED for a in answers)
+    out.append((int(answered_all and all(a == "yes" for a in answers)), int(answered_all)))
+    return out
+
+
+def tally(rows: list[tuple]) -> pd.DataFrame:
+    """Counts per team × period × measure from ``(team, period, agenda, goal, follow-up,
+    returns)`` rows; a measure with nothing counted in a month is absent."""
+    sums: dict[tuple[str, str, str], list[int]] = {}
+    for team, period, a, g, f, k in rows:
+        for measure, (num, den) in zip(MEASURES, answer_counts((a, g, f)), strict=True):
+            if den:
+                acc = sums.setdefault((team, period, measure), [0, 0])
+                acc[0] += num * int(k)
+                acc[1] += den * int(k)
+    records = [(t, p, m, n, d) for (t, p, m), (n, d) in sums.items()]
+    return pd.DataFrame(records, columns=["team", "period", "measure", "numerator", "denominator"])
 
 
 def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> str | None:
@@ -82,20 +92,14 @@ def survey_counts(
     """Numerator and denominator per team × month × measure (months without any counted
     answer for a measure are absent)."""
     where, params = _where(engine, as_of, team)
+    answers = ", ".join(ELEMENTS)
     sql = (
-        f"SELECT team_id, period, {_counting_sql()} FROM rm_surveys{where} "
-        "GROUP BY team_id, period"
+        f"SELECT team_id, period, {answers}, COUNT(*) FROM rm_surveys{where} "
+        f"GROUP BY team_id, period, {answers}"
     )
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(sql, params).fetchall()
-    records = []
-    for row in rows:
-        team_id, period, values = row[0], row[1], row[2:]
-        for i, measure in enumerate(MEASURES):
-            num, den = int(values[2 * i] or 0), int(values[2 * i + 1] or 0)
-            if den:
-                records.append((team_id, period, measure, num, den))
-    return pd.DataFrame(records, columns=["team", "period", "measure", "numerator", "denominator"])
+    return tally([tuple(r) for r in rows])
 
 
 def survey_measures(
@@ -108,9 +112,14 @@ def survey_measures(
     """Patient-reported measures with Wilson intervals, small and provisional flags, sorted by
     team, period, measure (the same columns as the case-note measures, plus ``provisional``)."""
     counts = survey_counts(engine, as_of=as_of, team=team)
+    return with_flags(counts, latest_survey_period(engine, as_of=as_of), quarterly=quarterly)
+
+
+def with_flags(counts: pd.DataFrame, latest: str | None, *, quarterly: bool = False) -> pd.DataFrame:
+    """Monthly counts → measures: optionally by quarter, with Wilson intervals, ``small``
+    (denominator < 10) and ``provisional`` (the period holding the newest month, ``latest``)."""
     if counts.empty:
         return pd.DataFrame(columns=SURVEY_COLUMNS)
-    latest = latest_survey_period(engine, as_of=as_of)
     if quarterly:
         counts = (
             counts.assign(period=counts["period"].map(to_quarter))
