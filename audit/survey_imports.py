@@ -262,5 +262,9 @@ class SurveyImporter:
                 ]
             ) from None
         return ImportResult(
-            "surveys", len(rows), result.appended, result.skipped, registered_teams=list(unknown_teams)
+            "surveys",
+            len(rows),
+            result.appended,
+            result.skipped,
+            registered_teams=list(unknown_teams),
         )

@@ -115,7 +115,9 @@ def survey_measures(
     return with_flags(counts, latest_survey_period(engine, as_of=as_of), quarterly=quarterly)
 
 
-def with_flags(counts: pd.DataFrame, latest: str | None, *, quarterly: bool = False) -> pd.DataFrame:
+def with_flags(
+    counts: pd.DataFrame, latest: str | None, *, quarterly: bool = False
+) -> pd.DataFrame:
     """Monthly counts → measures: optionally by quarter, with Wilson intervals, ``small``
     (denominator < 10) and ``provisional`` (the period holding the newest month, ``latest``)."""
     if counts.empty:

@@ -64,7 +64,9 @@ class SurveySeeder:
         if self.plan.scenario == "demo":
             spec = self.plan.params["scenario"]["demo"]["team"][tp.index]
             return str(spec.get("survey", "follows"))
-        return "tick_box" if self.rng.random() < float(self.p["large_tick_box_share"]) else "follows"
+        return (
+            "tick_box" if self.rng.random() < float(self.p["large_tick_box_share"]) else "follows"
+        )
 
     def _profile(self, tp: TeamPlan) -> SurveyProfile:
         p = self.p
@@ -117,14 +119,17 @@ class SurveySeeder:
             returned: date = cal.days[day]
             recorded = (day + rec_lo + int(rng.random() * (rec_hi - rec_lo + 1))) * DAY
             recorded += 17 * 3600 + 40 * 60 + tp.index * 60 + k
-            yield recorded, PatientSurveyReturned(
-                survey_id=f"s-{ym}-{k + 1:03d}",
-                team_id=tp.team_id,
-                returned_on=returned,
-                agenda_setting=answers[0],
-                goal_setting=answers[1],
-                follow_up=answers[2],
-                confidence=confidence,
+            yield (
+                recorded,
+                PatientSurveyReturned(
+                    survey_id=f"s-{ym}-{k + 1:03d}",
+                    team_id=tp.team_id,
+                    returned_on=returned,
+                    agenda_setting=answers[0],
+                    goal_setting=answers[1],
+                    follow_up=answers[2],
+                    confidence=confidence,
+                ),
             )
 
     def event_id(self, secs: int) -> str:

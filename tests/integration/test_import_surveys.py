@@ -99,7 +99,11 @@ FAULTS = {
     ),
     "bad answer": (
         f"{HEADER}\ns-9,msk1,2024-03-04,yes,maybe,no,7\n",
-        ["row 2, column goal_setting", "expected yes, no, not_sure, doesnt_apply or blank", "'maybe'"],
+        [
+            "row 2, column goal_setting",
+            "expected yes, no, not_sure, doesnt_apply or blank",
+            "'maybe'",
+        ],
     ),
     "bad date": (
         f"{HEADER}\ns-9,msk1,2024-02-30,yes,yes,no,7\n",
