@@ -58,9 +58,18 @@ _ANSWERS = {
 _EXPECTED_ANSWER = "yes, no, not_sure, doesnt_apply or blank"
 
 #: DESIGN "Identifier guard": exactly 10 digits with at most one separator (space, no-break
-#: space, tab, -, ., /) between digits, bounded by non-digits.
-_NHS_SHAPED = re.compile(r"(?<!\d)\d(?:[ \u00a0\t\-./]?\d){9}(?!\d)")
-_DIGIT_RUN = re.compile(r"\d{6,}")
+#: space, tab, -, ., /) between digits, standing as a word of its own, so that codes such as
+#: ``C-2024-000123`` and UUIDs are not caught. The same expression as the programme-wide guard
+#: (``audit/identifiers.py`` once integrated), which will replace these two functions.
+_SEP = "[ \u00a0\t./-]"
+_JOIN = "[./-]"
+_ALNUM = r"[^\W_]"
+_NHS_SHAPED = re.compile(
+    rf"(?<!{_ALNUM})(?<!{_ALNUM}{_JOIN})(?<!\d{_SEP})"
+    rf"\d(?:{_SEP}?\d){{9}}"
+    rf"(?!{_ALNUM})(?!{_SEP}\d)(?!{_JOIN}{_ALNUM})"
+)
+_LONG_DIGIT_RUN = re.compile(rf"\d(?:{_SEP}?\d){{9,}}")
 
 
 def looks_like_nhs_number(value: str) -> bool:
@@ -72,9 +81,9 @@ def looks_like_nhs_number(value: str) -> bool:
 
 
 def masked_source(name: str) -> str:
-    """A file name as stored in metadata and shown in messages: long digit runs masked, so a
-    file is never refused, nor an identifier kept, because of its name."""
-    return _DIGIT_RUN.sub(lambda m: "#" * len(m.group()), name)
+    """A file name as stored in metadata and shown in messages: runs of 10 or more digits
+    masked, so a file is never refused, nor an identifier kept, because of its name."""
+    return _LONG_DIGIT_RUN.sub(lambda m: re.sub(r"\d", "#", m.group()), name)
 
 
 def _header_problems(data: bytes, source: str) -> list[str]:
@@ -154,11 +163,15 @@ class SurveyImporter:
         for n, row in rows:
             where = f"{source}: row {n}"
             bad = []
-            for column, value in row.items():
-                if looks_like_nhs_number(value):
+            # one search over the whole row (cells joined by a non-digit) finds any such cell;
+            # only then is each cell checked, to name its column
+            if looks_like_nhs_number("\x1f".join(row.values())):
+                for column, value in row.items():
+                    if not looks_like_nhs_number(value):
+                        continue
                     bad.append(
-                        f"{where}, column {column}: a value shaped like an NHS number (not shown); "
-                        "surveys are anonymous and must not carry a patient identifier"
+                        f"{where}, column {column}: a value shaped like an NHS number (not "
+                        "shown); surveys are anonymous and must not carry a patient identifier"
                     )
             if bad:  # nothing else about such a row is reported, so nothing of it is echoed
                 errors.extend(bad)
