@@ -88,6 +88,8 @@ def complete_quarter(latest_survey: str | None, latest_audit: str | None) -> str
 
 def latest_complete_quarter(engine: Engine, *, as_of: datetime | None = None) -> str | None:
     audit = audit_measures(engine, as_of=as_of)
+    if "provisional" in audit:  # a month whose round is still open is not over yet
+        audit = audit[~audit["provisional"].astype(bool)]
     latest_audit = audit["period"].max() if not audit.empty else None
     return complete_quarter(latest_survey_period(engine, as_of=as_of), latest_audit)
 
