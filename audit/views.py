@@ -423,7 +423,9 @@ def agreement(
         periods = sorted(pairs["period"].unique())[-window:]
         pairs = pairs[pairs["period"].isin(periods)]
     result = cohens_kappa(list(zip(pairs["first"], pairs["second"], strict=True)))
-    enough = result.n >= MIN_PAIRS
+    # the kappa minimum is a programme decision (SpcSettingsChanged), 20 by default
+    minimum = load_settings_from_engine(engine, as_of=as_of).kappa_minimum_pairs
+    enough = result.n >= minimum
     return {
         "n": result.n,
         "percent_agreement": result.percent_agreement if enough else None,
