@@ -151,15 +151,11 @@ def team_chart(
     )
     table = rows.drop(columns=["team", "measure"]).merge(census, on="period", how="left")
     table = table.merge(
-        judgement.frame[
-            ["period", "centre", "lower_limit", "upper_limit", "point_type", "target"]
-        ],
+        judgement.frame[["period", "centre", "lower_limit", "upper_limit", "point_type", "target"]],
         on="period",
         how="left",
     )
-    frame = judgement.frame.merge(
-        census[["period", "census_proportion"]], on="period", how="left"
-    )
+    frame = judgement.frame.merge(census[["period", "census_proportion"]], on="period", how="left")
     target_now = judgement.target_now
     if target_now is None:
         target_now = decisions.target_for(rows["period"].iloc[-1]) or limits["target"]
