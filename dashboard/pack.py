@@ -37,6 +37,7 @@ from fpdf.enums import XPos, YPos
 from audit import labels, queries, views
 from audit.changes import ReviewPoint, default_since, last_programme_review, state_changes
 from audit.curve import culture_curve, team_curve, team_starts, training_waves
+from audit.judgement import summary_lines
 from audit.measures import audit_measures
 from audit.quality import audit_quality
 from audit.settings import load_settings_from_engine
@@ -316,12 +317,18 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         team = by_id.loc[team_id]
         milestones = queries.team_facts(engine, team_id, types=("MilestoneLogged",), as_of=as_of)
         figures = []
+        judged_lines: list[str] = []
         for measure in MEASURES:
             tc = views.team_chart(
                 engine, team_id, measure, as_of=as_of, measures=measures, settings=settings
             )
             if tc is None:
                 continue
+            if tc.judgement is not None:  # limits, gaps, small and provisional months, in words
+                judged_lines += [
+                    f"{labels.MEASURE_LABELS[measure]}: {line}"
+                    for line in summary_lines(tc.judgement, settings.small_sample)[1:]
+                ]
             # the judgement's own frame, as the team page draws it (gaps, provisional months,
             # targets in force)
             frame = (
@@ -353,7 +360,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
             )
         mine = grid[grid["team_id"] == team_id] if not grid.empty else grid
         mine = mine.assign(_o=mine["measure"].map(list(MEASURES).index)).sort_values("_o")
-        state = [state_sentence(r) for _, r in mine.iterrows()]
+        state = [state_sentence(r) for _, r in mine.iterrows()] + judged_lines
         notes = [
             f"Commentary for {r.period} by {r.author}: {r.text}"
             for r in (

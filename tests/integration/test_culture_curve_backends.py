@@ -34,7 +34,9 @@ def test_the_curve_ends_at_the_headline_and_as_of_is_byte_stable(db_url: str, ca
                 h.teams,
             )
         as_of = store.head().recorded_at
-        assert main(["audit", "headline", "--db", db_url, "--format", "json", "--as-of", as_of]) == 0
+        assert (
+            main(["audit", "headline", "--db", db_url, "--format", "json", "--as-of", as_of]) == 0
+        )
         before = capsys.readouterr().out
         assert [r["period"] for r in json.loads(before)] == sorted(
             r["period"] for r in json.loads(before)
@@ -50,7 +52,9 @@ def test_the_curve_ends_at_the_headline_and_as_of_is_byte_stable(db_url: str, ca
             ]
         )
         Projector(store).catch_up()
-        assert main(["audit", "headline", "--db", db_url, "--format", "json", "--as-of", as_of]) == 0
+        assert (
+            main(["audit", "headline", "--db", db_url, "--format", "json", "--as-of", as_of]) == 0
+        )
         assert capsys.readouterr().out == before
     finally:
         store.dispose()

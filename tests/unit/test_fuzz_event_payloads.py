@@ -80,8 +80,18 @@ VALID: dict[str, dict[str, Any]] = {
         "follow_up": "not_applicable",
     },
     "AuditRoundClosed": {"round_id": "r1"},
+    "PatientSurveyReturned": {
+        "survey_id": "s1",
+        "team_id": "msk1",
+        "returned_on": "2024-03-04",
+        "agenda_setting": "yes",
+        "goal_setting": "not_sure",
+        "follow_up": "doesnt_apply",
+        "confidence": 7,
+    },
     "PatientForgotten": {"subject": "patients", "patient_ref": TOKEN, "requested_by": "Dr X"},
     "ExportRecorded": {"subject": "exports", "what": "review pack"},
+    "PseudonymKeyRecorded": {"subject": "pseudonym-key", "check": "0123456789abcdef" * 2},
 }
 
 json_values = st.recursive(
