@@ -74,7 +74,8 @@ else:
         "purple bars the clinicians trained (ADP) that month."
     )
 
-st.subheader("What changed since the last review")
+# the grid's "Since last review" needs the comparison date before its own section (below the
+# grid) draws the date picker: a keyed widget's value is in the session state from the last run
 review = data.last_review(snap, ctx.as_of)
 now = ctx.as_of or (
     datetime.fromisoformat(snap.recorded_at.replace("Z", "+00:00"))
@@ -82,37 +83,9 @@ now = ctx.as_of or (
     else datetime.now(UTC)
 )
 default_day = (review.at if review else now - timedelta(days=91)).date()
-since_day = st.date_input(
-    "Compare with the position at the end of",
-    value=default_day,
-    max_value=now.date(),
-    key="since",
-    help="Defaults to the last programme review's sign-off, or three months back when none "
-    "has been signed off. Both sides are as-of views, so the comparison is reproducible.",
-)
-since = data.as_of_datetime(since_day) if since_day else data.as_of_datetime(default_day)
-changes, direction = data.review_change(snap, since, ctx.as_of)
+picked_day = st.session_state.get("since") or default_day
+changes, direction = data.review_change(snap, data.as_of_datetime(picked_day), ctx.as_of)
 grid = grid.assign(direction=direction)
-if review:
-    st.caption(
-        f"Last programme review: signed off by {review.signed_off_by or 'someone'} on "
-        f"{review.at:%d %b %Y}."
-    )
-else:
-    st.caption("No programme review has been signed off yet: compared with three months back.")
-if changes.empty:
-    st.info(f"No team's variation, assurance or norm status changed since {since_day:%d %b %Y}.")
-else:
-    st.caption(
-        f"{changes['team_id'].nunique()} teams changed since {since_day:%d %b %Y} "
-        f"({len(changes)} changes):"
-    )
-    st.dataframe(
-        ui.styled(data.changes_table(changes), ("Then", "Now")),
-        hide_index=True,
-        width="stretch",
-        key="changes",
-    )
 
 st.subheader("Teams and enablers, those needing attention first")
 teams = data.teams(snap, ctx.as_of)
@@ -197,6 +170,39 @@ if stale:
         "this)."
     )
 ui.downloads(table, "programme-overview", key="grid")
+
+st.subheader("What changed since the last review")
+since_day = st.date_input(
+    "Compare with the position at the end of",
+    value=default_day,
+    max_value=now.date(),
+    key="since",
+    help="Defaults to the last programme review's sign-off, or three months back when none "
+    "has been signed off. Both sides are as-of views, so the comparison is reproducible.",
+)
+since_day = since_day or default_day
+if since_day != picked_day:  # first run after a change: compare with the date just picked
+    changes, _ = data.review_change(snap, data.as_of_datetime(since_day), ctx.as_of)
+if review:
+    st.caption(
+        f"Last programme review: signed off by {review.signed_off_by or 'someone'} on "
+        f"{review.at:%d %b %Y}."
+    )
+else:
+    st.caption("No programme review has been signed off yet: compared with three months back.")
+if changes.empty:
+    st.info(f"No team's variation, assurance or norm status changed since {since_day:%d %b %Y}.")
+else:
+    st.caption(
+        f"{changes['team_id'].nunique()} teams changed since {since_day:%d %b %Y} "
+        f"({len(changes)} changes):"
+    )
+    st.dataframe(
+        ui.styled(data.changes_table(changes), ("Then", "Now")),
+        hide_index=True,
+        width="stretch",
+        key="changes",
+    )
 
 render_programme_flags(ctx)
 

@@ -192,7 +192,7 @@ def test_overview_page(server, page, shots):
     expect(
         page.get_by_text("How many of the 8 teams have made each enabler the norm")
     ).to_be_visible()
-    # what changed since the last review, the grid and the triangulation flags (case notes vs
+    # the grid, what changed since the last review and the triangulation flags (case notes vs
     # patient surveys)
     expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(3)
     expect(page.get_by_text("Culture shift over time", exact=True)).to_be_visible()
@@ -203,8 +203,7 @@ def test_overview_page(server, page, shots):
 
 def test_overview_row_opens_the_team_chart(server, page):
     _open(page, server, "", PAGES[""])
-    # the grid comes after the demo's list of what changed since the last review
-    grid = page.locator('[data-testid="stDataFrame"]').nth(1)
+    grid = page.locator('[data-testid="stDataFrame"]').first  # the grid comes first
     box = grid.bounding_box()
     assert box is not None
     # the grid is drawn on a canvas: click the first row's selection box (header row ~35 px)
