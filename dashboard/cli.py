@@ -62,11 +62,25 @@ def progress_bar(total: int | None, desc: str, enabled: bool = True):
         bar.close()
 
 
-def open_store(url_arg: str | None, *, create: bool = True):
+def open_store(url_arg: str | None, *, create: bool = True, must_exist: bool = True):
+    """The store and projector for ``--db``. ``must_exist``: a database that does not exist
+    (no file; on PostgreSQL no sipdash tables) is an error naming it, and nothing is created;
+    only the commands that fill a database (seed, import, restore) pass False."""
     from audit.projections import Projector
     from events import EventStore, resolve_url
+    from events.chain import LogKeyError, log_key
+    from events.db import missing_database
 
-    store = EventStore(resolve_url(url_arg))
+    url = resolve_url(url_arg)
+    if must_exist and (why := missing_database(url)):
+        raise CliError(
+            f"{why}. Check --db / SIPDASH_DATABASE_URL; to fill a new database use "
+            "`sipdash seed`, `sipdash import` or `sipdash restore`"
+        )
+    try:
+        store = EventStore(url, log_key=log_key())
+    except LogKeyError as exc:
+        raise CliError(str(exc)) from None
     projector = Projector(store)
     if create:
         projector.ensure_schema()
@@ -79,7 +93,7 @@ def open_store(url_arg: str | None, *, create: bool = True):
 def cmd_seed(args: argparse.Namespace) -> int:
     import seed
 
-    store, projector = open_store(args.db)
+    store, projector = open_store(args.db, must_exist=False)
     head = store.head()
     if head.position:
         if args.if_empty:
@@ -114,9 +128,18 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from events import resolve_url
+    from events.db import missing_database
 
     app = Path(__file__).with_name("app.py")
     url = resolve_url(args.db)
+    why = missing_database(url)
+    if why:
+        print(
+            f"sipdash: {why}; the dashboard will start empty. Fill it with `sipdash seed` "
+            "(synthetic demo data), `sipdash import consultations FILE.csv` or "
+            "`sipdash restore FILE`.",
+            file=sys.stderr,
+        )
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{Path(url[len('sqlite:///') :]).resolve()}"  # the app may run elsewhere
     env = dict(os.environ, SIPDASH_DATABASE_URL=url)
@@ -154,10 +177,22 @@ def _streamlit_config_flags() -> list[str]:
     return flags
 
 
+def _expected_head(text: str) -> str:
+    """argparse type for ``--expect-head``: a malformed hash is a usage error (exit 2)."""
+    from events.chain import parse_expected_head
+
+    try:
+        return parse_expected_head(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     store, _ = open_store(args.db)
     with progress_bar(store.head().position, "verifying", not args.quiet) as update:
         result = store.verify(expect_head=args.expect_head, progress=update)
+    for note in result.notes:
+        print(f"note: {note}")
     print(result.line())
     return EXIT_OK if result.ok else EXIT_FAIL
 
@@ -267,28 +302,48 @@ def cmd_backup(args: argparse.Namespace) -> int:
     store, _ = open_store(args.db)
     path = Path(args.file)
     tmp = path.with_suffix(path.suffix + ".partial")
-    with (
-        tmp.open("w", encoding="utf-8") as out,
-        progress_bar(store.head().position, "backing up", not args.quiet) as update,
-    ):
-        n = write_backup(store, out, progress=update)
+    try:
+        with (
+            tmp.open("w", encoding="utf-8") as out,
+            progress_bar(store.head().position, "backing up", not args.quiet) as update,
+        ):
+            written = write_backup(store, out, progress=update, pseudonym_key=_pseudonym_key())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
-    print(f"backed up {n} events to {path}; head {store.head().hash}")
+    # the head the backup holds (its header), not the log's head now: others may append
+    print(f"backed up {written.events} events to {path}; head {written.head}")
     return EXIT_OK
+
+
+def _pseudonym_key() -> str:
+    from events.pseudonym import resolve_key
+
+    return resolve_key()[0]
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from events.backup import BackupError, restore_backup
 
-    store, projector = open_store(args.db)
+    store, projector = open_store(args.db, must_exist=False)
     try:
         with progress_bar(None, "restoring", not args.quiet) as update:
-            n = restore_backup(store, Path(args.file), progress=update)
+            done = restore_backup(
+                store, Path(args.file), progress=update, pseudonym_key=_pseudonym_key()
+            )
     except (BackupError, OSError) as exc:
         raise CliError(f"restore refused: {exc}") from None
     result = store.verify()
     projector.catch_up()
-    print(f"restored {n} events; {result.line()}")
+    for note in (*done.notes, *result.notes):
+        print(f"note: {note}")
+    if done.forgotten_events:
+        print(
+            f"re-applied {done.forgotten_events} patient erasures (PatientForgotten) from the "
+            f"log: {done.erasures_reapplied} mappings the backup still held were erased"
+        )
+    print(f"restored {done.events} events; {result.line()}")
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
@@ -297,7 +352,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from audit.imports import Importer, ImportRefused
     from events.pseudonym import PatientRegistry, resolve_key
 
-    store, projector = open_store(args.db)
+    store, projector = open_store(args.db, must_exist=False)
     key, is_demo = resolve_key()
     registry = PatientRegistry(store.engine, key)
     registry.ensure_schema()
@@ -439,7 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--expect-head",
         metavar="HASH",
-        help="a head hash published earlier that must still be on the chain",
+        type=_expected_head,
+        help="a head hash published earlier that must still be on the chain: the full hash "
+        "or a prefix of at least 12 hex digits, any case",
     )
 
     p = add("rebuild", cmd_rebuild, "rebuild every read model from the log")

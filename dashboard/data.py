@@ -23,9 +23,10 @@ from sqlalchemy import func, select
 
 from audit import queries, views
 from audit import readmodel as rm
-from audit.projections import Projector
+from audit.projections import Projector, ReadModelsAhead  # noqa: F401 - app.py catches it
 from audit.views import MEASURE_LABELS, Headline, TeamChart
 from events import EventStore, Head, VerifyResult, resolve_url
+from events.chain import log_key
 from events.types import EVENT_TYPES, MEASURES
 
 PAGE_SIZE = 50
@@ -75,7 +76,7 @@ SMALL_SAMPLE_BADGE = "⚠ small (n < 10)"
 
 @st.cache_resource(show_spinner=False)
 def _open(url: str) -> tuple[EventStore, Projector]:
-    store = EventStore(url)
+    store = EventStore(url, log_key=log_key())
     projector = Projector(store)
     projector.ensure_schema()
     return store, projector
@@ -100,7 +101,7 @@ def refresh() -> Snapshot:
     """Fold any new events into the read models, then read the head (once per run)."""
     url = resolve_url()
     store, projector = _open(url)
-    if projector.lag() > 0:
+    if projector.lag() != 0:  # below zero: a truncated log, which catch_up refuses (ReadModelsAhead)
         projector.catch_up()
     head = store.head()
     lag = head.position - projector.checkpoint()
