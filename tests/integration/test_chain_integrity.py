@@ -171,7 +171,9 @@ def _old_log(url: str, n: int = 6) -> list[str]:
 def _column(url: str, name: str) -> list:
     store = EventStore(url)
     with store.engine.connect() as conn:
-        values = [r[0] for r in conn.exec_driver_sql(f"SELECT {name} FROM events ORDER BY position")]
+        values = [
+            r[0] for r in conn.exec_driver_sql(f"SELECT {name} FROM events ORDER BY position")
+        ]
     store.dispose()
     return values
 
