@@ -241,6 +241,8 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     store, projector = open_store(args.db)
     projector.catch_up()
     as_of = parse_as_of(args.as_of)
+    if args.source == "surveys":
+        return _survey_report(store, as_of, args)
     df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
     if args.format == "json":
         sys.stdout.write(json.dumps(report_records(df), indent=2) + "\n")
@@ -260,10 +262,25 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace) -> int:
+    """``audit report --source surveys``: patient-reported measures in the same shape."""
+    from audit.surveys import survey_measures, survey_report_records
+
+    df = survey_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(survey_report_records(df), indent=2) + "\n")
+    elif args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        sys.stdout.write(df.to_string(index=False) + "\n")
+    return EXIT_OK
+
+
 def cmd_spc(args: argparse.Namespace) -> int:
     from audit import spc, spc_io
 
     try:
+        spc_io.check_target(args.chart, args.target)
         series = spc_io.read_series_csv(Path(args.file), args.chart)
         common: dict[str, Any] = {"improvement": args.improvement, "target": args.target}
         settings = spc.SpcSettings(shift_points=args.shift, trend_points=args.trend)
@@ -370,7 +387,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
     try:
         with progress_bar(None, f"importing {path.name}", not args.quiet) as update:
-            if args.kind == "consultations":
+            if args.kind == "surveys":
+                from audit.survey_imports import SurveyImporter
+
+                result = SurveyImporter(store).import_surveys(
+                    data, source=path.name, register_teams=args.register_teams, progress=update
+                )
+            elif args.kind == "consultations":
                 result = importer.import_consultations(
                     data, source=path.name, register_teams=args.register_teams, progress=update
                 )
@@ -525,23 +548,78 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["table", "csv", "json"], default="table")
     r.add_argument("--as-of", help="ISO 8601 date/time, inclusive, UTC if no zone")
     r.add_argument("--quarterly", action="store_true")
+    r.add_argument(
+        "--source",
+        choices=["case_notes", "surveys"],
+        default="case_notes",
+        help="case-note audit (default) or patient surveys (same JSON shape)",
+    )
 
     p = add(
         "spc",
         cmd_spc,
         "SPC for any series in a CSV file (period,value or period,numerator,denominator)",
     )
-    p.add_argument("file")
-    p.add_argument("--chart", choices=["xmr", "p", "run"], default="xmr")
-    p.add_argument("--improvement", choices=["up", "down", "neither"], default="up")
-    p.add_argument("--target", type=float)
     p.add_argument(
-        "--baseline", type=int, metavar="N", help="limits from the first N points, carried forward"
+        "file",
+        help="CSV with a header row: period,value (xmr, run) or period,numerator,denominator "
+        "(p); rows are taken in file order; each period label once; a label shaped like a date "
+        "(YYYY-MM, YYYY-MM-DD) must be a real one",
     )
-    p.add_argument("--recalculate-at", action="append", default=[], metavar="PERIOD")
-    p.add_argument("--shift", type=int, default=6, choices=[6, 7, 8])
-    p.add_argument("--trend", type=int, default=6, choices=[6, 7, 8])
-    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument(
+        "--chart",
+        choices=["xmr", "p", "run"],
+        default="xmr",
+        help="xmr: mean ± 2.66 × mean moving range; p: proportions numerator/denominator; "
+        "run: median and Anhøj's rules (default: xmr)",
+    )
+    p.add_argument(
+        "--improvement",
+        choices=["up", "down", "neither"],
+        default="up",
+        help="which direction is better (default: up)",
+    )
+    p.add_argument(
+        "--target",
+        type=float,
+        metavar="X",
+        help="target in the units of the values: for a p-chart a proportion 0–1 (0.8 = 80%%), "
+        "else the values' own unit (default: none, no assurance icon)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=int,
+        metavar="N",
+        help="limits from the first N points (a count of rows, ≥ 1), carried forward; "
+        "overrides --recalculate-at as in the MDC tools (default: all points)",
+    )
+    p.add_argument(
+        "--recalculate-at",
+        action="append",
+        default=[],
+        metavar="PERIOD",
+        help="a period label from the file where new limits start; repeatable (default: none)",
+    )
+    p.add_argument(
+        "--shift",
+        type=int,
+        default=6,
+        choices=[6, 7, 8],
+        help="points in a row on one side of the centre that make a shift (default: 6)",
+    )
+    p.add_argument(
+        "--trend",
+        type=int,
+        default=6,
+        choices=[6, 7, 8],
+        help="points in a row rising or falling that make a trend (default: 6)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["csv", "json"],
+        default="csv",
+        help="output: one CSV row per point, or JSON with points and summary (default: csv)",
+    )
 
     p = add("backup", cmd_backup, "write the whole log as JSON lines")
     p.add_argument("file")
@@ -551,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "import", cmd_import, "validated, all-or-nothing CSV import (re-import appends nothing)"
     )
-    p.add_argument("kind", choices=["consultations", "reviews"])
+    p.add_argument("kind", choices=["consultations", "reviews", "surveys"])
     p.add_argument("file")
     p.add_argument(
         "--register-teams",

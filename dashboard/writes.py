@@ -100,6 +100,27 @@ def append(event: Event, *, actor: str) -> None:
     projector.catch_up()
 
 
+def decide(kind: str, *, actor: str, **fields) -> None:
+    """A baseline, recalculation, target or SPC-settings decision through
+    ``audit.decisions`` (which enforces the partition rule); refusals come back as
+    :class:`WriteRefused` with the rule's own words."""
+    from audit import decisions
+
+    store, projector = data._open(resolve_url())
+    fn = {
+        "baseline": decisions.fix_baseline,
+        "recalculate": decisions.recalculate_limits,
+        "target": decisions.set_target,
+        "settings": decisions.change_spc_settings,
+    }[kind]
+    try:
+        fn(store, actor=actor, projector=projector, **fields)
+    except decisions.DecisionRefused as exc:
+        raise WriteRefused(f"Not recorded: {exc}.") from None
+    except StoreError as exc:
+        raise _refused(exc) from None
+
+
 def record_table_export(name: str, *, actor: str) -> None:
     """A table download, recorded as ``ExportRecorded(subject="table")``."""
     store = data.store()
@@ -136,7 +157,7 @@ def run_import(
     register_teams: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Import a consultations or reviews CSV, all or nothing.
+    """Import a consultations, reviews or surveys CSV, all or nothing.
 
     Raises :class:`ImportRefused` (``.errors``: every problem, by row and column) when the file
     is refused; nothing was appended then."""
@@ -149,10 +170,16 @@ def run_import(
         projector=projector,
         actor=actor,
     )
-    if kind not in ("consultations", "reviews"):
+    if kind not in ("consultations", "reviews", "surveys"):
         raise ValueError(f"unknown import kind {kind!r}")
     try:
-        if kind == "consultations":
+        if kind == "surveys":
+            from audit.survey_imports import SurveyImporter
+
+            result = SurveyImporter(store, actor=actor).import_surveys(
+                content, source=source, register_teams=register_teams, progress=progress
+            )
+        elif kind == "consultations":
             result = importer.import_consultations(
                 content, source=source, register_teams=register_teams, progress=progress
             )
@@ -170,6 +197,7 @@ __all__ = [
     "append",
     "build_pack",
     "close_round",
+    "decide",
     "key_status",
     "open_round",
     "record_review",

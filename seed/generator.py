@@ -49,6 +49,7 @@ from events.types import (
 
 from .params import ELEMENTS
 from .plan import ClinicianSeed, Plan, TeamPlan, logit, person_name
+from .surveys import SurveySeeder
 
 DAY = 86_400
 NEVER = 1 << 62  # "not retracted" sentinel (seconds)
@@ -93,12 +94,15 @@ class Generator:
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:events")
         self.heap: list[tuple[int, int, NewEvent]] = []
         self._stable: dict[str, int | None] = {}
+        self._audit_paused = self._pauses(plan)
         self.seq = itertools.count()
         self.epoch = datetime(
             self.cal.start.year, self.cal.start.month, self.cal.start.day, tzinfo=UTC
         )
         self.epoch_ms = int(self.epoch.timestamp()) * 1000
         self.teams = [_TeamState(t) for t in plan.teams]
+        # surveys draw from their own random stream: every other event stays byte-identical
+        self.surveys = SurveySeeder(plan, self.epoch_ms)
 
     # -- helpers --
 
@@ -227,6 +231,15 @@ class Generator:
                 self._baseline_and_target(tp, m, secs + 30)
         self._recalculation(tp, m)
         self._rates(st, m)
+        self._surveys(tp, m)
+
+    def _surveys(self, tp: TeamPlan, m: int) -> None:
+        """The month's patient surveys, each recorded a few days after its return."""
+        seeder = self.surveys
+        for secs, survey in seeder.month(tp, m):
+            at = self._at(secs)
+            new = NewEvent(survey, survey.returned_on, seeder.event_id(secs), at)
+            heapq.heappush(self.heap, (secs, next(self.seq), new))
 
     def _baseline_and_target(self, tp: TeamPlan, m: int, secs: int) -> None:
         cal, ms = self.cal, self.p["milestones"]
@@ -460,9 +473,24 @@ class Generator:
             if team_notes:
                 self._audit(st, m, team_notes)
 
+    def _pauses(self, plan: Plan) -> dict[str, tuple[int, int]]:
+        """Demo teams whose audit paused (``audit_paused = [first, last]`` reference months,
+        scaled to the calendar): those months have consultations but no audit round, a gap."""
+        if plan.scenario != "demo":
+            return {}
+        out = {}
+        for spec in self.p["scenario"]["demo"]["team"]:
+            if "audit_paused" in spec:
+                first, last = spec["audit_paused"]
+                out[spec["id"]] = (round(plan.scale(first)), round(plan.scale(last)))
+        return out
+
     def _audit(self, st: _TeamState, m: int, notes: dict[str, tuple]) -> None:
         """Queue the team-month's audit round, reviewed a few days into the next month."""
         tp, cal, a, rng = st.plan, self.cal, self.p["audit"], self.rng
+        paused = self._audit_paused.get(tp.team_id)
+        if paused is not None and paused[0] <= m <= paused[1]:
+            return
         period = cal.period(m)
         round_id = f"r-{tp.team_id}-{period}-1"
         size = int(a["sample_size"])

@@ -47,6 +47,7 @@ VALID: dict[str, dict[str, Any]] = {
     },
     "CommentaryAdded": {"team_id": "msk1", "period": "2024-05", "text": "ok", "author": "lead"},
     "ReviewSignedOff": {"team_id": "msk1", "period": "2024-05", "signed_off_by": "Dr X"},
+    "SpcSettingsChanged": {"programme_id": "sip", "shift_points": 7, "reason": "board"},
     "ClinicianRegistered": {"clinician_id": "k1", "team_id": "msk1", "role": "physio"},
     "ClinicianTrained": {"clinician_id": "k1", "team_id": "msk1", "on": "2024-02-02"},
     "ConsultationHeld": {
@@ -79,6 +80,15 @@ VALID: dict[str, dict[str, Any]] = {
         "follow_up": "not_applicable",
     },
     "AuditRoundClosed": {"round_id": "r1"},
+    "PatientSurveyReturned": {
+        "survey_id": "s1",
+        "team_id": "msk1",
+        "returned_on": "2024-03-04",
+        "agenda_setting": "yes",
+        "goal_setting": "not_sure",
+        "follow_up": "doesnt_apply",
+        "confidence": 7,
+    },
     "PatientForgotten": {"subject": "patients", "patient_ref": TOKEN, "requested_by": "Dr X"},
     "ExportRecorded": {"subject": "exports", "what": "review pack"},
 }
