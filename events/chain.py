@@ -124,9 +124,10 @@ class LogKeyError(ValueError):
 
 
 def log_key(explicit: str | None = None) -> str | None:
-    """The log key: ``explicit`` if given, else ``SIPDASH_LOG_KEY``, else None (unkeyed).
-
-    The one place the CLI and the dashboard read it, so both key the same rows."""
+    """The log key: ``explicit`` if given, else ``SIPDASH_LOG_KEY``, else None (unkeyed);
+    refused when too short. The CLI and the dashboard get it from ``audit.bootstrap``'s
+    settings (argument, environment, secrets.toml), which validates it here, so both key the
+    same rows with the same key."""
     key = explicit if explicit is not None else os.environ.get(LOG_KEY_ENV)
     if not key:
         return None
