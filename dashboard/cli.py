@@ -392,6 +392,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from events.backup import BackupError, restore_backup
 
     wiring = bootstrap(args.db, must_exist=False)
@@ -403,6 +405,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
             )
     except (BackupError, OSError) as exc:
         raise CliError(f"restore refused: {exc}") from None
+    except DBAPIError as exc:  # one transaction: the database is as empty as before
+        raise CliError(
+            f"restore failed, nothing was restored: the database refused a write "
+            f"({type(exc.orig).__name__}); the database is still empty, so the restore can be "
+            "run again once the cause is fixed"
+        ) from None
     result = store.verify()
     projector.catch_up()
     for note in (*done.notes, *result.notes):
