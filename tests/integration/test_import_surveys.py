@@ -275,3 +275,17 @@ def test_the_cli_refuses_a_bad_survey_file_with_exit_1_and_appends_nothing(
     err = capsys.readouterr().err
     assert "nothing was appended" in err and "row 2, column confidence" in err and NHS not in err
     assert store.head().position == head
+
+
+def test_survey_event_ids_are_uuid5_of_team_and_survey_id(store, importer) -> None:
+    import uuid
+
+    from audit.imports import NAMESPACE, event_id
+    from audit.survey_imports import survey_event_id
+
+    for team, sid in (("msk1", "s-1"), ("copd1", "s-1"), ("t", "é/ünï\u00a0code")):
+        expected = str(uuid.uuid5(NAMESPACE, f"survey\x1f{team}\x1f{sid}"))
+        assert survey_event_id(team, sid) == event_id("survey", team, sid) == expected
+    importer.import_surveys(GOOD.encode())
+    ids = {e.event_id for e in store.read_all(types=["PatientSurveyReturned"])}
+    assert survey_event_id("copd1", "s-1") in ids
