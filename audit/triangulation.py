@@ -192,28 +192,45 @@ def display_table(table: pd.DataFrame, labels: dict[str, str] | None = None) -> 
     )[cols]
 
 
+def pack_lines(table: pd.DataFrame) -> list[str]:
+    """The pack section's text: which quarter, how many pairs flagged, and what a flag means."""
+    if table.empty:
+        return [
+            "No complete quarter with both case-note audits and patient surveys: "
+            "nothing to triangulate."
+        ]
+    flagged = flags(table)
+    return [
+        f"{table['quarter'].iloc[0]} (the latest complete quarter): {len(flagged)} of "
+        f"{len(table)} team-enabler pairs flagged as {FLAG_TEXT}.",
+        PROMPT_TEXT,
+    ]
+
+
+def pack_table(table: pd.DataFrame, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """The flagged rows as text cells (percentages), for the pack's PDF and HTML tables."""
+    shown = display_table(flags(table), labels)
+    for col in shown.columns:
+        if col in (
+            "Case notes (audit sample)",
+            "Patients report",
+            "Difference (notes − patients)",
+            "95% interval from",
+            "95% interval to",
+        ):
+            signed = col.startswith(("Difference", "95%"))
+            shown[col] = shown[col].map(lambda v, s=signed: f"{v:+.0%}" if s else f"{v:.0%}")
+    return shown
+
+
 def render_html(table: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
     """A short, self-contained HTML section for the review pack (flagged rows only)."""
     import html
 
-    flagged = flags(table)
-    quarter = table["quarter"].iloc[0] if not table.empty else None
-    parts = ["<section class='triangulation'><h2>Case notes and patient surveys</h2>"]
-    if quarter is None:
-        parts.append("<p>No complete quarter with both case-note audits and patient surveys.</p>")
-    else:
-        parts.append(
-            f"<p>{html.escape(quarter)}: {len(flagged)} of {len(table)} team-enabler pairs "
-            f"flagged as {html.escape(FLAG_TEXT)}. {html.escape(PROMPT_TEXT)}</p>"
-        )
-        if not flagged.empty:
-            shown = display_table(flagged, labels)
-            parts.append(
-                shown.to_html(
-                    index=False,
-                    escape=True,
-                    float_format=lambda v: f"{v:.0%}" if abs(v) <= 1 else f"{v:g}",
-                )
-            )
+    parts = ["<section id='triangulation'><h2>Case notes and patient surveys</h2>"]
+    parts.extend(f"<p>{html.escape(line)}</p>" for line in pack_lines(table))
+    shown = pack_table(table, labels) if not table.empty else pd.DataFrame()
+    if not shown.empty:
+        parts.append(shown.to_html(index=False, escape=True))
     parts.append("</section>")
     return "".join(parts)
