@@ -86,12 +86,27 @@ def complete_quarter(latest_survey: str | None, latest_audit: str | None) -> str
     return to_quarter(last)
 
 
+def _latest_final(monthly: pd.DataFrame) -> str | None:
+    if "provisional" in monthly:  # a month whose round is still open is not over yet
+        monthly = monthly[~monthly["provisional"].astype(bool)]
+    return monthly["period"].max() if not monthly.empty else None
+
+
 def latest_complete_quarter(engine: Engine, *, as_of: datetime | None = None) -> str | None:
-    audit = audit_measures(engine, as_of=as_of)
-    if "provisional" in audit:  # a month whose round is still open is not over yet
-        audit = audit[~audit["provisional"].astype(bool)]
-    latest_audit = audit["period"].max() if not audit.empty else None
-    return complete_quarter(latest_survey_period(engine, as_of=as_of), latest_audit)
+    return complete_quarter(
+        latest_survey_period(engine, as_of=as_of),
+        _latest_final(audit_measures(engine, as_of=as_of)),
+    )
+
+
+def _by_quarter(monthly: pd.DataFrame) -> pd.DataFrame:
+    """Monthly counts pooled by quarter (first reviews are counted once per team-month, so the
+    sums equal ``audit_measures(quarterly=True)``)."""
+    return (
+        monthly.assign(period=monthly["period"].map(to_quarter))
+        .groupby(["team", "period", "measure"], as_index=False)[["numerator", "denominator"]]
+        .sum()
+    )
 
 
 def compare(notes: pd.DataFrame, surveys: pd.DataFrame, quarter: str) -> pd.DataFrame:
@@ -137,14 +152,16 @@ def triangulation(
 ) -> pd.DataFrame:
     """Per team × measure: case-note (audit sample) vs patient-reported rate over the latest
     complete quarter (or ``quarter``), the Newcombe interval of the difference and the flag."""
-    quarter = quarter or latest_complete_quarter(engine, as_of=as_of)
-    if quarter is None:
+    monthly = audit_measures(engine, as_of=as_of)  # read once: the quarter and its counts
+    quarter = quarter or complete_quarter(
+        latest_survey_period(engine, as_of=as_of), _latest_final(monthly)
+    )
+    if quarter is None or monthly.empty:
         return pd.DataFrame(columns=COLUMNS)
-    notes = audit_measures(engine, as_of=as_of, quarterly=True)
     surveys = survey_measures(engine, as_of=as_of, quarterly=True)
-    if notes.empty or surveys.empty:
+    if surveys.empty:
         return pd.DataFrame(columns=COLUMNS)
-    out = compare(notes, surveys, quarter)
+    out = compare(_by_quarter(monthly), surveys, quarter)
     names = queries.teams(engine, as_of=as_of).set_index("team_id")["name"].to_dict()
     out.insert(1, "team_name", out["team"].map(names).fillna(out["team"]))
     return out[COLUMNS]
