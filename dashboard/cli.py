@@ -321,6 +321,18 @@ def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace)
     from audit.surveys import survey_measures, survey_report_records
 
     df = survey_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    if df.empty:
+        from audit.queries import is_synthetic
+
+        print(
+            "sipdash: no patient surveys in this database"
+            + (
+                "; it was seeded before sipdash had surveys: reseed to see surveys"
+                if is_synthetic(store.engine)
+                else ""
+            ),
+            file=sys.stderr,
+        )
     if args.format == "json":
         sys.stdout.write(json.dumps(survey_report_records(df), indent=2) + "\n")
     elif args.format == "csv":
