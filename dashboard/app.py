@@ -87,6 +87,9 @@ try:
 except data.ReadModelsAhead as exc:  # a truncated log: never fold on silently
     st.error(f"**The event log is shorter than the read models.** {exc}", icon=":material/error:")
     st.stop()
+except data.LogKeyError as exc:  # SIPDASH_LOG_KEY set but unusable: say so, never guess
+    st.error(f"**The log key cannot be used.** {exc}", icon=":material/key:")
+    st.stop()
 
 with st.sidebar:
     st.markdown("### sipdash")

@@ -144,10 +144,14 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from audit.bootstrap import load_settings
+    from events.chain import LogKeyError
     from events.db import missing_database
 
     app = Path(__file__).with_name("app.py")
-    url = load_settings(args.db).database_url
+    try:
+        url = load_settings(args.db).database_url
+    except LogKeyError as exc:
+        raise CliError(str(exc)) from None
     why = missing_database(url)
     if why:
         print(

@@ -26,6 +26,7 @@ from audit.bootstrap import Wiring, bootstrap, load_settings, wire
 from audit.projections import Projector, ReadModelsAhead  # noqa: F401 - app.py catches it
 from audit.views import MEASURE_LABELS, Headline, TeamChart
 from events import EventStore, Head, VerifyResult
+from events.chain import LogKeyError  # noqa: F401 - app.py catches it
 from events.types import EVENT_TYPES, MEASURES
 
 PAGE_SIZE = 50
