@@ -227,6 +227,18 @@ def test_dashboard_forms_and_cli_authors_refuse_identifiers_without_echoing_them
             "no-round", "c1", grouped(n, " "), {}, second_review=False, actor="Dr X"
         )
     assert "reviewer: looks like an NHS number" in str(refused.value)
+    with pytest.raises(writes.WriteRefused) as refused:
+        writes.decide(
+            "target",
+            actor="Dr X",
+            team_id="msk1",
+            measure="agenda_setting",
+            target=0.8,
+            from_period="2024-03",
+            reason=f"agreed with {n}",
+        )
+    assert "reason: looks like an NHS number" in str(refused.value)
+    assert not any(form in str(refused.value) for form in every_form(n))
     assert head(db) == before
     code, out, err = cli("forget", "HOSP-1", "--by", n)
     assert code == 1 and "--by: looks like an NHS number" in err and n not in out + err
