@@ -1,7 +1,9 @@
 """The ``sipdash`` command line: a thin shell over events/, audit/ and seed/.
 
 Every subcommand takes ``--db URL`` (before or after the subcommand); otherwise
-``SIPDASH_DATABASE_URL``; otherwise ``sqlite:///sipdash.db`` in the working directory.
+``SIPDASH_DATABASE_URL`` (environment, then ``.streamlit/secrets.toml``); otherwise
+``sqlite:///sipdash.db`` in the working directory. Settings are read and collaborators wired
+by :mod:`audit.bootstrap`, the same composition root the dashboard uses.
 """
 
 from __future__ import annotations
@@ -127,10 +129,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from events import resolve_url
+    from audit.bootstrap import load_settings
 
     app = Path(__file__).with_name("app.py")
-    url = resolve_url(args.db)
+    url = load_settings(args.db).database_url  # the same precedence the app itself uses
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{Path(url[len('sqlite:///') :]).resolve()}"  # the app may run elsewhere
     env = dict(os.environ, SIPDASH_DATABASE_URL=url)
