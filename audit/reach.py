@@ -37,6 +37,7 @@ __all__ = [
     "coverage",
     "imd_counts",
     "newcombe_difference",
+    "parse_imd_quintile",
     "quintile_gap",
     "quintile_rates",
     "shift_period",
@@ -130,7 +131,9 @@ def imd_counts(
 def training_records(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     """``ClinicianTrained`` facts known at ``as_of``: clinician_id, programme, team, trained_on."""
     ph = _ph(engine)
-    cond, params = ("", ()) if as_of is None else (f" WHERE recorded_at <= {ph}", (format_ts(as_of),))
+    cond, params = (
+        ("", ()) if as_of is None else (f" WHERE recorded_at <= {ph}", (format_ts(as_of),))
+    )
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
@@ -141,6 +144,25 @@ def training_records(engine: Engine, *, as_of: datetime | None = None) -> pd.Dat
 
 
 # ------------------------------------------------------------------------------- helpers
+
+
+def parse_imd_quintile(cell: str) -> tuple[int | None, str | None]:
+    """An ``imd_quintile`` CSV cell: (quintile or None when blank, problem or None).
+
+    Whole numbers 1 (most deprived) to 5 (least deprived); ``3.0`` as a spreadsheet may save it
+    is read as 3; anything else is a problem (the caller names row and column)."""
+    text = cell.strip()
+    if not text:
+        return None, None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if math.isnan(number) or not number.is_integer():
+        return None, "expected a whole number from 1 (most deprived) to 5 (least deprived) or blank"
+    if not 1 <= number <= 5:
+        return None, "expected 1 (most deprived) to 5 (least deprived) or blank; out of range"
+    return int(number), None
 
 
 def shift_period(period: str, months: int) -> str:
@@ -178,7 +200,10 @@ def _with_all_teams(frame: pd.DataFrame, keys: list[str], values: list[str]) -> 
     """``frame`` plus its sum over teams, labelled :data:`ALL_TEAMS`."""
     if frame.empty:
         return frame
-    total = frame.groupby(keys, as_index=False)[values].sum()
+    if keys:
+        total = frame.groupby(keys, as_index=False)[values].sum()
+    else:
+        total = pd.DataFrame([frame[values].sum()])
     total.insert(0, "team", ALL_TEAMS)
     return pd.concat([frame, total], ignore_index=True)
 
@@ -196,10 +221,10 @@ def coverage(
     if counts.empty:
         return pd.DataFrame(columns=columns)
     active = counts[counts["notes"] > 0][["team", "period", "clinician_id"]].copy()
-    month = active["clinician_id"].map(trained)
-    active["is_trained"] = (month.notna() & (month.fillna("9999-99") <= active["period"])).astype(
-        int
-    )
+    active["is_trained"] = [
+        int(trained.get(c, "9999-99") <= p)
+        for c, p in zip(active["clinician_id"], active["period"], strict=True)
+    ]
     active["one"] = 1
     per = active.groupby(["team", "period"], as_index=False).agg(
         active=("one", "sum"), trained=("is_trained", "sum")
@@ -209,12 +234,17 @@ def coverage(
     return per[columns].sort_values(["team", "period"]).reset_index(drop=True)
 
 
-def _status(period: pd.Series, month: pd.Series) -> pd.Series:
-    """trained (trained in an earlier month), in training (this month), not yet trained."""
-    out = pd.Series("not yet trained", index=period.index)
-    known = month.notna()
-    out[known & (month < period)] = "trained"
-    out[known & (month == period)] = "training month"
+def _status(periods: pd.Series, clinicians: pd.Series, trained: dict[str, str]) -> list[str]:
+    """trained (in an earlier month), training month (this one), or not yet trained."""
+    out = []
+    for period, cid in zip(periods, clinicians, strict=True):
+        month = trained.get(cid)
+        if month is None or month > period:
+            out.append("not yet trained")
+        elif month == period:
+            out.append("training month")
+        else:
+            out.append("trained")
     return out
 
 
@@ -232,8 +262,9 @@ def trained_vs_untrained(
     if counts.empty:
         return pd.DataFrame(columns=columns)
     frame = counts[["team", "period", "clinician_id", measure, "notes"]].copy()
-    month = frame["clinician_id"].map(_trained_month(training, programme))
-    frame["group"] = _status(frame["period"], month)
+    frame["group"] = _status(
+        frame["period"], frame["clinician_id"], _trained_month(training, programme)
+    )
     frame = frame[frame["group"] != "training month"]
     frame["clinicians"] = 1
     per = frame.groupby(["team", "period", "group"], as_index=False)[
@@ -275,8 +306,23 @@ def before_after(
         return pd.DataFrame(columns=columns)
     last = last_period or counts["period"].max()
     team_of = training.drop_duplicates("clinician_id").set_index("clinician_id")["team"]
-    by = counts.set_index(["team", "clinician_id", "period"])[[measure, "notes"]]
+    by = {
+        (t, c, p): (int(x), int(n))
+        for t, c, p, x, n in counts[
+            ["team", "clinician_id", "period", measure, "notes"]
+        ].itertuples(index=False)
+    }
     per_team = counts.groupby("team")["clinician_id"].unique()
+
+    def _sum(team: str, who: list[str], periods: list[str]) -> tuple[int, int]:
+        num = den = 0
+        for other in who:
+            for p in periods:
+                x, n = by.get((team, other, p), (0, 0))
+                num += x
+                den += n
+        return num, den
+
     rows = []
     for cid, month in sorted(months.items(), key=lambda kv: (kv[1], kv[0])):
         team = team_of.get(cid)
@@ -290,21 +336,10 @@ def before_after(
             for other in per_team[team]
             if other != cid and (months.get(other) is None or months[other] > horizon)
         ]
-
-        def _sum(who: list[str], periods: list[str]) -> tuple[int, int]:
-            num = den = 0
-            for other in who:
-                for p in periods:
-                    key = (team, other, p)
-                    if key in by.index:
-                        num += int(by.at[key, measure])
-                        den += int(by.at[key, "notes"])
-            return num, den
-
-        bn, bd = _sum([cid], before)
-        an, ad = _sum([cid], after)
-        cbn, cbd = _sum(comparison, before)
-        can, cad = _sum(comparison, after)
+        bn, bd = _sum(team, [cid], before)
+        an, ad = _sum(team, [cid], after)
+        cbn, cbd = _sum(team, comparison, before)
+        can, cad = _sum(team, comparison, after)
         rows.append(
             [
                 team, cid, month, bn, bd, an, ad, cbn, cbd, can, cad, len(comparison),
@@ -323,17 +358,18 @@ def before_after_summary(per_clinician: pd.DataFrame) -> pd.DataFrame:
         "before_num", "before_den", "after_num", "after_den",
         "comp_before_num", "comp_before_den", "comp_after_num", "comp_after_den",
     ]  # fmt: skip
-    done = per_clinician[per_clinician["complete"].astype(bool)] if not per_clinician.empty else per_clinician
+    done = (
+        per_clinician[per_clinician["complete"].astype(bool)]
+        if not per_clinician.empty
+        else per_clinician
+    )
     if done.empty:
         return pd.DataFrame(
             columns=["team", "trained_clinicians", "window", "group", *_rate(0, 0), "change"]
         )
     done = done.assign(trained_clinicians=1)
     per = done.groupby("team", as_index=False)[[*sums, "trained_clinicians"]].sum()
-    per = _with_all_teams(per, [], [*sums, "trained_clinicians"]) if len(per) else per
-    if per["team"].eq(ALL_TEAMS).sum() == 0:
-        total = per[[*sums, "trained_clinicians"]].sum()
-        per = pd.concat([per, pd.DataFrame([{"team": ALL_TEAMS, **total}])], ignore_index=True)
+    per = _with_all_teams(per, [], [*sums, "trained_clinicians"])
     rows = []
     for r in per.itertuples(index=False):
         for group, prefix in (("trained", ""), ("not yet trained", "comp_")):
@@ -381,9 +417,7 @@ def newcombe_difference(
     return d, max(-1.0, low), min(1.0, high)
 
 
-def quintile_rates(
-    counts: pd.DataFrame, measure: str, *, quarterly: bool = True
-) -> pd.DataFrame:
+def quintile_rates(counts: pd.DataFrame, measure: str, *, quarterly: bool = True) -> pd.DataFrame:
     """Per team-quarter (and programme-wide): each quintile's rate with its Wilson interval
     and n — every quintile 1–5 listed, one with fewer than :data:`MIN_STRATUM` notes given no
     rate (``small``) — and the share of notes with no quintile (``missing``)."""
@@ -393,11 +427,16 @@ def quintile_rates(
     frame = counts[["team", "period", "imd_quintile", measure, "notes"]].copy()
     if quarterly:
         frame["period"] = frame["period"].map(to_quarter)
-    per = frame.groupby(["team", "period", "imd_quintile"], as_index=False)[[measure, "notes"]].sum()
+    per = frame.groupby(["team", "period", "imd_quintile"], as_index=False)[
+        [measure, "notes"]
+    ].sum()
     per = _with_all_teams(per, ["period", "imd_quintile"], [measure, "notes"])
     rows = []
     for (team, period), group in per.groupby(["team", "period"], sort=True):
-        by_q = {int(q): (int(x), int(n)) for q, x, n in group[["imd_quintile", measure, "notes"]].itertuples(index=False)}
+        by_q = {
+            int(q): (int(x), int(n))
+            for q, x, n in group[["imd_quintile", measure, "notes"]].itertuples(index=False)
+        }
         total = sum(n for _, n in by_q.values())
         missing = by_q.get(0, (0, 0))[1] / total if total else None
         for q in (1, 2, 3, 4, 5, 0):

@@ -297,6 +297,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from audit.imports import Importer, ImportRefused
     from events.pseudonym import PatientRegistry, resolve_key
 
+    if args.kind == "training":  # no patients in it: no pseudonym key needed
+        from dashboard.cli_reach import import_training
+
+        return import_training(args, open_store, CliError)
     store, projector = open_store(args.db)
     key, is_demo = resolve_key()
     registry = PatientRegistry(store.engine, key)
@@ -494,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "import", cmd_import, "validated, all-or-nothing CSV import (re-import appends nothing)"
     )
-    p.add_argument("kind", choices=["consultations", "reviews"])
+    p.add_argument("kind", choices=["consultations", "reviews", "training"])
     p.add_argument("file")
     p.add_argument(
         "--register-teams",

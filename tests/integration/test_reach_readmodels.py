@@ -37,7 +37,9 @@ def programme(seed: int = 5, consultations: int = 260) -> list[NewEvent]:
     ]
     for team, ids in CLINICIANS.items():
         out += [
-            NewEvent(ClinicianRegistered(clinician_id=c, team_id=team, role="nurse"), recorded_at=clock)
+            NewEvent(
+                ClinicianRegistered(clinician_id=c, team_id=team, role="nurse"), recorded_at=clock
+            )
             for c in ids
         ]
     late: list = []
@@ -57,7 +59,9 @@ def programme(seed: int = 5, consultations: int = 260) -> list[NewEvent]:
         cid = f"c{i}"
         day = clock.date()
         if i % 40 == 7:  # documented before the consultation itself reaches the log
-            out.append(NewEvent(AgendaSet(consultation_id=cid, documented_on=day), recorded_at=clock))
+            out.append(
+                NewEvent(AgendaSet(consultation_id=cid, documented_on=day), recorded_at=clock)
+            )
         quintile = rng.choice([1, 2, 3, 4, 5, None])
         out.append(
             NewEvent(
@@ -78,7 +82,12 @@ def programme(seed: int = 5, consultations: int = 260) -> list[NewEvent]:
                 when = clock + timedelta(days=rng.randint(1, 9)) if rng.random() < 0.25 else clock
                 late.append((when, cls(consultation_id=cid, documented_on=day)))
         if rng.random() < 0.05:
-            late.append((clock + timedelta(days=2), ElementRetracted(consultation_id=cid, element="goal_setting")))
+            late.append(
+                (
+                    clock + timedelta(days=2),
+                    ElementRetracted(consultation_id=cid, element="goal_setting"),
+                )
+            )
     for when, ev in sorted(late, key=lambda x: x[0]):
         out.append(NewEvent(ev, recorded_at=max(when, clock)))
     return out
