@@ -49,6 +49,7 @@ from events.types import (
 
 from .params import ELEMENTS
 from .plan import ClinicianSeed, Plan, TeamPlan, logit, person_name
+from .reach import TrainingResponse, gap_factors, quintile_of, trained_share
 
 DAY = 86_400
 NEVER = 1 << 62  # "not retracted" sentinel (seconds)
@@ -56,13 +57,14 @@ _ELEMENT_TYPES = (AgendaSet, GoalAgreed, FollowUpArranged)
 
 
 class _Clinician:
-    __slots__ = ("clinician_id", "effects", "trained", "active")
+    __slots__ = ("clinician_id", "effects", "trained", "active", "lag", "response")
 
     def __init__(self, clinician_id: str, effects: tuple[float, float, float]) -> None:
         self.clinician_id = clinician_id
         self.effects = effects
         self.trained: tuple[int, int] | None = None  # (month, day of month)
         self.active = True
+        self.lag, self.response = 0.0, 1.0  # how training shows (seed/reach.py)
 
     def trained_by(self, m: int) -> bool:
         """Trained in time to count for month ``m`` (trained before its middle)."""
@@ -71,7 +73,7 @@ class _Clinician:
 
 
 class _TeamState:
-    __slots__ = ("plan", "clinicians", "next_no", "pending", "lapsed", "caseload", "probs")
+    __slots__ = ("plan", "clinicians", "next_no", "pending", "lapsed", "caseload", "probs", "gapf")
 
     def __init__(self, plan: TeamPlan) -> None:
         self.plan = plan
@@ -81,6 +83,7 @@ class _TeamState:
         self.lapsed = False
         self.caseload: list[str] = []
         self.probs: list[tuple[str, float, float, float]] = []
+        self.gapf: tuple[float, ...] | None = None  # per IMD quintile, this month
 
 
 class Generator:
@@ -99,6 +102,7 @@ class Generator:
         )
         self.epoch_ms = int(self.epoch.timestamp()) * 1000
         self.teams = [_TeamState(t) for t in plan.teams]
+        self.reach = TrainingResponse(plan.scenario, plan.seed)
 
     # -- helpers --
 
@@ -152,6 +156,7 @@ class Generator:
             ),
         )
         clin = _Clinician(c.clinician_id, c.effects)
+        clin.lag, clin.response = self.reach.draw()
         st.clinicians.append(clin)
         return clin
 
@@ -293,11 +298,16 @@ class Generator:
         t = m + 0.5
         season = float(rates["season"].get(str(self.cal.calendar_month(m)), 0.0))
         uptake = float(rates["untrained_uptake"])
-        trained = [logit(tp.rate(e, t, 1.0)) + season for e in range(3)]
         untrained = [logit(tp.rate(e, t, uptake)) + season for e in range(3)]
         probs = []
         for c in st.clinicians:
-            base = trained if c.trained_by(m) else untrained
+            # training shows with the clinician's own lag and response (seed/reach.py)
+            share = trained_share(c.trained, c.lag, c.response, t)
+            if share > 0:
+                factor = uptake + (1.0 - uptake) * share
+                base = [logit(tp.rate(e, t, factor)) + season for e in range(3)]
+            else:
+                base = untrained
             u = c.effects
             probs.append(
                 (
@@ -308,6 +318,7 @@ class Generator:
                 )
             )
         st.probs = probs
+        st.gapf = gap_factors(tp.gap, t)
 
     def _month(self, m: int) -> Iterator[NewEvent]:
         """Every consultation of month ``m`` in time order, then queue the month's audit."""
@@ -383,6 +394,11 @@ class Generator:
                     caseload[int(u / new_share * tp.caseload)] = patient
                 else:
                     patient = caseload[int((u - new_share) / (1.0 - new_share) * tp.caseload)]
+                imd = quintile_of(patient, tp.imd_cut)
+                gapf = st.gapf
+                if gapf is not None and imd is not None:
+                    f = gapf[imd - 1]
+                    pa, pg, pf = pa * f, pg * f, pf * f
                 v = rnd()
                 cut = tp.contact_cut
                 contact = "face_to_face" if v < cut[0] else "telephone" if v < cut[1] else "video"
@@ -395,6 +411,7 @@ class Generator:
                         patient_ref=patient,
                         occurred_on=the_date,
                         contact=contact,
+                        imd_quintile=imd,
                     ),
                     at,
                     new_id(secs),
