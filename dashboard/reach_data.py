@@ -242,3 +242,35 @@ def workbook(sheets: dict[str, pd.DataFrame], about: list[tuple[str, str]]) -> b
         for name, frame in sheets.items():
             _safe(frame).to_excel(xl, sheet_name=name[:31], index=False)
     return buf.getvalue()
+
+
+def coverage_strip(
+    snap: data.Snapshot,
+    team_id: str,
+    as_of: datetime | None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+) -> None:
+    """Under a team's chart: the share of that month's active clinicians trained (ADP first),
+    over the same window of months, with the n in the caption and tooltips."""
+    from dashboard import reach_charts
+
+    rc = counts(snap, as_of)
+    programme = programmes(rc)[0]
+    cov = reach.coverage(
+        rc.clinicians[rc.clinicians["team"] == team_id], rc.training, programme=programme
+    )
+    cov = cov[cov["team"] == team_id]
+    if period_from:
+        cov = cov[cov["period"] >= period_from]
+    if period_to:
+        cov = cov[cov["period"] <= period_to]
+    if cov.empty:
+        return
+    last = cov.iloc[-1]
+    st.altair_chart(reach_charts.coverage_chart(cov, height=90), width="stretch")
+    st.caption(
+        f"Bars: share of the month's active clinicians (≥ 1 consultation) trained in {programme} "
+        f"by the month's end; {last['period']}: {int(last['trained'])} of {int(last['active'])}. "
+        "More on the Reach page."
+    )

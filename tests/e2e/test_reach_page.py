@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -173,3 +174,61 @@ def test_the_excel_download_holds_every_table_and_what_it_is(app_env) -> None:
     )
     assert list(book) == ["About", "Q1-Q5 gap", "Quintile rates"]
     assert set(book["Q1-Q5 gap"]["verdict"]) >= {"less often"}
+
+
+# ------------------------------------------------------------- the team chart and the form
+
+
+def test_the_team_chart_has_the_share_of_active_clinicians_trained_under_it(app_env) -> None:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/team.py").run()
+    at.selectbox(key="team").set_value("a-msk").run()
+    assert not at.exception
+    rows = _chart_rows(at, "active")
+    assert rows and {"period", "active", "trained", "share"} <= set(rows[0])
+    assert any("active clinicians (≥ 1 consultation) trained in ADP" in c.value for c in at.caption)
+
+
+@pytest.fixture
+def writable(monkeypatch, seeded_db_copy: Path) -> str:
+    url = f"sqlite:///{seeded_db_copy}"
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
+    monkeypatch.delenv("SIPDASH_LOCAL_ROLE", raising=False)
+    return url
+
+
+def test_a_training_recorded_on_the_milestones_page_counts_at_once(writable) -> None:
+    from audit import reach
+    from events import EventStore
+
+    store = EventStore(writable)
+    with store.engine.connect() as conn:
+        untrained = (
+            conn.exec_driver_sql(
+                "SELECT clinician_id FROM rm_clinicians WHERE team_id = 'a-coach' "
+                "AND trained_on IS NULL ORDER BY clinician_id"
+            )
+            .scalars()
+            .all()
+        )
+    assert untrained, "the regressing team has new starters not trained"
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("app_pages/milestones.py").run()
+    at.selectbox(key="ms_team").set_value("a-coach").run()
+    at.radio(key="ms_what").set_value("training").run()
+    at.selectbox(key="tr_clinician").set_value(untrained[0])
+    at.date_input(key="tr_on").set_value(date(2025, 11, 3))
+    at.button(key="tr_submit").click().run()
+    assert not at.exception, at.exception
+    assert any(
+        f"Training of {untrained[0]} in ADP on 2025-11-03 recorded" in s.value for s in at.success
+    )
+    records = reach.training_records(store.engine)
+    assert untrained[0] in set(records["clinician_id"])
+    at.selectbox(key="tr_clinician").set_value(untrained[0])
+    at.date_input(key="tr_on").set_value(date(2025, 11, 4))
+    at.button(key="tr_submit").click().run()
+    assert any("a training record is not edited" in e.value for e in at.error)
+    store.dispose()
