@@ -19,7 +19,30 @@ VERDICT_COLOURS = {
 }
 
 
-def coverage_chart(cov: pd.DataFrame, *, height: int = 110) -> alt.Chart:
+def _next_month(period: str) -> str:
+    """The month (``2024-12`` → ``2025-01``) or quarter (``2024-Q4`` → ``2025-Q1``) after."""
+    year, part = period.split("-")
+    if part.startswith("Q"):
+        q = int(part[1:])
+        return f"{int(year) + q // 4:04d}-Q{q % 4 + 1}"
+    month = int(part)
+    return f"{int(year) + month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def _segments(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """A ``segment`` id per run of consecutive months of each ``by`` value, so a line breaks
+    at a month with no drawable point instead of bridging it (gaps are never bridged)."""
+    frame = frame.sort_values([by, "period"])
+    ids, previous, counter = [], {}, 0
+    for key, period in zip(frame[by], frame["period"], strict=True):
+        if previous.get(key) is None or _next_month(previous[key]) != period:
+            counter += 1
+        previous[key] = period
+        ids.append(f"{key}-{counter}")
+    return frame.assign(segment=ids)
+
+
+def coverage_chart(cov: pd.DataFrame, *, height: int = 170) -> alt.Chart:
     """Share of the month's active clinicians trained, one bar per month."""
     frame = cov.assign(share=cov["share"].astype(float))
     return (
@@ -29,7 +52,7 @@ def coverage_chart(cov: pd.DataFrame, *, height: int = 110) -> alt.Chart:
             x=alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45)),
             y=alt.Y(
                 "share:Q",
-                title="Active clinicians trained",
+                title="Trained",
                 axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1]),
             ),
@@ -46,7 +69,7 @@ def coverage_chart(cov: pd.DataFrame, *, height: int = 110) -> alt.Chart:
 
 def groups_chart(groups: pd.DataFrame) -> alt.Chart:
     """Trained vs not-yet-trained clinicians' census rate per month, with Wilson intervals."""
-    frame = groups[~groups["small"].astype(bool)].copy()
+    frame = _segments(groups[~groups["small"].astype(bool)].copy(), "group")
     for col in ("proportion", "ci_low", "ci_high"):
         frame[col] = frame[col].astype(float)
     colour = alt.Color(
@@ -68,14 +91,18 @@ def groups_chart(groups: pd.DataFrame) -> alt.Chart:
         y=alt.Y("ci_low:Q", title="Notes documenting it", axis=alt.Axis(format="%")),
         y2="ci_high:Q",
         color=colour,
+        detail="segment:N",
     )
-    line = base.mark_line(point=True).encode(y="proportion:Q", color=colour, tooltip=tooltip)
+    line = base.mark_line(point=True).encode(
+        y="proportion:Q", color=colour, detail="segment:N", tooltip=tooltip
+    )
     return (band + line).properties(height=260)
 
 
 def quintile_chart(rates: pd.DataFrame) -> alt.Chart:
     """Rate per IMD quintile per quarter (quintiles with too few notes left out)."""
     frame = rates[(rates["quintile"] != "missing") & ~rates["small"].astype(bool)].copy()
+    frame = _segments(frame.assign(q=frame["quintile"].astype(str)), "q")
     frame["Quintile"] = frame["quintile"].map(
         lambda q: f"Q{q}" + (" most deprived" if q == 1 else " least deprived" if q == 5 else "")
     )
@@ -91,6 +118,7 @@ def quintile_chart(rates: pd.DataFrame) -> alt.Chart:
             color=alt.Color(
                 "Quintile:N", scale=alt.Scale(domain=domain, range=QUINTILE_COLOURS), title="IMD"
             ),
+            detail="segment:N",
             tooltip=[
                 alt.Tooltip("period:O", title="Quarter"),
                 "Quintile:N",

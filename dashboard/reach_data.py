@@ -108,6 +108,8 @@ def tables(rc: ReachCounts, team: str, measure: str, programme: str) -> ReachTab
 
 def rate_text(proportion, low, high, n: int) -> str:
     """``62% (55–68%), n = 120`` or ``too few notes (n = 4)``: never a bare 0%."""
+    if int(n) == 0:
+        return "no notes (n = 0)"
     if proportion is None or pd.isna(proportion):
         return f"too few notes (n = {int(n)})"
     return f"{proportion:.0%} ({low:.0%}–{high:.0%}), n = {int(n)}"
@@ -268,7 +270,7 @@ def coverage_strip(
     if cov.empty:
         return
     last = cov.iloc[-1]
-    st.altair_chart(reach_charts.coverage_chart(cov, height=90), width="stretch")
+    st.altair_chart(reach_charts.coverage_chart(cov, height=150), width="stretch")
     st.caption(
         f"Bars: share of the month's active clinicians (≥ 1 consultation) trained in {programme} "
         f"by the month's end; {last['period']}: {int(last['trained'])} of {int(last['active'])}. "
