@@ -100,6 +100,27 @@ def append(event: Event, *, actor: str) -> None:
     projector.catch_up()
 
 
+def decide(kind: str, *, actor: str, **fields) -> None:
+    """A baseline, recalculation, target or SPC-settings decision through
+    ``audit.decisions`` (which enforces the partition rule); refusals come back as
+    :class:`WriteRefused` with the rule's own words."""
+    from audit import decisions
+
+    store, projector = data._open(resolve_url())
+    fn = {
+        "baseline": decisions.fix_baseline,
+        "recalculate": decisions.recalculate_limits,
+        "target": decisions.set_target,
+        "settings": decisions.change_spc_settings,
+    }[kind]
+    try:
+        fn(store, actor=actor, projector=projector, **fields)
+    except decisions.DecisionRefused as exc:
+        raise WriteRefused(f"Not recorded: {exc}.") from None
+    except StoreError as exc:
+        raise _refused(exc) from None
+
+
 def record_table_export(name: str, *, actor: str) -> None:
     """A table download, recorded as ``ExportRecorded(subject="table")``."""
     store = data.store()
@@ -170,6 +191,7 @@ __all__ = [
     "append",
     "build_pack",
     "close_round",
+    "decide",
     "key_status",
     "open_round",
     "record_review",

@@ -63,7 +63,16 @@ def _reason_ok(reason: str, slot) -> bool:
 
 def _save(event, message: str, clear: tuple[str, ...] = ()) -> None:
     try:
-        writes.append(event, actor=who.actor or "")
+        if isinstance(event, BaselineFixed | LimitsRecalculated | TargetSet):
+            # decisions go through the decisions service (it enforces the partition rule)
+            kind = {
+                "BaselineFixed": "baseline",
+                "LimitsRecalculated": "recalculate",
+                "TargetSet": "target",
+            }[event.type]
+            writes.decide(kind, actor=who.actor or "", **event.model_dump(mode="json"))
+        else:
+            writes.append(event, actor=who.actor or "")
     except writes.WriteRefused as exc:
         st.error(str(exc), icon=":material/error:")
         return
