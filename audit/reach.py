@@ -220,17 +220,18 @@ def coverage(
     columns = ["team", "period", "active", "trained", "share"]
     if counts.empty:
         return pd.DataFrame(columns=columns)
-    active = counts[counts["notes"] > 0][["team", "period", "clinician_id"]].copy()
-    active["is_trained"] = [
-        int(trained.get(c, "9999-99") <= p)
-        for c, p in zip(active["clinician_id"], active["period"], strict=True)
-    ]
-    active["one"] = 1
-    per = active.groupby(["team", "period"], as_index=False).agg(
-        active=("one", "sum"), trained=("is_trained", "sum")
-    )
-    per = _with_all_teams(per, ["period"], ["active", "trained"])
-    per["share"] = per["trained"] / per["active"]
+    per: dict[tuple[str, str], list[int]] = {}
+    for team, period, cid, notes in zip(
+        counts["team"], counts["period"], counts["clinician_id"], counts["notes"], strict=True
+    ):
+        if notes <= 0:
+            continue
+        is_trained = int(trained.get(cid, "9999-99") <= period)
+        for key in ((team, period), (ALL_TEAMS, period)):
+            acc = per.setdefault(key, [0, 0])
+            acc[0] += 1
+            acc[1] += is_trained
+    per = pd.DataFrame([(t, p, a, n, n / a) for (t, p), (a, n) in per.items()], columns=columns)
     return per[columns].sort_values(["team", "period"]).reset_index(drop=True)
 
 
@@ -261,20 +262,22 @@ def trained_vs_untrained(
     columns = ["team", "period", "group", "clinicians", *_rate(0, 0)]
     if counts.empty:
         return pd.DataFrame(columns=columns)
-    frame = counts[["team", "period", "clinician_id", measure, "notes"]].copy()
-    frame["group"] = _status(
-        frame["period"], frame["clinician_id"], _trained_month(training, programme)
-    )
-    frame = frame[frame["group"] != "training month"]
-    frame["clinicians"] = 1
-    per = frame.groupby(["team", "period", "group"], as_index=False)[
-        [measure, "notes", "clinicians"]
-    ].sum()
-    per = _with_all_teams(per, ["period", "group"], [measure, "notes", "clinicians"])
+    trained = _trained_month(training, programme)
+    groups = _status(counts["period"], counts["clinician_id"], trained)
+    per: dict[tuple[str, str, str], list[int]] = {}
+    for team, period, group, x, n in zip(
+        counts["team"], counts["period"], groups, counts[measure], counts["notes"], strict=True
+    ):
+        if group == "training month":
+            continue
+        for key in ((team, period, group), (ALL_TEAMS, period, group)):
+            acc = per.setdefault(key, [0, 0, 0])
+            acc[0] += int(x)
+            acc[1] += int(n)
+            acc[2] += 1
     rows = [
-        {"team": r.team, "period": r.period, "group": r.group, "clinicians": int(r.clinicians)}
-        | _rate(getattr(r, measure), r.notes)
-        for r in per.itertuples(index=False)
+        {"team": t, "period": p, "group": g, "clinicians": c} | _rate(x, n)
+        for (t, p, g), (x, n, c) in per.items()
     ]
     out = pd.DataFrame(rows, columns=columns)
     return out.sort_values(["team", "period", "group"]).reset_index(drop=True)
@@ -424,19 +427,22 @@ def quintile_rates(counts: pd.DataFrame, measure: str, *, quarterly: bool = True
     columns = ["team", "period", "quintile", *_rate(0, 0), "share_missing"]
     if counts.empty:
         return pd.DataFrame(columns=columns)
-    frame = counts[["team", "period", "imd_quintile", measure, "notes"]].copy()
-    if quarterly:
-        frame["period"] = frame["period"].map(to_quarter)
-    per = frame.groupby(["team", "period", "imd_quintile"], as_index=False)[
-        [measure, "notes"]
-    ].sum()
-    per = _with_all_teams(per, ["period", "imd_quintile"], [measure, "notes"])
+    cells: dict[tuple[str, str], dict[int, list[int]]] = {}
+    for team, period, q, x, n in zip(
+        counts["team"],
+        counts["period"],
+        counts["imd_quintile"],
+        counts[measure],
+        counts["notes"],
+        strict=True,
+    ):
+        label = to_quarter(period) if quarterly else period
+        for key in ((team, label), (ALL_TEAMS, label)):
+            acc = cells.setdefault(key, {}).setdefault(int(q), [0, 0])
+            acc[0] += int(x)
+            acc[1] += int(n)
     rows = []
-    for (team, period), group in per.groupby(["team", "period"], sort=True):
-        by_q = {
-            int(q): (int(x), int(n))
-            for q, x, n in group[["imd_quintile", measure, "notes"]].itertuples(index=False)
-        }
+    for (team, period), by_q in sorted(cells.items()):
         total = sum(n for _, n in by_q.values())
         missing = by_q.get(0, (0, 0))[1] / total if total else None
         for q in (1, 2, 3, 4, 5, 0):
@@ -460,11 +466,20 @@ def quintile_gap(rates: pd.DataFrame) -> pd.DataFrame:
     ]  # fmt: skip
     if rates.empty:
         return pd.DataFrame(columns=columns)
+    ends: dict[tuple[str, str], dict] = {}
+    for team, period, q, x, n in zip(
+        rates["team"],
+        rates["period"],
+        rates["quintile"],
+        rates["numerator"],
+        rates["denominator"],
+        strict=True,
+    ):
+        if q in (1, 5):
+            ends.setdefault((team, period), {})[q] = (int(x), int(n))
     rows = []
-    for (team, period), group in rates.groupby(["team", "period"], sort=True):
-        q = group.set_index("quintile")
-        x1, n1 = int(q.at[1, "numerator"]), int(q.at[1, "denominator"])
-        x5, n5 = int(q.at[5, "numerator"]), int(q.at[5, "denominator"])
+    for (team, period), q in sorted(ends.items()):
+        (x1, n1), (x5, n5) = q.get(1, (0, 0)), q.get(5, (0, 0))
         if n1 < MIN_STRATUM or n5 < MIN_STRATUM:
             gap = low = high = None
             verdict = "too few notes"
@@ -473,3 +488,36 @@ def quintile_gap(rates: pd.DataFrame) -> pd.DataFrame:
             verdict = "less often" if high < 0 else "more often" if low > 0 else "no clear gap"
         rows.append([team, period, x1, n1, x5, n5, gap, low, high, verdict])
     return pd.DataFrame(rows, columns=columns)
+
+
+# ------------------------------------------------------------------------------- the pack
+
+
+def pack_tables(
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    measure: str = "all_three",
+    programme: str = "ADP",
+) -> dict[str, pd.DataFrame]:
+    """The review pack's "Who the shift reaches" section, as plain tables (one row per team and
+    one for all teams; every figure with its n), for ``dashboard/pack.py`` to render:
+
+    - ``coverage``: the latest month's active clinicians and how many were trained;
+    - ``before_after``: trained clinicians' rates before and after training and the same
+      months' not-yet-trained clinicians (complete windows only);
+    - ``deprivation``: the latest quarter's Q1 − Q5 gap with its interval and verdict, and the
+      share of notes with no quintile.
+    """
+    counts = clinician_counts(engine, as_of=as_of)
+    training = training_records(engine, as_of=as_of)
+    cov = coverage(counts, training, programme=programme)
+    latest_cov = cov.groupby("team", as_index=False).tail(1).reset_index(drop=True)
+    summary = before_after_summary(before_after(counts, training, measure, programme=programme))
+    rates = quintile_rates(imd_counts(engine, as_of=as_of), measure)
+    gaps = quintile_gap(rates)
+    latest_gap = gaps.groupby("team", as_index=False).tail(1).reset_index(drop=True)
+    if not latest_gap.empty:
+        missing = rates[rates["quintile"] == "missing"][["team", "period", "share_missing"]]
+        latest_gap = latest_gap.merge(missing, on=["team", "period"], how="left")
+    return {"coverage": latest_cov, "before_after": summary, "deprivation": latest_gap}

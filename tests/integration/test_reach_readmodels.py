@@ -183,3 +183,15 @@ def test_a_second_training_record_of_the_same_programme_does_not_replace_the_fir
     rows = reach.training_records(store.engine)
     assert rows["clinician_id"].tolist() == ["k1"]
     assert rows["trained_on"].iloc[0] < "2024-06-01"
+
+
+def test_the_pack_tables_give_each_team_and_all_teams_with_their_n(store) -> None:
+    store.append_many(programme(consultations=200), history=True)
+    Projector(store).catch_up()
+    tables = reach.pack_tables(store.engine, measure="agenda_setting")
+    assert set(tables) == {"coverage", "before_after", "deprivation"}
+    assert set(tables["coverage"]["team"]) == {"copd1", "msk1", reach.ALL_TEAMS}
+    assert {"active", "trained", "share"} <= set(tables["coverage"].columns)
+    gap = tables["deprivation"]
+    assert {"q1_notes", "q5_notes", "verdict", "share_missing"} <= set(gap.columns)
+    assert gap.groupby("team").size().eq(1).all(), "the latest quarter only"
