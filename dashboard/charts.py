@@ -543,8 +543,6 @@ def funnel_chart(
     domain = funnel_x_domain(points["n"].tolist() if not points.empty else [])
     plot_height = height - 40
     points["label_y"] = spread_labels(points["value"].tolist(), 15 / plot_height)
-    longest = max((len(str(t)) for t in points.get("team_name", [])), default=10)
-    label_room = int(min(320, 20 + 6.5 * longest))
 
     long = []
     for column, label in (
@@ -655,11 +653,9 @@ def funnel_chart(
         .encode(y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])))
     )
     chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
-    props: dict = {
-        "height": height,
-        "width": width,
-        "padding": {"left": 5, "top": 5, "bottom": 5, "right": label_room},
-    }
+    # the labels extend the chart to the right; a fitted (container-wide) chart shrinks its
+    # plot to leave them room, a fixed-width one (the pack) grows by their width
+    props: dict = {"height": height, "width": width}
     if title:
         props["title"] = title
     return chart.properties(**props)

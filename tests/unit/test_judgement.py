@@ -229,3 +229,19 @@ def test_a_sustained_change_against_old_limits_is_not_assessable():
 
 def _settings(minimum: int = 13) -> ProgrammeSettings:
     return ProgrammeSettings(minimum_points=minimum)
+
+
+def test_a_recalculation_recorded_inside_a_gap_starts_where_the_data_resumes():
+    values = [0.3] * 14 + [0.8] * 22
+    gap = months("2024-03", 4)  # 2024-03 to 2024-06 missing
+    decisions = Decisions(baseline_end="2024-02", recalculate_at=("2024-04",))
+    j = judge_team(series(values, skip=gap), decisions)
+    assert [p.applies_from for p in j.partitions] == ["2023-01", "2024-07"]
+    assert "Limits recalculated from 2024-07" in " ".join(limits_text(j))
+    # no limit line joins the last baseline month to the first recalculated one
+    lines = charts.spc_lines_frame(j.frame, ("2024-07",))
+    centre = lines[lines["series"] == "centre"]
+    assert centre.groupby("segment")["period"].agg(["min", "max"]).values.tolist() == [
+        ["2023-01", "2024-02"],
+        ["2024-07", "2025-12"],
+    ]
