@@ -24,7 +24,7 @@ metadata = MetaData()
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 3
+VERSION = 4
 
 #: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
 #: rowid (one B-tree per row instead of two; the read models are insert-heavy).
@@ -254,6 +254,26 @@ reviews = Table(
     Column("recorded_at", String(32), nullable=False),
     PrimaryKeyConstraint("round_id", "consultation_id", "reviewer_id", "second_review"),
     Index("ix_rm_reviews_team_period", "team_id", "period"),
+)
+
+#: One row per returned patient survey (anonymous: no patient field), keyed by the position of
+#: its ``PatientSurveyReturned``; ``recorded_at`` makes as-of exact. Surveys are few (tens per
+#: team-month, not per consultation), so measures group these rows directly.
+surveys = Table(
+    "rm_surveys",
+    metadata,
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+    Column("team_id", String(120), nullable=False),
+    Column("survey_id", String(120), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("returned_on", String(10), nullable=False),
+    Column("agenda_setting", String(16), nullable=False),
+    Column("goal_setting", String(16), nullable=False),
+    Column("follow_up", String(16), nullable=False),
+    Column("confidence", Integer),
+    Column("recorded_at", String(32), nullable=False),
+    Index("ux_rm_surveys_team_survey", "team_id", "survey_id", unique=True),
+    Index("ix_rm_surveys_team_period", "team_id", "period"),
 )
 
 #: Patients whose pseudonym mapping was erased (the log keeps only the token).

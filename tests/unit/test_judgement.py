@@ -245,3 +245,31 @@ def test_a_recalculation_recorded_inside_a_gap_starts_where_the_data_resumes():
         ["2023-01", "2024-02"],
         ["2024-07", "2025-12"],
     ]
+
+
+def test_the_pack_text_says_the_gap_small_and_provisional_months_from_the_judgement():
+    from audit.judgement import summary_lines
+
+    s = series(FLAT * 3, skip=months("2024-02", 9)).assign(provisional=False)
+    s.loc[s.index[-1], "provisional"] = True
+    s.loc[s.index[-2], "denominator"] = 4
+    s.loc[s.index[-2], "numerator"] = 2
+    text = " ".join(summary_lines(judge_team(s, Decisions())))
+    assert "9 months have no reviewed notes" in text
+    assert "Provisional (round still open): 2026-03" in text
+    assert "Small (fewer than 10 notes): 2026-02" in text
+
+
+def test_the_curve_can_skip_the_drawing_frame_and_keep_the_same_verdict():
+    values = [0.3] * 12 + [0.8] * 12 + [0.1] * 8
+    decisions = Decisions(baseline_end="2023-12", recalculate_at=("2024-01",))
+    full = judge_team(series(values), decisions, up_to="2025-06")
+    lean = judge_team(series(values), decisions, up_to="2025-06", with_frame=False)
+    assert lean.frame.empty
+    assert (lean.variation, lean.assurance, lean.is_norm, lean.counted, lean.culture_text) == (
+        full.variation,
+        full.assurance,
+        full.is_norm,
+        full.counted,
+        full.culture_text,
+    )
