@@ -145,6 +145,9 @@ class TeamPlan:
     #: who the shift reaches (seed/reach.py): the team's IMD quintile mix and deprivation gap
     imd_cut: tuple = (0.0, (0.2, 0.4, 0.6, 0.8))
     gap: Any = None
+    #: milestones of the reach story (month, day, kind, title): logged with ids from the reach
+    #: stream, so the main stream's draws are unchanged
+    reach_milestones: list = field(default_factory=list)
 
     @property
     def sip_time(self) -> float:
@@ -408,8 +411,7 @@ def _add_reach(plan: Plan) -> None:
         if tp.team_id in gaps:
             tp.gap, milestone = gaps[tp.team_id]
             if milestone is not None and milestone[0] < plan.calendar.months:
-                tp.milestones.append(milestone)
-                tp.milestones.sort(key=lambda x: (x[0], x[1]))
+                tp.reach_milestones.append(milestone)
 
 
 def _apportion(weights: list[list[float]], total: int) -> list[list[int]]:

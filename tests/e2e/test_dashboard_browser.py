@@ -270,7 +270,7 @@ def test_write_and_pack_pages(server, page, shots, path):
 def test_reach_page_flags_a_persistent_gap_and_binds_its_filters_to_the_url(
     server, page, shots, seeded_db
 ):
-    name = _team_name(seeded_db, "b-diab")
+    name = _team_name(seeded_db, "b-copd")
     _open(page, server, f"reach?reach_team={quote_plus(name)}", "Who the shift reaches")
     expect(page.get_by_text("Observational figures, not proof of cause")).to_be_visible()
     expect(page.get_by_text("patients from the most deprived areas had")).to_be_visible()

@@ -90,8 +90,8 @@ def test_the_page_says_it_is_observational_and_shows_both_lenses_programme_wide(
 
 
 def test_a_team_whose_most_deprived_get_it_less_often_is_flagged_with_the_n(app_env) -> None:
-    at = _reach("b-diab")
-    assert at.selectbox(key="reach_team").value == "b-diab"
+    at = _reach("b-copd")
+    assert at.selectbox(key="reach_team").value == "b-copd"
     flags = [w.value for w in at.warning if "less often" in w.value]
     assert len(flags) == 1
     assert "95% interval" in flags[0] and "notes)" in flags[0]
@@ -140,8 +140,8 @@ def test_filters_are_read_from_the_url(app_env) -> None:
 
 
 def test_as_of_shows_the_figures_as_they_were_known_then(app_env) -> None:
-    now = _reach("b-diab")
-    then = _reach("b-diab", as_of="2024-06-30")
+    now = _reach("b-copd")
+    then = _reach("b-copd", as_of="2024-06-30")
     latest_now = _frame(now, "Verdict")["Quarter"].iloc[0]
     latest_then = _frame(then, "Verdict")["Quarter"].iloc[0]
     assert (latest_then, latest_now) == ("2024-Q2", "2025-Q4")
@@ -149,7 +149,7 @@ def test_as_of_shows_the_figures_as_they_were_known_then(app_env) -> None:
 
 
 def test_the_excel_download_holds_every_table_and_what_it_is(app_env) -> None:
-    at = _reach("b-diab")
+    at = _reach("b-copd")
     buttons = [b for b in at.get("download_button") if "Excel" in b.proto.label]
     assert buttons, "an Excel download"
     from audit import reach
@@ -166,10 +166,10 @@ def test_the_excel_download_holds_every_table_and_what_it_is(app_env) -> None:
         )
     finally:
         store.dispose()
-    t = tables(rc, "b-diab", "agenda_setting", "ADP")
+    t = tables(rc, "b-copd", "agenda_setting", "ADP")
     book = pd.read_excel(
         io.BytesIO(
-            workbook({"Q1-Q5 gap": t.gaps, "Quintile rates": t.quintiles}, [("Team", "b-diab")])
+            workbook({"Q1-Q5 gap": t.gaps, "Quintile rates": t.quintiles}, [("Team", "b-copd")])
         ),
         sheet_name=None,
     )
