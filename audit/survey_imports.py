@@ -13,6 +13,7 @@ re-import appends nothing; the caller folds the new events into the read models.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Callable
@@ -23,8 +24,9 @@ from pydantic import ValidationError
 from events import DuplicateEventConflict, EventStore, NewEvent
 from events.types import EARLIEST_DATE, ELEMENTS, PatientSurveyReturned, TeamRegistered
 
-from . import queries
+from . import identifiers, queries
 from .imports import (
+    NAMESPACE,
     ImportRefused,
     ImportResult,
     _date,
@@ -57,33 +59,32 @@ _ANSWERS = {
 }
 _EXPECTED_ANSWER = "yes, no, not_sure, doesnt_apply or blank"
 
-#: DESIGN "Identifier guard": exactly 10 digits with at most one separator (space, no-break
-#: space, tab, -, ., /) between digits, standing as a word of its own, so that codes such as
-#: ``C-2024-000123`` and UUIDs are not caught. The same expression as the programme-wide guard
-#: (``audit/identifiers.py`` once integrated), which will replace these two functions.
-_SEP = "[ \u00a0\t./-]"
-_JOIN = "[./-]"
-_ALNUM = r"[^\W_]"
-_NHS_SHAPED = re.compile(
-    rf"(?<!{_ALNUM})(?<!{_ALNUM}{_JOIN})(?<!\d{_SEP})"
-    rf"\d(?:{_SEP}?\d){{9}}"
-    rf"(?!{_ALNUM})(?!{_SEP}\d)(?!{_JOIN}{_ALNUM})"
-)
-_LONG_DIGIT_RUN = re.compile(rf"\d(?:{_SEP}?\d){{9,}}")
-
 
 def looks_like_nhs_number(value: str) -> bool:
-    """Whether a cell holds something shaped like an NHS number.
-
-    The one place the survey importer decides this, so the programme-wide identifier guard
-    (DESIGN "Decisions": identifier guard) can replace it in one line."""
-    return bool(_NHS_SHAPED.search(value))
+    """Whether a cell holds something shaped like an NHS number: the programme-wide
+    identifier guard (:mod:`audit.identifiers`, DESIGN "Decisions": identifier guard)."""
+    return identifiers.looks_like_nhs_number(value)
 
 
 def masked_source(name: str) -> str:
     """A file name as stored in metadata and shown in messages: runs of 10 or more digits
-    masked, so a file is never refused, nor an identifier kept, because of its name."""
-    return _LONG_DIGIT_RUN.sub(lambda m: re.sub(r"\d", "#", m.group()), name)
+    masked (:func:`audit.identifiers.mask_digit_runs`), so a file is never refused, nor an
+    identifier kept, because of its name."""
+    return identifiers.mask_digit_runs(name)
+
+
+_NAMESPACE = NAMESPACE.bytes
+
+
+def survey_event_id(team_id: str, survey_id: str) -> str:
+    """``imports.event_id("survey", team, survey_id)`` (UUID v5), computed without building
+    a ``uuid.UUID`` per row: a survey file is one event per row, so this is its hot loop."""
+    name = "\x1f".join(("survey", team_id, survey_id)).encode("utf-8")
+    raw = bytearray(hashlib.sha1(_NAMESPACE + name).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    x = raw.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _header_problems(data: bytes, source: str) -> list[str]:
@@ -256,7 +257,7 @@ class SurveyImporter:
             registered = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
             events.append(NewEvent(registered, event_id=event_id("team", team)))
         for n, survey in parsed:
-            eid = event_id("survey", survey.team_id, survey.survey_id)
+            eid = survey_event_id(survey.team_id, survey.survey_id)
             origin[eid] = n
             events.append(NewEvent(survey, event_id=eid))
         try:
