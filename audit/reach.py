@@ -521,3 +521,39 @@ def pack_tables(
         missing = rates[rates["quintile"] == "missing"][["team", "period", "share_missing"]]
         latest_gap = latest_gap.merge(missing, on=["team", "period"], how="left")
     return {"coverage": latest_cov, "before_after": summary, "deprivation": latest_gap}
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None or pd.isna(x) else f"{x:.0%}"
+
+
+def pack_lines(tables: dict[str, pd.DataFrame], *, programme: str = "ADP") -> list[str]:
+    """:func:`pack_tables` as plain sentences, one per team (all teams first), each with its
+    n, for a pack section titled "Who the shift reaches (observational)"."""
+    lines = [
+        "Observational figures from the census of case notes: they show who was trained and "
+        "whose patients' notes document the enablers, not that training caused a change.",
+        f"Deprivation: national IMD quintile of the patient's area ({IMD_VERSION}); a quintile "
+        f"with fewer than {MIN_STRATUM} notes has no rate.",
+    ]
+    cov = tables["coverage"]
+    order = [ALL_TEAMS, *sorted(t for t in cov["team"] if t != ALL_TEAMS)] if not cov.empty else []
+    by_gap = tables["deprivation"].set_index("team") if not tables["deprivation"].empty else None
+    for team in order:
+        c = cov[cov["team"] == team].iloc[0]
+        text = (
+            f"{team}: {int(c['trained'])} of {int(c['active'])} active clinicians trained in "
+            f"{programme} ({c['period']})"
+        )
+        if by_gap is not None and team in by_gap.index:
+            g = by_gap.loc[team]
+            if g["verdict"] == "too few notes":
+                text += f"; {g['period']}: too few notes for the Q1 − Q5 gap"
+            else:
+                text += (
+                    f"; {g['period']} Q1 − Q5 gap {g['gap'] * 100:+.0f} points "
+                    f"({g['gap_low'] * 100:+.0f} to {g['gap_high'] * 100:+.0f}; "
+                    f"n = {int(g['q1_notes'])} and {int(g['q5_notes'])}): {g['verdict']}"
+                )
+        lines.append(text + ".")
+    return lines

@@ -195,3 +195,13 @@ def test_the_pack_tables_give_each_team_and_all_teams_with_their_n(store) -> Non
     gap = tables["deprivation"]
     assert {"q1_notes", "q5_notes", "verdict", "share_missing"} <= set(gap.columns)
     assert gap.groupby("team").size().eq(1).all(), "the latest quarter only"
+
+
+def test_the_pack_lines_say_observational_and_give_the_n(store) -> None:
+    store.append_many(programme(consultations=200), history=True)
+    Projector(store).catch_up()
+    lines = reach.pack_lines(reach.pack_tables(store.engine, measure="agenda_setting"))
+    assert "not that training caused a change" in lines[0]
+    assert "English Indices of Deprivation 2019" in lines[1]
+    assert lines[2].startswith("All teams: ") and "active clinicians trained in ADP" in lines[2]
+    assert any(("n = " in line or "too few notes" in line) for line in lines[2:])
