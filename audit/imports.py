@@ -36,6 +36,7 @@ from events.types import (
 
 from . import identifiers, queries
 from .projections import Projector
+from .reach import parse_imd_quintile
 from .service import rounds_for
 
 NAMESPACE = uuid.UUID("6f1c9a52-5d8e-4c61-9a53-2b7d0c3e8f10")
@@ -48,6 +49,8 @@ CONSULTATION_COLUMNS = [
     "contact",
     *ELEMENTS,
 ]
+#: Optional consultation columns (DESIGN: CSV formats).
+OPTIONAL_CONSULTATION_COLUMNS = ["imd_quintile"]
 REVIEW_COLUMNS = ["team", "period", "consultation_id", "reviewer", *ELEMENTS]
 MAX_BYTES = 200 * 1024 * 1024
 MAX_ERRORS_SHOWN = 200
@@ -296,6 +299,9 @@ class Importer:
                 problems.append(
                     f"{where}, column contact: expected one of {', '.join(_CONTACTS)}, got {_shown(row['contact'])}"
                 )
+            quintile, problem = parse_imd_quintile(row.get("imd_quintile", ""))
+            if problem:
+                problems.append(f"{where}, column imd_quintile: {problem}, got {_shown(row['imd_quintile'])}")
             findings = {}
             for element in ELEMENTS:
                 v = _yes_no(row[element], allow_na=False)
@@ -314,6 +320,7 @@ class Importer:
                 occurred,
                 contact,
                 tuple(findings.values()),
+                quintile,
             )
             if cid in seen:
                 first_row, first_content = seen[cid]
@@ -325,7 +332,7 @@ class Importer:
                 continue
             seen[cid] = (n, content)
             parsed.append(
-                (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings)
+                (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings, quintile)
             )
         if errors:
             raise ImportRefused(_by_row(errors))
@@ -369,7 +376,7 @@ class Importer:
                 n = first_row
                 ev = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
                 events.append(NewEvent(ev, event_id=event_id("team", team)))
-            for n, cid, team_id, clinician, canonical, occurred, contact, findings in parsed:
+            for n, cid, team_id, clinician, canonical, occurred, contact, findings, imd in parsed:
                 if clinician not in known_clinicians:
                     known_clinicians.add(clinician)
                     eid = event_id("clinician", clinician)
@@ -389,6 +396,7 @@ class Importer:
                     patient_ref=tokens[hashes[canonical]],
                     occurred_on=occurred,
                     contact=contact,
+                    imd_quintile=imd,
                 )
                 eid = event_id("consultation", cid, "ConsultationHeld")
                 origin[eid] = n

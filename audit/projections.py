@@ -47,11 +47,12 @@ _TEAM_FACT_TYPES = frozenset(
 #: loop). A note loaded from the read model has only its id, team, period and the three flags
 #: filled: it is written back as an UPDATE when it changed.
 _TEAM, _PERIOD, _FLAG, _INIT = 2, 5, 8, 12  # _FLAG + element index; _INIT + element index
+_CLINICIAN, _IMD = 3, 16  # the reach strata (who wrote the note; the patient's IMD quintile)
 _TABLE_NAMES = tuple(t.name for t in rm.ALL_TABLES)
 _NOTE_COLUMNS = (
     "position, consultation_id, team_id, clinician_id, patient_ref, period, occurred_on, "
     "contact, agenda_setting, goal_setting, follow_up, recorded_at, "
-    "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three"
+    "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three, imd_quintile"
 )
 _ELEMENT_INDEX = {element: i for i, element in enumerate(ELEMENTS)}
 _INDEX_OF_TYPE = {typ: _ELEMENT_INDEX[element] for typ, element in ELEMENT_OF_TYPE.items()}
@@ -69,9 +70,11 @@ class _Batch:
     teams: list[tuple] = field(default_factory=list)
     clinicians: list[tuple] = field(default_factory=list)
     trained: list[tuple] = field(default_factory=list)
+    training: list[tuple] = field(default_factory=list)
     team_facts: list[tuple] = field(default_factory=list)
     element_facts: list[tuple] = field(default_factory=list)
-    #: census changes summed per (day, team, period): [agenda, goal, follow-up, all three, n]
+    #: census changes summed per (day, team, period, clinician, IMD quintile):
+    #: [agenda, goal, follow-up, all three, n]
     census: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     rounds: list[tuple] = field(default_factory=list)
     closed: list[tuple] = field(default_factory=list)
@@ -91,7 +94,7 @@ def _change(census: dict, note: list, index: int, documented: bool, rec: str) ->
     was_all = note[8] and note[9] and note[10]
     note[_FLAG + index] = documented
     delta = 1 if documented else -1
-    key = (rec[:10], note[_TEAM], note[_PERIOD])
+    key = (rec[:10], note[_TEAM], note[_PERIOD], note[_CLINICIAN], note[_IMD])
     sums = census.get(key)
     if sums is None:
         sums = census[key] = [0, 0, 0, 0, 0]
@@ -341,9 +344,10 @@ class Projector:
                     0,
                     0,
                     0,
+                    data.get("imd_quintile") or 0,
                 ]
                 created.append(note)
-                key = (rec[:10], team, period)
+                key = (rec[:10], team, period, note[_CLINICIAN], note[_IMD])
                 sums = census.get(key)
                 if sums is None:
                     sums = census[key] = [0, 0, 0, 0, 0]
@@ -408,6 +412,16 @@ class Projector:
                 )
             elif typ == "ClinicianTrained":
                 b.trained.append((data["on"], data["clinician_id"]))
+                b.training.append(
+                    (
+                        data["clinician_id"],
+                        data.get("programme", "ADP"),
+                        data["team_id"],
+                        data["on"],
+                        pos,
+                        rec,
+                    )
+                )
             elif typ in _TEAM_FACT_TYPES:
                 actor = loads(meta).get("actor")
                 b.team_facts.append((pos, data["team_id"], typ, payload_of(data), actor, rec))
@@ -468,15 +482,15 @@ class Projector:
         for i in range(0, len(ordered), _CHUNK):
             chunk = ordered[i : i + _CHUNK]
             marks = ", ".join([self.ph] * len(chunk))
-            for cid, team, period, a, g, f in conn.exec_driver_sql(
-                "SELECT consultation_id, team_id, period, agenda_setting, goal_setting, follow_up "
-                f"FROM rm_case_notes WHERE consultation_id IN ({marks})",
+            for cid, team, period, a, g, f, clinician, imd in conn.exec_driver_sql(
+                "SELECT consultation_id, team_id, period, agenda_setting, goal_setting, follow_up, "
+                f"clinician_id, imd_quintile FROM rm_case_notes WHERE consultation_id IN ({marks})",
                 tuple(chunk),
             ):
                 notes[cid] = [
-                    None, cid, team, None, None, period, None, None,
+                    None, cid, team, clinician, None, period, None, None,
                     bool(a), bool(g), bool(f),
-                    None, 0, 0, 0, 0,
+                    None, 0, 0, 0, 0, imd,
                 ]  # fmt: skip
 
     def _load_orphans(self, conn: Connection, held: set[str]) -> dict[str, list[tuple[str, bool]]]:
@@ -523,6 +537,12 @@ class Projector:
         if b.trained:
             conn.exec_driver_sql(
                 f"UPDATE rm_clinicians SET trained_on = {ph} WHERE clinician_id = {ph}", b.trained
+            )
+        if b.training:
+            conn.exec_driver_sql(
+                "INSERT INTO rm_training (clinician_id, programme, team_id, trained_on, position, "
+                f"recorded_at) VALUES ({', '.join([ph] * 6)}) ON CONFLICT DO NOTHING",
+                b.training,
             )
         ins(
             conn,
@@ -600,12 +620,19 @@ class Projector:
             return
         ph = self.ph
         now: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-        daily = []
-        for (day, team, period), sums in census.items():
+        by_day: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        for (day, team, period, _clinician, _imd), sums in census.items():
             total = now[(team, period)]
+            today = by_day[(day, team, period)]
             for i, value in enumerate(sums):
                 total[i] += value
-            daily.extend((day, team, period, m, sums[i], sums[4]) for i, m in enumerate(MEASURES))
+                today[i] += value
+        daily = [
+            (day, team, period, m, sums[i], sums[4])
+            for (day, team, period), sums in by_day.items()
+            for i, m in enumerate(MEASURES)
+        ]
+        write_reach(conn, ph, census)
         conn.exec_driver_sql(
             "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
@@ -649,3 +676,37 @@ def survey_row(pos: int, data: dict, rec: str) -> tuple:
 
 def payload_of(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _reach_upsert(table: str, stratum: str, daily: bool, ph: str) -> str:
+    keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
+    columns = f"{keys}, {', '.join(MEASURES)}, notes"
+    marks = ", ".join([ph] * (len(keys.split(", ")) + len(MEASURES) + 1))
+    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in (*MEASURES, "notes"))
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
+    )
+
+
+def write_reach(conn: Connection, ph: str, census: dict[tuple, list[int]]) -> None:
+    """The batch's census changes into the reach aggregates (who the shift reaches): per team ×
+    month × clinician and per team × month × IMD quintile, running totals and per recorded day."""
+    per: dict[str, dict[tuple, list[int]]] = {
+        name: defaultdict(lambda: [0, 0, 0, 0, 0])
+        for name in ("clinician", "clinician_daily", "imd", "imd_daily")
+    }
+    for (day, team, period, clinician, imd), sums in census.items():
+        for name, key in (
+            ("clinician", (team, period, clinician)),
+            ("clinician_daily", (day, team, period, clinician)),
+            ("imd", (team, period, imd)),
+            ("imd_daily", (day, team, period, imd)),
+        ):
+            acc = per[name][key]
+            for i, value in enumerate(sums):
+                acc[i] += value
+    for name, rows in per.items():
+        stratum = "clinician_id" if name.startswith("clinician") else "imd_quintile"
+        sql = _reach_upsert(f"rm_reach_{name}", stratum, name.endswith("daily"), ph)
+        conn.exec_driver_sql(sql, [(*key, *sums) for key, sums in rows.items()])

@@ -84,11 +84,12 @@ def _save(event, message: str, clear: tuple[str, ...] = ()) -> None:
 
 tab = st.radio(
     "Record",
-    ["milestone", "baseline", "target"],
+    ["milestone", "baseline", "target", "training"],
     format_func={
         "milestone": "A milestone",
         "baseline": "A baseline or a recalculation of limits",
         "target": "A target",
+        "training": "A clinician's training",
     }.get,
     horizontal=True,
     key="ms_what",
@@ -168,6 +169,11 @@ elif tab == "baseline":
                 cls(team_id=team_id, measure=measure, period=period, reason=reason.strip()),
                 f"{label} {period} for {names[team_id]}, {data.measure_label(measure).lower()}.",
             )
+
+elif tab == "training":
+    from dashboard.app_pages import _training_form
+
+    _training_form.render(team_id, names[team_id], who.actor or "")
 
 else:
     with st.form("target"):
