@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -450,7 +451,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.kind == "training":  # no patients in it: no pseudonym key needed
         from dashboard.cli_reach import import_training
 
-        return import_training(args, open_store, CliError)
+        # import fills a database that does not exist yet, like every import
+        return import_training(args, partial(open_store, must_exist=False), CliError)
     wiring = bootstrap(args.db, must_exist=False)
     projector = wiring.projector
     importer = wiring.importer()
