@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -113,11 +114,12 @@ def test_serve_on_a_database_that_does_not_exist_says_how_to_fill_it(tmp_path: P
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group: the Streamlit child goes with it
     )
     try:
         line = proc.stderr.readline()
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
     assert f"database file {path} does not exist" in line, line
     assert "sipdash seed" in line and "sipdash import" in line and "sipdash restore" in line
