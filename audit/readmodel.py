@@ -24,7 +24,7 @@ metadata = MetaData()
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 2
+VERSION = 3
 
 #: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
 #: rowid (one B-tree per row instead of two; the read models are insert-heavy).
@@ -104,6 +104,14 @@ case_notes = Table(
     Column("init_goal_setting", Integer, nullable=False, default=0),
     Column("init_follow_up", Integer, nullable=False, default=0),
     Column("init_all_three", Integer, nullable=False, default=0),
+    # elements recorded as not applicable (out of the denominator), and those known at creation
+    Column("na_agenda_setting", Boolean, nullable=False, default=False),
+    Column("na_goal_setting", Boolean, nullable=False, default=False),
+    Column("na_follow_up", Boolean, nullable=False, default=False),
+    Column("init_na_agenda_setting", Integer, nullable=False, default=0),
+    Column("init_na_goal_setting", Integer, nullable=False, default=0),
+    Column("init_na_follow_up", Integer, nullable=False, default=0),
+    Column("init_na_all_three", Integer, nullable=False, default=0),
     Index("ux_rm_case_notes_consultation", "consultation_id", unique=True),
     Index("ix_rm_case_notes_team_period", "team_id", "period"),
 )
@@ -123,6 +131,10 @@ element_facts = Table(
     Column("period", String(7)),
     Column("d_element", Integer, nullable=False),
     Column("d_all_three", Integer, nullable=False),
+    # not applicable: the note left the element's (and the bundle's) denominator
+    Column("not_applicable", Boolean, nullable=False, default=False),
+    Column("d_den_element", Integer, nullable=False, default=0),
+    Column("d_den_all_three", Integer, nullable=False, default=0),
 )
 
 #: Element facts whose consultation was not yet known when they arrived.

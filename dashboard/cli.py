@@ -303,6 +303,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     registry.ensure_schema()
     importer = Importer(store, registry, demo_key=is_demo, projector=projector)
     path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no such file {path}")
     try:
         if path.stat().st_size > imports.MAX_BYTES:  # refuse before reading it into memory
             print(
@@ -317,7 +319,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         with progress_bar(None, f"importing {path.name}", not args.quiet) as update:
             if args.kind == "consultations":
                 result = importer.import_consultations(
-                    data, source=path.name, register_teams=args.register_teams, progress=update
+                    data,
+                    source=path.name,
+                    register_teams=args.register_teams,
+                    corrections=args.corrections,
+                    progress=update,
                 )
             else:
                 result = importer.import_reviews(data, source=path.name, progress=update)
@@ -330,10 +336,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if result.registered_teams
         else ""
     )
-    print(
-        f"imported {result.rows} rows from {path.name}: {result.appended} events appended, "
-        f"{result.skipped} already present{extra}"
-    )
+    print(f"imported {result.rows} rows from {path.name}: {result.summary()}{extra}")
     return EXIT_OK
 
 
@@ -500,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--register-teams",
         action="store_true",
         help="register teams the file names but the log lacks",
+    )
+    p.add_argument(
+        "--corrections",
+        action="store_true",
+        help="record enablers now no (or na) that the log has as yes, as corrections",
     )
 
     p = add("forget", cmd_forget, "erase a patient's pseudonym mapping (the log stays intact)")
