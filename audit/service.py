@@ -33,6 +33,10 @@ class AuditError(Exception):
     """A request the audit cannot carry out; the message says why and what to do."""
 
 
+class ReviewRefused(AuditError):
+    """A review the rules do not allow (see :func:`check_review`)."""
+
+
 @dataclass(frozen=True)
 class RoundInfo:
     round_id: str
@@ -167,7 +171,7 @@ def check_review(
         other = "first" if second_review else "second"
         return (
             f"{reviewer_id} already made the {other} review of consultation {consultation_id}; "
-            "the second review must be by someone else"
+            "a second review must be by someone other than the first reviewer (someone else)"
         )
     return None
 
@@ -266,7 +270,7 @@ class AuditService:
         if problem and event_id is not None and self._already_stored(event_id):
             return  # the same submission again: it is in the log already
         if problem:
-            raise AuditError(problem)
+            raise ReviewRefused(problem)
         event = CaseNoteReviewed(
             round_id=round_id,
             consultation_id=consultation_id,

@@ -220,9 +220,24 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     )
     if args.format == "csv":
         merged.to_csv(sys.stdout, index=False)
+    elif merged.empty:
+        print(_nothing_to_report(store))
     else:
         sys.stdout.write(merged.to_string(index=False) + "\n")
     return EXIT_OK
+
+
+def _nothing_to_report(store) -> str:
+    """What an empty report means, and what to run (never a bare ``Empty DataFrame``)."""
+    if store.is_empty():
+        return (
+            "no audit data: the database is empty. Fill it with `sipdash seed` (a demo) or "
+            "`sipdash import consultations FILE.csv`, then `sipdash audit run --period YYYY-MM`."
+        )
+    return (
+        "no reviewed case notes yet (as of the time asked for): run "
+        "`sipdash audit run --period YYYY-MM` or import reviews."
+    )
 
 
 def cmd_spc(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from audit.imports import Importer, ImportRefused, ImportResult
-from audit.service import AuditError, AuditService, RoundInfo
+from audit.service import AuditError, AuditService, ReviewRefused, RoundInfo
 from events import EventValidationError, NewEvent, StoreError, VersionConflict, resolve_url
 from events.pseudonym import PatientRegistry, resolve_key
 from events.types import Event, ExportRecorded
@@ -37,6 +37,8 @@ def _service() -> AuditService:
 def _refused(exc: Exception) -> WriteRefused:
     if isinstance(exc, VersionConflict):
         return WriteRefused(f"Someone else changed this record a moment ago. {RELOAD}")
+    if isinstance(exc, ReviewRefused):  # a rule, not a stale page: reloading will not help
+        return WriteRefused(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
     if isinstance(exc, AuditError):
         return WriteRefused(f"{str(exc)[:1].upper()}{str(exc)[1:]}. {RELOAD}")
     if isinstance(exc, ValidationError | EventValidationError):
@@ -66,6 +68,7 @@ def record_review(
     *,
     second_review: bool,
     actor: str,
+    event_id: str | None = None,
 ) -> None:
     try:
         _service().record_review(
@@ -75,6 +78,7 @@ def record_review(
             findings,
             second_review=second_review,
             actor=actor,
+            event_id=event_id,
         )
     except (AuditError, StoreError, ValidationError, EventValidationError) as exc:
         raise _refused(exc) from None
@@ -90,11 +94,13 @@ def close_round(round_id: str, *, actor: str) -> None:
 # ---------------------------------------------------------------------------- team facts
 
 
-def append(event: Event, *, actor: str) -> None:
-    """Append one fact (a milestone, baseline, target, commentary, sign-off)."""
+def append(event: Event, *, actor: str, event_id: str | None = None) -> None:
+    """Append one fact (a milestone, baseline, target, commentary, sign-off). ``event_id``:
+    the form's submission id, so the same submission sent twice appends one event."""
     store, projector = data._open(resolve_url())
+    new = NewEvent(event, event_id=event_id) if event_id else NewEvent(event)
     try:
-        store.append([NewEvent(event)], metadata={"actor": actor, "source": "dashboard"})
+        store.append([new], metadata={"actor": actor, "source": "dashboard"})
     except StoreError as exc:
         raise _refused(exc) from None
     projector.catch_up()
@@ -134,6 +140,7 @@ def run_import(
     source: str,
     actor: str,
     register_teams: bool = False,
+    corrections: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import a consultations or reviews CSV, all or nothing.
@@ -154,7 +161,11 @@ def run_import(
     try:
         if kind == "consultations":
             result = importer.import_consultations(
-                content, source=source, register_teams=register_teams, progress=progress
+                content,
+                source=source,
+                register_teams=register_teams,
+                corrections=corrections,
+                progress=progress,
             )
         else:
             result = importer.import_reviews(content, source=source, progress=progress)

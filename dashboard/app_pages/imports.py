@@ -49,7 +49,7 @@ kind = st.radio(
 )
 st.caption(f"Columns: `{COLUMNS[kind]}`")
 upload = st.file_uploader("CSV file", type=["csv"], key=f"im_file_{kind}")
-register = False
+register = corrections = False
 if kind == "consultations":
     register = st.checkbox(
         "Register teams not yet known",
@@ -57,6 +57,16 @@ if kind == "consultations":
         help=(
             "A team named in the file but not registered is otherwise an error. Ticked, it is "
             "registered first (name = the value in the file; site and service 'unknown')."
+        ),
+    )
+    corrections = st.checkbox(
+        "Apply corrections",
+        key="im_corrections",
+        help=(
+            "A consultation already imported whose enabler is now no (or na) where the log has "
+            "yes is otherwise refused. Ticked, the change is recorded as a correction (a new "
+            "event; the earlier one stays in the log). Documentation now yes where it was no is "
+            "always added. Other changed columns are always refused."
         ),
     )
 
@@ -92,6 +102,7 @@ if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
             source=upload.name,
             actor=who.actor or "",
             register_teams=register,
+            corrections=corrections,
             progress=_progress,
         )
     except writes.ImportRefused as exc:
@@ -125,8 +136,18 @@ if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
             if result.registered_teams
             else ""
         )
+        changed = [
+            f"{n:,} {what}"
+            for n, what in (
+                (getattr(result, "late_documentation", 0), "late documentation"),
+                (getattr(result, "retracted", 0), "retracted"),
+                (getattr(result, "not_applicable", 0), "now not applicable"),
+            )
+            if n
+        ]
+        detail = f" ({', '.join(changed)})" if changed else ""
         ui.flash(
             f"Imported {upload.name}: {result.rows:,} rows, **{result.appended:,} events "
-            f"appended**, {result.skipped:,} already in the log (skipped).{teams}"
+            f"appended**{detail}, {result.skipped:,} already in the log (skipped).{teams}"
         )
         st.rerun()

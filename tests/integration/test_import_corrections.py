@@ -277,3 +277,10 @@ def test_a_missing_file_says_no_such_file(store, db_url, tmp_path, capsys) -> No
     assert main(["--db", db_url, "import", "consultations", str(missing)]) == 1
     err = capsys.readouterr().err
     assert f"no such file {missing}" in err and "unexpected error" not in err
+
+
+def test_audit_report_on_an_empty_database_says_so(db_url, capsys) -> None:
+    EventStore(db_url).create_schema()
+    assert main(["--db", db_url, "audit", "report"]) == 0
+    out = capsys.readouterr().out
+    assert "Empty DataFrame" not in out and "the database is empty" in out
