@@ -111,6 +111,19 @@ with st.sidebar:
             "review. Leave empty for the latest data."
         ),
     )
+    # A date typed into the field applies only when the field loses focus; Enter should apply
+    # it at once, so Enter in this field moves the focus out (a fixed script, no user content).
+    st.html(
+        "<script>if (!window.__sipdashAsOfEnter) { window.__sipdashAsOfEnter = true; "
+        "document.addEventListener('keydown', (e) => { if (e.key !== 'Enter' || !e.target || "
+        "!e.target.closest || !e.target.closest('[data-testid=\"stDateInput\"]')) return; "
+        "let sink = document.getElementById('sipdash-focus-sink'); if (!sink) { "
+        "sink = document.createElement('span'); sink.id = 'sipdash-focus-sink'; "
+        "sink.tabIndex = -1; document.body.appendChild(sink); } sink.focus(); }, true); }"
+        "</script>",
+        unsafe_allow_javascript=True,
+        width="content",
+    )
     as_of = data.as_of_datetime(as_of_day)
     period_from = period_to = None
     if page.url_path in (TEAM.url_path, COMPARE.url_path) and not snap.empty:

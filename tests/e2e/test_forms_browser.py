@@ -145,3 +145,18 @@ def test_a_double_click_on_log_the_milestone_appends_one(server, page, db):
     expect(page.get_by_text("PDSA double click", exact=False).first).to_be_visible()
     _settle(page)
     assert _count(db, "MilestoneLogged") == before + 1
+
+
+def test_an_as_of_date_typed_and_entered_applies_at_once(server, page):
+    page.goto(f"{server}/")
+    expect(page.get_by_role("heading", name="Programme overview", exact=True)).to_be_visible()
+    _settle(page)
+    year = page.locator('[data-testid="stSidebar"] [data-testid="stDateInput"] [role="spinbutton"]')
+    year.first.click()
+    page.keyboard.type("20240630")  # year, month, day: the field moves on by itself
+    page.wait_for_timeout(300)
+    assert "as_of" not in page.url
+    page.keyboard.press("Enter")  # no click elsewhere, no Tab: Enter alone applies it
+    _settle(page)
+    expect(page.get_by_text("end of 30 June 2024")).to_be_visible()
+    assert "as_of=2024-06-30" in page.url
