@@ -244,6 +244,7 @@ def cmd_spc(args: argparse.Namespace) -> int:
     from audit import spc, spc_io
 
     try:
+        spc_io.check_target(args.chart, args.target)
         series = spc_io.read_series_csv(Path(args.file), args.chart)
         common: dict[str, Any] = {"improvement": args.improvement, "target": args.target}
         settings = spc.SpcSettings(shift_points=args.shift, trend_points=args.trend)
@@ -492,17 +493,66 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_spc,
         "SPC for any series in a CSV file (period,value or period,numerator,denominator)",
     )
-    p.add_argument("file")
-    p.add_argument("--chart", choices=["xmr", "p", "run"], default="xmr")
-    p.add_argument("--improvement", choices=["up", "down", "neither"], default="up")
-    p.add_argument("--target", type=float)
     p.add_argument(
-        "--baseline", type=int, metavar="N", help="limits from the first N points, carried forward"
+        "file",
+        help="CSV with a header row: period,value (xmr, run) or period,numerator,denominator "
+        "(p); rows are taken in file order; each period label once; a label shaped like a date "
+        "(YYYY-MM, YYYY-MM-DD) must be a real one",
     )
-    p.add_argument("--recalculate-at", action="append", default=[], metavar="PERIOD")
-    p.add_argument("--shift", type=int, default=6, choices=[6, 7, 8])
-    p.add_argument("--trend", type=int, default=6, choices=[6, 7, 8])
-    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument(
+        "--chart",
+        choices=["xmr", "p", "run"],
+        default="xmr",
+        help="xmr: mean ± 2.66 × mean moving range; p: proportions numerator/denominator; "
+        "run: median and Anhøj's rules (default: xmr)",
+    )
+    p.add_argument(
+        "--improvement",
+        choices=["up", "down", "neither"],
+        default="up",
+        help="which direction is better (default: up)",
+    )
+    p.add_argument(
+        "--target",
+        type=float,
+        metavar="X",
+        help="target in the units of the values: for a p-chart a proportion 0–1 (0.8 = 80%%), "
+        "else the values' own unit (default: none, no assurance icon)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=int,
+        metavar="N",
+        help="limits from the first N points (a count of rows, ≥ 1), carried forward; "
+        "overrides --recalculate-at as in the MDC tools (default: all points)",
+    )
+    p.add_argument(
+        "--recalculate-at",
+        action="append",
+        default=[],
+        metavar="PERIOD",
+        help="a period label from the file where new limits start; repeatable (default: none)",
+    )
+    p.add_argument(
+        "--shift",
+        type=int,
+        default=6,
+        choices=[6, 7, 8],
+        help="points in a row on one side of the centre that make a shift (default: 6)",
+    )
+    p.add_argument(
+        "--trend",
+        type=int,
+        default=6,
+        choices=[6, 7, 8],
+        help="points in a row rising or falling that make a trend (default: 6)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["csv", "json"],
+        default="csv",
+        help="output: one CSV row per point, or JSON with points and summary (default: csv)",
+    )
 
     p = add("backup", cmd_backup, "write the whole log as JSON lines")
     p.add_argument("file")

@@ -46,13 +46,16 @@ ASSURANCE_BADGES: dict[str | None, str] = {
     "pass": "✔ Pass",
     "fail": "✘ Fail",
     "hit_or_miss": "? Hit or miss",
+    "not_assessable": "⚠ Not assessable — recalculate limits",
     None: "– None (too few points)",
 }
 ASSURANCE_MEANING: dict[str | None, str] = {
     "pass": "the target will be met month after month",
     "fail": "the target will not be met without a change to the process",
     "hit_or_miss": "some months will meet the target and some will not, by chance",
-    None: "assurance needs at least 13 months",
+    "not_assessable": "the last months are a sustained change against limits drawn before it; "
+    "recalculate the limits to judge the new process",
+    None: "assurance needs at least 13 final months",
 }
 BADGE_COLOURS: dict[str, tuple[str, str]] = {
     # badge text: (background, text colour); the NHS "Making Data Count" icon colours, each
@@ -64,6 +67,7 @@ BADGE_COLOURS: dict[str, tuple[str, str]] = {
     ASSURANCE_BADGES["pass"]: ("#00B0F0", "#000000"),
     ASSURANCE_BADGES["fail"]: ("#E46C0A", "#000000"),
     ASSURANCE_BADGES["hit_or_miss"]: ("#A6A6A6", "#000000"),
+    ASSURANCE_BADGES["not_assessable"]: ("#FFEB3B", "#000000"),
 }
 FINDING_BADGES = {"yes": "✔ yes", "no": "✘ no", "not_applicable": "– n/a"}
 CHART_TYPES = {"p": "p-chart", "xmr": "XmR", "run": "Run chart"}
@@ -249,6 +253,49 @@ def funnel(
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """``views.funnel``: teams' pooled proportions over the window, limit curves and θ."""
     return _funnel(snap.url, snap.position, measure, period_from, period_to, as_of)
+
+
+N_SOURCES = views.N_SOURCES
+
+
+@st.cache_data(**_CACHE)
+def _compare(
+    url: str,
+    head: int,
+    measure: str,
+    mode: str,
+    period: str | None,
+    period_from: str | None,
+    period_to: str | None,
+    n_source: str,
+    as_of: datetime | None,
+) -> views.Comparison:
+    return views.compare(
+        _engine(url),
+        measure,
+        mode=mode,
+        period=period,
+        period_from=period_from,
+        period_to=period_to,
+        n_source=n_source,
+        as_of=as_of,
+    )
+
+
+def compare(
+    snap: Snapshot,
+    measure: str,
+    mode: str = "quarter",
+    period: str | None = None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    n_source: str = "sample",
+    as_of: datetime | None = None,
+) -> views.Comparison:
+    """``views.compare``: the teams over a window (default the latest complete quarter)."""
+    return _compare(
+        snap.url, snap.position, measure, mode, period, period_from, period_to, n_source, as_of
+    )
 
 
 # ------------------------------------------------------------------------- write pages' reads
@@ -545,6 +592,7 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
         "Sample",
         "Latest month",
         "Sustained improvement from",
+        "Culture shift",
         "Site",
         "Service",
     ]
@@ -564,6 +612,7 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
             "Sample": grid["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
             "Latest month": grid["latest_period"],
             "Sustained improvement from": grid["first_improvement"].fillna("—"),
+            "Culture shift": grid.get("culture", ""),
             "Site": grid["site"],
             "Service": grid["service"],
         }
@@ -580,7 +629,10 @@ def improved_but_failing(grid: pd.DataFrame) -> int:
 
 def spc_frame(tc: TeamChart) -> pd.DataFrame:
     """Per-point frame for ``charts.spc_chart``: the SPC points with their Wilson interval,
-    census estimate and small-sample flag from the period table."""
+    census estimate, small and provisional flags and the target in force (the judgement's
+    frame, so gaps, provisional months and targets are drawn as judged)."""
+    if tc.frame is not None:
+        return tc.frame.copy()
     points = tc.result.to_frame()
     extra = tc.table[["period", "ci_low", "ci_high", "small", "census_proportion"]]
     return points.merge(extra, on="period", how="left")
@@ -614,6 +666,10 @@ def period_table(
             "95% interval from": t["ci_low"],
             "95% interval to": t["ci_high"],
             "Sample": t["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
+            "Status": t["provisional"].map(lambda p: "provisional (round open)" if p else "final")
+            if "provisional" in t
+            else "final",
+            "Target in force": t.get("target"),
             "Census (all notes)": t["census_proportion"],
             "Census n": t["census_n"],
             "Centre": t["centre"],

@@ -106,6 +106,39 @@ def append(event: Event, *, actor: str, event_id: str | None = None) -> None:
     projector.catch_up()
 
 
+def decide(kind: str, *, actor: str, event_id: str | None = None, **fields) -> None:
+    """A baseline, recalculation, target or SPC-settings decision through
+    ``audit.decisions`` (which enforces the partition rule); refusals come back as
+    :class:`WriteRefused` with the rule's own words. ``event_id``: the form's submission id
+    (a submission already in the log is not decided again)."""
+    from audit import decisions
+
+    store, projector = data._open(resolve_url())
+    if event_id is not None:
+        if _stored(store, event_id):
+            return
+        fields["event_id"] = event_id
+    fn = {
+        "baseline": decisions.fix_baseline,
+        "recalculate": decisions.recalculate_limits,
+        "target": decisions.set_target,
+        "settings": decisions.change_spc_settings,
+    }[kind]
+    try:
+        fn(store, actor=actor, projector=projector, **fields)
+    except decisions.DecisionRefused as exc:
+        raise WriteRefused(f"Not recorded: {exc}.") from None
+    except StoreError as exc:
+        raise _refused(exc) from None
+
+
+def _stored(store, event_id: str) -> bool:
+    ph = "?" if store.engine.dialect.name == "sqlite" else "%s"
+    with store.engine.connect() as conn:
+        found = conn.exec_driver_sql(f"SELECT 1 FROM events WHERE event_id = {ph}", (event_id,))
+        return found.first() is not None
+
+
 def record_table_export(name: str, *, actor: str) -> None:
     """A table download, recorded as ``ExportRecorded(subject="table")``."""
     store = data.store()
@@ -181,6 +214,7 @@ __all__ = [
     "append",
     "build_pack",
     "close_round",
+    "decide",
     "key_status",
     "open_round",
     "record_review",

@@ -325,6 +325,27 @@ class ExportRecorded(_GovernanceEvent):
     head_hash: str | None = None
 
 
+# --- programme stream ------------------------------------------------------------------------
+
+
+class SpcSettingsChanged(Event):
+    """The programme's SPC settings from now on: a decision recorded like any other, so an
+    as-of view (and a pack rebuilt from an old head) reproduces the rules it was judged by."""
+
+    type: ClassVar[str] = "SpcSettingsChanged"
+    stream_prefix: ClassVar[str] = "programme"
+    stream_key: ClassVar[str] = "programme_id"
+    programme_id: Identifier = "sip"
+    shift_points: Annotated[int, Field(ge=6, le=8)] = 6
+    trend_points: Annotated[int, Field(ge=6, le=8)] = 6
+    minimum_points: Annotated[int, Field(ge=2, le=60)] = 13
+    small_sample: Annotated[int, Field(ge=1, le=10_000)] = 10
+    kappa_minimum_pairs: Annotated[int, Field(ge=2, le=10_000)] = 20
+    norm_window: Annotated[int, Field(ge=1, le=60)] = 6
+    two_of_three_counts_beyond_3sigma: bool = False
+    reason: Text = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -349,6 +370,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AuditRoundClosed,
         PatientForgotten,
         ExportRecorded,
+        SpcSettingsChanged,
     )
 }
 

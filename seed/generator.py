@@ -93,6 +93,7 @@ class Generator:
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:events")
         self.heap: list[tuple[int, int, NewEvent]] = []
         self._stable: dict[str, int | None] = {}
+        self._audit_paused = self._pauses(plan)
         self.seq = itertools.count()
         self.epoch = datetime(
             self.cal.start.year, self.cal.start.month, self.cal.start.day, tzinfo=UTC
@@ -460,9 +461,24 @@ class Generator:
             if team_notes:
                 self._audit(st, m, team_notes)
 
+    def _pauses(self, plan: Plan) -> dict[str, tuple[int, int]]:
+        """Demo teams whose audit paused (``audit_paused = [first, last]`` reference months,
+        scaled to the calendar): those months have consultations but no audit round, a gap."""
+        if plan.scenario != "demo":
+            return {}
+        out = {}
+        for spec in self.p["scenario"]["demo"]["team"]:
+            if "audit_paused" in spec:
+                first, last = spec["audit_paused"]
+                out[spec["id"]] = (round(plan.scale(first)), round(plan.scale(last)))
+        return out
+
     def _audit(self, st: _TeamState, m: int, notes: dict[str, tuple]) -> None:
         """Queue the team-month's audit round, reviewed a few days into the next month."""
         tp, cal, a, rng = st.plan, self.cal, self.p["audit"], self.rng
+        paused = self._audit_paused.get(tp.team_id)
+        if paused is not None and paused[0] <= m <= paused[1]:
+            return
         period = cal.period(m)
         round_id = f"r-{tp.team_id}-{period}-1"
         size = int(a["sample_size"])

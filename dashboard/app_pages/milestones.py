@@ -66,8 +66,28 @@ def _save(form: str, event, message: str, clear: tuple[str, ...] = ()) -> None:
     """Save once per submission (``_forms``: the entries are the event's payload); a fresh
     form after a saved entry (kept as typed after an error)."""
     entries = tuple(sorted((k, str(v)) for k, v in event.payload().items()))
+
+    def save(ev, submission_id: str) -> None:
+        if isinstance(ev, BaselineFixed | LimitsRecalculated | TargetSet):
+            # decisions go through the decisions service (it enforces the partition rule)
+            kind = {
+                "BaselineFixed": "baseline",
+                "LimitsRecalculated": "recalculate",
+                "TargetSet": "target",
+            }[ev.type]
+            writes.decide(
+                kind,
+                actor=who.actor or "",
+                event_id=submission_id,
+                **ev.model_dump(mode="json"),
+            )
+        else:
+            writes.append(ev, actor=who.actor or "", event_id=submission_id)
+
     try:
-        _forms.save_once(form, entries, lambda _sub: event, actor=who.actor or "", clear=clear)
+        _forms.save_once(
+            form, entries, lambda _sub: event, actor=who.actor or "", clear=clear, save=save
+        )
     except writes.WriteRefused as exc:
         st.error(str(exc), icon=":material/error:")
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from audit import judgement as jt
 from dashboard import charts, data
 from dashboard.app_pages import _shared as ui
 
@@ -66,14 +67,17 @@ if tc is None:
     st.info(f"{names[team_id]} has no reviewed case notes for {label.lower()} ({ctx.as_of_text}).")
     st.stop()
 
+j = tc.judgement
 st.subheader(f"{names[team_id]}: {label.lower()}")
+target_text = f"Target {tc.target:.0%}" if tc.target is not None else "No target in force"
 st.caption(
     f"{data.CHART_TYPES[chart_type]} of the share of sampled case notes documenting "
-    f"{label.lower()}, month by month — {ctx.as_of_text}. Target {tc.target:.0%}."
+    f"{label.lower()}, month by month — {ctx.as_of_text}. {target_text}"
+    f"{' (in force at the last final month; earlier months keep theirs)' if tc.target is not None else ''}."
 )
 agree = data.agreement(snap, team_id, ctx.as_of)
-variation = data.VARIATION_BADGES.get(tc.result.variation, "—")
-assurance = data.ASSURANCE_BADGES.get(tc.result.assurance, "—")
+variation = data.VARIATION_BADGES.get(j.variation, "—")
+assurance = data.ASSURANCE_BADGES.get(j.assurance, "—")
 if agree["percent_agreement"] is not None:
     agreement = (
         f"{agree['percent_agreement']:.0f}% agreement, Cohen's kappa {agree['kappa']:.2f} "
@@ -83,21 +87,27 @@ if agree["percent_agreement"] is not None:
     )
 else:
     agreement = f"not reported: {agree['n']} paired findings, at least 20 are needed"
+verdict_month = j.last_period or "none yet"
 st.markdown(
-    f"**Latest month ({tc.table['period'].iloc[-1]})**: variation {ui.badge(variation)} "
-    f"&nbsp; assurance {ui.badge(assurance)} "
-    f"({data.ASSURANCE_MEANING.get(tc.result.assurance, '')})  \n"
+    f"**Latest month ({verdict_month}): variation {ui.badge(variation)} "
+    f"&nbsp; assurance {ui.badge(assurance)}** "
+    f"({data.ASSURANCE_MEANING.get(j.assurance, '')})  \n"
+    f"Culture shift: {j.culture_text}; {j.norm_reason}.  \n"
     f"Second reviews (blind): {agreement}.",
     unsafe_allow_html=True,
 )
-if tc.baseline_end and tc.result.variation in ("improvement", "concern") and chart_type != "run":
-    st.info(
-        f"The limits come from the baseline up to {tc.baseline_end}, and the process has "
-        "changed since (a special cause), so the limits, and the assurance icon drawn from "
-        "them, describe the process as it was. Once the change is sustained and its cause "
-        "known, new limits can be set from an explicit recalculation.",
-        icon=":material/info:",
+notes_lines = []
+if chart_type != "p":
+    notes_lines.append(
+        f"This {data.CHART_TYPES[chart_type]} is an alternative view over the same baseline and "
+        "recalculation partitions; the icons, the norm and the headline come from the p-chart."
     )
+notes_lines += jt.limits_text(j)
+gap = jt.gap_text(j)
+if gap:
+    notes_lines.append(gap)
+notes_lines += jt.flags_text(j, tc.settings.small_sample)
+st.caption("  \n".join(notes_lines), help="Generated from the partitions the chart is drawn with.")
 
 points = data.window(data.spc_frame(tc), ctx.period_from, ctx.period_to)
 chart = charts.spc_chart(

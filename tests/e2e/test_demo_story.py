@@ -58,6 +58,7 @@ def test_the_regressing_team_improved_and_now_shows_concern(story) -> None:
 def test_audit_report_carries_every_team_month_with_twenty_notes(seeded_url, capsys) -> None:
     assert main(["audit", "report", "--format", "json", "--db", seeded_url]) == 0
     records = json.loads(capsys.readouterr().out)
-    assert len({(r["team"], r["period"]) for r in records}) == 8 * 36
+    # b-mood's audit pauses for nine months (2024-06 to 2025-02): a gap, by design
+    assert len({(r["team"], r["period"]) for r in records}) == 8 * 36 - 9
     agenda = [r for r in records if r["measure"] == "agenda_setting"]
     assert all(r["denominator"] == 20 and not r["small"] for r in agenda)

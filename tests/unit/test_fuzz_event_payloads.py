@@ -53,6 +53,7 @@ VALID: dict[str, dict[str, Any]] = {
         "withdrawn_by": "lead",
     },
     "ReviewSignedOff": {"team_id": "msk1", "period": "2024-05", "signed_off_by": "Dr X"},
+    "SpcSettingsChanged": {"programme_id": "sip", "shift_points": 7, "reason": "board"},
     "ClinicianRegistered": {"clinician_id": "k1", "team_id": "msk1", "role": "physio"},
     "ClinicianTrained": {"clinician_id": "k1", "team_id": "msk1", "on": "2024-02-02"},
     "ConsultationHeld": {
