@@ -679,7 +679,7 @@ class Importer:
             known = reviewers[round_.round_id]
             rule = check_review(round_, row["consultation_id"], row["reviewer"], is_second, known)
             if rule and not self._stored(eid):
-                column = "reviewer" if "someone else" in rule else "second_review"
+                column = "reviewer" if "someone other than" in rule else "second_review"
                 if "not in the sample" in rule:
                     column = "consultation_id"
                 errors.append(f"{where}, column {column}: {rule}")

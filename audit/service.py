@@ -171,7 +171,7 @@ def check_review(
         other = "first" if second_review else "second"
         return (
             f"{reviewer_id} already made the {other} review of consultation {consultation_id}; "
-            "a second review must be by someone other than the first reviewer (someone else)"
+            "a second review must be by someone other than the first reviewer"
         )
     return None
 
