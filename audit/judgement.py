@@ -308,6 +308,7 @@ def judge_team(
     measure: str = "",
     improvement: str = "up",
     chart: str = "p",
+    with_frame: bool = True,
 ) -> Judgement:
     """Judge one team's measure on its own series up to ``up_to`` (inclusive).
 
@@ -315,6 +316,8 @@ def judge_team(
     optionally ``proportion``, ``ci_low``, ``ci_high``, ``provisional`` (others are kept).
     ``decisions`` are cut to those with period ≤ ``up_to``. ``chart`` only changes the drawn
     lines of ``frame`` (an alternative view); the verdict is always the p-chart's.
+    ``with_frame=False`` skips the drawing frame (the culture-shift curve judges every team
+    at every month and needs only the verdict; about 3× faster).
     """
     rows = _prepare(series, up_to)
     if "proportion" not in rows:
@@ -323,14 +326,17 @@ def judge_team(
     decisions = decisions.up_to(up_to)
     final = rows[~rows["provisional"]].reset_index(drop=True)
     result = draw_chart(final, decisions, "p", settings) if len(final) else None
-    drawn = result
-    if chart != "p" and len(final):
-        drawn = draw_chart(final, decisions, chart, settings)
-    frame = _frame(rows, drawn, decisions, chart)
+    frame = pd.DataFrame()
+    if with_frame:
+        drawn = result
+        if chart != "p" and len(final):
+            drawn = draw_chart(final, decisions, chart, settings)
+        frame = _frame(rows, drawn, decisions, chart)
     final_periods = final["period"].tolist()
     parts = _partitions(final_periods, decisions, settings)
 
-    eligible = [i for i in range(len(final)) if not bool(final.loc[i, "small"])]
+    small_flags = final["small"].tolist()
+    eligible = [i for i, small in enumerate(small_flags) if not small]
     j = eligible[-1] if eligible else None
     variation = assurance = state = since = target_now = None
     last_period = None
@@ -409,10 +415,11 @@ def _norm(
     recent = eligible[-window:]
     if len(recent) < window:
         return False, f"not yet the norm: fewer than {window} final months with enough notes"
+    periods, values = final["period"].tolist(), final["proportion"].tolist()
     met = []
     for i in recent:
-        target = decisions.target_for(str(final.loc[i, "period"]))
-        value = float(final.loc[i, "proportion"])
+        target = decisions.target_for(str(periods[i]))
+        value = float(values[i])
         met.append(
             target is not None and (value >= target if improvement == "up" else value <= target)
         )
@@ -484,6 +491,18 @@ def flags_text(j: Judgement, small_sample: int = 10) -> list[str]:
     return out
 
 
+def summary_lines(j: Judgement, small_sample: int = 10) -> list[str]:
+    """Everything a page or the pack says under a team's chart, from the judgement alone:
+    the culture shift and the norm, the limits' partitions, gaps, small and provisional months."""
+    verdict = f"Verdict from {j.last_period}" if j.last_period else "No verdict yet"
+    lines = [f"{verdict}: {j.culture_text}; {j.norm_reason}."]
+    lines += limits_text(j)
+    gap = gap_text(j)
+    if gap:
+        lines.append(gap)
+    return lines + flags_text(j, small_sample)
+
+
 def headline_counts(judgements: list[Judgement]) -> tuple[int, int, list[str]]:
     """(teams where it is the norm, teams counted, teams not audited recently)."""
     norm = sum(1 for j in judgements if j.counted and j.is_norm)
@@ -505,4 +524,5 @@ __all__ = [
     "limits_text",
     "missing_months",
     "state_text",
+    "summary_lines",
 ]

@@ -87,6 +87,7 @@ class _Batch:
     closed: list[tuple] = field(default_factory=list)
     reviews: list[tuple] = field(default_factory=list)
     forgotten: list[tuple] = field(default_factory=list)
+    surveys: list[tuple] = field(default_factory=list)
     orphans: list[tuple] = field(default_factory=list)
     #: first and last position per recorded day
     days: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -463,6 +464,8 @@ class Projector:
                 )
             elif typ == "PatientForgotten":
                 b.forgotten.append((data["patient_ref"], pos, rec))
+            elif typ == "PatientSurveyReturned":
+                b.surveys.append(survey_row(pos, data, rec))
         self._write(conn, b, created, [notes[cid] for cid in changed & loaded])
 
     def _round_team_period(self, conn: Connection, round_id: str) -> tuple[str, str]:
@@ -605,6 +608,12 @@ class Projector:
                 f"VALUES ({ph}, {ph}, {ph}) ON CONFLICT DO NOTHING",
                 b.forgotten,
             )
+        if b.surveys:
+            conn.exec_driver_sql(
+                f"INSERT INTO rm_surveys ({SURVEY_COLUMNS}) "
+                f"VALUES ({', '.join([ph] * 10)}) ON CONFLICT DO NOTHING",
+                b.surveys,
+            )
 
     def _write_census(self, conn: Connection, census: dict[tuple, list[int]]) -> None:
         if not census:
@@ -640,6 +649,29 @@ class Projector:
             "denominator = rm_census_daily.denominator + EXCLUDED.denominator",
             daily,
         )
+
+
+SURVEY_COLUMNS = (
+    "position, team_id, survey_id, period, returned_on, agenda_setting, goal_setting, "
+    "follow_up, confidence, recorded_at"
+)
+
+
+def survey_row(pos: int, data: dict, rec: str) -> tuple:
+    """The rm_surveys row of one ``PatientSurveyReturned`` (period = month of return)."""
+    returned = data["returned_on"]
+    return (
+        pos,
+        data["team_id"],
+        data["survey_id"],
+        returned[:7],
+        returned,
+        data["agenda_setting"],
+        data["goal_setting"],
+        data["follow_up"],
+        data.get("confidence"),
+        rec,
+    )
 
 
 def payload_of(data: dict) -> str:

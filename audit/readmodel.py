@@ -218,6 +218,26 @@ reviews = Table(
     Index("ix_rm_reviews_team_period", "team_id", "period"),
 )
 
+#: One row per returned patient survey (anonymous: no patient field), keyed by the position of
+#: its ``PatientSurveyReturned``; ``recorded_at`` makes as-of exact. Surveys are few (tens per
+#: team-month, not per consultation), so measures group these rows directly.
+surveys = Table(
+    "rm_surveys",
+    metadata,
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+    Column("team_id", String(120), nullable=False),
+    Column("survey_id", String(120), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("returned_on", String(10), nullable=False),
+    Column("agenda_setting", String(16), nullable=False),
+    Column("goal_setting", String(16), nullable=False),
+    Column("follow_up", String(16), nullable=False),
+    Column("confidence", Integer),
+    Column("recorded_at", String(32), nullable=False),
+    Index("ux_rm_surveys_team_survey", "team_id", "survey_id", unique=True),
+    Index("ix_rm_surveys_team_period", "team_id", "period"),
+)
+
 #: Patients whose pseudonym mapping was erased (the log keeps only the token).
 forgotten = Table(
     "rm_forgotten",

@@ -151,15 +151,11 @@ def team_chart(
     )
     table = rows.drop(columns=["team", "measure"]).merge(census, on="period", how="left")
     table = table.merge(
-        judgement.frame[
-            ["period", "centre", "lower_limit", "upper_limit", "point_type", "target"]
-        ],
+        judgement.frame[["period", "centre", "lower_limit", "upper_limit", "point_type", "target"]],
         on="period",
         how="left",
     )
-    frame = judgement.frame.merge(
-        census[["period", "census_proportion"]], on="period", how="left"
-    )
+    frame = judgement.frame.merge(census[["period", "census_proportion"]], on="period", how="left")
     target_now = judgement.target_now
     if target_now is None:
         target_now = decisions.target_for(rows["period"].iloc[-1]) or limits["target"]
@@ -423,7 +419,9 @@ def agreement(
         periods = sorted(pairs["period"].unique())[-window:]
         pairs = pairs[pairs["period"].isin(periods)]
     result = cohens_kappa(list(zip(pairs["first"], pairs["second"], strict=True)))
-    enough = result.n >= MIN_PAIRS
+    # the kappa minimum is a programme decision (SpcSettingsChanged), 20 by default
+    minimum = load_settings_from_engine(engine, as_of=as_of).kappa_minimum_pairs
+    enough = result.n >= minimum
     return {
         "n": result.n,
         "percent_agreement": result.percent_agreement if enough else None,

@@ -477,6 +477,150 @@ def _point_layer(points: pd.DataFrame, y: alt.Y, point_types: list[str], *, holl
     )
 
 
+# ------------------------------------------------------------------------- two sources
+
+
+SOURCE_STYLES: dict[str, tuple[str, list[int], str]] = {
+    # legend label: (colour, stroke dash, point shape); dash and shape repeat the colour's message
+    "Case notes (audit sample)": ("#005EB8", [1, 0], "circle"),  # NHS blue, solid
+    "Patients report (surveys)": ("#AE2573", [7, 4], "square"),  # NHS pink, dashed
+}
+
+
+def sources_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The "Both" chart's rows: every month of each source's span present (a month without
+    data is a null, so the line breaks there and is never bridged), with dates and labels."""
+    parts = []
+    for source, rows in frame.groupby("source", sort=False):
+        rows = rows.assign(period=rows["period"].astype(str))
+        span = pd.period_range(rows["period"].min(), rows["period"].max(), freq="M")
+        full = pd.DataFrame({"period": span.strftime("%Y-%m")})
+        full = full.merge(rows, on="period", how="left").assign(source=source)
+        parts.append(full)
+    if not parts:
+        return pd.DataFrame(columns=[*frame.columns, "date", "status", "sample"])
+    out = pd.concat(parts, ignore_index=True)
+    out["date"] = period_date(out["period"])
+    out["provisional"] = out["provisional"].astype("boolean").fillna(False).astype(bool)
+    out["small"] = out["small"].astype("boolean").fillna(False).astype(bool)
+    out["status"] = out["provisional"].map(
+        lambda p: "Provisional (latest month, still coming in)" if p else "Final"
+    )
+    small, large = list(SAMPLE_LABELS)[1], list(SAMPLE_LABELS)[0]
+    out["sample"] = out["small"].map(lambda s: small.replace("notes", "answers") if s else large)
+    return out
+
+
+def sources_chart(
+    frame: pd.DataFrame,
+    *,
+    target: float | None = None,
+    milestones: pd.DataFrame | None = None,
+    title: str | None = None,
+    height: int = 420,
+    width: int | str = "container",
+) -> alt.LayerChart:
+    """Case-note and patient-reported rates on one time axis, each with its Wilson 95%
+    interval as a band. ``frame``: ``audit.sources.both_frame`` (source, period, proportion,
+    ci_low, ci_high, numerator, denominator, small, provisional). Provisional months are
+    drawn hollow, small ones as triangles; no SPC limits here (each source keeps its own
+    chart: the rules apply to each separately)."""
+    data = sources_frame(frame)
+    domain = list(SOURCE_STYLES)
+    y_scale = alt.Scale(domain=[0, 1], clamp=True)
+    y = alt.Y(
+        "proportion:Q", title="Share saying it happened", scale=y_scale, axis=alt.Axis(format=_PCT)
+    )
+    colour = alt.Color(
+        "source:N",
+        title="Source",
+        scale=alt.Scale(domain=domain, range=[SOURCE_STYLES[k][0] for k in domain]),
+        legend=alt.Legend(orient="top", symbolStrokeWidth=2),
+    )
+    tooltip = [
+        alt.Tooltip("source:N", title="Source"),
+        alt.Tooltip("period:N", title="Month"),
+        alt.Tooltip("proportion:Q", title="Rate", format=_PCT1),
+        alt.Tooltip("ci_low:Q", title="95% interval from", format=_PCT),
+        alt.Tooltip("ci_high:Q", title="95% interval to", format=_PCT),
+        alt.Tooltip("numerator:Q", title="Saying yes"),
+        alt.Tooltip("denominator:Q", title="n"),
+        alt.Tooltip("status:N", title="Status"),
+        alt.Tooltip("sample:N", title="Sample"),
+    ]
+    layers: list[alt.Chart] = [
+        alt.Chart(data)
+        .mark_area(opacity=0.16, invalid="break-paths-show-domains")
+        .encode(x=_x(), y=alt.Y("ci_low:Q", scale=y_scale), y2="ci_high:Q", color=colour),
+        alt.Chart(data)
+        .mark_line(strokeWidth=2, invalid="break-paths-show-domains")
+        .encode(
+            x=_x(),
+            y=y,
+            color=colour,
+            strokeDash=alt.StrokeDash(
+                "source:N",
+                scale=alt.Scale(domain=domain, range=[SOURCE_STYLES[k][1] for k in domain]),
+                legend=None,
+            ),
+        ),
+    ]
+    shape = alt.Shape(
+        "source:N",
+        scale=alt.Scale(domain=domain, range=[SOURCE_STYLES[k][2] for k in domain]),
+        legend=None,
+    )
+    final = data[~data["provisional"] & data["proportion"].notna()]
+    layers.append(
+        alt.Chart(final)
+        .mark_point(filled=True, size=55, opacity=1)
+        .encode(x=_x(), y=y, color=colour, shape=shape, tooltip=tooltip)
+    )
+    small = final[final["small"]]
+    if not small.empty:
+        layers.append(
+            alt.Chart(small)
+            .mark_point(
+                shape="triangle-down", size=160, filled=False, strokeWidth=1.5, color=TEXT_COLOUR
+            )
+            .encode(x=_x(), y=y, tooltip=tooltip)
+        )
+    provisional = data[data["provisional"] & data["proportion"].notna()]
+    if not provisional.empty:
+        layers.append(
+            alt.Chart(provisional)
+            .mark_point(filled=False, size=90, strokeWidth=2, opacity=1)
+            .encode(x=_x(), y=y, color=colour, shape=shape, tooltip=tooltip)
+        )
+    if target is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"value": [target]}))
+            .mark_rule(strokeWidth=1.5, color=TARGET_COLOUR, strokeDash=[2, 2])
+            .encode(
+                y=alt.Y("value:Q", scale=y_scale),
+                tooltip=[alt.Tooltip("value:Q", title="Target", format=_PCT)],
+            )
+        )
+    stones = milestones_frame(milestones)
+    if not stones.empty:
+        layers.append(
+            alt.Chart(stones)
+            .mark_rule(strokeWidth=1.5, opacity=0.45, color=MILESTONE_COLOUR)
+            .encode(
+                x=_x(),
+                tooltip=[
+                    alt.Tooltip("label:N", title="Milestone"),
+                    alt.Tooltip("on:N", title="On"),
+                    alt.Tooltip("title:N", title="What"),
+                ],
+            )
+        )
+    props: dict = {"height": height, "width": width}
+    if title:
+        props["title"] = title
+    return alt.layer(*layers).properties(**props)
+
+
 # ------------------------------------------------------------------------------------ funnel
 
 
@@ -543,8 +687,6 @@ def funnel_chart(
     domain = funnel_x_domain(points["n"].tolist() if not points.empty else [])
     plot_height = height - 40
     points["label_y"] = spread_labels(points["value"].tolist(), 15 / plot_height)
-    longest = max((len(str(t)) for t in points.get("team_name", [])), default=10)
-    label_room = int(min(320, 20 + 6.5 * longest))
 
     long = []
     for column, label in (
@@ -655,11 +797,9 @@ def funnel_chart(
         .encode(y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])))
     )
     chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
-    props: dict = {
-        "height": height,
-        "width": width,
-        "padding": {"left": 5, "top": 5, "bottom": 5, "right": label_room},
-    }
+    # the labels extend the chart to the right; a fitted (container-wide) chart shrinks its
+    # plot to leave them room, a fixed-width one (the pack) grows by their width
+    props: dict = {"height": height, "width": width}
     if title:
         props["title"] = title
     return chart.properties(**props)

@@ -206,6 +206,8 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     store, projector = open_store(args.db)
     projector.catch_up()
     as_of = parse_as_of(args.as_of)
+    if args.source == "surveys":
+        return _survey_report(store, as_of, args)
     df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
     if args.format == "json":
         sys.stdout.write(json.dumps(report_records(df), indent=2) + "\n")
@@ -238,6 +240,20 @@ def _nothing_to_report(store) -> str:
         "no reviewed case notes yet (as of the time asked for): run "
         "`sipdash audit run --period YYYY-MM` or import reviews."
     )
+
+
+def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace) -> int:
+    """``audit report --source surveys``: patient-reported measures in the same shape."""
+    from audit.surveys import survey_measures, survey_report_records
+
+    df = survey_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(survey_report_records(df), indent=2) + "\n")
+    elif args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        sys.stdout.write(df.to_string(index=False) + "\n")
+    return EXIT_OK
 
 
 def cmd_spc(args: argparse.Namespace) -> int:
@@ -333,7 +349,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
     try:
         with progress_bar(None, f"importing {path.name}", not args.quiet) as update:
-            if args.kind == "consultations":
+            if args.kind == "surveys":
+                from audit.survey_imports import SurveyImporter
+
+                result = SurveyImporter(store).import_surveys(
+                    data, source=path.name, register_teams=args.register_teams, progress=update
+                )
+            elif args.kind == "consultations":
                 result = importer.import_consultations(
                     data,
                     source=path.name,
@@ -487,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["table", "csv", "json"], default="table")
     r.add_argument("--as-of", help="ISO 8601 date/time, inclusive, UTC if no zone")
     r.add_argument("--quarterly", action="store_true")
+    r.add_argument(
+        "--source",
+        choices=["case_notes", "surveys"],
+        default="case_notes",
+        help="case-note audit (default) or patient surveys (same JSON shape)",
+    )
 
     p = add(
         "spc",
@@ -562,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "import", cmd_import, "validated, all-or-nothing CSV import (re-import appends nothing)"
     )
-    p.add_argument("kind", choices=["consultations", "reviews"])
+    p.add_argument("kind", choices=["consultations", "reviews", "surveys"])
     p.add_argument("file")
     p.add_argument(
         "--register-teams",

@@ -176,7 +176,7 @@ def run_import(
     corrections: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Import a consultations or reviews CSV, all or nothing.
+    """Import a consultations, reviews or surveys CSV, all or nothing.
 
     Raises :class:`ImportRefused` (``.errors``: every problem, by row and column) when the file
     is refused; nothing was appended then."""
@@ -189,10 +189,16 @@ def run_import(
         projector=projector,
         actor=actor,
     )
-    if kind not in ("consultations", "reviews"):
+    if kind not in ("consultations", "reviews", "surveys"):
         raise ValueError(f"unknown import kind {kind!r}")
     try:
-        if kind == "consultations":
+        if kind == "surveys":
+            from audit.survey_imports import SurveyImporter
+
+            result = SurveyImporter(store, actor=actor).import_surveys(
+                content, source=source, register_teams=register_teams, progress=progress
+            )
+        elif kind == "consultations":
             result = importer.import_consultations(
                 content,
                 source=source,

@@ -42,6 +42,7 @@ Element = Literal["agenda_setting", "goal_setting", "follow_up"]
 Measure = Literal["agenda_setting", "goal_setting", "follow_up", "all_three"]
 MilestoneKind = Literal["sip_start", "adp_training", "change_idea", "pdsa_cycle", "note"]
 Contact = Literal["face_to_face", "telephone", "video"]
+SurveyAnswer = Literal["yes", "no", "not_sure", "doesnt_apply", "blank"]
 
 ELEMENTS: tuple[str, ...] = ("agenda_setting", "goal_setting", "follow_up")
 MEASURES: tuple[str, ...] = (*ELEMENTS, "all_three")
@@ -255,7 +256,7 @@ class ElementRetracted(_ConsultationEvent):
 class ElementNotApplicable(_ConsultationEvent):
     """``element`` does not apply to this consultation (e.g. follow-up for a discharged
     patient): the note leaves that element's census denominator (and the bundle's); it never
-    counts as "no". A later ``AgendaSet``/... or ``ElementRetracted`` replaces it (ADR 0006)."""
+    counts as "no". A later ``AgendaSet``/... or ``ElementRetracted`` replaces it (ADR 0007)."""
 
     type: ClassVar[str] = "ElementNotApplicable"
     element: Element
@@ -297,6 +298,43 @@ class CaseNoteReviewed(_AuditEvent):
 
 class AuditRoundClosed(_AuditEvent):
     type: ClassVar[str] = "AuditRoundClosed"
+
+
+# --- survey stream ---------------------------------------------------------------------------
+
+
+class PatientSurveyReturned(Event):
+    """One anonymous patient survey: the patient's own view of the three enablers.
+
+    Keyed by (team, survey_id): survey numbers are only unique within a team's batch of forms,
+    so the stream is ``survey-<team>-<survey_id>``. There is deliberately no patient field at
+    all; ``confidence`` (0-10, confidence to manage one's own health) is absent when blank.
+    """
+
+    type: ClassVar[str] = "PatientSurveyReturned"
+    stream_prefix: ClassVar[str] = "survey"
+    stream_key: ClassVar[str] = "survey_id"
+    survey_id: Identifier
+    team_id: Identifier
+    returned_on: date
+    agenda_setting: SurveyAnswer
+    goal_setting: SurveyAnswer
+    follow_up: SurveyAnswer
+    confidence: Annotated[int, Field(ge=0, le=10)] | None = None
+
+    @property
+    def stream_id(self) -> str:
+        return f"survey-{self.team_id}-{self.survey_id}"
+
+    def payload(self) -> dict[str, Any]:
+        """As the base, but a blank confidence is absent rather than ``null``."""
+        data = super().payload()
+        if data.get("confidence") is None:
+            data.pop("confidence", None)
+        return data
+
+    def natural_time(self) -> date | None:
+        return self.returned_on
 
 
 # --- governance stream -----------------------------------------------------------------------
@@ -368,6 +406,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AuditRoundOpened,
         CaseNoteReviewed,
         AuditRoundClosed,
+        PatientSurveyReturned,
         PatientForgotten,
         ExportRecorded,
         SpcSettingsChanged,

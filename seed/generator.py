@@ -49,6 +49,7 @@ from events.types import (
 
 from .params import ELEMENTS
 from .plan import ClinicianSeed, Plan, TeamPlan, logit, person_name
+from .surveys import SurveySeeder
 
 DAY = 86_400
 NEVER = 1 << 62  # "not retracted" sentinel (seconds)
@@ -100,6 +101,8 @@ class Generator:
         )
         self.epoch_ms = int(self.epoch.timestamp()) * 1000
         self.teams = [_TeamState(t) for t in plan.teams]
+        # surveys draw from their own random stream: every other event stays byte-identical
+        self.surveys = SurveySeeder(plan, self.epoch_ms)
 
     # -- helpers --
 
@@ -228,6 +231,15 @@ class Generator:
                 self._baseline_and_target(tp, m, secs + 30)
         self._recalculation(tp, m)
         self._rates(st, m)
+        self._surveys(tp, m)
+
+    def _surveys(self, tp: TeamPlan, m: int) -> None:
+        """The month's patient surveys, each recorded a few days after its return."""
+        seeder = self.surveys
+        for secs, survey in seeder.month(tp, m):
+            at = self._at(secs)
+            new = NewEvent(survey, survey.returned_on, seeder.event_id(secs), at)
+            heapq.heappush(self.heap, (secs, next(self.seq), new))
 
     def _baseline_and_target(self, tp: TeamPlan, m: int, secs: int) -> None:
         cal, ms = self.cal, self.p["milestones"]

@@ -29,17 +29,25 @@ measure = st.selectbox(
 )
 label = data.measure_label(measure)
 c1, c2, c3 = st.columns([3, 3, 2])
-sidebar_window = bool(ctx.period_from or ctx.period_to)
+audited = data.periods(snap, ctx.as_of)
+# the sidebar's months count as a chosen window only once narrowed from the full range
+sidebar_window = bool(audited) and (ctx.period_from, ctx.period_to) not in (
+    (None, None),
+    (audited[0], audited[-1]),
+)
+chosen = (ctx.period_from, ctx.period_to)
+if sidebar_window and st.session_state.get("_cmp_sidebar") != chosen:
+    st.session_state["cmp_mode"] = "custom"  # narrowing the months in the sidebar picks them
+st.session_state["_cmp_sidebar"] = chosen
+st.session_state.setdefault("cmp_mode", "custom" if sidebar_window else "quarter")
 mode = c1.selectbox(
     "Months compared",
     list(MODE_LABELS),
-    index=list(MODE_LABELS).index("custom" if sidebar_window else "quarter"),
     format_func=MODE_LABELS.get,
     key="cmp_mode",
     help="Default: the latest complete quarter of final data. Months before a team's "
     "programme start (its SIP start milestone) are never pooled.",
 )
-audited = data.periods(snap, ctx.as_of)
 period = None
 if mode == "month" and audited:
     period = c2.selectbox("Month", audited[::-1], key="cmp_month")

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from audit.imports import CONSULTATION_COLUMNS, REVIEW_COLUMNS
+from audit.survey_imports import SURVEY_COLUMNS, looks_like_nhs_number
 from dashboard import writes
 from dashboard.app_pages import _shared as ui
 
@@ -17,10 +18,12 @@ ctx = ui.context()
 KINDS = {
     "consultations": "Consultations (with what each case note documents)",
     "reviews": "Case-note reviews (for an open audit round)",
+    "surveys": "Patient surveys (anonymous)",
 }
 COLUMNS = {
     "consultations": ",".join(CONSULTATION_COLUMNS),
     "reviews": ",".join(REVIEW_COLUMNS) + "[,second_review]",
+    "surveys": ",".join(SURVEY_COLUMNS) + "[,confidence]",
 }
 
 st.title("Import")
@@ -48,9 +51,15 @@ kind = st.radio(
     "What the file holds", list(KINDS), format_func=KINDS.get, key="im_kind", horizontal=True
 )
 st.caption(f"Columns: `{COLUMNS[kind]}`")
+if kind == "surveys":
+    st.caption(
+        "Answers: yes, no, not_sure, doesnt_apply or blank; confidence 0 to 10 or blank. "
+        "Surveys are anonymous: any other column, or anything shaped like an NHS number, is "
+        "refused and never shown."
+    )
 upload = st.file_uploader("CSV file", type=["csv"], key=f"im_file_{kind}")
 register = corrections = False
-if kind == "consultations":
+if kind in ("consultations", "surveys"):
     register = st.checkbox(
         "Register teams not yet known",
         key="im_register",
@@ -59,6 +68,7 @@ if kind == "consultations":
             "registered first (name = the value in the file; site and service 'unknown')."
         ),
     )
+if kind == "consultations":
     corrections = st.checkbox(
         "Apply corrections",
         key="im_corrections",
@@ -81,12 +91,18 @@ except Exception:
 else:
     if "patient" in preview.columns:  # patient identifiers are never shown
         preview["patient"] = "(hidden)"
+    if kind == "surveys":  # anonymous: nothing identifier-shaped is shown, not even in preview
+        preview = preview.map(lambda v: "(hidden)" if looks_like_nhs_number(str(v)) else v)
+        preview.columns = [
+            f"(hidden {i})" if looks_like_nhs_number(c) else c
+            for i, c in enumerate(preview.columns, start=1)
+        ]
     st.markdown(f"**First rows of {upload.name}** ({len(content):,} bytes)")
     st.dataframe(preview, hide_index=True, width="stretch", key="im_preview")
 
 if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
     rows_estimate = max(content.count(b"\n"), 1)
-    per_row = 5 if kind == "consultations" else 1
+    per_row = 5 if kind == "consultations" else 1  # surveys: one event per row
     bar = st.progress(0.0, text="Checking every row…")
     written = [0]
 

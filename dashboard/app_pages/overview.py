@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.app_pages import _shared as ui
+from dashboard.app_pages._surveys import render_programme_flags
 
 ctx = ui.context()
 snap = ctx.snap
@@ -133,6 +134,8 @@ if stale:
         "this)."
     )
 ui.downloads(table, "programme-overview", key="grid")
+
+render_programme_flags(ctx)
 
 with st.expander("How to read this"):
     v, a = data.VARIATION_BADGES, data.ASSURANCE_BADGES

@@ -6,7 +6,9 @@ import streamlit as st
 
 from audit import judgement as jt
 from dashboard import charts, data
+from dashboard import survey_data as sd
 from dashboard.app_pages import _shared as ui
+from dashboard.app_pages._surveys import render_team_sources
 
 ctx = ui.context()
 snap = ctx.snap
@@ -60,6 +62,21 @@ chart_type = c3.radio(
         "for short series."
     ),
 )
+
+source = st.radio(
+    "Source",
+    list(sd.SOURCES),
+    format_func=sd.SOURCES.get,
+    horizontal=True,
+    key="source",
+    bind="query-params",
+    persist_state="session",
+    help="Case notes: the audit sample. Patient surveys: what patients report. Both: the two "
+    "rates on one time axis, and whether the notes say it happened more often than patients do.",
+)
+if source != "case_notes":
+    render_team_sources(ctx, team_id, measure, source, names[team_id])
+    st.stop()
 
 tc = data.team_chart(snap, team_id, measure, chart_type, ctx.as_of)
 label = data.measure_label(measure)

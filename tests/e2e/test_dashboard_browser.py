@@ -192,14 +192,15 @@ def test_overview_page(server, page, shots):
     expect(
         page.get_by_text("How many of the 8 teams have made each enabler the norm")
     ).to_be_visible()
-    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+    # the grid and the triangulation flags (case notes vs patient surveys)
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(2)
     expect(page.get_by_text("How to read this", exact=True)).to_be_visible()
     _shot(page, shots, "overview")
 
 
 def test_overview_row_opens_the_team_chart(server, page):
     _open(page, server, "", PAGES[""])
-    grid = page.locator('[data-testid="stDataFrame"]')
+    grid = page.locator('[data-testid="stDataFrame"]').first  # the grid comes first
     box = grid.bounding_box()
     assert box is not None
     # the grid is drawn on a canvas: click the first row's selection box (header row ~35 px)

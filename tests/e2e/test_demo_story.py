@@ -62,3 +62,98 @@ def test_audit_report_carries_every_team_month_with_twenty_notes(seeded_url, cap
     assert len({(r["team"], r["period"]) for r in records}) == 8 * 36 - 9
     agenda = [r for r in records if r["measure"] == "agenda_setting"]
     assert all(r["denominator"] == 20 and not r["small"] for r in agenda)
+
+
+# --- the second source: patient surveys ---------------------------------------------------------
+
+RISING = {"improver", "fast_improver", "slow_improver"}
+
+
+@pytest.fixture(scope="module")
+def surveys_story(seeded_db):
+    from audit.measures import audit_measures
+    from audit.surveys import survey_measures
+    from audit.triangulation import triangulation
+
+    store = EventStore(f"sqlite:///{seeded_db}")
+    out = (
+        triangulation(store.engine),
+        audit_measures(store.engine),
+        survey_measures(store.engine),
+    )
+    store.dispose()
+    plan = seed.build_plan("demo", seed=42)
+    specs = {t["id"]: t for t in seed.load_params()["scenario"]["demo"]["team"]}
+    return (*out, plan, specs)
+
+
+def test_the_tick_box_team_is_flagged_as_documenting_more_than_patients_report(
+    surveys_story,
+) -> None:
+    table, _, _, _, specs = surveys_story
+    tick_box = [team for team, spec in specs.items() if spec.get("survey") == "tick_box"]
+    assert len(tick_box) == 1
+    mine = table[table["team"] == tick_box[0]]
+    assert mine["quarter"].unique().tolist() == ["2025-Q3"]  # December's surveys are provisional
+    assert mine["flagged"].all() and len(mine) == 4
+    assert (mine["diff_low"] > 0.1).all()
+
+
+def test_the_rising_teams_are_not_flagged(surveys_story) -> None:
+    table, _, _, plan, specs = surveys_story
+    rising = {
+        tp.team_id
+        for tp in plan.teams
+        if tp.archetype in RISING and specs[tp.team_id].get("survey") != "tick_box"
+    }
+    assert len(rising) == 5
+    theirs = table[table["team"].isin(rising)]
+    assert len(theirs) == 5 * 4 and not theirs["flagged"].any()
+    assert set(table.loc[table["flagged"], "team"]) <= {
+        t for t, s in specs.items() if s.get("survey") == "tick_box"
+    }
+
+
+def test_patient_reported_rates_rise_after_the_case_note_rates(surveys_story) -> None:
+    _, notes, surveys, plan, specs = surveys_story
+    rising = [
+        tp
+        for tp in plan.teams
+        if tp.archetype in RISING and specs[tp.team_id].get("survey") != "tick_box"
+    ]
+
+    def progress(df):
+        """Pooled over the rising teams' enablers, months counted from each team's SIP start:
+        0 = the rate before the SIP, 1 = the rate a year or more after it."""
+        df = df[df["measure"].isin(ENABLERS)]
+        month_of = {plan.calendar.period(m): m for m in range(plan.calendar.months)}
+        sums: dict[int, list[int]] = {}
+        for tp in rising:
+            mine = df[df["team"] == tp.team_id].groupby("period")[["numerator", "denominator"]]
+            for period, row in mine.sum().iterrows():
+                k = month_of[period] - tp.sip_start
+                acc = sums.setdefault(k, [0, 0])
+                acc[0] += int(row["numerator"])
+                acc[1] += int(row["denominator"])
+        rate = {k: n / d for k, (n, d) in sums.items()}
+        before = sum(v for k, v in rate.items() if k < 0) / sum(1 for k in rate if k < 0)
+        after = sum(rate[k] for k in range(12, 19)) / 7
+        return {k: (v - before) / (after - before) for k, v in rate.items()}
+
+    notes_p, surveys_p = progress(notes), progress(surveys)
+    assert all(surveys_p[k] < notes_p[k] for k in range(2, 8)), "patients lag the notes"
+
+    def halfway(p):
+        return min(k for k, v in p.items() if k >= 0 and v >= 0.5)
+
+    assert halfway(surveys_p) >= halfway(notes_p) + 2
+    assert surveys_p[14] > 0.8, "and then catch up"
+
+
+def test_every_team_month_has_fifteen_to_thirty_survey_returns(surveys_story) -> None:
+    _, _, surveys, _, _ = surveys_story
+    per_month = surveys.groupby(["team", "period"])["denominator"].max()
+    assert len(per_month) == 8 * 36
+    assert per_month.between(10, 30).all() and 18 <= per_month.mean() <= 26
+    assert surveys.loc[surveys["period"] == "2025-12", "provisional"].all()
+    assert not surveys.loc[surveys["period"] < "2025-12", "provisional"].any()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -166,3 +167,19 @@ def test_the_run_chart_says_it_is_an_alternative_view_with_the_p_chart_verdict(d
     said = " ".join(c.value for c in p.caption)
     assert "alternative view over the same baseline and recalculation partitions" in said
     assert "too few points" not in run_verdict.lower()
+
+
+def test_compare_defaults_to_the_latest_complete_quarter_and_offers_census_n(dashboard_env):
+    at = _app()
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception
+    caption = at.caption[0].value
+    assert "the latest complete quarter of final data, 2025-Q4 (2025-10 to 2025-12)" in caption
+    sample_n = at.dataframe[0].value["Notes reviewed (n)"]
+    assert set(sample_n) == {60}  # 3 months × 20 notes: the pre-programme years are not pooled
+    at.radio(key="cmp_n").set_value("census").run()
+    assert not at.exception
+    assert "n = census" in at.caption[0].value
+    assert at.dataframe[0].value["Notes reviewed (n)"].nunique() > 1
+    spec = json.dumps(json.loads(at.get("vega_lite_chart")[0].proto.spec))
+    assert '"expr": "width + 10"' in spec  # team names are drawn right of the plot area

@@ -87,6 +87,15 @@ VALID: dict[str, dict[str, Any]] = {
         "follow_up": "not_applicable",
     },
     "AuditRoundClosed": {"round_id": "r1"},
+    "PatientSurveyReturned": {
+        "survey_id": "s1",
+        "team_id": "msk1",
+        "returned_on": "2024-03-04",
+        "agenda_setting": "yes",
+        "goal_setting": "not_sure",
+        "follow_up": "doesnt_apply",
+        "confidence": 7,
+    },
     "PatientForgotten": {"subject": "patients", "patient_ref": TOKEN, "requested_by": "Dr X"},
     "ExportRecorded": {"subject": "exports", "what": "review pack"},
 }

@@ -229,3 +229,47 @@ def test_a_sustained_change_against_old_limits_is_not_assessable():
 
 def _settings(minimum: int = 13) -> ProgrammeSettings:
     return ProgrammeSettings(minimum_points=minimum)
+
+
+def test_a_recalculation_recorded_inside_a_gap_starts_where_the_data_resumes():
+    values = [0.3] * 14 + [0.8] * 22
+    gap = months("2024-03", 4)  # 2024-03 to 2024-06 missing
+    decisions = Decisions(baseline_end="2024-02", recalculate_at=("2024-04",))
+    j = judge_team(series(values, skip=gap), decisions)
+    assert [p.applies_from for p in j.partitions] == ["2023-01", "2024-07"]
+    assert "Limits recalculated from 2024-07" in " ".join(limits_text(j))
+    # no limit line joins the last baseline month to the first recalculated one
+    lines = charts.spc_lines_frame(j.frame, ("2024-07",))
+    centre = lines[lines["series"] == "centre"]
+    assert centre.groupby("segment")["period"].agg(["min", "max"]).values.tolist() == [
+        ["2023-01", "2024-02"],
+        ["2024-07", "2025-12"],
+    ]
+
+
+def test_the_pack_text_says_the_gap_small_and_provisional_months_from_the_judgement():
+    from audit.judgement import summary_lines
+
+    s = series(FLAT * 3, skip=months("2024-02", 9)).assign(provisional=False)
+    s.loc[s.index[-1], "provisional"] = True
+    s.loc[s.index[-2], "denominator"] = 4
+    s.loc[s.index[-2], "numerator"] = 2
+    text = " ".join(summary_lines(judge_team(s, Decisions())))
+    assert "9 months have no reviewed notes" in text
+    assert "Provisional (round still open): 2026-03" in text
+    assert "Small (fewer than 10 notes): 2026-02" in text
+
+
+def test_the_curve_can_skip_the_drawing_frame_and_keep_the_same_verdict():
+    values = [0.3] * 12 + [0.8] * 12 + [0.1] * 8
+    decisions = Decisions(baseline_end="2023-12", recalculate_at=("2024-01",))
+    full = judge_team(series(values), decisions, up_to="2025-06")
+    lean = judge_team(series(values), decisions, up_to="2025-06", with_frame=False)
+    assert lean.frame.empty
+    assert (lean.variation, lean.assurance, lean.is_norm, lean.counted, lean.culture_text) == (
+        full.variation,
+        full.assurance,
+        full.is_norm,
+        full.counted,
+        full.culture_text,
+    )
