@@ -20,8 +20,8 @@ from datetime import date
 
 from pydantic import ValidationError
 
-from events import DuplicateEventConflict, EventStore, NewEvent
-from events.pseudonym import PatientRegistry, PseudonymError, normalise_identifier
+from events import AppendResult, DuplicateEventConflict, EventStore, NewEvent
+from events.pseudonym import KeyMismatch, PatientRegistry, PseudonymError, normalise_identifier
 from events.types import (
     EARLIEST_DATE,
     ELEMENTS,
@@ -36,7 +36,7 @@ from events.types import (
     TeamRegistered,
 )
 
-from . import queries
+from . import identifiers, queries
 from .corrections import (
     NA,
     YES,
@@ -72,7 +72,7 @@ _ELEMENT_EVENTS = {
 _CONTACTS = ("face_to_face", "telephone", "video")
 MAX_ID_LENGTH = 120  # events.types.Identifier
 _SHOWN_LENGTH = 60
-_NHS_SHAPED = re.compile(r"(?<!\d)(?:\d[\s-]*){9}\d(?!\d)")
+_NHS_SHAPED = re.compile(r"(?<!\d)(?:\d[\s./-]*){9}\d(?!\d)")
 
 
 def _shown(value: str) -> str:
@@ -331,10 +331,12 @@ class Importer:
         appended; a yes taken back (or a change to or from not applicable) is refused unless
         ``corrections``; a change to any other column is always refused (module
         :mod:`audit.corrections`)."""
+        source = identifiers.mask_digit_runs(source)
+        self._check_key(source)
         self.projector.catch_up()
         rows = _rows(data, source, CONSULTATION_COLUMNS, CONSULTATION_OPTIONAL)
         by_key = self._team_lookup()
-        errors: list[str] = []
+        errors: list[str] = _guard(rows, source, skip="patient")
         seen: dict[str, tuple[int, tuple]] = {}
         unknown_teams: dict[str, int] = {}
         parsed = []
@@ -422,7 +424,7 @@ class Importer:
                 (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings)
             )
         if errors:
-            raise ImportRefused(errors)
+            raise ImportRefused(_by_row(errors))
         return self._append_consultations(
             parsed, unknown_teams, source, len(rows), progress, corrections
         )
@@ -470,12 +472,24 @@ class Importer:
                 changes[cid] = moved
         return changes, versions, errors
 
+    def _check_key(self, source: str, *, record: bool = False) -> NewEvent | None:
+        """Refuse a pseudonym key other than the database's; with ``record``, the event that
+        records this key's check value if none is yet (the first write that uses a key)."""
+        try:
+            if record:
+                return self.registry.key_event(self.store)
+            self.registry.check_key(self.store)
+        except KeyMismatch as exc:
+            raise ImportRefused([f"{source}: {exc}"]) from None
+        return None
+
     def _append_consultations(
         self, parsed, unknown_teams, source, n_rows, progress, corrections=False
     ) -> ImportResult:
         registry = self.registry
-        hashes = registry.hashes_for([p[4] for p in parsed])
         registry.ensure_schema()
+        key_event = self._check_key(source, record=True)
+        hashes = registry.hashes_for([p[4] for p in parsed])
         with registry.transaction() as conn:
             gone = registry.forgotten(list(hashes.values()), conn)
             if gone:
@@ -563,14 +577,18 @@ class Importer:
                         )
         except ValidationError as exc:  # a safety net: the row checks above should catch it
             raise ImportRefused([_refused_row(source, n, exc)]) from None
+        if key_event is not None:
+            events.append(key_event)
         try:
-            result = self.store.append_many(
-                events,
-                atomic=True,
-                batch_size=10_000,
-                metadata={"actor": self.actor, "source": f"import:{source}"},
-                progress=progress,
-            )
+            try:
+                result = self._append_all(events, source, progress)
+            except DuplicateEventConflict as exc:
+                if key_event is None or exc.event_id != key_event.event_id:
+                    raise
+                # another import recorded this key's check a moment ago (nothing of this one
+                # was appended): confirm it is the same key, then append without it
+                self._check_key(source)
+                result = self._append_all(events[:-1], source, progress)
         except DuplicateEventConflict as exc:
             row = origin.get(exc.event_id)
             raise ImportRefused(
@@ -590,6 +608,15 @@ class Importer:
             not_applicable=counts["na"],
         )
 
+    def _append_all(self, events: list[NewEvent], source: str, progress) -> AppendResult:
+        return self.store.append_many(
+            events,
+            atomic=True,
+            batch_size=10_000,
+            metadata={"actor": self.actor, "source": f"import:{source}"},
+            progress=progress,
+        )
+
     # -- reviews --
 
     def import_reviews(
@@ -601,14 +628,16 @@ class Importer:
     ) -> ImportResult:
         """Validate every row (the review rules of :func:`audit.service.check_review` included,
         earlier rows of the file counting as reviews already made), then append all or none."""
+        source = identifiers.mask_digit_runs(source)
         self.projector.catch_up()
         rows = _rows(data, source, REVIEW_COLUMNS, REVIEW_OPTIONAL)
         by_key = self._team_lookup()
+        guarded = _guard(rows, source)
         open_rounds: dict[tuple[str, str], list] = {}
         for r in rounds_for(self.store.engine):
             if r.closed_at is None:
                 open_rounds.setdefault((r.team_id, r.period), []).append(r)
-        errors: list[str] = []
+        errors: list[str] = guarded
         events: list[NewEvent] = []
         origin: dict[str, int] = {}
         seen: dict[str, tuple[int, tuple[str, ...]]] = {}
@@ -700,7 +729,7 @@ class Importer:
                 continue
             events.append(NewEvent(review, event_id=eid))
         if errors:
-            raise ImportRefused(errors)
+            raise ImportRefused(_by_row(errors))
         try:
             result = self.store.append_many(
                 events,
@@ -735,6 +764,22 @@ def _state_event(cid: str, element: str, now: str, occurred: date):
     if now == NA:
         return ElementNotApplicable(consultation_id=cid, element=element, reason="import")
     return ElementRetracted(consultation_id=cid, element=element, reason="corrected by import")
+
+
+def _guard(rows: list[tuple[int, dict[str, str]]], source: str, skip: str = "") -> list[str]:
+    """The identifier guard over every column but ``skip`` (one regex pass per column)."""
+    columns = [c for c in (rows[0][1] if rows else {}) if c != skip]
+    return identifiers.refuse_in_columns(rows, columns, source)
+
+
+def _by_row(errors: list[str]) -> list[str]:
+    """Errors in row order (stable: a row's own problems keep their order)."""
+
+    def row(message: str) -> int:
+        found = re.search(r": row (\d+)", message)
+        return int(found.group(1)) if found else 0
+
+    return sorted(errors, key=row)
 
 
 def queries_clinicians(store: EventStore) -> list[str]:

@@ -15,6 +15,7 @@ from datetime import date
 from os import PathLike
 from pathlib import Path
 
+from audit.exports import neutralise
 from audit.spc import CONTRACT_POINT_FIELDS, SpcResult
 
 CHART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -241,4 +242,4 @@ def _csv_cell(value: object) -> str:
         return ""
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    return str(neutralise(str(value)))  # a period label typed as "=..." stays text

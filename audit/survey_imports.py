@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from events import DuplicateEventConflict, EventStore, NewEvent
 from events.types import EARLIEST_DATE, ELEMENTS, PatientSurveyReturned, TeamRegistered
 
-from . import queries
+from . import identifiers, queries
 from .imports import (
     ImportRefused,
     ImportResult,
@@ -57,33 +57,18 @@ _ANSWERS = {
 }
 _EXPECTED_ANSWER = "yes, no, not_sure, doesnt_apply or blank"
 
-#: DESIGN "Identifier guard": exactly 10 digits with at most one separator (space, no-break
-#: space, tab, -, ., /) between digits, standing as a word of its own, so that codes such as
-#: ``C-2024-000123`` and UUIDs are not caught. The same expression as the programme-wide guard
-#: (``audit/identifiers.py`` once integrated), which will replace these two functions.
-_SEP = "[ \u00a0\t./-]"
-_JOIN = "[./-]"
-_ALNUM = r"[^\W_]"
-_NHS_SHAPED = re.compile(
-    rf"(?<!{_ALNUM})(?<!{_ALNUM}{_JOIN})(?<!\d{_SEP})"
-    rf"\d(?:{_SEP}?\d){{9}}"
-    rf"(?!{_ALNUM})(?!{_SEP}\d)(?!{_JOIN}{_ALNUM})"
-)
-_LONG_DIGIT_RUN = re.compile(rf"\d(?:{_SEP}?\d){{9,}}")
-
 
 def looks_like_nhs_number(value: str) -> bool:
-    """Whether a cell holds something shaped like an NHS number.
-
-    The one place the survey importer decides this, so the programme-wide identifier guard
-    (DESIGN "Decisions": identifier guard) can replace it in one line."""
-    return bool(_NHS_SHAPED.search(value))
+    """Whether a cell holds something shaped like an NHS number: the programme-wide
+    identifier guard (:mod:`audit.identifiers`, DESIGN "Decisions": identifier guard)."""
+    return identifiers.looks_like_nhs_number(value)
 
 
 def masked_source(name: str) -> str:
     """A file name as stored in metadata and shown in messages: runs of 10 or more digits
-    masked, so a file is never refused, nor an identifier kept, because of its name."""
-    return _LONG_DIGIT_RUN.sub(lambda m: re.sub(r"\d", "#", m.group()), name)
+    masked (:func:`audit.identifiers.mask_digit_runs`), so a file is never refused, nor an
+    identifier kept, because of its name."""
+    return identifiers.mask_digit_runs(name)
 
 
 def _header_problems(data: bytes, source: str) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+LOCAL_ADDRESS = "127.0.0.1"
 
 
 class CliError(Exception):
@@ -63,14 +64,27 @@ def progress_bar(total: int | None, desc: str, enabled: bool = True):
 
 
 def open_store(url_arg: str | None, *, create: bool = True):
-    from audit.projections import Projector
-    from events import EventStore, resolve_url
+    """The store and projector, wired by the one composition root (:mod:`audit.bootstrap`)."""
+    wiring = bootstrap(url_arg, create=create)
+    return wiring.store, wiring.projector
 
-    store = EventStore(resolve_url(url_arg))
-    projector = Projector(store)
-    if create:
-        projector.ensure_schema()
-    return store, projector
+
+def bootstrap(url_arg: str | None, *, create: bool = True):
+    """:func:`audit.bootstrap.bootstrap`: settings from --db, the environment, secrets.toml."""
+    from audit.bootstrap import bootstrap as _bootstrap
+
+    return _bootstrap(url_arg, create=create)
+
+
+def guard_by(value: str, option: str = "--by") -> str:
+    """An author or requester name: refused if it holds an identifier, never echoed."""
+    from audit.identifiers import IdentifierRefused, check_text
+
+    try:
+        check_text(option, value)
+    except IdentifierRefused as exc:
+        raise CliError(str(exc)) from None
+    return value
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -133,10 +147,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats",
         "false",
     ]
-    if args.address:
-        cmd += ["--server.address", args.address]
+    cmd += ["--server.address", args.address or LOCAL_ADDRESS]
     cmd += _streamlit_config_flags()
-    return subprocess.call(cmd, env=env)
+    return run_forwarding_signals(cmd, env)
+
+
+def run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> int:
+    """Run ``cmd`` as a child and pass SIGTERM, SIGINT and SIGHUP on to it, so stopping
+    ``sipdash serve`` (a service manager, a container runtime, Ctrl-C) stops the dashboard
+    instead of leaving it serving; returns the child's exit code."""
+    import signal
+
+    child = subprocess.Popen(cmd, env=env)
+    forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # the handler forwarded it; wait for the child to stop
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_key_generate(args: argparse.Namespace) -> int:
+    from events.pseudonym import KEY_ENV, generate_key
+
+    print(generate_key())
+    print(
+        f"# set it as {KEY_ENV} (environment or .streamlit/secrets.toml) before the first "
+        "import, keep it secret and keep it: a database is bound to the key it was built with",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def _streamlit_config_flags() -> list[str]:
@@ -221,7 +271,9 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
         how="left",
     )
     if args.format == "csv":
-        merged.to_csv(sys.stdout, index=False)
+        from audit.exports import to_csv_bytes
+
+        sys.stdout.write(to_csv_bytes(merged).decode("utf-8"))
     elif merged.empty:
         print(_nothing_to_report(store))
     else:
@@ -326,45 +378,44 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from audit import imports
-    from audit.imports import Importer, ImportRefused
-    from events.pseudonym import PatientRegistry, resolve_key
+    from audit.identifiers import mask_digit_runs
+    from audit.imports import ImportRefused
 
-    store, projector = open_store(args.db)
-    key, is_demo = resolve_key()
-    registry = PatientRegistry(store.engine, key)
-    registry.ensure_schema()
-    importer = Importer(store, registry, demo_key=is_demo, projector=projector)
+    wiring = bootstrap(args.db)
+    projector = wiring.projector
+    importer = wiring.importer()
     path = Path(args.file)
+    name = mask_digit_runs(path.name)  # a file name is never refused, but never printed raw
     if not path.is_file():
-        raise CliError(f"no such file {path}")
+        raise CliError(f"no such file {mask_digit_runs(str(path))}")
     try:
         if path.stat().st_size > imports.MAX_BYTES:  # refuse before reading it into memory
             print(
-                f"sipdash: import refused, nothing was appended:\n{imports.too_large(path.name)}",
+                f"sipdash: import refused, nothing was appended:\n{imports.too_large(name)}",
                 file=sys.stderr,
             )
             return EXIT_FAIL
         data = path.read_bytes()
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+        raise CliError(f"cannot read {name}: {exc.strerror}") from None
     try:
-        with progress_bar(None, f"importing {path.name}", not args.quiet) as update:
+        with progress_bar(None, f"importing {name}", not args.quiet) as update:
             if args.kind == "surveys":
                 from audit.survey_imports import SurveyImporter
 
-                result = SurveyImporter(store).import_surveys(
-                    data, source=path.name, register_teams=args.register_teams, progress=update
+                result = SurveyImporter(wiring.store).import_surveys(
+                    data, source=name, register_teams=args.register_teams, progress=update
                 )
             elif args.kind == "consultations":
                 result = importer.import_consultations(
                     data,
-                    source=path.name,
+                    source=name,
                     register_teams=args.register_teams,
                     corrections=args.corrections,
                     progress=update,
                 )
             else:
-                result = importer.import_reviews(data, source=path.name, progress=update)
+                result = importer.import_reviews(data, source=name, progress=update)
     except ImportRefused as exc:
         print(f"sipdash: import refused, nothing was appended:\n{exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -374,7 +425,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if result.registered_teams
         else ""
     )
-    print(f"imported {result.rows} rows from {path.name}: {result.summary()}{extra}")
+    print(f"imported {result.rows} rows from {name}: {result.summary()}{extra}")
     return EXIT_OK
 
 
@@ -382,36 +433,66 @@ def cmd_forget(args: argparse.Namespace) -> int:
     import contextlib
 
     from events import DuplicateEventConflict, NewEvent
-    from events.pseudonym import PatientRegistry, PseudonymError, forgotten_event_id, resolve_key
+    from events.pseudonym import KEY_ENV, KeyMismatch, PseudonymError, forgotten_event_id
     from events.types import PatientForgotten
 
-    store, projector = open_store(args.db)
-    key, _ = resolve_key()
-    registry = PatientRegistry(store.engine, key)
-    registry.ensure_schema()
+    guard_by(args.by)
+    wiring = bootstrap(args.db)
+    store, projector, registry = wiring.store, wiring.projector, wiring.registry
     raw = args.patient if args.patient != "-" else sys.stdin.readline()
     try:
-        token = registry.token_of(raw)
+        tokens = registry.tokens_of(raw)
     except PseudonymError as exc:
         raise CliError(f"patient: {exc}") from None
-    if token is None:
+    try:
+        key_confirmed = registry.check_key(store)
+    except KeyMismatch as exc:
+        raise CliError(f"forget refused: {exc}") from None
+    if not tokens:
+        if not key_confirmed and wiring.settings.key_is_demo:
+            raise CliError(
+                f"forget refused: {KEY_ENV} is not set (environment or .streamlit/secrets.toml), "
+                "so the patient's mapping cannot be found; set the database's key and run it again"
+            )
+        if not key_confirmed and registry.holds_tokens():
+            raise CliError(
+                "forget refused: no mapping found under this key, and this database has no "
+                "recorded key check value to tell a mistyped key from an unknown patient; check "
+                f"{KEY_ENV} and run it again"
+            )
         registry.forget(raw)  # still refuse the patient's records from now on
         print("no mapping held for that patient (never imported, or already forgotten)")
+        if not registry.erase_physically():  # completes an erasure reported pending before
+            print(ERASURE_PENDING)
         return EXIT_OK
     # Record first, erase second: if this process dies in between, the mapping is still there
     # and running forget again completes the erasure; the event's id is fixed per token, so
     # the log holds it once.
-    forgotten = PatientForgotten(subject="patients", patient_ref=token, requested_by=args.by)
-    # (DuplicateEventConflict: recorded by an earlier, interrupted run for another requester)
-    with contextlib.suppress(DuplicateEventConflict):
-        store.append(
-            [NewEvent(forgotten, event_id=forgotten_event_id(token))],
-            metadata={"actor": args.by},
-        )
+    for token in tokens:
+        forgotten = PatientForgotten(subject="patients", patient_ref=token, requested_by=args.by)
+        # (DuplicateEventConflict: recorded by an earlier, interrupted run for another requester)
+        with contextlib.suppress(DuplicateEventConflict):
+            store.append(
+                [NewEvent(forgotten, event_id=forgotten_event_id(token))],
+                metadata={"actor": args.by},
+            )
     registry.forget(raw)
     projector.catch_up()
-    print(f"forgotten: the log keeps token {token}, which can no longer be linked to anyone")
+    erased = registry.erase_physically()
+    print(
+        f"forgotten: the log keeps token {', '.join(tokens)}, which can no longer be linked "
+        "to anyone"
+    )
+    if not erased:
+        print(ERASURE_PENDING)
     return EXIT_OK
+
+
+ERASURE_PENDING = (
+    "erasure pending: other connections (e.g. a running dashboard) still hold the database's "
+    "write-ahead log, where the erased mapping's bytes remain until it is checkpointed; close "
+    "them and run the same forget again to complete it"
+)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -422,7 +503,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".pdf"):
         raise CliError(f"--out {out}: expected a file ending in .html or .pdf")
-    pack = build_pack(store, as_of=parse_as_of(args.as_of), actor=args.by)
+    pack = build_pack(store, as_of=parse_as_of(args.as_of), actor=guard_by(args.by))
     out.write_bytes(pack.pdf if out.suffix.lower() == ".pdf" else pack.html.encode("utf-8"))
     print(f"wrote {out} (as of {pack.as_of_text}; log head {pack.head_hash})")
     return EXIT_OK
@@ -474,7 +555,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("serve", cmd_serve, "run the dashboard")
     p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--address", default=None, help="address to bind (default: Streamlit's)")
+    p.add_argument(
+        "--address",
+        default=LOCAL_ADDRESS,
+        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 for a container "
+        "or a remote demo, with sign-in configured for anything shared)",
+    )
 
     p = add("verify", cmd_verify, "check the hash chain of the whole log")
     p.add_argument(
@@ -607,6 +693,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("patient", help="the NHS number or local id, or - to read it from stdin")
     p.add_argument("--by", required=True, help="who asked for the erasure (recorded)")
 
+    p = add("key", lambda a: EXIT_USAGE, "pseudonym keys")
+    key_sub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    r = key_sub.add_parser(
+        "generate",
+        help="print a new random pseudonym key (256 bits) for SIPDASH_PSEUDONYM_KEY",
+    )
+    _common(r)
+    r.set_defaults(func=cmd_key_generate)
+
     p = add("report", cmd_report, "write the review pack (HTML or PDF) as of a moment")
     p.add_argument("--out", required=True, metavar="FILE.html|FILE.pdf")
     p.add_argument("--as-of", help="ISO 8601 date/time, inclusive, UTC if no zone")
@@ -634,11 +729,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("SIPDASH_DEBUG"):
             raise
         print(
-            f"sipdash: unexpected error ({type(exc).__name__}): {exc}. "
+            f"sipdash: unexpected error ({describe_unexpected(exc)}). "
             "Set SIPDASH_DEBUG=1 for details.",
             file=sys.stderr,
         )
         return EXIT_FAIL
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """What went wrong, without any value: the exception class, for a database error the
+    kind of statement (SQLAlchemy's message embeds the statement's parameters, e.g. keyed
+    hashes and tokens, and PostgreSQL's detail quotes key values), and where it was raised.
+    An unexpected error's message may hold anything, so it is never printed."""
+    import traceback
+
+    from sqlalchemy.exc import StatementError
+
+    what = type(exc).__name__
+    if isinstance(exc, StatementError):
+        orig = getattr(exc, "orig", None)
+        if orig is not None:
+            what += f" from {type(orig).__name__}"
+        verb = (exc.statement or "").split(None, 1)
+        if verb:
+            what += f" in a {verb[0].upper()} statement"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        what += f" at {Path(last.filename).name}:{last.lineno}"
+    return what
 
 
 if __name__ == "__main__":

@@ -7,12 +7,11 @@
 
 Every number comes from ``audit.views`` (which reads the read models, never the log); this
 module only caches, filters rows and renames columns for display. The database URL is read
-in one place, :func:`events.resolve_url`.
+in one place, :func:`audit.bootstrap.load_settings` (shared with the CLI).
 """
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -21,11 +20,12 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import func, select
 
-from audit import queries, views
+from audit import exports, queries, views
 from audit import readmodel as rm
+from audit.bootstrap import Wiring, bootstrap, load_settings, wire
 from audit.projections import Projector
 from audit.views import MEASURE_LABELS, Headline, TeamChart
-from events import EventStore, Head, VerifyResult, resolve_url
+from events import EventStore, Head, VerifyResult
 from events.types import EVENT_TYPES, MEASURES
 
 PAGE_SIZE = 50
@@ -79,10 +79,20 @@ SMALL_SAMPLE_BADGE = "⚠ small (n < 10)"
 
 @st.cache_resource(show_spinner=False)
 def _open(url: str) -> tuple[EventStore, Projector]:
-    store = EventStore(url)
-    projector = Projector(store)
-    projector.ensure_schema()
-    return store, projector
+    wiring = bootstrap(url)
+    return wiring.store, wiring.projector
+
+
+def current_url() -> str:
+    """The database URL in the one precedence shared with the CLI (:mod:`audit.bootstrap`)."""
+    return load_settings().database_url
+
+
+def wiring() -> Wiring:
+    """Store, projector and pseudonym registry for this run: the settings (and so the key)
+    are read now, the store and projector are the server's cached ones."""
+    settings = load_settings()
+    return wire(settings, *_open(settings.database_url))
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ class Snapshot:
 
 def refresh() -> Snapshot:
     """Fold any new events into the read models, then read the head (once per run)."""
-    url = resolve_url()
+    url = current_url()
     store, projector = _open(url)
     if projector.lag() > 0:
         projector.catch_up()
@@ -122,7 +132,7 @@ def head_as_of(snap: Snapshot, as_of: datetime) -> Head:
 
 
 def store() -> EventStore:
-    return _open(resolve_url())[0]
+    return _open(current_url())[0]
 
 
 def _engine(url: str):
@@ -756,13 +766,13 @@ def measures() -> list[str]:
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
-    return _flat(df).to_csv(index=False).encode("utf-8")
+    """CSV download, formula-leading cells neutralised (:mod:`audit.exports`)."""
+    return exports.to_csv_bytes(_flat(df))
 
 
 def to_excel(df: pd.DataFrame, sheet: str = "sipdash") -> bytes:
-    buf = io.BytesIO()
-    _flat(df).to_excel(buf, index=False, sheet_name=sheet[:31], engine="openpyxl")
-    return buf.getvalue()
+    """Excel download, formula-leading cells neutralised (:mod:`audit.exports`)."""
+    return exports.to_xlsx_bytes(_flat(df), sheet=sheet)
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:

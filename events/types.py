@@ -384,6 +384,19 @@ class SpcSettingsChanged(Event):
     reason: Text = ""
 
 
+class PseudonymKeyRecorded(_GovernanceEvent):
+    """The check value of the pseudonym key this database's patient tokens are made with,
+    recorded by the first write that uses a key, so a different key (a typo, an unset
+    variable) is refused instead of silently giving the same patient a second token. It is
+    an event so that backups carry it. ``earlier_tokens``: tokens existed before the check
+    was recorded (made by an older version, which kept some formatted NHS numbers as local
+    ids; their tokens are looked up too)."""
+
+    type: ClassVar[str] = "PseudonymKeyRecorded"
+    check: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    earlier_tokens: bool = False
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -409,6 +422,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PatientSurveyReturned,
         PatientForgotten,
         ExportRecorded,
+        PseudonymKeyRecorded,
         SpcSettingsChanged,
     )
 }

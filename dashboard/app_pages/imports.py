@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 import streamlit as st
 
+from audit.identifiers import mask_digit_runs
 from audit.imports import CONSULTATION_COLUMNS, REVIEW_COLUMNS
-from audit.survey_imports import SURVEY_COLUMNS, looks_like_nhs_number
+from audit.survey_imports import SURVEY_COLUMNS
 from dashboard import writes
 from dashboard.app_pages import _shared as ui
+from dashboard.preview import masked_preview
 
 who = ui.require_editor()
 ctx = ui.context()
@@ -84,20 +84,12 @@ if upload is None:
     st.stop()
 
 content = upload.getvalue()
-try:
-    preview = pd.read_csv(io.BytesIO(content), nrows=10, dtype=str, keep_default_na=False)
-except Exception:
+shown_name = mask_digit_runs(upload.name)
+preview = masked_preview(content)
+if preview is None:
     st.warning("The file cannot be previewed as CSV; importing it will say what is wrong.")
 else:
-    if "patient" in preview.columns:  # patient identifiers are never shown
-        preview["patient"] = "(hidden)"
-    if kind == "surveys":  # anonymous: nothing identifier-shaped is shown, not even in preview
-        preview = preview.map(lambda v: "(hidden)" if looks_like_nhs_number(str(v)) else v)
-        preview.columns = [
-            f"(hidden {i})" if looks_like_nhs_number(c) else c
-            for i, c in enumerate(preview.columns, start=1)
-        ]
-    st.markdown(f"**First rows of {upload.name}** ({len(content):,} bytes)")
+    st.markdown(f"**First rows of {shown_name}** ({len(content):,} bytes)")
     st.dataframe(preview, hide_index=True, width="stretch", key="im_preview")
 
 if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
@@ -163,7 +155,7 @@ if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
         ]
         detail = f" ({', '.join(changed)})" if changed else ""
         ui.flash(
-            f"Imported {upload.name}: {result.rows:,} rows, **{result.appended:,} events "
+            f"Imported {shown_name}: {result.rows:,} rows, **{result.appended:,} events "
             f"appended**{detail}, {result.skipped:,} already in the log (skipped).{teams}"
         )
         st.rerun()

@@ -98,6 +98,7 @@ VALID: dict[str, dict[str, Any]] = {
     },
     "PatientForgotten": {"subject": "patients", "patient_ref": TOKEN, "requested_by": "Dr X"},
     "ExportRecorded": {"subject": "exports", "what": "review pack"},
+    "PseudonymKeyRecorded": {"subject": "pseudonym-key", "check": "0123456789abcdef" * 2},
 }
 
 json_values = st.recursive(
