@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 from sqlalchemy import Connection, inspect
 
-from events import EventStore
+from events import EventStore, StoreError
 from events.db import driver_cursor, lock_schema, tables_missing
 from events.types import ELEMENT_OF_TYPE, ELEMENTS, EVENT_TYPES, MEASURES, event_class
 from events.upcast import upcast
@@ -138,6 +138,10 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+class ReadModelsAhead(StoreError):
+    """The projector's checkpoint is above the log's head (a truncated log): it refuses to fold."""
+
+
 class Projector:
     """Keeps the read models in step with the log."""
 
@@ -228,6 +232,7 @@ class Projector:
                 after = self._checkpoint_in(conn)
                 rows = self.store.rows_after(conn, after, batch_size, _METADATA_OF)
                 if not rows:
+                    self._refuse_if_ahead(conn, after)
                     break
                 with _no_gc():
                     self._apply(conn, rows)
@@ -239,6 +244,21 @@ class Projector:
             if len(rows) < batch_size:
                 break
         return applied
+
+    def _refuse_if_ahead(self, conn: Connection, checkpoint: int) -> None:
+        """A checkpoint above the log's head means rows were cut off the end of the log after
+        they were folded: the read models show facts the log no longer holds. Folding on would
+        hide that, so refuse and say what to do."""
+        if not checkpoint:
+            return
+        head = self.store._head_in(conn).position
+        if checkpoint > head:
+            raise ReadModelsAhead(
+                f"the read models were built from {checkpoint} events but the log now holds "
+                f"only {head}: events were removed from the end of the log. Check it against "
+                "a published head with `sipdash verify --expect-head HASH`, restore from a "
+                "backup if it was truncated, then run `sipdash rebuild`"
+            )
 
     def rebuild(
         self, *, progress: Callable[[int], None] | None = None, batch_size: int = 50_000

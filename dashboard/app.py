@@ -92,7 +92,11 @@ if who.can_write:  # viewers never see the write pages; each also checks the rol
     sections["Record"] = WRITE_PAGES
 page = st.navigation(sections)
 
-snap = data.refresh()
+try:
+    snap = data.refresh()
+except data.ReadModelsAhead as exc:  # a truncated log: never fold on silently
+    st.error(f"**The event log is shorter than the read models.** {exc}", icon=":material/error:")
+    st.stop()
 
 AS_OF_MIN, AS_OF_MAX = date(2000, 1, 1), date.today() + timedelta(days=1)
 asked_as_of = st.query_params.get("as_of")  # a link's date, before the widget judges it
@@ -148,7 +152,7 @@ with st.sidebar:
         st.caption("Pages that record always work on the latest data; the as-of date is ignored.")
     st.divider()
     st.caption(
-        f"Log head: position **{snap.position:,}**, hash `{snap.head_hash[:12]}…`"
+        f"Log head: position **{snap.position:,}**, hash `{snap.head_hash[:16]}…`"
         + (
             f"  \nLast recorded {snap.recorded_at[:19].replace('T', ' ')} UTC"
             if snap.recorded_at
@@ -160,7 +164,7 @@ with st.sidebar:
         then = data.head_as_of(snap, as_of)
         st.caption(
             f"As of {as_of_day:%d %b %Y}: position **{then.position:,}**, "
-            f"hash `{then.hash[:12]}…` (what a review pack of that day would print)"
+            f"hash `{then.hash[:16]}…` (what a review pack of that day would print)"
         )
     st.divider()
     if who.local:

@@ -63,17 +63,33 @@ def progress_bar(total: int | None, desc: str, enabled: bool = True):
         bar.close()
 
 
-def open_store(url_arg: str | None, *, create: bool = True):
+def open_store(url_arg: str | None, *, create: bool = True, must_exist: bool = True):
     """The store and projector, wired by the one composition root (:mod:`audit.bootstrap`)."""
-    wiring = bootstrap(url_arg, create=create)
+    wiring = bootstrap(url_arg, create=create, must_exist=must_exist)
     return wiring.store, wiring.projector
 
 
-def bootstrap(url_arg: str | None, *, create: bool = True):
-    """:func:`audit.bootstrap.bootstrap`: settings from --db, the environment, secrets.toml."""
-    from audit.bootstrap import bootstrap as _bootstrap
+def bootstrap(url_arg: str | None, *, create: bool = True, must_exist: bool = True):
+    """:func:`audit.bootstrap.bootstrap`: settings from --db, the environment, secrets.toml.
 
-    return _bootstrap(url_arg, create=create)
+    ``must_exist``: a database that does not exist (no file; on PostgreSQL no sipdash tables)
+    is an error naming it, and nothing is created; only the commands that fill a database
+    (seed, import, restore) pass False."""
+    from audit.bootstrap import bootstrap as _bootstrap
+    from audit.bootstrap import load_settings
+    from events.chain import LogKeyError
+    from events.db import missing_database
+
+    try:
+        settings = load_settings(url_arg)
+    except LogKeyError as exc:
+        raise CliError(str(exc)) from None
+    if must_exist and (why := missing_database(settings.database_url)):
+        raise CliError(
+            f"{why}. Check --db / SIPDASH_DATABASE_URL; to fill a new database use "
+            "`sipdash seed`, `sipdash import` or `sipdash restore`"
+        )
+    return _bootstrap(settings=settings, create=create)
 
 
 def guard_by(value: str, option: str = "--by") -> str:
@@ -93,7 +109,7 @@ def guard_by(value: str, option: str = "--by") -> str:
 def cmd_seed(args: argparse.Namespace) -> int:
     import seed
 
-    store, projector = open_store(args.db)
+    store, projector = open_store(args.db, must_exist=False)
     head = store.head()
     if head.position:
         if args.if_empty:
@@ -127,10 +143,19 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from events import resolve_url
+    from audit.bootstrap import load_settings
+    from events.db import missing_database
 
     app = Path(__file__).with_name("app.py")
-    url = resolve_url(args.db)
+    url = load_settings(args.db).database_url
+    why = missing_database(url)
+    if why:
+        print(
+            f"sipdash: {why}; the dashboard will start empty. Fill it with `sipdash seed` "
+            "(synthetic demo data), `sipdash import consultations FILE.csv` or "
+            "`sipdash restore FILE`.",
+            file=sys.stderr,
+        )
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{Path(url[len('sqlite:///') :]).resolve()}"  # the app may run elsewhere
     env = dict(os.environ, SIPDASH_DATABASE_URL=url)
@@ -204,10 +229,22 @@ def _streamlit_config_flags() -> list[str]:
     return flags
 
 
+def _expected_head(text: str) -> str:
+    """argparse type for ``--expect-head``: a malformed hash is a usage error (exit 2)."""
+    from events.chain import parse_expected_head
+
+    try:
+        return parse_expected_head(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     store, _ = open_store(args.db)
     with progress_bar(store.head().position, "verifying", not args.quiet) as update:
         result = store.verify(expect_head=args.expect_head, progress=update)
+    for note in result.notes:
+        print(f"note: {note}")
     print(result.line())
     return EXIT_OK if result.ok else EXIT_FAIL
 
@@ -299,6 +336,18 @@ def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace)
     from audit.surveys import survey_measures, survey_report_records
 
     df = survey_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    if df.empty:
+        from audit.queries import is_synthetic
+
+        print(
+            "sipdash: no patient surveys in this database"
+            + (
+                "; it was seeded before sipdash had surveys: reseed to see surveys"
+                if is_synthetic(store.engine)
+                else ""
+            ),
+            file=sys.stderr,
+        )
     if args.format == "json":
         sys.stdout.write(json.dumps(survey_report_records(df), indent=2) + "\n")
     elif args.format == "csv":
@@ -348,31 +397,57 @@ def cmd_spc(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from events.backup import write_backup
 
-    store, _ = open_store(args.db)
+    wiring = bootstrap(args.db)
+    store = wiring.store
     path = Path(args.file)
     tmp = path.with_suffix(path.suffix + ".partial")
-    with (
-        tmp.open("w", encoding="utf-8") as out,
-        progress_bar(store.head().position, "backing up", not args.quiet) as update,
-    ):
-        n = write_backup(store, out, progress=update)
+    try:
+        with (
+            tmp.open("w", encoding="utf-8") as out,
+            progress_bar(store.head().position, "backing up", not args.quiet) as update,
+        ):
+            written = write_backup(
+                store, out, progress=update, pseudonym_key=wiring.settings.pseudonym_key
+            )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
-    print(f"backed up {n} events to {path}; head {store.head().hash}")
+    # the head the backup holds (its header), not the log's head now: others may append
+    print(f"backed up {written.events} events to {path}; head {written.head}")
     return EXIT_OK
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from events.backup import BackupError, restore_backup
 
-    store, projector = open_store(args.db)
+    wiring = bootstrap(args.db, must_exist=False)
+    store, projector = wiring.store, wiring.projector
     try:
         with progress_bar(None, "restoring", not args.quiet) as update:
-            n = restore_backup(store, Path(args.file), progress=update)
+            done = restore_backup(
+                store, Path(args.file), progress=update, pseudonym_key=wiring.settings.pseudonym_key
+            )
     except (BackupError, OSError) as exc:
         raise CliError(f"restore refused: {exc}") from None
+    except DBAPIError as exc:  # one transaction: the database is as empty as before
+        raise CliError(
+            f"restore failed, nothing was restored: the database refused a write "
+            f"({type(exc.orig).__name__}); the database is still empty, so the restore can be "
+            "run again once the cause is fixed"
+        ) from None
     result = store.verify()
     projector.catch_up()
-    print(f"restored {n} events; {result.line()}")
+    for note in (*done.notes, *result.notes):
+        print(f"note: {note}")
+    if done.forgotten_events:
+        print(
+            f"re-applied {done.forgotten_events} patient erasures (PatientForgotten) from the "
+            f"log: {done.erasures_reapplied} mappings the backup still held were erased"
+        )
+    print(f"restored {done.events} events; {result.line()}")
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
@@ -381,7 +456,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from audit.identifiers import mask_digit_runs
     from audit.imports import ImportRefused
 
-    wiring = bootstrap(args.db)
+    wiring = bootstrap(args.db, must_exist=False)
     projector = wiring.projector
     importer = wiring.importer()
     path = Path(args.file)
@@ -566,7 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--expect-head",
         metavar="HASH",
-        help="a head hash published earlier that must still be on the chain",
+        type=_expected_head,
+        help="a head hash published earlier that must still be on the chain: the full hash "
+        "or a prefix of at least 12 hex digits, any case",
     )
 
     p = add("rebuild", cmd_rebuild, "rebuild every read model from the log")

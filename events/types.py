@@ -7,10 +7,12 @@ a fact, once recorded, never changes (a correction is a new event).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,8 +33,21 @@ __all__ = [
     "parse_event",
 ]
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters in ids and names: a ``\x1f`` or newline could blur a field
+    boundary in the row hash, and nobody can read them."""
+    if _CONTROL.search(value):
+        raise ValueError("must be printable text: no control characters (tab, newline, …)")
+    return value
+
+
 Identifier = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^\S.*$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(_printable),
 ]
 Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 Text = Annotated[str, StringConstraints(max_length=20_000)]

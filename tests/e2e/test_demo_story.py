@@ -157,3 +157,23 @@ def test_every_team_month_has_fifteen_to_thirty_survey_returns(surveys_story) ->
     assert per_month.between(10, 30).all() and 18 <= per_month.mean() <= 26
     assert surveys.loc[surveys["period"] == "2025-12", "provisional"].all()
     assert not surveys.loc[surveys["period"] < "2025-12", "provisional"].any()
+
+
+def test_the_triangulation_pools_exactly_the_quarterly_audit_and_survey_counts(seeded_db) -> None:
+    from audit.measures import audit_measures
+    from audit.surveys import survey_measures
+    from audit.triangulation import compare, latest_complete_quarter, triangulation
+
+    store = EventStore(f"sqlite:///{seeded_db}")
+    try:
+        table = triangulation(store.engine)
+        quarter = latest_complete_quarter(store.engine)
+        again = compare(
+            audit_measures(store.engine, quarterly=True),
+            survey_measures(store.engine, quarterly=True),
+            quarter,
+        )
+    finally:
+        store.dispose()
+    assert quarter == "2025-Q3" and len(table) == 8 * 4
+    assert table.drop(columns="team_name").equals(again)
