@@ -20,7 +20,7 @@ from events import EventStore
 _CHUNK = 500
 YES, NO, NA = "yes", "no", "not_applicable"
 #: Columns of a consultation that a re-import may never change (file column → what it is).
-FIXED_COLUMNS = ("team", "clinician", "patient", "occurred_on", "contact")
+FIXED_COLUMNS = ("team", "clinician", "patient", "occurred_on", "contact", "imd_quintile")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,8 @@ class Existing:
     patient_ref: str
     occurred_on: str
     contact: str
+    #: 1-5, or None when not given
+    imd_quintile: int | None
     #: element → yes / no / not_applicable
     states: dict[str, str]
     #: the version of the consultation's stream (the number of events on it)
@@ -49,13 +51,13 @@ def existing_consultations(store: EventStore, ids: list[str]) -> dict[str, Exist
             rows = conn.exec_driver_sql(
                 "SELECT n.consultation_id, n.team_id, n.clinician_id, n.patient_ref, "
                 "n.occurred_on, n.contact, n.agenda_setting, n.goal_setting, n.follow_up, "
-                "n.na_agenda_setting, n.na_goal_setting, n.na_follow_up, "
+                "n.na_agenda_setting, n.na_goal_setting, n.na_follow_up, n.imd_quintile, "
                 "(SELECT MAX(e.stream_version) FROM events e "
                 "WHERE e.stream_id = 'consultation-' || n.consultation_id) "
                 f"FROM rm_case_notes n WHERE n.consultation_id IN ({', '.join([ph] * len(chunk))})",
                 tuple(chunk),
             )
-            for cid, team, clin, pref, occ, contact, a, g, f, na_a, na_g, na_f, ver in rows:
+            for cid, team, clin, pref, occ, contact, a, g, f, na_a, na_g, na_f, imd, ver in rows:
                 states = {
                     element: NA if na else (YES if doc else NO)
                     for element, doc, na in (
@@ -64,7 +66,8 @@ def existing_consultations(store: EventStore, ids: list[str]) -> dict[str, Exist
                         ("follow_up", f, na_f),
                     )
                 }
-                out[cid] = Existing(team, clin, pref, occ, contact, states, int(ver or 0))
+                quintile = int(imd) if imd else None  # the read model keeps 0 for "not given"
+                out[cid] = Existing(team, clin, pref, occ, contact, quintile, states, int(ver or 0))
     return out
 
 
@@ -76,6 +79,7 @@ def changed_columns(
     patient_ref: str | None,
     occurred_on: str,
     contact: str,
+    imd_quintile: int | None = None,
 ) -> list[str]:
     """The fixed columns whose value differs from the log (``patient_ref`` None: the row's
     patient has no token yet, so it cannot be the consultation's patient)."""
@@ -85,6 +89,7 @@ def changed_columns(
         "patient": patient_ref,
         "occurred_on": occurred_on,
         "contact": contact,
+        "imd_quintile": imd_quintile or None,
     }
     was = {
         "team": existing.team_id,
@@ -92,6 +97,7 @@ def changed_columns(
         "patient": existing.patient_ref,
         "occurred_on": existing.occurred_on,
         "contact": existing.contact,
+        "imd_quintile": existing.imd_quintile,
     }
     return [c for c in FIXED_COLUMNS if now[c] != was[c]]
 

@@ -46,6 +46,7 @@ from .corrections import (
     needs_corrections,
 )
 from .projections import Projector
+from .reach import parse_imd_quintile
 from .service import check_review, reviewers_of, rounds_for
 
 NAMESPACE = uuid.UUID("6f1c9a52-5d8e-4c61-9a53-2b7d0c3e8f10")
@@ -58,8 +59,10 @@ CONSULTATION_COLUMNS = [
     "contact",
     *ELEMENTS,
 ]
-#: Optional columns a consultations file may carry (none yet; each must be read, never ignored).
-CONSULTATION_OPTIONAL: list[str] = []
+#: Optional consultation columns (DESIGN: CSV formats).
+OPTIONAL_CONSULTATION_COLUMNS = ["imd_quintile"]
+#: Optional columns a consultations file may carry (each is read, never ignored).
+CONSULTATION_OPTIONAL: list[str] = OPTIONAL_CONSULTATION_COLUMNS
 REVIEW_COLUMNS = ["team", "period", "consultation_id", "reviewer", *ELEMENTS]
 REVIEW_OPTIONAL = ["second_review"]
 MAX_BYTES = 200 * 1024 * 1024
@@ -391,6 +394,9 @@ class Importer:
                 problems.append(
                     f"{where}, column contact: expected one of {', '.join(_CONTACTS)}, got {_shown(row['contact'])}"
                 )
+            quintile, problem = parse_imd_quintile(row.get("imd_quintile", ""))
+            if problem:
+                problems.append(f"{where}, column imd_quintile: {problem}, got {_shown(row['imd_quintile'])}")
             findings = {}
             for element in ELEMENTS:
                 v = _yes_no(row[element], allow_na=True)
@@ -410,6 +416,7 @@ class Importer:
                 occurred,
                 contact,
                 tuple(findings.values()),
+                quintile,
             )
             if cid in seen:
                 first_row, first_content = seen[cid]
@@ -421,7 +428,7 @@ class Importer:
                 continue
             seen[cid] = (n, content)
             parsed.append(
-                (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings)
+                (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings, quintile)
             )
         if errors:
             raise ImportRefused(_by_row(errors))
@@ -443,7 +450,7 @@ class Importer:
         changes: dict[str, list[tuple[str, str, str]]] = {}
         versions: dict[str, int] = {}
         errors: list[str] = []
-        for n, cid, team_id, clinician, canonical, occurred, contact, findings in ours:
+        for n, cid, team_id, clinician, canonical, occurred, contact, findings, imd in ours:
             where = f"{source}: row {n}"
             was = existing[cid]
             for column in changed_columns(
@@ -453,11 +460,12 @@ class Importer:
                 patient_ref=known.get(hashes[canonical]),
                 occurred_on=occurred.isoformat(),
                 contact=contact,
+                imd_quintile=imd,
             ):
                 errors.append(
                     f"{where}, column consultation_id: {_shown(cid)} is already in the log with a "
                     f"different {column} (column {column}); a consultation's team, clinician, "
-                    "patient, date and contact cannot be changed by a re-import"
+                    "patient, date, contact and IMD quintile cannot be changed by a re-import"
                 )
             moved = element_changes(was, findings)
             for element, before, now in moved:
@@ -517,7 +525,7 @@ class Importer:
                 n = first_row
                 ev = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
                 events.append(NewEvent(ev, event_id=event_id("team", team)))
-            for n, cid, team_id, clinician, canonical, occurred, contact, findings in parsed:
+            for n, cid, team_id, clinician, canonical, occurred, contact, findings, imd in parsed:
                 if clinician not in known_clinicians:
                     known_clinicians.add(clinician)
                     eid = event_id("clinician", clinician)
@@ -537,6 +545,7 @@ class Importer:
                     patient_ref=tokens[hashes[canonical]],
                     occurred_on=occurred,
                     contact=contact,
+                    imd_quintile=imd,
                 )
                 eid = event_id("consultation", cid, "ConsultationHeld")
                 origin[eid] = n

@@ -50,12 +50,13 @@ _TEAM_FACT_TYPES = frozenset(
 #: no (neither set) or not applicable (its _NA set: out of that element's denominator and the
 #: bundle's). _INIT / _INIT_NA: numerator / denominator-exclusion known at creation.
 _TEAM, _PERIOD, _FLAG, _INIT = 2, 5, 8, 12  # _FLAG + element index; _INIT + element index
-_NA, _INIT_NA = 16, 19  # _NA + element index; _INIT_NA + element index (+ 3: all three)
+_CLINICIAN, _IMD = 3, 16  # the reach strata (who wrote the note; the patient's IMD quintile)
+_NA, _INIT_NA = 17, 20  # _NA + element index; _INIT_NA + element index (+ 3: all three)
 _TABLE_NAMES = tuple(t.name for t in rm.ALL_TABLES)
 _NOTE_COLUMNS = (
     "position, consultation_id, team_id, clinician_id, patient_ref, period, occurred_on, "
     "contact, agenda_setting, goal_setting, follow_up, recorded_at, "
-    "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three, "
+    "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three, imd_quintile, "
     "na_agenda_setting, na_goal_setting, na_follow_up, "
     "init_na_agenda_setting, init_na_goal_setting, init_na_follow_up, init_na_all_three"
 )
@@ -78,10 +79,12 @@ class _Batch:
     teams: list[tuple] = field(default_factory=list)
     clinicians: list[tuple] = field(default_factory=list)
     trained: list[tuple] = field(default_factory=list)
+    training: list[tuple] = field(default_factory=list)
     team_facts: list[tuple] = field(default_factory=list)
     element_facts: list[tuple] = field(default_factory=list)
-    #: census changes summed per (day, team, period): [agenda, goal, follow-up, all three, n,
-    #: then the notes excluded as not applicable from agenda, goal, follow-up, all three]
+    #: census changes summed per (day, team, period, clinician, IMD quintile):
+    #: [agenda, goal, follow-up, all three, n, then the notes excluded as not applicable from
+    #: agenda, goal, follow-up, all three]
     census: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     rounds: list[tuple] = field(default_factory=list)
     closed: list[tuple] = field(default_factory=list)
@@ -107,14 +110,14 @@ def _change(
     if old_doc == documented and old_na == na:
         return _NO_CHANGE
     was_all = note[8] and note[9] and note[10]
-    was_any_na = note[16] or note[17] or note[18]
+    was_any_na = note[_NA] or note[_NA + 1] or note[_NA + 2]
     note[_FLAG + index] = documented
     note[_NA + index] = na
     d_el = int(documented) - int(old_doc)
     x_el = int(na) - int(old_na)
     d_all = int(note[8] and note[9] and note[10]) - int(was_all)
-    x_all = int(note[16] or note[17] or note[18]) - int(was_any_na)
-    key = (rec[:10], note[_TEAM], note[_PERIOD])
+    x_all = int(note[_NA] or note[_NA + 1] or note[_NA + 2]) - int(was_any_na)
+    key = (rec[:10], note[_TEAM], note[_PERIOD], note[_CLINICIAN], note[_IMD])
     sums = census.get(key)
     if sums is None:
         sums = census[key] = [0] * 9
@@ -364,6 +367,7 @@ class Projector:
                     0,
                     0,
                     0,
+                    data.get("imd_quintile") or 0,
                     False,
                     False,
                     False,
@@ -373,7 +377,7 @@ class Projector:
                     0,
                 ]
                 created.append(note)
-                key = (rec[:10], team, period)
+                key = (rec[:10], team, period, note[_CLINICIAN], note[_IMD])
                 sums = census.get(key)
                 if sums is None:
                     sums = census[key] = [0] * 9
@@ -441,6 +445,16 @@ class Projector:
                 )
             elif typ == "ClinicianTrained":
                 b.trained.append((data["on"], data["clinician_id"]))
+                b.training.append(
+                    (
+                        data["clinician_id"],
+                        data.get("programme", "ADP"),
+                        data["team_id"],
+                        data["on"],
+                        pos,
+                        rec,
+                    )
+                )
             elif typ in _TEAM_FACT_TYPES:
                 actor = loads(meta).get("actor")
                 b.team_facts.append((pos, data["team_id"], typ, payload_of(data), actor, rec))
@@ -501,16 +515,28 @@ class Projector:
         for i in range(0, len(ordered), _CHUNK):
             chunk = ordered[i : i + _CHUNK]
             marks = ", ".join([self.ph] * len(chunk))
-            for cid, team, period, a, g, f, na_a, na_g, na_f in conn.exec_driver_sql(
+            for (
+                cid,
+                team,
+                period,
+                a,
+                g,
+                f,
+                clinician,
+                imd,
+                na_a,
+                na_g,
+                na_f,
+            ) in conn.exec_driver_sql(
                 "SELECT consultation_id, team_id, period, agenda_setting, goal_setting, follow_up, "
-                "na_agenda_setting, na_goal_setting, na_follow_up "
+                "clinician_id, imd_quintile, na_agenda_setting, na_goal_setting, na_follow_up "
                 f"FROM rm_case_notes WHERE consultation_id IN ({marks})",
                 tuple(chunk),
             ):
                 notes[cid] = [
-                    None, cid, team, None, None, period, None, None,
+                    None, cid, team, clinician, None, period, None, None,
                     bool(a), bool(g), bool(f),
-                    None, 0, 0, 0, 0,
+                    None, 0, 0, 0, 0, imd,
                     bool(na_a), bool(na_g), bool(na_f), 0, 0, 0, 0,
                 ]  # fmt: skip
 
@@ -562,13 +588,19 @@ class Projector:
             conn.exec_driver_sql(
                 f"UPDATE rm_clinicians SET trained_on = {ph} WHERE clinician_id = {ph}", b.trained
             )
+        if b.training:
+            conn.exec_driver_sql(
+                "INSERT INTO rm_training (clinician_id, programme, team_id, trained_on, position, "
+                f"recorded_at) VALUES ({', '.join([ph] * 6)}) ON CONFLICT DO NOTHING",
+                b.training,
+            )
         ins(
             conn,
             "rm_team_facts",
             "position, team_id, type, payload, actor, recorded_at",
             b.team_facts,
         )
-        updates = [(n[8], n[9], n[10], n[16], n[17], n[18], n[1]) for n in updated]
+        updates = [(n[8], n[9], n[10], n[_NA], n[_NA + 1], n[_NA + 2], n[1]) for n in updated]
         if updates:
             conn.exec_driver_sql(
                 f"UPDATE rm_case_notes SET agenda_setting = {ph}, goal_setting = {ph}, "
@@ -640,15 +672,21 @@ class Projector:
             return
         ph = self.ph
         now: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)
-        daily = []
-        for (day, team, period), sums in census.items():
+        by_day: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)
+        for (day, team, period, _clinician, _imd), sums in census.items():
             total = now[(team, period)]
+            today = by_day[(day, team, period)]
             for i, value in enumerate(sums):
                 total[i] += value
-            daily.extend(
-                (day, team, period, m, sums[i], sums[4] - sums[5 + i])
-                for i, m in enumerate(MEASURES)
-            )
+                today[i] += value
+        daily = [
+            (day, team, period, m, sums[i], sums[4] - sums[5 + i])
+            for (day, team, period), sums in by_day.items()
+            for i, m in enumerate(MEASURES)
+        ]
+        # the reach aggregates keep one denominator per stratum: not-applicable exclusions are
+        # not carried there (yet)
+        write_reach(conn, ph, {key: sums[:5] for key, sums in census.items()})
         conn.exec_driver_sql(
             "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
@@ -696,3 +734,37 @@ def survey_row(pos: int, data: dict, rec: str) -> tuple:
 
 def payload_of(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _reach_upsert(table: str, stratum: str, daily: bool, ph: str) -> str:
+    keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
+    columns = f"{keys}, {', '.join(MEASURES)}, notes"
+    marks = ", ".join([ph] * (len(keys.split(", ")) + len(MEASURES) + 1))
+    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in (*MEASURES, "notes"))
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
+    )
+
+
+def write_reach(conn: Connection, ph: str, census: dict[tuple, list[int]]) -> None:
+    """The batch's census changes into the reach aggregates (who the shift reaches): per team ×
+    month × clinician and per team × month × IMD quintile, running totals and per recorded day."""
+    per: dict[str, dict[tuple, list[int]]] = {
+        name: defaultdict(lambda: [0, 0, 0, 0, 0])
+        for name in ("clinician", "clinician_daily", "imd", "imd_daily")
+    }
+    for (day, team, period, clinician, imd), sums in census.items():
+        for name, key in (
+            ("clinician", (team, period, clinician)),
+            ("clinician_daily", (day, team, period, clinician)),
+            ("imd", (team, period, imd)),
+            ("imd_daily", (day, team, period, imd)),
+        ):
+            acc = per[name][key]
+            for i, value in enumerate(sums):
+                acc[i] += value
+    for name, rows in per.items():
+        stratum = "clinician_id" if name.startswith("clinician") else "imd_quintile"
+        sql = _reach_upsert(f"rm_reach_{name}", stratum, name.endswith("daily"), ph)
+        conn.exec_driver_sql(sql, [(*key, *sums) for key, sums in rows.items()])

@@ -62,6 +62,9 @@ COMPARE = st.Page(
 EVENTS = st.Page(
     "app_pages/events.py", title="Event log", icon=":material/receipt_long:", url_path="events"
 )
+REACH = st.Page(
+    "app_pages/reach.py", title="Reach", icon=":material/diversity_3:", url_path="reach"
+)
 PACK = st.Page(
     "app_pages/pack.py", title="Review pack", icon=":material/picture_as_pdf:", url_path="pack"
 )
@@ -87,7 +90,7 @@ IMPORT = st.Page(
     "app_pages/imports.py", title="Import", icon=":material/upload_file:", url_path="import"
 )
 WRITE_PAGES = [WORKLIST, MILESTONES, COMMENTARY, IMPORT]
-sections = {"See": [OVERVIEW, TEAM, COMPARE, EVENTS, PACK, OVERVIEW_LINK]}
+sections = {"See": [OVERVIEW, TEAM, COMPARE, REACH, EVENTS, PACK, OVERVIEW_LINK]}
 if who.can_write:  # viewers never see the write pages; each also checks the role itself
     sections["Record"] = WRITE_PAGES
 page = st.navigation(sections)

@@ -1,7 +1,9 @@
 """The ``sipdash`` command line: a thin shell over events/, audit/ and seed/.
 
 Every subcommand takes ``--db URL`` (before or after the subcommand); otherwise
-``SIPDASH_DATABASE_URL``; otherwise ``sqlite:///sipdash.db`` in the working directory.
+``SIPDASH_DATABASE_URL`` (environment, then ``.streamlit/secrets.toml``); otherwise
+``sqlite:///sipdash.db`` in the working directory. Settings are read and collaborators wired
+by :mod:`audit.bootstrap`, the same composition root the dashboard uses.
 """
 
 from __future__ import annotations
@@ -456,6 +458,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from audit.identifiers import mask_digit_runs
     from audit.imports import ImportRefused
 
+    if args.kind == "training":  # no patients in it: no pseudonym key needed
+        from dashboard.cli_reach import import_training
+
+        return import_training(args, open_store, CliError)
     wiring = bootstrap(args.db, must_exist=False)
     projector = wiring.projector
     importer = wiring.importer()
@@ -753,7 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "import", cmd_import, "validated, all-or-nothing CSV import (re-import appends nothing)"
     )
-    p.add_argument("kind", choices=["consultations", "reviews", "surveys"])
+    p.add_argument("kind", choices=["consultations", "reviews", "surveys", "training"])
     p.add_argument("file")
     p.add_argument(
         "--register-teams",

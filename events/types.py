@@ -66,6 +66,10 @@ MEASURES: tuple[str, ...] = (*ELEMENTS, "all_three")
 #: can never be registered under it, so ``team-_programme`` is the programme's own stream.
 PROGRAMME = "_programme"
 
+#: The deprivation index ``ConsultationHeld.imd_quintile`` is read against (DESIGN: "Surveys,
+#: training, deprivation"); shown wherever quintiles are.
+IMD_VERSION = "English Indices of Deprivation 2019"
+
 #: The earliest and latest dates a fact may carry; anything outside is a typo, not history.
 EARLIEST_DATE = date(1990, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
@@ -243,6 +247,17 @@ class ConsultationHeld(_ConsultationEvent):
     patient_ref: Annotated[str, StringConstraints(pattern=r"^p_[0-9a-f]{16,64}$")]
     occurred_on: date
     contact: Contact
+    #: National quintile of the patient's area (English Indices of Deprivation 2019; 1 = most
+    #: deprived). Optional and ABSENT from the payload when not given (never ``null``), so
+    #: events written before the field existed, and re-imports of files without the column,
+    #: keep exactly the payload (and the event id's content) they always had.
+    imd_quintile: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        data = super().payload()
+        if data.get("imd_quintile") is None:
+            data.pop("imd_quintile", None)
+        return data
 
 
 class AgendaSet(_ConsultationEvent):

@@ -97,11 +97,12 @@ def _save(form: str, event, message: str, clear: tuple[str, ...] = ()) -> None:
 
 tab = st.radio(
     "Record",
-    ["milestone", "baseline", "target"],
+    ["milestone", "baseline", "target", "training"],
     format_func={
         "milestone": "A milestone",
         "baseline": "A baseline or a recalculation of limits",
         "target": "A target",
+        "training": "A clinician's training",
     }.get,
     horizontal=True,
     key="ms_what",
@@ -186,6 +187,11 @@ elif tab == "baseline":
                 f"{label} {period} for {names[team_id]}, {data.measure_label(measure).lower()}.",
                 clear=("bl_reason",),
             )
+
+elif tab == "training":
+    from dashboard.app_pages import _training_form
+
+    _training_form.render(team_id, names[team_id], who.actor or "")
 
 else:
     with st.form("target"):

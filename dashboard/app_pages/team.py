@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from audit import judgement as jt
-from dashboard import charts, data
+from dashboard import charts, data, reach_data
 from dashboard import survey_data as sd
 from dashboard.app_pages import _shared as ui
 from dashboard.app_pages._surveys import render_team_sources
@@ -135,6 +135,7 @@ chart = charts.spc_chart(
     recalculate_at=tc.recalculate_at,
 )
 st.altair_chart(chart, width="stretch")
+reach_data.coverage_strip(snap, team_id, ctx.as_of, ctx.period_from, ctx.period_to)
 with st.expander("How to read this chart"):
     ui.how_to_read_spc()
 

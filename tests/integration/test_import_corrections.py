@@ -298,3 +298,17 @@ def test_audit_report_on_an_empty_database_says_so(db_url, capsys) -> None:
     assert main(["--db", db_url, "audit", "report"]) == 0
     out = capsys.readouterr().out
     assert "Empty DataFrame" not in out and "the database is empty" in out
+
+
+def test_a_changed_imd_quintile_is_refused_even_with_corrections(store, importer) -> None:
+    header = HEADER + ",imd_quintile"
+    first = f"{header}\n{ROW1.format(a='yes', g='no', f='yes')},3\n".encode()
+    importer.import_consultations(first)
+    head = store.head().position
+    changed = f"{header}\n{ROW1.format(a='yes', g='no', f='yes')},4\n".encode()
+    with pytest.raises(
+        ImportRefused, match=r"row 2, column consultation_id.*\(column imd_quintile\)"
+    ):
+        importer.import_consultations(changed, corrections=True)
+    assert store.head().position == head
+    assert importer.import_consultations(first).appended == 0
