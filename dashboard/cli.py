@@ -1,7 +1,9 @@
 """The ``sipdash`` command line: a thin shell over events/, audit/ and seed/.
 
 Every subcommand takes ``--db URL`` (before or after the subcommand); otherwise
-``SIPDASH_DATABASE_URL``; otherwise ``sqlite:///sipdash.db`` in the working directory.
+``SIPDASH_DATABASE_URL`` (environment, then ``.streamlit/secrets.toml``); otherwise
+``sqlite:///sipdash.db`` in the working directory. Settings are read and collaborators wired
+by :mod:`audit.bootstrap`, the same composition root the dashboard uses.
 """
 
 from __future__ import annotations

@@ -138,10 +138,11 @@ def decide(kind: str, *, actor: str, **fields) -> None:
         "settings": decisions.change_spc_settings,
     }[kind]
     try:
+        check_fields({k: v for k, v in fields.items() if k not in _NOT_TEXT})
         fn(store, actor=actor, projector=projector, **fields)
     except decisions.DecisionRefused as exc:
         raise WriteRefused(f"Not recorded: {exc}.") from None
-    except StoreError as exc:
+    except (StoreError, IdentifierRefused) as exc:
         raise _refused(exc) from None
 
 
