@@ -24,7 +24,7 @@ metadata = MetaData()
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 4
+VERSION = 5
 
 #: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
 #: rowid (one B-tree per row instead of two; the read models are insert-heavy).
@@ -106,6 +106,14 @@ case_notes = Table(
     Column("init_all_three", Integer, nullable=False, default=0),
     # the patient's IMD quintile (1-5; 0 = not given): the reach aggregates' stratum
     Column("imd_quintile", Integer, nullable=False, default=0),
+    # elements recorded as not applicable (out of the denominator), and those known at creation
+    Column("na_agenda_setting", Boolean, nullable=False, default=False),
+    Column("na_goal_setting", Boolean, nullable=False, default=False),
+    Column("na_follow_up", Boolean, nullable=False, default=False),
+    Column("init_na_agenda_setting", Integer, nullable=False, default=0),
+    Column("init_na_goal_setting", Integer, nullable=False, default=0),
+    Column("init_na_follow_up", Integer, nullable=False, default=0),
+    Column("init_na_all_three", Integer, nullable=False, default=0),
     Index("ux_rm_case_notes_consultation", "consultation_id", unique=True),
     Index("ix_rm_case_notes_team_period", "team_id", "period"),
 )
@@ -125,6 +133,10 @@ element_facts = Table(
     Column("period", String(7)),
     Column("d_element", Integer, nullable=False),
     Column("d_all_three", Integer, nullable=False),
+    # not applicable: the note left the element's (and the bundle's) denominator
+    Column("not_applicable", Boolean, nullable=False, default=False),
+    Column("d_den_element", Integer, nullable=False, default=0),
+    Column("d_den_all_three", Integer, nullable=False, default=0),
 )
 
 #: Element facts whose consultation was not yet known when they arrived.
@@ -203,7 +215,9 @@ reach_clinician = _reach_table(
 reach_clinician_daily = _reach_table(
     "rm_reach_clinician_daily", Column("clinician_id", String(120), nullable=False), daily=True
 )
-reach_imd = _reach_table("rm_reach_imd", Column("imd_quintile", Integer, nullable=False), daily=False)
+reach_imd = _reach_table(
+    "rm_reach_imd", Column("imd_quintile", Integer, nullable=False), daily=False
+)
 reach_imd_daily = _reach_table(
     "rm_reach_imd_daily", Column("imd_quintile", Integer, nullable=False), daily=True
 )

@@ -318,9 +318,24 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
         from audit.exports import to_csv_bytes
 
         sys.stdout.write(to_csv_bytes(merged).decode("utf-8"))
+    elif merged.empty:
+        print(_nothing_to_report(store))
     else:
         sys.stdout.write(merged.to_string(index=False) + "\n")
     return EXIT_OK
+
+
+def _nothing_to_report(store) -> str:
+    """What an empty report means, and what to run (never a bare ``Empty DataFrame``)."""
+    if store.is_empty():
+        return (
+            "no audit data: the database is empty. Fill it with `sipdash seed` (a demo) or "
+            "`sipdash import consultations FILE.csv`, then `sipdash audit run --period YYYY-MM`."
+        )
+    return (
+        "no reviewed case notes yet (as of the time asked for): run "
+        "`sipdash audit run --period YYYY-MM` or import reviews."
+    )
 
 
 def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace) -> int:
@@ -458,6 +473,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     importer = wiring.importer()
     path = Path(args.file)
     name = mask_digit_runs(path.name)  # a file name is never refused, but never printed raw
+    if not path.is_file():
+        raise CliError(f"no such file {mask_digit_runs(str(path))}")
     try:
         if path.stat().st_size > imports.MAX_BYTES:  # refuse before reading it into memory
             print(
@@ -478,7 +495,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                 )
             elif args.kind == "consultations":
                 result = importer.import_consultations(
-                    data, source=name, register_teams=args.register_teams, progress=update
+                    data,
+                    source=name,
+                    register_teams=args.register_teams,
+                    corrections=args.corrections,
+                    progress=update,
                 )
             else:
                 result = importer.import_reviews(data, source=name, progress=update)
@@ -491,10 +512,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if result.registered_teams
         else ""
     )
-    print(
-        f"imported {result.rows} rows from {name}: {result.appended} events appended, "
-        f"{result.skipped} already present{extra}"
-    )
+    print(f"imported {result.rows} rows from {name}: {result.summary()}{extra}")
     return EXIT_OK
 
 
@@ -753,6 +771,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--register-teams",
         action="store_true",
         help="register teams the file names but the log lacks",
+    )
+    p.add_argument(
+        "--corrections",
+        action="store_true",
+        help="record enablers now no (or na) that the log has as yes, as corrections",
     )
 
     p = add("forget", cmd_forget, "erase a patient's pseudonym mapping (the log stays intact)")

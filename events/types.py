@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "EVENT_TYPES",
     "MEASURES",
     "ELEMENTS",
+    "PROGRAMME",
     "event_class",
     "parse_event",
 ]
@@ -59,6 +61,10 @@ SurveyAnswer = Literal["yes", "no", "not_sure", "doesnt_apply", "blank"]
 
 ELEMENTS: tuple[str, ...] = ("agenda_setting", "goal_setting", "follow_up")
 MEASURES: tuple[str, ...] = (*ELEMENTS, "all_three")
+
+#: The reserved team subject of programme-level facts (a programme review's sign-off): a team
+#: can never be registered under it, so ``team-_programme`` is the programme's own stream.
+PROGRAMME = "_programme"
 
 #: The deprivation index ``ConsultationHeld.imd_quintile`` is read against (DESIGN: "Surveys,
 #: training, deprivation"); shown wherever quintiles are.
@@ -131,6 +137,13 @@ class TeamRegistered(_TeamEvent):
     site: Identifier
     service: Identifier
 
+    @field_validator("team_id")
+    @classmethod
+    def _not_the_programme(cls, value: str) -> str:
+        if value == PROGRAMME:
+            raise ValueError(f"{PROGRAMME!r} is reserved for programme-level facts")
+        return value
+
 
 class MilestoneLogged(_TeamEvent):
     type: ClassVar[str] = "MilestoneLogged"
@@ -172,10 +185,27 @@ class CommentaryAdded(_TeamEvent):
     author: Identifier
 
 
+class CommentaryWithdrawn(_TeamEvent):
+    """A commentary taken back: ``commentary_event_id`` names the ``CommentaryAdded`` it withdraws.
+    The current commentary of a team and period is the latest one not withdrawn."""
+
+    type: ClassVar[str] = "CommentaryWithdrawn"
+    period: Period
+    commentary_event_id: Identifier
+    withdrawn_by: Identifier
+    reason: Text = ""
+
+
 class ReviewSignedOff(_TeamEvent):
+    """A review signed off (v2: with the head hash of the log the signer was viewing, the
+    external anchor of what was signed; ``team_id`` = :data:`PROGRAMME` for a programme review).
+    v1 events read with ``viewed_head`` None."""
+
     type: ClassVar[str] = "ReviewSignedOff"
+    schema_version: ClassVar[int] = 2
     period: Period
     signed_off_by: Identifier
+    viewed_head: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12,64}$")] | None = None
 
 
 # --- clinician stream ------------------------------------------------------------------------
@@ -249,6 +279,16 @@ class ElementRetracted(_ConsultationEvent):
     """A correction: the case note did not, after all, document ``element``."""
 
     type: ClassVar[str] = "ElementRetracted"
+    element: Element
+    reason: Text = ""
+
+
+class ElementNotApplicable(_ConsultationEvent):
+    """``element`` does not apply to this consultation (e.g. follow-up for a discharged
+    patient): the note leaves that element's census denominator (and the bundle's); it never
+    counts as "no". A later ``AgendaSet``/... or ``ElementRetracted`` replaces it (ADR 0007)."""
+
+    type: ClassVar[str] = "ElementNotApplicable"
     element: Element
     reason: Text = ""
 
@@ -396,6 +436,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LimitsRecalculated,
         TargetSet,
         CommentaryAdded,
+        CommentaryWithdrawn,
         ReviewSignedOff,
         ClinicianRegistered,
         ClinicianTrained,
@@ -404,6 +445,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         GoalAgreed,
         FollowUpArranged,
         ElementRetracted,
+        ElementNotApplicable,
         AuditRoundOpened,
         CaseNoteReviewed,
         AuditRoundClosed,

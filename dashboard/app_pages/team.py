@@ -23,6 +23,14 @@ if not names:
     st.info(f"No team was registered by then ({ctx.as_of_text}).")
     st.stop()
 
+asked = st.query_params.get("team")  # a link's team, before the widget settles on one
+if asked is not None and asked not in names and asked not in names.values():
+    st.warning(
+        "The link names a team that is not registered "
+        f"({'as known then' if ctx.as_of else 'in this database'}); showing "
+        f"{names[next(iter(names))]} instead. Pick the team below.",
+        icon=":material/link_off:",
+    )
 c1, c2, c3 = st.columns([3, 2, 3])
 team_id = c1.selectbox(
     "Team",
