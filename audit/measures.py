@@ -122,14 +122,43 @@ def with_intervals(counts: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def open_periods(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> set[tuple[str, str]]:
+    """(team, period) pairs with an audit round still open at ``as_of``: their figures are
+    provisional (the round may yet add or change reviews)."""
+    ph = _ph(engine)
+    where, params = ["1 = 1"], []
+    if as_of is not None:
+        where.append(f"opened_at <= {ph}")
+        params.append(format_ts(as_of))
+    if team is not None:
+        where.append(f"team_id = {ph}")
+        params.append(team)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT team_id, period, closed_at FROM rm_audit_rounds WHERE {' AND '.join(where)}",
+            tuple(params),
+        ).fetchall()
+    cutoff = format_ts(as_of) if as_of is not None else None
+    return {
+        (t, p) for t, p, closed in rows if closed is None or (cutoff is not None and closed > cutoff)
+    }
+
+
 def audit_measures(
     engine: Engine,
     *,
     as_of: datetime | None = None,
     quarterly: bool = False,
     team: str | None = None,
+    small_sample: int = SMALL_SAMPLE,
 ) -> pd.DataFrame:
-    """Sample (audit) measures per team × period × measure, sorted by team, period, measure."""
+    """Sample (audit) measures per team × period × measure, sorted by team, period, measure.
+
+    ``provisional`` marks a period with a round still open at ``as_of`` (a quarter: any of its
+    months); ``small`` a denominator below ``small_sample`` (a programme setting).
+    """
     reviews = first_reviews(engine, as_of=as_of, team=team)
     group = "period"
     if quarterly:
@@ -138,7 +167,16 @@ def audit_measures(
     counts = _counts(reviews, group)
     out = with_intervals(counts) if not counts.empty else pd.DataFrame(columns=COLUMNS)
     out = out[COLUMNS].sort_values(["team", "period", "measure"], kind="stable")
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    if not out.empty:
+        out["small"] = out["denominator"] < small_sample
+    still_open = open_periods(engine, as_of=as_of, team=team)
+    if quarterly:
+        still_open = {(t, to_quarter(p)) for t, p in still_open}
+    out["provisional"] = [
+        (t, p) in still_open for t, p in zip(out["team"], out["period"], strict=True)
+    ]
+    return out
 
 
 def census_measures(
@@ -180,15 +218,17 @@ def census_measures(
             params: list = [day, *team_params]
             for measure in MEASURES:
                 parts.append(
-                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 FROM rm_case_notes "
+                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
+                    "FROM rm_case_notes "
                     f"WHERE {window}"
                 )
                 params.extend(wparams)
-            for measure, column in ((None, "d_element"), ("all_three", "d_all_three")):
+            for measure, column in ((None, "element"), ("all_three", "all_three")):
                 label = "element" if measure is None else f"'{measure}'"
                 parts.append(
-                    f"SELECT team_id, period, {label}, {column}, 0 FROM rm_element_facts "
-                    f"WHERE {window} AND {column} <> 0"
+                    f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
+                    f"FROM rm_element_facts "
+                    f"WHERE {window} AND (d_{column} <> 0 OR d_den_{column} <> 0)"
                 )
                 params.extend(wparams)
             rows = conn.exec_driver_sql(
@@ -229,4 +269,6 @@ def report_records(df: pd.DataFrame) -> list[dict]:
                 "small": bool(row.small),
             }
         )
+        if "provisional" in df.columns:
+            records[-1]["provisional"] = bool(row.provisional)
     return records

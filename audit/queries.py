@@ -82,7 +82,9 @@ _LIMIT_TYPES = ("BaselineFixed", "LimitsRecalculated", "TargetSet")
 
 
 def _no_settings() -> dict:
-    return {"baseline_end": None, "recalculate_at": [], "target": None}
+    """``target`` is the latest target set; ``targets`` every (from_period, target) in the
+    order recorded, so each period can be judged against the target in force for it."""
+    return {"baseline_end": None, "recalculate_at": [], "target": None, "targets": []}
 
 
 def _fold_settings(out: dict, typ: str, row) -> None:
@@ -92,6 +94,7 @@ def _fold_settings(out: dict, typ: str, row) -> None:
         out["recalculate_at"].append(row.period)
     elif typ == "TargetSet":
         out["target"] = float(row.target)
+        out["targets"].append((str(row.from_period), float(row.target)))
 
 
 def limits_settings(

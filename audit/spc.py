@@ -358,20 +358,27 @@ def xmr_chart(
     recalculate_at: Sequence[str] = (),
     baseline_overrides_recalculations: bool = True,
     settings: SpcSettings = SpcSettings(),  # noqa: B008 - frozen, so a shared default is safe
+    gap_before: Sequence[bool] | None = None,
 ) -> SpcResult:
     """XmR chart per Making Data Count: mean ± 2.66 × mean moving range.
 
     Limits are computed per partition (a new one starts at each ``recalculate_at`` period, and
     moving ranges never cross a partition boundary), or from the first ``baseline`` points and
     carried forward, in which case recalculations are ignored as in the MDC tools.
+
+    A moving range never spans a gap either: ``gap_before[i]`` says point i does not follow
+    point i − 1 directly (default: found from ``YYYY-MM`` labels, see :func:`month_gaps`).
     """
     labels = _labels(periods)
     v = _checked_values(values, len(labels))
     _check_common(improvement, target)
+    gaps = month_gaps(labels) if gap_before is None else np.asarray(gap_before, dtype=bool)
+    if gaps.shape != (len(labels),):
+        raise ValueError(f"got {len(labels)} periods but {gaps.size} gap flags")
     lines = _lines_per_partition(
         len(v),
         _partitions(labels, len(v), baseline, recalculate_at, baseline_overrides_recalculations),
-        lambda calc, apply: _xmr_lines(v, calc, apply),
+        lambda calc, apply: _xmr_lines(v, calc, apply, gaps),
     )
     return _special_cause_chart("xmr", labels, v, lines, improvement, target, settings)
 
@@ -413,26 +420,77 @@ def run_chart(
     *,
     improvement: str = "up",
     target: float | None = None,
+    baseline: int | None = None,
+    recalculate_at: Sequence[str] = (),
+    baseline_overrides_recalculations: bool = True,
 ) -> SpcResult:
     """Run chart: median centre line and Anhøj's rules; no limits, no assurance.
 
-    When the longest run is too long, the points of every over-long run are flagged, so the
-    chart shows where the process moved.
+    With a baseline or recalculations the run chart uses the same partitions as the p-chart
+    and XmR: each partition's median comes from its calculation points, and the runs rules are
+    applied within each partition (so a pre-programme baseline is judged against itself, not
+    against the median of the years after it). The summary ``runs`` is the last partition's.
+    When a run is too long, the points of every over-long run are flagged.
     """
     labels = _labels(periods)
     v = _checked_values(values, len(labels))
     _check_common(improvement, target)
-    median = float(np.median(v)) if v.size else math.nan
-    centres = np.full(v.shape, median)
+    parts = _partitions(labels, len(v), baseline, recalculate_at, baseline_overrides_recalculations)
+    centres = np.full(v.shape, math.nan)
+    high = np.zeros(v.shape, dtype=bool)
+    low = np.zeros(v.shape, dtype=bool)
     runs = anhoej_runs(v, centres)
+    for calc_idx, apply_idx in parts:
+        centres[apply_idx] = float(np.median(v[calc_idx]))
+        runs = anhoej_runs(v[apply_idx], centres[apply_idx])
+        if runs.longest_run_max is not None and runs.longest_run > runs.longest_run_max:
+            sides = runs_longer_than(v[apply_idx], centres[apply_idx], runs.longest_run_max)
+            high[apply_idx] |= sides.high
+            low[apply_idx] |= sides.low
     masks: dict[str, Sides] = {}
-    if runs.longest_run_max is not None and runs.longest_run > runs.longest_run_max:
-        masks[LONG_RUN] = runs_longer_than(v, centres, runs.longest_run_max)
+    if high.any() or low.any():
+        masks[LONG_RUN] = Sides(high=high, low=low)
     nan = np.full(v.shape, math.nan)
     lines = _Lines(centres, nan, nan, nan, nan)
     points = _points(labels, v, lines, masks, improvement, show_limits=False)
     variation = points[-1].point_type if points else None
     return SpcResult("run", improvement, target, points, variation, None, runs)
+
+
+def month_gaps(labels: Sequence[str]) -> np.ndarray:
+    """``gap_before[i]``: point i is a month that does not directly follow point i − 1.
+
+    Only for ``YYYY-MM`` labels in rising order; any other labels have no gaps (rows are taken
+    as given)."""
+    out = np.zeros(len(labels), dtype=bool)
+    index = [_month_index(str(label)) for label in labels]
+    for i in range(1, len(index)):
+        a, b = index[i - 1], index[i]
+        if a is not None and b is not None and b > a + 1:
+            out[i] = True
+    return out
+
+
+def _month_index(label: str) -> int | None:
+    if len(label) != 7 or label[4] != "-" or not (label[:4] + label[5:]).isdigit():
+        return None
+    month = int(label[5:])
+    return int(label[:4]) * 12 + month - 1 if 1 <= month <= 12 else None
+
+
+def partitions(
+    periods: Sequence[Any],
+    baseline: int | None = None,
+    recalculate_at: Sequence[str] = (),
+    baseline_overrides_recalculations: bool = True,
+) -> list[tuple[list[int], list[int]]]:
+    """(indices the limits are calculated from, indices they apply to) per partition: the one
+    partition rule every chart type (p, XmR, run) uses, for the text that explains them."""
+    labels = _labels(periods)
+    parts = _partitions(
+        labels, len(labels), baseline, recalculate_at, baseline_overrides_recalculations
+    )
+    return [(calc.tolist(), apply.tolist()) for calc, apply in parts]
 
 
 # --------------------------------------------------------------------------------------------
@@ -684,13 +742,20 @@ def _lines_per_partition(
     return _Lines(*arrays)
 
 
-def _xmr_lines(v: np.ndarray, calc_idx: np.ndarray, apply_idx: np.ndarray) -> tuple:
-    """Mean and limits of one XmR partition; no limits without a moving range."""
+def _xmr_lines(
+    v: np.ndarray, calc_idx: np.ndarray, apply_idx: np.ndarray, gaps: np.ndarray | None = None
+) -> tuple:
+    """Mean and limits of one XmR partition; no limits without a moving range.
+
+    Moving ranges are taken only between neighbours (no gap between them)."""
     sample = v[calc_idx]
     mean = math.fsum(sample) / len(sample)
-    if len(sample) < 2:
+    ranges = np.abs(np.diff(sample))
+    if gaps is not None and len(calc_idx) > 1:
+        ranges = ranges[~gaps[calc_idx[1:]]]
+    if ranges.size == 0:
         return mean, math.nan, math.nan, math.nan, math.nan
-    mr_bar = math.fsum(np.abs(np.diff(sample))) / (len(sample) - 1)
+    mr_bar = math.fsum(ranges) / ranges.size
     width = XMR_LIMIT_FACTOR * mr_bar
     width_2sigma = width * 2 / 3
     return mean, mean - width, mean + width, mean - width_2sigma, mean + width_2sigma

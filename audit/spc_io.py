@@ -10,9 +10,12 @@ import csv
 import io
 import json
 import math
+import re
+from datetime import date
 from os import PathLike
 from pathlib import Path
 
+from audit.exports import neutralise
 from audit.spc import CONTRACT_POINT_FIELDS, SpcResult
 
 CHART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -129,9 +132,50 @@ def _parse_rows(
             _parse_counts(number, cells, numbers, errors)
         else:
             numbers["value"].append(_parse_value(number, cells["value"], errors))
+    _check_labels(data, periods, errors)
     if chart == "p":
         return (periods, numbers["numerator"], numbers["denominator"]), errors
     return (periods, numbers["value"]), errors
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def _check_labels(data: list[tuple[int, list[str]]], periods: list[str], errors: list[str]) -> None:
+    """A label shaped like a date must be a real one; a label may appear only once."""
+    first_row: dict[str, int] = {}
+    for (number, _), label in zip(data, periods, strict=True):
+        if not label:
+            continue
+        where = f"row {number}, column period"
+        month, day = _MONTH.match(label), _DAY.match(label)
+        if month and not 1 <= int(month.group(2)) <= 12:
+            errors.append(f"{where}: not a real month; expected YYYY-MM with a month 01 to 12")
+        elif day:
+            try:
+                date(int(day.group(1)), int(day.group(2)), int(day.group(3)))
+            except ValueError:
+                errors.append(f"{where}: not a real date; expected YYYY-MM-DD, a day that exists")
+        if label in first_row:
+            errors.append(
+                f"{where}: the same period as row {first_row[label]}; expected each period once"
+            )
+        else:
+            first_row[label] = number
+
+
+def check_target(chart: str, target: float | None) -> None:
+    """A target in the units of the values: a proportion 0–1 for a p-chart, finite for all."""
+    if target is None:
+        return
+    if not math.isfinite(target):
+        raise SpcInputError("--target: expected a finite number in the units of the values")
+    if chart == "p" and not 0.0 <= target <= 1.0:
+        raise SpcInputError(
+            f"--target {target:g}: a p-chart's target is a proportion between 0 and 1 "
+            f"(e.g. 0.8 for 80%), the units of its values"
+        )
 
 
 def _cell(row: list[str], at: int) -> str:
@@ -198,4 +242,4 @@ def _csv_cell(value: object) -> str:
         return ""
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    return str(neutralise(str(value)))  # a period label typed as "=..." stays text

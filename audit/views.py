@@ -6,7 +6,7 @@ read models only and honours ``as_of``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -16,8 +16,10 @@ from sqlalchemy import Engine
 from events.types import MEASURES
 
 from . import queries
-from .culture import culture_shift
+from .compare import CompareWindow, compare_window, sip_starts_from_facts
+from .judgement import Decisions, Judgement, judge_team
 from .measures import audit_measures, census_measures
+from .settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine
 from .spc import (
     SpcResult,
     funnel_limits,
@@ -44,11 +46,13 @@ VARIATION_LABELS = {
     "common_cause": "Common cause",
     None: "Too few points",
 }
+ASSURANCE_NOT_ASSESSABLE = "not_assessable"
 ASSURANCE_LABELS = {
     "pass": "Consistently passes target",
     "fail": "Consistently fails target",
     "hit_or_miss": "Hit or miss",
     None: "No assurance (too few points)",
+    "not_assessable": "Not assessable — recalculate limits",
 }
 _CONCERN_ORDER = {"concern": 0, "neither": 1, "common_cause": 2, None: 3, "improvement": 4}
 
@@ -62,6 +66,9 @@ class TeamChart:
     baseline_end: str | None
     recalculate_at: tuple[str, ...]
     table: pd.DataFrame  # per period: numerator, denominator, proportion, ci, small, census
+    judgement: Judgement | None = None  # the one verdict (p-chart), whatever chart is drawn
+    frame: pd.DataFrame | None = None  # the drawn points: final and provisional, with targets
+    settings: ProgrammeSettings = DEFAULT_SETTINGS
 
 
 def _settings(engine: Engine, team_id: str, measure: str, as_of: datetime | None) -> dict:
@@ -107,10 +114,17 @@ def team_chart(
     chart: str = "p",
     as_of: datetime | None = None,
     measures: pd.DataFrame | None = None,
+    settings: ProgrammeSettings | None = None,
 ) -> TeamChart | None:
-    """The SPC chart of one team's measure, with the settings its events fixed."""
+    """The SPC chart of one team's measure, with the settings its events fixed.
+
+    The verdict (``judgement``) always comes from the p-chart of the final points; ``result``
+    is the chart drawn (``chart``), an alternative view for xmr and run."""
+    settings = settings or load_settings_from_engine(engine, as_of=as_of)
     all_rows = (
-        measures if measures is not None else audit_measures(engine, as_of=as_of, team=team_id)
+        measures
+        if measures is not None
+        else audit_measures(engine, as_of=as_of, team=team_id, small_sample=settings.small_sample)
     )
     rows = all_rows[
         (all_rows["team"] == team_id)
@@ -119,36 +133,69 @@ def team_chart(
     ].reset_index(drop=True)
     if rows.empty:
         return None
-    settings = _settings(engine, team_id, measure, as_of)
-    result = chart_for(rows, chart, settings)
+    limits = _settings(engine, team_id, measure, as_of)
+    decisions = Decisions.from_settings(limits)
+    judgement = judge_team(
+        rows, decisions, settings=settings, team_id=team_id, measure=measure, chart=chart
+    )
+    final = rows[~rows["provisional"]].reset_index(drop=True) if "provisional" in rows else rows
+    from .judgement import draw_chart
+
+    result = draw_chart(final, decisions, chart, settings) if len(final) else judgement.result
+    if result is not None:
+        # one verdict: whatever chart is drawn, its icons are the p-chart's
+        result = replace(result, variation=judgement.variation, assurance=judgement.assurance)
     census = census_measures(engine, as_of=as_of, team=team_id)
     census = census[census["measure"] == measure][["period", "proportion", "denominator"]].rename(
         columns={"proportion": "census_proportion", "denominator": "census_n"}
     )
     table = rows.drop(columns=["team", "measure"]).merge(census, on="period", how="left")
     table = table.merge(
-        result.to_frame()[["period", "centre", "lower_limit", "upper_limit", "point_type"]],
+        judgement.frame[["period", "centre", "lower_limit", "upper_limit", "point_type", "target"]],
         on="period",
         how="left",
     )
+    frame = judgement.frame.merge(census[["period", "census_proportion"]], on="period", how="left")
+    target_now = judgement.target_now
+    if target_now is None:
+        target_now = decisions.target_for(rows["period"].iloc[-1]) or limits["target"]
     return TeamChart(
         team_id,
         measure,
         result,
-        settings["target"],
-        settings["baseline_end"],
-        tuple(settings["recalculate_at"]),
+        target_now,
+        limits["baseline_end"],
+        tuple(limits["recalculate_at"]),
         table,
+        judgement,
+        frame,
+        settings,
     )
 
 
-def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
-    """One row per team × measure: latest %, n, icons, norm, sparkline; concern first."""
-    measures = audit_measures(engine, as_of=as_of)
+def latest_period(measures: pd.DataFrame) -> str | None:
+    """The programme's latest audited month (the "now" the headline counts teams against)."""
+    shown = measures[measures["denominator"] > 0] if not measures.empty else measures
+    return None if shown.empty else str(shown["period"].max())
+
+
+def overview(
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    settings: ProgrammeSettings | None = None,
+) -> pd.DataFrame:
+    """One row per team × measure: latest final %, n, icons, norm, sparkline; concern first.
+
+    Icons and the norm come from each team's last final, non-small point (``judge_team``);
+    ``counted`` is False for a team not audited recently (left out of the headline)."""
+    settings = settings or load_settings_from_engine(engine, as_of=as_of)
+    measures = audit_measures(engine, as_of=as_of, small_sample=settings.small_sample)
     team_list = queries.teams(engine, as_of=as_of)
     # one query for every team's settings and one split of the measures, not one per pair
     all_settings = queries.all_limits_settings(engine, as_of=as_of)
     shown = measures[measures["denominator"] > 0]
+    now = latest_period(shown)
     by_pair = {key: grp for key, grp in shown.groupby(["team", "measure"], sort=False)}
     records = []
     for team in team_list.itertuples():
@@ -157,17 +204,19 @@ def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
             if rows is None or rows.empty:
                 continue
             rows = rows.reset_index(drop=True)
-            settings = dict(all_settings.get((team.team_id, measure)) or queries._no_settings())
-            settings["recalculate_at"] = list(settings["recalculate_at"])
-            if settings["target"] is None:
-                settings["target"] = DEFAULT_TARGET
-            result = chart_for(rows, "p", settings)
-            # The culture shift is judged against the baseline alone: a later recalculation
-            # re-centres the limits on the new process and would hide the rise that made it.
-            against_baseline = chart_for(rows, "p", {**settings, "recalculate_at": []})
-            shift = culture_shift(result, target=settings["target"])
-            first = culture_shift(against_baseline, target=settings["target"])
-            last = rows.iloc[-1]
+            limits = dict(all_settings.get((team.team_id, measure)) or queries._no_settings())
+            j = judge_team(
+                rows,
+                Decisions.from_settings(limits),
+                up_to=now,
+                settings=settings,
+                team_id=team.team_id,
+                measure=measure,
+            )
+            final = rows[~rows["provisional"]]
+            last = (final if not final.empty else rows).iloc[-1]
+            at = rows[rows["period"] == j.last_period]
+            shown_row = at.iloc[0] if not at.empty else last
             records.append(
                 {
                     "team_id": team.team_id,
@@ -176,19 +225,25 @@ def overview(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
                     "service": team.service,
                     "measure": measure,
                     "measure_label": MEASURE_LABELS[measure],
-                    "latest_period": last["period"],
-                    "latest": float(last["proportion"]),
-                    "n": int(last["denominator"]),
+                    "latest_period": shown_row["period"],
+                    "latest": float(shown_row["proportion"]),
+                    "n": int(shown_row["denominator"]),
                     "small": bool(last["small"]),
-                    "variation": result.variation,
-                    "variation_label": VARIATION_LABELS[result.variation],
-                    "assurance": result.assurance,
-                    "assurance_label": ASSURANCE_LABELS[result.assurance],
-                    "target": settings["target"],
-                    "is_norm": shift.is_norm,
-                    "first_improvement": first.first_improvement_period,
-                    "reason": shift.reason,
-                    "sparkline": [float(x) for x in rows["proportion"].tail(12)],
+                    "small_period": last["period"] if bool(last["small"]) else None,
+                    "provisional_period": rows["period"].iloc[-1]
+                    if bool(rows["provisional"].iloc[-1])
+                    else None,
+                    "variation": j.variation,
+                    "variation_label": VARIATION_LABELS.get(j.variation, str(j.variation)),
+                    "assurance": j.assurance,
+                    "assurance_label": ASSURANCE_LABELS.get(j.assurance, str(j.assurance)),
+                    "target": j.target_now if j.target_now is not None else DEFAULT_TARGET,
+                    "is_norm": j.is_norm,
+                    "counted": j.counted,
+                    "first_improvement": j.first_improvement,
+                    "culture": j.culture_text,
+                    "reason": j.norm_reason,
+                    "sparkline": [float(x) for x in final["proportion"].tail(12)],
                 }
             )
     df = pd.DataFrame(records)
@@ -206,6 +261,7 @@ class Headline:
     label: str
     norm: int
     teams: int
+    not_recent: tuple[str, ...] = ()  # teams not audited recently: counted neither way
 
     @property
     def text(self) -> str:
@@ -213,19 +269,80 @@ class Headline:
 
 
 def headlines(grid: pd.DataFrame) -> list[Headline]:
-    """Programme headline per measure: "k of n teams have made … the norm"."""
+    """Programme headline per measure: "k of n teams have made … the norm".
+
+    n counts only teams with a final, non-small point in the last 3 months; the others are
+    listed as not audited recently. Provisional and small months never move it."""
     out = []
     for measure in MEASURES:
         rows = grid[grid["measure"] == measure] if not grid.empty else grid
+        if not rows.empty and "counted" in rows:
+            counted = rows[rows["counted"].astype(bool)]
+            stale = tuple(rows.loc[~rows["counted"].astype(bool), "team"])
+        else:
+            counted, stale = rows, ()
         out.append(
             Headline(
                 measure,
                 MEASURE_LABELS[measure],
-                int(rows["is_norm"].sum()) if not rows.empty else 0,
-                int(len(rows)),
+                int(counted["is_norm"].sum()) if not counted.empty else 0,
+                int(len(counted)),
+                stale,
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Teams compared over one window: pooled proportions with flags, the funnel's curves,
+    θ, the window (printed with the chart) and which n was used."""
+
+    teams: pd.DataFrame
+    curves: pd.DataFrame
+    theta: float
+    window: CompareWindow
+    n_source: str  # "sample" (audit sample) or "census" (every consultation)
+
+
+N_SOURCES = {"sample": "audit sample (notes reviewed)", "census": "census (every consultation)"}
+
+
+def compare(
+    engine: Engine,
+    measure: str,
+    *,
+    mode: str = "quarter",
+    period: str | None = None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    n_source: str = "sample",
+    as_of: datetime | None = None,
+    target: float | None = None,
+) -> Comparison:
+    """Teams compared over a window (default: the latest complete quarter of final data);
+    months before a team's programme start are never pooled."""
+    if n_source not in N_SOURCES:
+        raise ValueError(f"n_source must be one of {', '.join(N_SOURCES)}, got {n_source!r}")
+    sample = audit_measures(engine, as_of=as_of)
+    sample = sample[sample["measure"] == measure]
+    facts = queries.team_facts(engine, types=("MilestoneLogged",), as_of=as_of)
+    window = compare_window(
+        sample,
+        sip_starts_from_facts(facts),
+        mode,
+        period=period,
+        period_from=period_from,
+        period_to=period_to,
+    )
+    if n_source == "census":
+        m = census_measures(engine, as_of=as_of)
+        m = m[m["measure"] == measure]
+    else:
+        m = sample[~sample["provisional"]] if "provisional" in sample else sample
+    m = window.select(m)
+    teams, curves, theta = _funnel_of(engine, m, as_of=as_of, target=target)
+    return Comparison(teams, curves, theta, window, n_source)
 
 
 def funnel(
@@ -237,13 +354,28 @@ def funnel(
     as_of: datetime | None = None,
     target: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Teams' pooled proportions over a window, their funnel flags, and the limit curves."""
-    m = audit_measures(engine, as_of=as_of)
-    m = m[m["measure"] == measure]
-    if period_from:
-        m = m[m["period"] >= period_from]
-    if period_to:
-        m = m[m["period"] <= period_to]
+    """Teams' pooled proportions over a window, their funnel flags, and the limit curves.
+
+    Without a window: the latest complete quarter of final data (``compare``), never the
+    whole series with its pre-programme baseline."""
+    if period_from is None and period_to is None:
+        c = compare(engine, measure, as_of=as_of, target=target)
+        return c.teams, c.curves, c.theta
+    c = compare(
+        engine,
+        measure,
+        mode="custom",
+        period_from=period_from,
+        period_to=period_to,
+        as_of=as_of,
+        target=target,
+    )
+    return c.teams, c.curves, c.theta
+
+
+def _funnel_of(
+    engine: Engine, m: pd.DataFrame, *, as_of: datetime | None, target: float | None
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     teams = m.groupby("team", as_index=False)[["numerator", "denominator"]].sum()
     teams = teams[teams["denominator"] > 0].reset_index(drop=True)
     if teams.empty:
@@ -287,7 +419,9 @@ def agreement(
         periods = sorted(pairs["period"].unique())[-window:]
         pairs = pairs[pairs["period"].isin(periods)]
     result = cohens_kappa(list(zip(pairs["first"], pairs["second"], strict=True)))
-    enough = result.n >= MIN_PAIRS
+    # the kappa minimum is a programme decision (SpcSettingsChanged), 20 by default
+    minimum = load_settings_from_engine(engine, as_of=as_of).kappa_minimum_pairs
+    enough = result.n >= minimum
     return {
         "n": result.n,
         "percent_agreement": result.percent_agreement if enough else None,

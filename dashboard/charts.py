@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 import altair as alt
 import pandas as pd
 
-from audit.spc import POINT_COLOURS
+from audit.spc import POINT_COLOURS, month_gaps
 
 TARGET_COLOUR = "#DE1B1B"
 TEXT_COLOUR = "#212B32"  # NHS black
@@ -105,9 +105,17 @@ def describe_signals(signals: str | Sequence[str] | None) -> str:
 
 
 def _segments(periods: pd.Series, recalculate_at: Sequence[str]) -> pd.Series:
-    """Which limit segment each period belongs to: lines never join across a recalculation."""
+    """Which limit segment each period belongs to: lines never join across a recalculation,
+    nor across a gap (a month without reviewed notes), so limits never step inside a gap."""
     starts = sorted(recalculate_at)
-    return periods.map(lambda p: sum(1 for s in starts if str(p) >= s)).astype(int)
+    recalcs = periods.map(lambda p: sum(1 for s in starts if str(p) >= s)).astype(int)
+    return recalcs + _runs(periods)
+
+
+def _runs(periods: pd.Series) -> pd.Series:
+    """Stretch number of each period: it goes up by one after every gap."""
+    gaps = month_gaps([str(p) for p in periods])
+    return pd.Series(gaps.cumsum(), index=periods.index).astype(int)
 
 
 def _x(title: str | None = None) -> alt.X:
@@ -131,6 +139,14 @@ def spc_points_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["small"] = out["small"].fillna(False).astype(bool) if "small" in out else False
     small, large = list(SAMPLE_LABELS)[1], list(SAMPLE_LABELS)[0]
     out["sample"] = out["small"].map(lambda s: small if s else large)
+    if "provisional" in out:
+        out["provisional"] = out["provisional"].fillna(False).astype(bool)
+    else:
+        out["provisional"] = False
+    out["status"] = out["provisional"].map(
+        lambda p: "Provisional (round still open)" if p else "Final"
+    )
+    out["run"] = _runs(out["period"].astype(str)) if len(out) else pd.Series(dtype=int)
     for col in ("ci_low", "ci_high", "numerator", "denominator"):
         if col not in out:
             out[col] = pd.NA
@@ -280,7 +296,32 @@ def spc_chart(
             .transform_calculate(series_segment="datum.series + '-' + datum.segment")
         )
 
-    if target is not None:
+    steps = target_steps_frame(frame)
+    if not steps.empty:
+        # the target in force month by month: a step line, so a later target never re-judges
+        # the months before it
+        layers.append(
+            alt.Chart(steps)
+            .mark_line(interpolate="step-after", strokeWidth=2, color=TARGET_COLOUR)
+            .encode(
+                x=_x(),
+                y=y,
+                detail="stretch:N",
+                tooltip=[
+                    alt.Tooltip("period:N", title="Month"),
+                    alt.Tooltip("value:Q", title="Target in force", format=_PCT),
+                ],
+            )
+        )
+        label = steps.dropna(subset=["value"]).tail(1).assign(text=lambda d: "Target " + d["value"].map(lambda v: f"{v:.0%}"))
+        layers.append(
+            alt.Chart(label)
+            .mark_text(
+                align="right", baseline="bottom", dx=0, dy=-3, fontWeight="bold", color=TARGET_COLOUR
+            )
+            .encode(x=_x(), y=y, text="text:N")
+        )
+    elif target is not None:
         target_df = pd.DataFrame(
             {"value": [target], "line": ["Target"], "text": [f"Target {target:.0%}"]}
         )
@@ -360,13 +401,48 @@ def spc_chart(
                 )
             )
 
-    layers.append(
-        alt.Chart(points).mark_line(strokeWidth=1.5, color=LINE_COLOUR).encode(x=_x(), y=y)
-    )
-    point_types = list(POINT_LABELS)
+    # the line breaks at a gap: one line per stretch of consecutive months
     layers.append(
         alt.Chart(points)
-        .mark_point(filled=True, size=80, opacity=1)
+        .mark_line(strokeWidth=1.5, color=LINE_COLOUR)
+        .encode(x=_x(), y=y, detail="run:N")
+    )
+    point_types = list(POINT_LABELS)
+    for provisional in (False, True):
+        part = points[points["provisional"] == provisional]
+        if part.empty:
+            continue
+        layers.append(_point_layer(part, y, point_types, hollow=provisional))
+
+    chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
+    props: dict = {"height": height, "width": width}
+    if title:
+        props["title"] = title
+    return chart.properties(**props)
+
+
+def target_steps_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The target in force per month (``target`` column of the judgement frame), one row per
+    month, with a stretch number that changes where no target was in force."""
+    cols = ["date", "period", "value", "stretch"]
+    if "target" not in frame or frame["target"].isna().all():
+        return pd.DataFrame(columns=cols)
+    periods = frame["period"].astype(str)
+    out = pd.DataFrame(
+        {
+            "date": period_date(periods),
+            "period": periods,
+            "value": pd.to_numeric(frame["target"], errors="coerce"),
+        }
+    )
+    out["stretch"] = out["value"].isna().cumsum()
+    return out.dropna(subset=["value"]).reset_index(drop=True)[cols]
+
+
+def _point_layer(points: pd.DataFrame, y: alt.Y, point_types: list[str], *, hollow: bool):
+    return (
+        alt.Chart(points)
+        .mark_point(filled=not hollow, size=80 if not hollow else 90, opacity=1, strokeWidth=2)
         .encode(
             x=_x(),
             y=y,
@@ -395,15 +471,154 @@ def spc_chart(
                 alt.Tooltip("point_label:N", title="Variation"),
                 alt.Tooltip("rules:N", title="Rule(s)"),
                 alt.Tooltip("sample:N", title="Sample"),
+                alt.Tooltip("status:N", title="Status"),
             ],
         )
     )
 
-    chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
+
+# ------------------------------------------------------------------------- two sources
+
+
+SOURCE_STYLES: dict[str, tuple[str, list[int], str]] = {
+    # legend label: (colour, stroke dash, point shape); dash and shape repeat the colour's message
+    "Case notes (audit sample)": ("#005EB8", [1, 0], "circle"),  # NHS blue, solid
+    "Patients report (surveys)": ("#AE2573", [7, 4], "square"),  # NHS pink, dashed
+}
+
+
+def sources_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The "Both" chart's rows: every month of each source's span present (a month without
+    data is a null, so the line breaks there and is never bridged), with dates and labels."""
+    parts = []
+    for source, rows in frame.groupby("source", sort=False):
+        rows = rows.assign(period=rows["period"].astype(str))
+        span = pd.period_range(rows["period"].min(), rows["period"].max(), freq="M")
+        full = pd.DataFrame({"period": span.strftime("%Y-%m")})
+        full = full.merge(rows, on="period", how="left").assign(source=source)
+        parts.append(full)
+    if not parts:
+        return pd.DataFrame(columns=[*frame.columns, "date", "status", "sample"])
+    out = pd.concat(parts, ignore_index=True)
+    out["date"] = period_date(out["period"])
+    out["provisional"] = out["provisional"].astype("boolean").fillna(False).astype(bool)
+    out["small"] = out["small"].astype("boolean").fillna(False).astype(bool)
+    out["status"] = out["provisional"].map(
+        lambda p: "Provisional (latest month, still coming in)" if p else "Final"
+    )
+    small, large = list(SAMPLE_LABELS)[1], list(SAMPLE_LABELS)[0]
+    out["sample"] = out["small"].map(lambda s: small.replace("notes", "answers") if s else large)
+    return out
+
+
+def sources_chart(
+    frame: pd.DataFrame,
+    *,
+    target: float | None = None,
+    milestones: pd.DataFrame | None = None,
+    title: str | None = None,
+    height: int = 420,
+    width: int | str = "container",
+) -> alt.LayerChart:
+    """Case-note and patient-reported rates on one time axis, each with its Wilson 95%
+    interval as a band. ``frame``: ``audit.sources.both_frame`` (source, period, proportion,
+    ci_low, ci_high, numerator, denominator, small, provisional). Provisional months are
+    drawn hollow, small ones as triangles; no SPC limits here (each source keeps its own
+    chart: the rules apply to each separately)."""
+    data = sources_frame(frame)
+    domain = list(SOURCE_STYLES)
+    y_scale = alt.Scale(domain=[0, 1], clamp=True)
+    y = alt.Y(
+        "proportion:Q", title="Share saying it happened", scale=y_scale, axis=alt.Axis(format=_PCT)
+    )
+    colour = alt.Color(
+        "source:N",
+        title="Source",
+        scale=alt.Scale(domain=domain, range=[SOURCE_STYLES[k][0] for k in domain]),
+        legend=alt.Legend(orient="top", symbolStrokeWidth=2),
+    )
+    tooltip = [
+        alt.Tooltip("source:N", title="Source"),
+        alt.Tooltip("period:N", title="Month"),
+        alt.Tooltip("proportion:Q", title="Rate", format=_PCT1),
+        alt.Tooltip("ci_low:Q", title="95% interval from", format=_PCT),
+        alt.Tooltip("ci_high:Q", title="95% interval to", format=_PCT),
+        alt.Tooltip("numerator:Q", title="Saying yes"),
+        alt.Tooltip("denominator:Q", title="n"),
+        alt.Tooltip("status:N", title="Status"),
+        alt.Tooltip("sample:N", title="Sample"),
+    ]
+    layers: list[alt.Chart] = [
+        alt.Chart(data)
+        .mark_area(opacity=0.16, invalid="break-paths-show-domains")
+        .encode(x=_x(), y=alt.Y("ci_low:Q", scale=y_scale), y2="ci_high:Q", color=colour),
+        alt.Chart(data)
+        .mark_line(strokeWidth=2, invalid="break-paths-show-domains")
+        .encode(
+            x=_x(),
+            y=y,
+            color=colour,
+            strokeDash=alt.StrokeDash(
+                "source:N",
+                scale=alt.Scale(domain=domain, range=[SOURCE_STYLES[k][1] for k in domain]),
+                legend=None,
+            ),
+        ),
+    ]
+    shape = alt.Shape(
+        "source:N",
+        scale=alt.Scale(domain=domain, range=[SOURCE_STYLES[k][2] for k in domain]),
+        legend=None,
+    )
+    final = data[~data["provisional"] & data["proportion"].notna()]
+    layers.append(
+        alt.Chart(final)
+        .mark_point(filled=True, size=55, opacity=1)
+        .encode(x=_x(), y=y, color=colour, shape=shape, tooltip=tooltip)
+    )
+    small = final[final["small"]]
+    if not small.empty:
+        layers.append(
+            alt.Chart(small)
+            .mark_point(
+                shape="triangle-down", size=160, filled=False, strokeWidth=1.5, color=TEXT_COLOUR
+            )
+            .encode(x=_x(), y=y, tooltip=tooltip)
+        )
+    provisional = data[data["provisional"] & data["proportion"].notna()]
+    if not provisional.empty:
+        layers.append(
+            alt.Chart(provisional)
+            .mark_point(filled=False, size=90, strokeWidth=2, opacity=1)
+            .encode(x=_x(), y=y, color=colour, shape=shape, tooltip=tooltip)
+        )
+    if target is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"value": [target]}))
+            .mark_rule(strokeWidth=1.5, color=TARGET_COLOUR, strokeDash=[2, 2])
+            .encode(
+                y=alt.Y("value:Q", scale=y_scale),
+                tooltip=[alt.Tooltip("value:Q", title="Target", format=_PCT)],
+            )
+        )
+    stones = milestones_frame(milestones)
+    if not stones.empty:
+        layers.append(
+            alt.Chart(stones)
+            .mark_rule(strokeWidth=1.5, opacity=0.45, color=MILESTONE_COLOUR)
+            .encode(
+                x=_x(),
+                tooltip=[
+                    alt.Tooltip("label:N", title="Milestone"),
+                    alt.Tooltip("on:N", title="On"),
+                    alt.Tooltip("title:N", title="What"),
+                ],
+            )
+        )
     props: dict = {"height": height, "width": width}
     if title:
         props["title"] = title
-    return chart.properties(**props)
+    return alt.layer(*layers).properties(**props)
 
 
 # ------------------------------------------------------------------------------------ funnel
@@ -463,15 +678,15 @@ def funnel_chart(
     title: str | None = None,
     height: int = 440,
     width: int | str = "container",
+    x_title: str = "Notes reviewed in the months chosen (n)",
 ) -> alt.LayerChart:
     """Funnel plot: each team's proportion against its number of reviewed notes, with the
-    95% and 99.8% limits around θ (``views.funnel``)."""
+    95% and 99.8% limits around θ (``views.funnel``). Team names are printed outside the plot,
+    right of it (the legends go below)."""
     points = funnel_points_frame(teams).rename(columns={"denominator": "n", "proportion": "value"})
     domain = funnel_x_domain(points["n"].tolist() if not points.empty else [])
     plot_height = height - 40
     points["label_y"] = spread_labels(points["value"].tolist(), 15 / plot_height)
-    middle = (domain[0] + domain[1]) / 2
-    points["label_side"] = ["right" if n > middle else "left" for n in points["n"]]
 
     long = []
     for column, label in (
@@ -494,7 +709,7 @@ def funnel_chart(
     )
     x = alt.X(
         "n:Q",
-        title="Notes reviewed in the months chosen (n)",
+        title=x_title,
         scale=alt.Scale(domain=domain, nice=False, zero=False),
     )
     layers: list[alt.Chart] = []
@@ -512,7 +727,7 @@ def funnel_chart(
                     scale=alt.Scale(
                         domain=["95% limits", "99.8% limits"], range=[LIMIT_COLOUR, BREAK_COLOUR]
                     ),
-                    legend=alt.Legend(orient="right"),
+                    legend=alt.Legend(orient="bottom"),
                 ),
                 strokeDash=alt.StrokeDash(
                     "limit:N",
@@ -553,24 +768,37 @@ def funnel_chart(
                 scale=alt.Scale(
                     domain=list(FUNNEL_POSITIONS), range=list(FUNNEL_POSITIONS.values())
                 ),
-                legend=alt.Legend(orient="right"),
+                legend=alt.Legend(orient="bottom", columns=3),
             ),
             tooltip=tooltip,
         )
     )
-    for side, align, dx in (("left", "left", 9), ("right", "right", -9)):
-        layers.append(
-            alt.Chart(points)
-            .transform_filter(alt.datum.label_side == side)
-            .mark_text(align=align, baseline="middle", dx=dx, fontSize=11, color=TEXT_COLOUR)
-            .encode(
-                x=x,
-                y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])),
-                text="team_name:N",
-                tooltip=tooltip,
-            )
+    # Team names sit outside the plot area, to the right, at (spread) heights of their points,
+    # so no limit line ever strikes through a label.
+    layers.append(
+        alt.Chart(points)
+        .mark_text(
+            align="left",
+            baseline="middle",
+            x={"expr": "width + 10"},
+            fontSize=11,
+            color=TEXT_COLOUR,
+            clip=False,
         )
+        .encode(
+            y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])),
+            text="team_name:N",
+            tooltip=tooltip,
+        )
+    )
+    layers.append(
+        alt.Chart(points)
+        .mark_rule(x={"expr": "width"}, x2={"expr": "width + 8"}, color=LINE_COLOUR, clip=False)
+        .encode(y=alt.Y("label_y:Q", scale=alt.Scale(domain=[0, 1])))
+    )
     chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
+    # the labels extend the chart to the right; a fitted (container-wide) chart shrinks its
+    # plot to leave them room, a fixed-width one (the pack) grows by their width
     props: dict = {"height": height, "width": width}
     if title:
         props["title"] = title

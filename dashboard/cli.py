@@ -1,7 +1,9 @@
 """The ``sipdash`` command line: a thin shell over events/, audit/ and seed/.
 
 Every subcommand takes ``--db URL`` (before or after the subcommand); otherwise
-``SIPDASH_DATABASE_URL``; otherwise ``sqlite:///sipdash.db`` in the working directory.
+``SIPDASH_DATABASE_URL`` (environment, then ``.streamlit/secrets.toml``); otherwise
+``sqlite:///sipdash.db`` in the working directory. Settings are read and collaborators wired
+by :mod:`audit.bootstrap`, the same composition root the dashboard uses.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+LOCAL_ADDRESS = "127.0.0.1"
 
 
 class CliError(Exception):
@@ -62,15 +66,44 @@ def progress_bar(total: int | None, desc: str, enabled: bool = True):
         bar.close()
 
 
-def open_store(url_arg: str | None, *, create: bool = True):
-    from audit.projections import Projector
-    from events import EventStore, resolve_url
+def open_store(url_arg: str | None, *, create: bool = True, must_exist: bool = True):
+    """The store and projector, wired by the one composition root (:mod:`audit.bootstrap`)."""
+    wiring = bootstrap(url_arg, create=create, must_exist=must_exist)
+    return wiring.store, wiring.projector
 
-    store = EventStore(resolve_url(url_arg))
-    projector = Projector(store)
-    if create:
-        projector.ensure_schema()
-    return store, projector
+
+def bootstrap(url_arg: str | None, *, create: bool = True, must_exist: bool = True):
+    """:func:`audit.bootstrap.bootstrap`: settings from --db, the environment, secrets.toml.
+
+    ``must_exist``: a database that does not exist (no file; on PostgreSQL no sipdash tables)
+    is an error naming it, and nothing is created; only the commands that fill a database
+    (seed, import, restore) pass False."""
+    from audit.bootstrap import bootstrap as _bootstrap
+    from audit.bootstrap import load_settings
+    from events.chain import LogKeyError
+    from events.db import missing_database
+
+    try:
+        settings = load_settings(url_arg)
+    except LogKeyError as exc:
+        raise CliError(str(exc)) from None
+    if must_exist and (why := missing_database(settings.database_url)):
+        raise CliError(
+            f"{why}. Check --db / SIPDASH_DATABASE_URL; to fill a new database use "
+            "`sipdash seed`, `sipdash import` or `sipdash restore`"
+        )
+    return _bootstrap(settings=settings, create=create)
+
+
+def guard_by(value: str, option: str = "--by") -> str:
+    """An author or requester name: refused if it holds an identifier, never echoed."""
+    from audit.identifiers import IdentifierRefused, check_text
+
+    try:
+        check_text(option, value)
+    except IdentifierRefused as exc:
+        raise CliError(str(exc)) from None
+    return value
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -79,7 +112,7 @@ def open_store(url_arg: str | None, *, create: bool = True):
 def cmd_seed(args: argparse.Namespace) -> int:
     import seed
 
-    store, projector = open_store(args.db)
+    store, projector = open_store(args.db, must_exist=False)
     head = store.head()
     if head.position:
         if args.if_empty:
@@ -113,10 +146,23 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from events import resolve_url
+    from audit.bootstrap import load_settings
+    from events.chain import LogKeyError
+    from events.db import missing_database
 
     app = Path(__file__).with_name("app.py")
-    url = resolve_url(args.db)
+    try:
+        url = load_settings(args.db).database_url
+    except LogKeyError as exc:
+        raise CliError(str(exc)) from None
+    why = missing_database(url)
+    if why:
+        print(
+            f"sipdash: {why}; the dashboard will start empty. Fill it with `sipdash seed` "
+            "(synthetic demo data), `sipdash import consultations FILE.csv` or "
+            "`sipdash restore FILE`.",
+            file=sys.stderr,
+        )
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{Path(url[len('sqlite:///') :]).resolve()}"  # the app may run elsewhere
     env = dict(os.environ, SIPDASH_DATABASE_URL=url)
@@ -133,10 +179,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats",
         "false",
     ]
-    if args.address:
-        cmd += ["--server.address", args.address]
+    cmd += ["--server.address", args.address or LOCAL_ADDRESS]
     cmd += _streamlit_config_flags()
-    return subprocess.call(cmd, env=env)
+    return run_forwarding_signals(cmd, env)
+
+
+def run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> int:
+    """Run ``cmd`` as a child and pass SIGTERM, SIGINT and SIGHUP on to it, so stopping
+    ``sipdash serve`` (a service manager, a container runtime, Ctrl-C) stops the dashboard
+    instead of leaving it serving; returns the child's exit code."""
+    import signal
+
+    child = subprocess.Popen(cmd, env=env)
+    forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # the handler forwarded it; wait for the child to stop
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_key_generate(args: argparse.Namespace) -> int:
+    from events.pseudonym import KEY_ENV, generate_key
+
+    print(generate_key())
+    print(
+        f"# set it as {KEY_ENV} (environment or .streamlit/secrets.toml) before the first "
+        "import, keep it secret and keep it: a database is bound to the key it was built with",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def _streamlit_config_flags() -> list[str]:
@@ -154,10 +236,22 @@ def _streamlit_config_flags() -> list[str]:
     return flags
 
 
+def _expected_head(text: str) -> str:
+    """argparse type for ``--expect-head``: a malformed hash is a usage error (exit 2)."""
+    from events.chain import parse_expected_head
+
+    try:
+        return parse_expected_head(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     store, _ = open_store(args.db)
     with progress_bar(store.head().position, "verifying", not args.quiet) as update:
         result = store.verify(expect_head=args.expect_head, progress=update)
+    for note in result.notes:
+        print(f"note: {note}")
     print(result.line())
     return EXIT_OK if result.ok else EXIT_FAIL
 
@@ -206,6 +300,8 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     store, projector = open_store(args.db)
     projector.catch_up()
     as_of = parse_as_of(args.as_of)
+    if args.source == "surveys":
+        return _survey_report(store, as_of, args)
     df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
     if args.format == "json":
         sys.stdout.write(json.dumps(report_records(df), indent=2) + "\n")
@@ -219,9 +315,52 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
         how="left",
     )
     if args.format == "csv":
-        merged.to_csv(sys.stdout, index=False)
+        from audit.exports import to_csv_bytes
+
+        sys.stdout.write(to_csv_bytes(merged).decode("utf-8"))
+    elif merged.empty:
+        print(_nothing_to_report(store))
     else:
         sys.stdout.write(merged.to_string(index=False) + "\n")
+    return EXIT_OK
+
+
+def _nothing_to_report(store) -> str:
+    """What an empty report means, and what to run (never a bare ``Empty DataFrame``)."""
+    if store.is_empty():
+        return (
+            "no audit data: the database is empty. Fill it with `sipdash seed` (a demo) or "
+            "`sipdash import consultations FILE.csv`, then `sipdash audit run --period YYYY-MM`."
+        )
+    return (
+        "no reviewed case notes yet (as of the time asked for): run "
+        "`sipdash audit run --period YYYY-MM` or import reviews."
+    )
+
+
+def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace) -> int:
+    """``audit report --source surveys``: patient-reported measures in the same shape."""
+    from audit.surveys import survey_measures, survey_report_records
+
+    df = survey_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    if df.empty:
+        from audit.queries import is_synthetic
+
+        print(
+            "sipdash: no patient surveys in this database"
+            + (
+                "; it was seeded before sipdash had surveys: reseed to see surveys"
+                if is_synthetic(store.engine)
+                else ""
+            ),
+            file=sys.stderr,
+        )
+    if args.format == "json":
+        sys.stdout.write(json.dumps(survey_report_records(df), indent=2) + "\n")
+    elif args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        sys.stdout.write(df.to_string(index=False) + "\n")
     return EXIT_OK
 
 
@@ -229,6 +368,7 @@ def cmd_spc(args: argparse.Namespace) -> int:
     from audit import spc, spc_io
 
     try:
+        spc_io.check_target(args.chart, args.target)
         series = spc_io.read_series_csv(Path(args.file), args.chart)
         common: dict[str, Any] = {"improvement": args.improvement, "target": args.target}
         settings = spc.SpcSettings(shift_points=args.shift, trend_points=args.trend)
@@ -264,63 +404,105 @@ def cmd_spc(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from events.backup import write_backup
 
-    store, _ = open_store(args.db)
+    wiring = bootstrap(args.db)
+    store = wiring.store
     path = Path(args.file)
     tmp = path.with_suffix(path.suffix + ".partial")
-    with (
-        tmp.open("w", encoding="utf-8") as out,
-        progress_bar(store.head().position, "backing up", not args.quiet) as update,
-    ):
-        n = write_backup(store, out, progress=update)
+    try:
+        with (
+            tmp.open("w", encoding="utf-8") as out,
+            progress_bar(store.head().position, "backing up", not args.quiet) as update,
+        ):
+            written = write_backup(
+                store, out, progress=update, pseudonym_key=wiring.settings.pseudonym_key
+            )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
-    print(f"backed up {n} events to {path}; head {store.head().hash}")
+    # the head the backup holds (its header), not the log's head now: others may append
+    print(f"backed up {written.events} events to {path}; head {written.head}")
     return EXIT_OK
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from events.backup import BackupError, restore_backup
 
-    store, projector = open_store(args.db)
+    wiring = bootstrap(args.db, must_exist=False)
+    store, projector = wiring.store, wiring.projector
     try:
         with progress_bar(None, "restoring", not args.quiet) as update:
-            n = restore_backup(store, Path(args.file), progress=update)
+            done = restore_backup(
+                store, Path(args.file), progress=update, pseudonym_key=wiring.settings.pseudonym_key
+            )
     except (BackupError, OSError) as exc:
         raise CliError(f"restore refused: {exc}") from None
+    except DBAPIError as exc:  # one transaction: the database is as empty as before
+        raise CliError(
+            f"restore failed, nothing was restored: the database refused a write "
+            f"({type(exc.orig).__name__}); the database is still empty, so the restore can be "
+            "run again once the cause is fixed"
+        ) from None
     result = store.verify()
     projector.catch_up()
-    print(f"restored {n} events; {result.line()}")
+    for note in (*done.notes, *result.notes):
+        print(f"note: {note}")
+    if done.forgotten_events:
+        print(
+            f"re-applied {done.forgotten_events} patient erasures (PatientForgotten) from the "
+            f"log: {done.erasures_reapplied} mappings the backup still held were erased"
+        )
+    print(f"restored {done.events} events; {result.line()}")
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from audit import imports
-    from audit.imports import Importer, ImportRefused
-    from events.pseudonym import PatientRegistry, resolve_key
+    from audit.identifiers import mask_digit_runs
+    from audit.imports import ImportRefused
 
-    store, projector = open_store(args.db)
-    key, is_demo = resolve_key()
-    registry = PatientRegistry(store.engine, key)
-    registry.ensure_schema()
-    importer = Importer(store, registry, demo_key=is_demo, projector=projector)
+    if args.kind == "training":  # no patients in it: no pseudonym key needed
+        from dashboard.cli_reach import import_training
+
+        # import fills a database that does not exist yet, like every import
+        return import_training(args, partial(open_store, must_exist=False), CliError)
+    wiring = bootstrap(args.db, must_exist=False)
+    projector = wiring.projector
+    importer = wiring.importer()
     path = Path(args.file)
+    name = mask_digit_runs(path.name)  # a file name is never refused, but never printed raw
+    if not path.is_file():
+        raise CliError(f"no such file {mask_digit_runs(str(path))}")
     try:
         if path.stat().st_size > imports.MAX_BYTES:  # refuse before reading it into memory
             print(
-                f"sipdash: import refused, nothing was appended:\n{imports.too_large(path.name)}",
+                f"sipdash: import refused, nothing was appended:\n{imports.too_large(name)}",
                 file=sys.stderr,
             )
             return EXIT_FAIL
         data = path.read_bytes()
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+        raise CliError(f"cannot read {name}: {exc.strerror}") from None
     try:
-        with progress_bar(None, f"importing {path.name}", not args.quiet) as update:
-            if args.kind == "consultations":
+        with progress_bar(None, f"importing {name}", not args.quiet) as update:
+            if args.kind == "surveys":
+                from audit.survey_imports import SurveyImporter
+
+                result = SurveyImporter(wiring.store).import_surveys(
+                    data, source=name, register_teams=args.register_teams, progress=update
+                )
+            elif args.kind == "consultations":
                 result = importer.import_consultations(
-                    data, source=path.name, register_teams=args.register_teams, progress=update
+                    data,
+                    source=name,
+                    register_teams=args.register_teams,
+                    corrections=args.corrections,
+                    progress=update,
                 )
             else:
-                result = importer.import_reviews(data, source=path.name, progress=update)
+                result = importer.import_reviews(data, source=name, progress=update)
     except ImportRefused as exc:
         print(f"sipdash: import refused, nothing was appended:\n{exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -330,10 +512,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if result.registered_teams
         else ""
     )
-    print(
-        f"imported {result.rows} rows from {path.name}: {result.appended} events appended, "
-        f"{result.skipped} already present{extra}"
-    )
+    print(f"imported {result.rows} rows from {name}: {result.summary()}{extra}")
     return EXIT_OK
 
 
@@ -341,36 +520,66 @@ def cmd_forget(args: argparse.Namespace) -> int:
     import contextlib
 
     from events import DuplicateEventConflict, NewEvent
-    from events.pseudonym import PatientRegistry, PseudonymError, forgotten_event_id, resolve_key
+    from events.pseudonym import KEY_ENV, KeyMismatch, PseudonymError, forgotten_event_id
     from events.types import PatientForgotten
 
-    store, projector = open_store(args.db)
-    key, _ = resolve_key()
-    registry = PatientRegistry(store.engine, key)
-    registry.ensure_schema()
+    guard_by(args.by)
+    wiring = bootstrap(args.db)
+    store, projector, registry = wiring.store, wiring.projector, wiring.registry
     raw = args.patient if args.patient != "-" else sys.stdin.readline()
     try:
-        token = registry.token_of(raw)
+        tokens = registry.tokens_of(raw)
     except PseudonymError as exc:
         raise CliError(f"patient: {exc}") from None
-    if token is None:
+    try:
+        key_confirmed = registry.check_key(store)
+    except KeyMismatch as exc:
+        raise CliError(f"forget refused: {exc}") from None
+    if not tokens:
+        if not key_confirmed and wiring.settings.key_is_demo:
+            raise CliError(
+                f"forget refused: {KEY_ENV} is not set (environment or .streamlit/secrets.toml), "
+                "so the patient's mapping cannot be found; set the database's key and run it again"
+            )
+        if not key_confirmed and registry.holds_tokens():
+            raise CliError(
+                "forget refused: no mapping found under this key, and this database has no "
+                "recorded key check value to tell a mistyped key from an unknown patient; check "
+                f"{KEY_ENV} and run it again"
+            )
         registry.forget(raw)  # still refuse the patient's records from now on
         print("no mapping held for that patient (never imported, or already forgotten)")
+        if not registry.erase_physically():  # completes an erasure reported pending before
+            print(ERASURE_PENDING)
         return EXIT_OK
     # Record first, erase second: if this process dies in between, the mapping is still there
     # and running forget again completes the erasure; the event's id is fixed per token, so
     # the log holds it once.
-    forgotten = PatientForgotten(subject="patients", patient_ref=token, requested_by=args.by)
-    # (DuplicateEventConflict: recorded by an earlier, interrupted run for another requester)
-    with contextlib.suppress(DuplicateEventConflict):
-        store.append(
-            [NewEvent(forgotten, event_id=forgotten_event_id(token))],
-            metadata={"actor": args.by},
-        )
+    for token in tokens:
+        forgotten = PatientForgotten(subject="patients", patient_ref=token, requested_by=args.by)
+        # (DuplicateEventConflict: recorded by an earlier, interrupted run for another requester)
+        with contextlib.suppress(DuplicateEventConflict):
+            store.append(
+                [NewEvent(forgotten, event_id=forgotten_event_id(token))],
+                metadata={"actor": args.by},
+            )
     registry.forget(raw)
     projector.catch_up()
-    print(f"forgotten: the log keeps token {token}, which can no longer be linked to anyone")
+    erased = registry.erase_physically()
+    print(
+        f"forgotten: the log keeps token {', '.join(tokens)}, which can no longer be linked "
+        "to anyone"
+    )
+    if not erased:
+        print(ERASURE_PENDING)
     return EXIT_OK
+
+
+ERASURE_PENDING = (
+    "erasure pending: other connections (e.g. a running dashboard) still hold the database's "
+    "write-ahead log, where the erased mapping's bytes remain until it is checkpointed; close "
+    "them and run the same forget again to complete it"
+)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -381,7 +590,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".pdf"):
         raise CliError(f"--out {out}: expected a file ending in .html or .pdf")
-    pack = build_pack(store, as_of=parse_as_of(args.as_of), actor=args.by)
+    pack = build_pack(store, as_of=parse_as_of(args.as_of), actor=guard_by(args.by))
     out.write_bytes(pack.pdf if out.suffix.lower() == ".pdf" else pack.html.encode("utf-8"))
     print(f"wrote {out} (as of {pack.as_of_text}; log head {pack.head_hash})")
     return EXIT_OK
@@ -433,13 +642,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("serve", cmd_serve, "run the dashboard")
     p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--address", default=None, help="address to bind (default: Streamlit's)")
+    p.add_argument(
+        "--address",
+        default=LOCAL_ADDRESS,
+        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 for a container "
+        "or a remote demo, with sign-in configured for anything shared)",
+    )
 
     p = add("verify", cmd_verify, "check the hash chain of the whole log")
     p.add_argument(
         "--expect-head",
         metavar="HASH",
-        help="a head hash published earlier that must still be on the chain",
+        type=_expected_head,
+        help="a head hash published earlier that must still be on the chain: the full hash "
+        "or a prefix of at least 12 hex digits, any case",
     )
 
     p = add("rebuild", cmd_rebuild, "rebuild every read model from the log")
@@ -468,23 +684,78 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["table", "csv", "json"], default="table")
     r.add_argument("--as-of", help="ISO 8601 date/time, inclusive, UTC if no zone")
     r.add_argument("--quarterly", action="store_true")
+    r.add_argument(
+        "--source",
+        choices=["case_notes", "surveys"],
+        default="case_notes",
+        help="case-note audit (default) or patient surveys (same JSON shape)",
+    )
 
     p = add(
         "spc",
         cmd_spc,
         "SPC for any series in a CSV file (period,value or period,numerator,denominator)",
     )
-    p.add_argument("file")
-    p.add_argument("--chart", choices=["xmr", "p", "run"], default="xmr")
-    p.add_argument("--improvement", choices=["up", "down", "neither"], default="up")
-    p.add_argument("--target", type=float)
     p.add_argument(
-        "--baseline", type=int, metavar="N", help="limits from the first N points, carried forward"
+        "file",
+        help="CSV with a header row: period,value (xmr, run) or period,numerator,denominator "
+        "(p); rows are taken in file order; each period label once; a label shaped like a date "
+        "(YYYY-MM, YYYY-MM-DD) must be a real one",
     )
-    p.add_argument("--recalculate-at", action="append", default=[], metavar="PERIOD")
-    p.add_argument("--shift", type=int, default=6, choices=[6, 7, 8])
-    p.add_argument("--trend", type=int, default=6, choices=[6, 7, 8])
-    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument(
+        "--chart",
+        choices=["xmr", "p", "run"],
+        default="xmr",
+        help="xmr: mean ± 2.66 × mean moving range; p: proportions numerator/denominator; "
+        "run: median and Anhøj's rules (default: xmr)",
+    )
+    p.add_argument(
+        "--improvement",
+        choices=["up", "down", "neither"],
+        default="up",
+        help="which direction is better (default: up)",
+    )
+    p.add_argument(
+        "--target",
+        type=float,
+        metavar="X",
+        help="target in the units of the values: for a p-chart a proportion 0–1 (0.8 = 80%%), "
+        "else the values' own unit (default: none, no assurance icon)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=int,
+        metavar="N",
+        help="limits from the first N points (a count of rows, ≥ 1), carried forward; "
+        "overrides --recalculate-at as in the MDC tools (default: all points)",
+    )
+    p.add_argument(
+        "--recalculate-at",
+        action="append",
+        default=[],
+        metavar="PERIOD",
+        help="a period label from the file where new limits start; repeatable (default: none)",
+    )
+    p.add_argument(
+        "--shift",
+        type=int,
+        default=6,
+        choices=[6, 7, 8],
+        help="points in a row on one side of the centre that make a shift (default: 6)",
+    )
+    p.add_argument(
+        "--trend",
+        type=int,
+        default=6,
+        choices=[6, 7, 8],
+        help="points in a row rising or falling that make a trend (default: 6)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["csv", "json"],
+        default="csv",
+        help="output: one CSV row per point, or JSON with points and summary (default: csv)",
+    )
 
     p = add("backup", cmd_backup, "write the whole log as JSON lines")
     p.add_argument("file")
@@ -494,17 +765,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "import", cmd_import, "validated, all-or-nothing CSV import (re-import appends nothing)"
     )
-    p.add_argument("kind", choices=["consultations", "reviews"])
+    p.add_argument("kind", choices=["consultations", "reviews", "surveys", "training"])
     p.add_argument("file")
     p.add_argument(
         "--register-teams",
         action="store_true",
         help="register teams the file names but the log lacks",
     )
+    p.add_argument(
+        "--corrections",
+        action="store_true",
+        help="record enablers now no (or na) that the log has as yes, as corrections",
+    )
 
     p = add("forget", cmd_forget, "erase a patient's pseudonym mapping (the log stays intact)")
     p.add_argument("patient", help="the NHS number or local id, or - to read it from stdin")
     p.add_argument("--by", required=True, help="who asked for the erasure (recorded)")
+
+    p = add("key", lambda a: EXIT_USAGE, "pseudonym keys")
+    key_sub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    r = key_sub.add_parser(
+        "generate",
+        help="print a new random pseudonym key (256 bits) for SIPDASH_PSEUDONYM_KEY",
+    )
+    _common(r)
+    r.set_defaults(func=cmd_key_generate)
 
     p = add("report", cmd_report, "write the review pack (HTML or PDF) as of a moment")
     p.add_argument("--out", required=True, metavar="FILE.html|FILE.pdf")
@@ -533,11 +818,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("SIPDASH_DEBUG"):
             raise
         print(
-            f"sipdash: unexpected error ({type(exc).__name__}): {exc}. "
+            f"sipdash: unexpected error ({describe_unexpected(exc)}). "
             "Set SIPDASH_DEBUG=1 for details.",
             file=sys.stderr,
         )
         return EXIT_FAIL
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """What went wrong, without any value: the exception class, for a database error the
+    kind of statement (SQLAlchemy's message embeds the statement's parameters, e.g. keyed
+    hashes and tokens, and PostgreSQL's detail quotes key values), and where it was raised.
+    An unexpected error's message may hold anything, so it is never printed."""
+    import traceback
+
+    from sqlalchemy.exc import StatementError
+
+    what = type(exc).__name__
+    if isinstance(exc, StatementError):
+        orig = getattr(exc, "orig", None)
+        if orig is not None:
+            what += f" from {type(orig).__name__}"
+        verb = (exc.statement or "").split(None, 1)
+        if verb:
+            what += f" in a {verb[0].upper()} statement"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        what += f" at {Path(last.filename).name}:{last.lineno}"
+    return what
 
 
 if __name__ == "__main__":

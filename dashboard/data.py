@@ -7,12 +7,11 @@
 
 Every number comes from ``audit.views`` (which reads the read models, never the log); this
 module only caches, filters rows and renames columns for display. The database URL is read
-in one place, :func:`events.resolve_url`.
+in one place, :func:`audit.bootstrap.load_settings` (shared with the CLI).
 """
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -21,11 +20,13 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import func, select
 
-from audit import queries, views
+from audit import exports, queries, views
 from audit import readmodel as rm
-from audit.projections import Projector
+from audit.bootstrap import Wiring, bootstrap, load_settings, wire
+from audit.projections import Projector, ReadModelsAhead  # noqa: F401 - app.py catches it
 from audit.views import MEASURE_LABELS, Headline, TeamChart
-from events import EventStore, Head, VerifyResult, resolve_url
+from events import EventStore, Head, VerifyResult
+from events.chain import LogKeyError  # noqa: F401 - app.py catches it
 from events.types import EVENT_TYPES, MEASURES
 
 PAGE_SIZE = 50
@@ -46,13 +47,16 @@ ASSURANCE_BADGES: dict[str | None, str] = {
     "pass": "✔ Pass",
     "fail": "✘ Fail",
     "hit_or_miss": "? Hit or miss",
+    "not_assessable": "⚠ Not assessable — recalculate limits",
     None: "– None (too few points)",
 }
 ASSURANCE_MEANING: dict[str | None, str] = {
     "pass": "the target will be met month after month",
     "fail": "the target will not be met without a change to the process",
     "hit_or_miss": "some months will meet the target and some will not, by chance",
-    None: "assurance needs at least 13 months",
+    "not_assessable": "the last months are a sustained change against limits drawn before it; "
+    "recalculate the limits to judge the new process",
+    None: "assurance needs at least 13 final months",
 }
 BADGE_COLOURS: dict[str, tuple[str, str]] = {
     # badge text: (background, text colour); the NHS "Making Data Count" icon colours, each
@@ -64,6 +68,7 @@ BADGE_COLOURS: dict[str, tuple[str, str]] = {
     ASSURANCE_BADGES["pass"]: ("#00B0F0", "#000000"),
     ASSURANCE_BADGES["fail"]: ("#E46C0A", "#000000"),
     ASSURANCE_BADGES["hit_or_miss"]: ("#A6A6A6", "#000000"),
+    ASSURANCE_BADGES["not_assessable"]: ("#FFEB3B", "#000000"),
 }
 FINDING_BADGES = {"yes": "✔ yes", "no": "✘ no", "not_applicable": "– n/a"}
 CHART_TYPES = {"p": "p-chart", "xmr": "XmR", "run": "Run chart"}
@@ -75,10 +80,20 @@ SMALL_SAMPLE_BADGE = "⚠ small (n < 10)"
 
 @st.cache_resource(show_spinner=False)
 def _open(url: str) -> tuple[EventStore, Projector]:
-    store = EventStore(url)
-    projector = Projector(store)
-    projector.ensure_schema()
-    return store, projector
+    wiring = bootstrap(url)
+    return wiring.store, wiring.projector
+
+
+def current_url() -> str:
+    """The database URL in the one precedence shared with the CLI (:mod:`audit.bootstrap`)."""
+    return load_settings().database_url
+
+
+def wiring() -> Wiring:
+    """Store, projector and pseudonym registry for this run: the settings (and so the key)
+    are read now, the store and projector are the server's cached ones."""
+    settings = load_settings()
+    return wire(settings, *_open(settings.database_url))
 
 
 @dataclass(frozen=True)
@@ -98,9 +113,9 @@ class Snapshot:
 
 def refresh() -> Snapshot:
     """Fold any new events into the read models, then read the head (once per run)."""
-    url = resolve_url()
+    url = current_url()
     store, projector = _open(url)
-    if projector.lag() > 0:
+    if projector.lag() != 0:  # below zero: a truncated log, which catch_up refuses (ReadModelsAhead)
         projector.catch_up()
     head = store.head()
     lag = head.position - projector.checkpoint()
@@ -118,7 +133,7 @@ def head_as_of(snap: Snapshot, as_of: datetime) -> Head:
 
 
 def store() -> EventStore:
-    return _open(resolve_url())[0]
+    return _open(current_url())[0]
 
 
 def _engine(url: str):
@@ -249,6 +264,49 @@ def funnel(
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """``views.funnel``: teams' pooled proportions over the window, limit curves and θ."""
     return _funnel(snap.url, snap.position, measure, period_from, period_to, as_of)
+
+
+N_SOURCES = views.N_SOURCES
+
+
+@st.cache_data(**_CACHE)
+def _compare(
+    url: str,
+    head: int,
+    measure: str,
+    mode: str,
+    period: str | None,
+    period_from: str | None,
+    period_to: str | None,
+    n_source: str,
+    as_of: datetime | None,
+) -> views.Comparison:
+    return views.compare(
+        _engine(url),
+        measure,
+        mode=mode,
+        period=period,
+        period_from=period_from,
+        period_to=period_to,
+        n_source=n_source,
+        as_of=as_of,
+    )
+
+
+def compare(
+    snap: Snapshot,
+    measure: str,
+    mode: str = "quarter",
+    period: str | None = None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    n_source: str = "sample",
+    as_of: datetime | None = None,
+) -> views.Comparison:
+    """``views.compare``: the teams over a window (default the latest complete quarter)."""
+    return _compare(
+        snap.url, snap.position, measure, mode, period, period_from, period_to, n_source, as_of
+    )
 
 
 # ------------------------------------------------------------------------- write pages' reads
@@ -545,6 +603,7 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
         "Sample",
         "Latest month",
         "Sustained improvement from",
+        "Culture shift",
         "Site",
         "Service",
     ]
@@ -564,6 +623,7 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
             "Sample": grid["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
             "Latest month": grid["latest_period"],
             "Sustained improvement from": grid["first_improvement"].fillna("—"),
+            "Culture shift": grid.get("culture", ""),
             "Site": grid["site"],
             "Service": grid["service"],
         }
@@ -580,7 +640,10 @@ def improved_but_failing(grid: pd.DataFrame) -> int:
 
 def spc_frame(tc: TeamChart) -> pd.DataFrame:
     """Per-point frame for ``charts.spc_chart``: the SPC points with their Wilson interval,
-    census estimate and small-sample flag from the period table."""
+    census estimate, small and provisional flags and the target in force (the judgement's
+    frame, so gaps, provisional months and targets are drawn as judged)."""
+    if tc.frame is not None:
+        return tc.frame.copy()
     points = tc.result.to_frame()
     extra = tc.table[["period", "ci_low", "ci_high", "small", "census_proportion"]]
     return points.merge(extra, on="period", how="left")
@@ -614,6 +677,10 @@ def period_table(
             "95% interval from": t["ci_low"],
             "95% interval to": t["ci_high"],
             "Sample": t["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
+            "Status": t["provisional"].map(lambda p: "provisional (round open)" if p else "final")
+            if "provisional" in t
+            else "final",
+            "Target in force": t.get("target"),
             "Census (all notes)": t["census_proportion"],
             "Census n": t["census_n"],
             "Centre": t["centre"],
@@ -700,13 +767,13 @@ def measures() -> list[str]:
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
-    return _flat(df).to_csv(index=False).encode("utf-8")
+    """CSV download, formula-leading cells neutralised (:mod:`audit.exports`)."""
+    return exports.to_csv_bytes(_flat(df))
 
 
 def to_excel(df: pd.DataFrame, sheet: str = "sipdash") -> bytes:
-    buf = io.BytesIO()
-    _flat(df).to_excel(buf, index=False, sheet_name=sheet[:31], engine="openpyxl")
-    return buf.getvalue()
+    """Excel download, formula-leading cells neutralised (:mod:`audit.exports`)."""
+    return exports.to_xlsx_bytes(_flat(df), sheet=sheet)
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from audit import queries, views
+from audit.commentary import current_commentary
 from audit.measures import audit_measures
 from events import EventStore, NewEvent
 from events.store import format_ts
@@ -154,11 +155,11 @@ def _collect(store: EventStore, as_of: datetime | None) -> tuple[list[_Section],
                     _spec(chart),
                 )
             )
-        notes = queries.team_facts(
-            engine, team.team_id, types=("CommentaryAdded", "ReviewSignedOff"), as_of=as_of
-        )
+        notes = queries.team_facts(engine, team.team_id, types=("ReviewSignedOff",), as_of=as_of)
+        said = current_commentary(engine, team.team_id, as_of=as_of)  # withdrawn ones left out
+        notes = pd.concat([said.assign(type="CommentaryAdded"), notes]) if not said.empty else notes
         text = [f"{team.site} · {team.service}"]
-        for row in notes.itertuples() if not notes.empty else []:
+        for row in notes.sort_values("position").itertuples() if not notes.empty else []:
             if row.type == "CommentaryAdded":
                 text.append(f"Commentary for {row.period} by {row.author}: {row.text}")
             else:

@@ -14,13 +14,14 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from audit.imports import Importer, ImportRefused, ImportResult
-from audit.service import AuditError, AuditService, RoundInfo
-from events import EventValidationError, NewEvent, StoreError, VersionConflict, resolve_url
-from events.pseudonym import PatientRegistry, resolve_key
+from audit.bootstrap import load_settings
+from audit.identifiers import IdentifierRefused, check_fields, mask_digit_runs
+from audit.imports import ImportRefused, ImportResult
+from audit.service import AuditError, AuditService, ReviewRefused, RoundInfo
+from events import EventValidationError, NewEvent, StoreError, VersionConflict
 from events.types import Event, ExportRecorded
 
-from . import access, data
+from . import data
 
 RELOAD = "Reload the page (press R, or the browser's reload button) to see the latest state, then try again."
 
@@ -30,13 +31,17 @@ class WriteRefused(Exception):
 
 
 def _service() -> AuditService:
-    store, projector = data._open(resolve_url())
+    store, projector = data._open(data.current_url())
     return AuditService(store, projector)
 
 
 def _refused(exc: Exception) -> WriteRefused:
     if isinstance(exc, VersionConflict):
         return WriteRefused(f"Someone else changed this record a moment ago. {RELOAD}")
+    if isinstance(exc, ReviewRefused):  # a rule, not a stale page: reloading will not help
+        return WriteRefused(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+    if isinstance(exc, IdentifierRefused):
+        return WriteRefused(f"Not saved: {exc}.")
     if isinstance(exc, AuditError):
         return WriteRefused(f"{str(exc)[:1].upper()}{str(exc)[1:]}. {RELOAD}")
     if isinstance(exc, ValidationError | EventValidationError):
@@ -51,10 +56,17 @@ def open_round(
     team_id: str, period: str, *, sample_size: int | None, census: bool, actor: str
 ) -> RoundInfo:
     try:
+        check_fields({"team": team_id, "period": period})
         return _service().open_round(
             team_id, period, sample_size=sample_size, census=census, actor=actor
         )
-    except (AuditError, StoreError, ValidationError, EventValidationError) as exc:
+    except (
+        AuditError,
+        StoreError,
+        ValidationError,
+        EventValidationError,
+        IdentifierRefused,
+    ) as exc:
         raise _refused(exc) from None
 
 
@@ -66,8 +78,10 @@ def record_review(
     *,
     second_review: bool,
     actor: str,
+    event_id: str | None = None,
 ) -> None:
     try:
+        check_fields({"consultation": consultation_id, "reviewer": reviewer})
         _service().record_review(
             round_id,
             consultation_id,
@@ -75,8 +89,15 @@ def record_review(
             findings,
             second_review=second_review,
             actor=actor,
+            event_id=event_id,
         )
-    except (AuditError, StoreError, ValidationError, EventValidationError) as exc:
+    except (
+        AuditError,
+        StoreError,
+        ValidationError,
+        EventValidationError,
+        IdentifierRefused,
+    ) as exc:
         raise _refused(exc) from None
 
 
@@ -90,14 +111,57 @@ def close_round(round_id: str, *, actor: str) -> None:
 # ---------------------------------------------------------------------------- team facts
 
 
-def append(event: Event, *, actor: str) -> None:
-    """Append one fact (a milestone, baseline, target, commentary, sign-off)."""
-    store, projector = data._open(resolve_url())
+def append(event: Event, *, actor: str, event_id: str | None = None) -> None:
+    """Append one fact (a milestone, baseline, target, commentary, sign-off). ``event_id``:
+    the form's submission id, so the same submission sent twice appends one event.
+
+    Every text field (titles, reasons, commentary, names) goes through the identifier guard:
+    nothing appended can ever be erased."""
+    store, projector = data._open(data.current_url())
+    new = NewEvent(event, event_id=event_id) if event_id else NewEvent(event)
     try:
-        store.append([NewEvent(event)], metadata={"actor": actor, "source": "dashboard"})
-    except StoreError as exc:
+        check_fields(event.model_dump(mode="json", exclude=_NOT_TEXT))
+        store.append([new], metadata={"actor": actor, "source": "dashboard"})
+    except (StoreError, IdentifierRefused) as exc:
         raise _refused(exc) from None
     projector.catch_up()
+
+
+_NOT_TEXT = {"patient_ref", "head_hash", "as_of", "viewed_head"}  # tokens and hashes the app made
+
+
+def decide(kind: str, *, actor: str, event_id: str | None = None, **fields) -> None:
+    """A baseline, recalculation, target or SPC-settings decision through
+    ``audit.decisions`` (which enforces the partition rule); refusals come back as
+    :class:`WriteRefused` with the rule's own words. ``event_id``: the form's submission id
+    (a submission already in the log is not decided again)."""
+    from audit import decisions
+
+    store, projector = data._open(data.current_url())
+    if event_id is not None:
+        if _stored(store, event_id):
+            return
+        fields["event_id"] = event_id
+    fn = {
+        "baseline": decisions.fix_baseline,
+        "recalculate": decisions.recalculate_limits,
+        "target": decisions.set_target,
+        "settings": decisions.change_spc_settings,
+    }[kind]
+    try:
+        check_fields({k: v for k, v in fields.items() if k not in _NOT_TEXT})
+        fn(store, actor=actor, projector=projector, **fields)
+    except decisions.DecisionRefused as exc:
+        raise WriteRefused(f"Not recorded: {exc}.") from None
+    except (StoreError, IdentifierRefused) as exc:
+        raise _refused(exc) from None
+
+
+def _stored(store, event_id: str) -> bool:
+    ph = "?" if store.engine.dialect.name == "sqlite" else "%s"
+    with store.engine.connect() as conn:
+        found = conn.exec_driver_sql(f"SELECT 1 FROM events WHERE event_id = {ph}", (event_id,))
+        return found.first() is not None
 
 
 def record_table_export(name: str, *, actor: str) -> None:
@@ -105,7 +169,13 @@ def record_table_export(name: str, *, actor: str) -> None:
     store = data.store()
     head = store.head()
     store.append(
-        [NewEvent(ExportRecorded(subject="table", what=name[:120], head_hash=head.hash or None))],
+        [
+            NewEvent(
+                ExportRecorded(
+                    subject="table", what=mask_digit_runs(name)[:120], head_hash=head.hash or None
+                )
+            )
+        ],
         metadata={"actor": actor, "source": "dashboard"},
     )
 
@@ -121,10 +191,10 @@ def build_pack(as_of: datetime | None, *, actor: str):
 
 
 def key_status() -> tuple[str, bool]:
-    """(pseudonym key, whether it is the demo key): the environment, else secrets, else demo."""
-    import os
-
-    return resolve_key(access.pseudonym_key(os.environ, access.app_secrets()))
+    """(pseudonym key, whether it is the demo key), in the one precedence shared with the CLI:
+    the environment, then ``.streamlit/secrets.toml``, then the demo key."""
+    settings = load_settings()
+    return settings.pseudonym_key, settings.key_is_demo
 
 
 def run_import(
@@ -134,33 +204,38 @@ def run_import(
     source: str,
     actor: str,
     register_teams: bool = False,
+    corrections: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Import a consultations or reviews CSV, all or nothing.
+    """Import a consultations, reviews or surveys CSV, all or nothing.
 
     Raises :class:`ImportRefused` (``.errors``: every problem, by row and column) when the file
     is refused; nothing was appended then."""
-    store, projector = data._open(resolve_url())
-    key, is_demo = key_status()
-    importer = Importer(
-        store,
-        PatientRegistry(store.engine, key),
-        demo_key=is_demo,
-        projector=projector,
-        actor=actor,
-    )
-    if kind not in ("consultations", "reviews"):
+    wiring = data.wiring()
+    wiring.registry.ensure_schema()
+    importer = wiring.importer(actor=actor)
+    if kind not in ("consultations", "reviews", "surveys"):
         raise ValueError(f"unknown import kind {kind!r}")
     try:
-        if kind == "consultations":
-            result = importer.import_consultations(
+        if kind == "surveys":
+            from audit.survey_imports import SurveyImporter
+
+            result = SurveyImporter(wiring.store, actor=actor).import_surveys(
                 content, source=source, register_teams=register_teams, progress=progress
+            )
+        elif kind == "consultations":
+            result = importer.import_consultations(
+                content,
+                source=source,
+                register_teams=register_teams,
+                corrections=corrections,
+                progress=progress,
             )
         else:
             result = importer.import_reviews(content, source=source, progress=progress)
     except StoreError as exc:
         raise _refused(exc) from None
-    projector.catch_up()
+    wiring.projector.catch_up()
     return result
 
 
@@ -170,6 +245,7 @@ __all__ = [
     "append",
     "build_pack",
     "close_round",
+    "decide",
     "key_status",
     "open_round",
     "record_review",

@@ -13,13 +13,18 @@ import hmac
 import os
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, Engine, MetaData, String, Table
 
 from .db import schema_transaction, tables_missing
+
+if TYPE_CHECKING:
+    from .store import EventStore, NewEvent
 
 DEMO_KEY = "sipdash-demo-key-NOT-FOR-REAL-PATIENT-DATA"
 KEY_ENV = "SIPDASH_PSEUDONYM_KEY"
@@ -37,7 +42,15 @@ forgotten_keys = Table(
     Column("key_hash", String(64), primary_key=True),
 )
 
-_NHS_DIGITS = re.compile(r"^\d{10}$")
+# An NHS number as typed: 10 digits, at most one separator (space, no-break space, tab, -, .,
+# /) between digits. Every such form is one patient (``nhs:<10 digits>``).
+_NHS_FORM = re.compile(r"^\d(?:[ \u00a0\t./-]?\d){9}$")
+_NOT_DIGIT = re.compile(r"\D")
+# Before version 2 only spaces were taken as separators: other formatted forms were stored as
+# local ids. These are the layouts looked up so that such a patient keeps their token.
+LEGACY_SEPARATORS = ("-", ".", "/", "\u00a0", "\t")
+KEY_CHECK_SUBJECT = "pseudonym-key"
+KEY_CHECK_STREAM = f"governance-{KEY_CHECK_SUBJECT}"
 _FORGOTTEN_NAMESPACE = uuid.UUID("0b5e6f0a-3c1d-4e7a-9f52-7d1c2a8e4b93")
 
 
@@ -52,9 +65,35 @@ def resolve_key(explicit: str | None = None) -> tuple[str, bool]:
 
 
 def nhs_number_digits(value: str) -> str | None:
-    """The 10 digits if ``value`` is shaped like an NHS number (spaces allowed), else None."""
-    digits = value.replace(" ", "")
-    return digits if _NHS_DIGITS.match(digits) else None
+    """The 10 digits if ``value`` is shaped like an NHS number (any one separator between
+    digits: space, no-break space, tab, ``-``, ``.``, ``/``), else None."""
+    value = value.strip()
+    return _NOT_DIGIT.sub("", value) if _NHS_FORM.match(value) else None
+
+
+def legacy_forms(canonical: str) -> list[str]:
+    """The local-id forms an older version may have stored this NHS number under: the
+    3-3-4 layout with each separator it did not recognise (empty for a local id)."""
+    if not canonical.startswith("nhs:"):
+        return []
+    d = canonical[4:]
+    return [f"local:{d[:3]}{s}{d[3:6]}{s}{d[6:]}" for s in LEGACY_SEPARATORS]
+
+
+def key_check(key: str) -> str:
+    """The key's check value: 128 bits of an HMAC of a fixed text. It tells keys apart and,
+    for a random key of at least 128 bits, reveals nothing usable about it."""
+    mac = hmac.new(key.encode("utf-8"), b"sipdash pseudonym key check/1", hashlib.sha256)
+    return mac.hexdigest()[:32]
+
+
+def generate_key() -> str:
+    """A new random pseudonym key: 256 bits, URL-safe text."""
+    return secrets.token_urlsafe(32)
+
+
+class KeyMismatch(PermissionError):
+    """The configured pseudonym key is not the one this database was built with."""
 
 
 def nhs_number_is_valid(digits: str) -> bool:
@@ -96,41 +135,119 @@ class PatientRegistry:
         self.engine = engine
         self.key = key
         self.ph = "?" if engine.dialect.name == "sqlite" else "%s"
+        # Whether tokens made by an older version may exist (then formatted NHS numbers are
+        # also looked up in their old local-id forms); :meth:`check_key` narrows it.
+        self.legacy = True
+        self._legacy_of: dict[str, list[str]] = {}
 
     def ensure_schema(self) -> None:
         if tables_missing(self.engine, metadata.tables):
             with schema_transaction(self.engine) as conn:
                 metadata.create_all(conn, checkfirst=True)
 
+    # -- the key --
+
+    def recorded_check(self, store: EventStore) -> tuple[str, bool] | None:
+        """(check value, earlier tokens existed) recorded in the log, or None."""
+        events = store.read_stream(KEY_CHECK_STREAM)
+        if not events:
+            return None
+        first = events[0].payload
+        return str(first["check"]), bool(first.get("earlier_tokens", False))
+
+    def check_key(self, store: EventStore) -> bool:
+        """Refuse a key other than the database's (raises :class:`KeyMismatch`); returns
+        whether the database has a recorded check value at all. Viewing never calls this."""
+        recorded = self.recorded_check(store)
+        if recorded is None:
+            return False
+        check, earlier = recorded
+        mine = key_check(self.key)
+        if check != mine:
+            raise KeyMismatch(
+                "the pseudonym key in use is not the one this database was built with "
+                f"(the database's key has check value {check[:8]}…, this one {mine[:8]}…). "
+                f"Set {KEY_ENV} (environment or .streamlit/secrets.toml) to the database's key; "
+                "nothing was written. Viewing works without it."
+            )
+        self.legacy = earlier
+        return True
+
+    def key_event(self, store: EventStore) -> NewEvent | None:
+        """After :meth:`check_key`: the event recording this key's check value, to append with
+        the first write that uses the key (in the same batch), or None if one is recorded.
+        Its id derives from the check value, so two first imports with one key record it once."""
+        from .store import NewEvent
+        from .types import PseudonymKeyRecorded
+
+        if self.check_key(store):
+            return None
+        self.ensure_schema()
+        self.legacy = self.holds_tokens()
+        check = key_check(self.key)
+        event = PseudonymKeyRecorded(
+            subject=KEY_CHECK_SUBJECT, check=check, earlier_tokens=self.legacy
+        )
+        return NewEvent(event, event_id=str(uuid.uuid5(_FORGOTTEN_NAMESPACE, f"key:{check}")))
+
+    # -- mapping --
+
     @contextmanager
     def transaction(self) -> Iterator:
         """A write transaction on the mapping. On SQLite it takes the write lock up front
         (``BEGIN IMMEDIATE``): a read-then-write transaction that waited for another writer
-        would otherwise fail on its stale snapshot."""
+        would otherwise fail on its stale snapshot. ``secure_delete`` is on for it, so that
+        mapping bytes freed by a delete or moved by a page split are overwritten, not left in
+        free space."""
         with self.engine.connect() as conn:
-            if self.engine.dialect.name == "sqlite":
+            sqlite = self.engine.dialect.name == "sqlite"
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA secure_delete=ON")
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA secure_delete=OFF")
 
     def hashes_for(self, canonicals: list[str]) -> dict[str, str]:
-        return {c: key_hash(self.key, c) for c in canonicals}
+        out = {c: key_hash(self.key, c) for c in canonicals}
+        if self.legacy:
+            for c, h in out.items():
+                forms = legacy_forms(c)
+                if forms:
+                    self._legacy_of[h] = [key_hash(self.key, f) for f in forms]
+        return out
 
-    def tokens_for(self, hashes: list[str], conn, *, create: bool) -> dict[str, str]:
-        """Tokens for keyed hashes, creating random new ones (inside the caller's transaction)."""
-        found: dict[str, str] = {}
+    def _select(self, conn, table: str, columns: str, hashes: list[str]) -> list[tuple]:
+        out: list[tuple] = []
         unique = sorted(set(hashes))
         for i in range(0, len(unique), 500):
             chunk = unique[i : i + 500]
             rows = conn.exec_driver_sql(
-                "SELECT key_hash, token FROM patient_tokens "
+                f"SELECT {columns} FROM {table} "
                 f"WHERE key_hash IN ({', '.join([self.ph] * len(chunk))})",
                 tuple(chunk),
             )
-            found.update(dict(rows.fetchall()))
-        missing = [h for h in unique if h not in found]
+            out.extend(tuple(r) for r in rows)
+        return out
+
+    def tokens_for(self, hashes: list[str], conn, *, create: bool) -> dict[str, str]:
+        """Tokens for keyed hashes, creating random new ones (inside the caller's transaction).
+
+        A formatted NHS number an older version stored as a local id keeps that token."""
+        found: dict[str, str] = dict(
+            self._select(conn, "patient_tokens", "key_hash, token", hashes)
+        )
+        missing = [h for h in sorted(set(hashes)) if h not in found]
+        legacy = {old: h for h in missing for old in self._legacy_of.get(h, [])}
+        if legacy:
+            for old, token in self._select(conn, "patient_tokens", "key_hash, token", list(legacy)):
+                found.setdefault(legacy[old], token)
+            missing = [h for h in missing if h not in found]
         if missing and create:
-            new = [(h, "p_" + secrets.token_hex(16)) for h in missing]
+            new = [(h, new_token()) for h in missing]
             # Another import may be creating the same patient's token right now: keep whichever
             # commits first, and read back what was kept.
             conn.exec_driver_sql(
@@ -142,44 +259,81 @@ class PatientRegistry:
         return found
 
     def forgotten(self, hashes: list[str], conn) -> set[str]:
-        out: set[str] = set()
-        unique = sorted(set(hashes))
-        for i in range(0, len(unique), 500):
-            chunk = unique[i : i + 500]
-            rows = conn.exec_driver_sql(
-                "SELECT key_hash FROM patient_forgotten_keys "
-                f"WHERE key_hash IN ({', '.join([self.ph] * len(chunk))})",
-                tuple(chunk),
-            )
-            out.update(r[0] for r in rows)
-        return out
+        """The hashes (of ``hashes``) whose patient asked to be forgotten, in any form."""
+        legacy = {old: h for h in hashes for old in self._legacy_of.get(h, [])}
+        rows = self._select(conn, "patient_forgotten_keys", "key_hash", [*hashes, *legacy])
+        return {legacy.get(r[0], r[0]) for r in rows}
+
+    def _all_hashes(self, raw_identifier: str) -> list[str]:
+        canonical, _ = normalise_identifier(raw_identifier)
+        forms = [canonical, *(legacy_forms(canonical) if self.legacy else [])]
+        return [key_hash(self.key, f) for f in forms]
+
+    def holds_tokens(self) -> bool:
+        """Whether any mapping is held at all."""
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT 1 FROM patient_tokens LIMIT 1").first() is not None
+
+    def tokens_of(self, raw_identifier: str) -> list[str]:
+        """Every token held for the patient (normally one; two when an older version also
+        issued one for a formatted form of the NHS number), current form first."""
+        hashes = self._all_hashes(raw_identifier)
+        with self.engine.connect() as conn:
+            held = dict(self._select(conn, "patient_tokens", "key_hash, token", hashes))
+        return [held[h] for h in hashes if h in held]
 
     def token_of(self, raw_identifier: str) -> str | None:
         """The patient's current token, or None if no mapping is held."""
-        canonical, _ = normalise_identifier(raw_identifier)
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(
-                f"SELECT token FROM patient_tokens WHERE key_hash = {self.ph}",
-                (key_hash(self.key, canonical),),
-            ).first()
-        return row[0] if row else None
+        tokens = self.tokens_of(raw_identifier)
+        return tokens[0] if tokens else None
 
-    def forget(self, raw_identifier: str) -> str | None:
-        """Erase one patient's mapping; returns the token that is now unlinkable (or None)."""
-        canonical, _ = normalise_identifier(raw_identifier)
-        h = key_hash(self.key, canonical)
+    def forget(self, raw_identifier: str) -> list[str]:
+        """Erase one patient's mapping in every form; returns the tokens now unlinkable."""
+        hashes = self._all_hashes(raw_identifier)
         with self.transaction() as conn:
-            row = conn.exec_driver_sql(
-                f"SELECT token FROM patient_tokens WHERE key_hash = {self.ph}", (h,)
-            ).first()
-            conn.exec_driver_sql(f"DELETE FROM patient_tokens WHERE key_hash = {self.ph}", (h,))
-            if not conn.exec_driver_sql(
-                f"SELECT 1 FROM patient_forgotten_keys WHERE key_hash = {self.ph}", (h,)
-            ).first():
+            held = dict(self._select(conn, "patient_tokens", "key_hash, token", hashes))
+            if held:
                 conn.exec_driver_sql(
-                    f"INSERT INTO patient_forgotten_keys (key_hash) VALUES ({self.ph})", (h,)
+                    f"DELETE FROM patient_tokens WHERE key_hash = {self.ph}",
+                    [(h,) for h in held],
                 )
-        return row[0] if row else None
+            if not self._select(conn, "patient_forgotten_keys", "key_hash", hashes[:1]):
+                conn.exec_driver_sql(
+                    f"INSERT INTO patient_forgotten_keys (key_hash) VALUES ({self.ph})",
+                    (hashes[0],),
+                )
+        return [held[h] for h in hashes if h in held]
+
+    def erase_physically(self, *, attempts: int = 10, wait: float = 0.2) -> bool:
+        """After :meth:`forget`: leave no copy of the erased rows in the database's files.
+
+        SQLite: the delete ran with ``secure_delete`` on, so the main file's pages are
+        overwritten once the WAL is checkpointed; ``wal_checkpoint(TRUNCATE)`` copies them in
+        and empties the WAL, retried while readers hold old snapshots. PostgreSQL:
+        ``VACUUM FULL`` rewrites the mapping table, so dead row versions do not stay in its
+        pages. Returns False when the erasure is still pending (readers kept the WAL busy).
+        WAL segments already archived, backups and replicas are out of reach (ADR 0003)."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                raw = conn.connection.driver_connection
+                # The engine's busy timeout is a minute; a checkpoint blocked by a reader
+                # should retry briefly instead, then report the erasure pending.
+                timeout = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+                raw.execute("PRAGMA busy_timeout=100")
+                try:
+                    for attempt in range(attempts):
+                        busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                        if not busy:
+                            return True
+                        if attempt + 1 < attempts:
+                            time.sleep(wait)
+                finally:
+                    raw.execute(f"PRAGMA busy_timeout={int(timeout)}")
+            return False
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("VACUUM FULL patient_tokens")
+        return True
 
 
 def new_token() -> str:

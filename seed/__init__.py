@@ -94,6 +94,12 @@ def run_seed(
 
 
 def _estimate(plan: Plan) -> int:
+    from .surveys import expected_returns
+
+    return _estimate_notes(plan) + expected_returns(plan)
+
+
+def _estimate_notes(plan: Plan) -> int:
     p = load_params()
     cal = plan.calendar
     staff, doc, audit = p["staff"], p["documentation"], p["audit"]

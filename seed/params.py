@@ -34,6 +34,7 @@ def _check(params: dict[str, Any]) -> None:
         "documentation",
         "audit",
         "milestones",
+        "surveys",
     ):
         if section not in params:
             raise ValueError(f"{PARAMS_FILE.name}: missing section [{section}]")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 import streamlit as st
 
+from audit.identifiers import mask_digit_runs
 from audit.imports import CONSULTATION_COLUMNS, REVIEW_COLUMNS
+from audit.survey_imports import SURVEY_COLUMNS
 from dashboard import writes
 from dashboard.app_pages import _shared as ui
+from dashboard.preview import masked_preview
 
 who = ui.require_editor()
 ctx = ui.context()
@@ -17,10 +18,12 @@ ctx = ui.context()
 KINDS = {
     "consultations": "Consultations (with what each case note documents)",
     "reviews": "Case-note reviews (for an open audit round)",
+    "surveys": "Patient surveys (anonymous)",
 }
 COLUMNS = {
     "consultations": ",".join(CONSULTATION_COLUMNS),
     "reviews": ",".join(REVIEW_COLUMNS) + "[,second_review]",
+    "surveys": ",".join(SURVEY_COLUMNS) + "[,confidence]",
 }
 
 st.title("Import")
@@ -48,9 +51,15 @@ kind = st.radio(
     "What the file holds", list(KINDS), format_func=KINDS.get, key="im_kind", horizontal=True
 )
 st.caption(f"Columns: `{COLUMNS[kind]}`")
+if kind == "surveys":
+    st.caption(
+        "Answers: yes, no, not_sure, doesnt_apply or blank; confidence 0 to 10 or blank. "
+        "Surveys are anonymous: any other column, or anything shaped like an NHS number, is "
+        "refused and never shown."
+    )
 upload = st.file_uploader("CSV file", type=["csv"], key=f"im_file_{kind}")
-register = False
-if kind == "consultations":
+register = corrections = False
+if kind in ("consultations", "surveys"):
     register = st.checkbox(
         "Register teams not yet known",
         key="im_register",
@@ -59,24 +68,33 @@ if kind == "consultations":
             "registered first (name = the value in the file; site and service 'unknown')."
         ),
     )
+if kind == "consultations":
+    corrections = st.checkbox(
+        "Apply corrections",
+        key="im_corrections",
+        help=(
+            "A consultation already imported whose enabler is now no (or na) where the log has "
+            "yes is otherwise refused. Ticked, the change is recorded as a correction (a new "
+            "event; the earlier one stays in the log). Documentation now yes where it was no is "
+            "always added. Other changed columns are always refused."
+        ),
+    )
 
 if upload is None:
     st.stop()
 
 content = upload.getvalue()
-try:
-    preview = pd.read_csv(io.BytesIO(content), nrows=10, dtype=str, keep_default_na=False)
-except Exception:
+shown_name = mask_digit_runs(upload.name)
+preview = masked_preview(content)
+if preview is None:
     st.warning("The file cannot be previewed as CSV; importing it will say what is wrong.")
 else:
-    if "patient" in preview.columns:  # patient identifiers are never shown
-        preview["patient"] = "(hidden)"
-    st.markdown(f"**First rows of {upload.name}** ({len(content):,} bytes)")
+    st.markdown(f"**First rows of {shown_name}** ({len(content):,} bytes)")
     st.dataframe(preview, hide_index=True, width="stretch", key="im_preview")
 
 if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
     rows_estimate = max(content.count(b"\n"), 1)
-    per_row = 5 if kind == "consultations" else 1
+    per_row = 5 if kind == "consultations" else 1  # surveys: one event per row
     bar = st.progress(0.0, text="Checking every row…")
     written = [0]
 
@@ -92,6 +110,7 @@ if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
             source=upload.name,
             actor=who.actor or "",
             register_teams=register,
+            corrections=corrections,
             progress=_progress,
         )
     except writes.ImportRefused as exc:
@@ -125,8 +144,18 @@ if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
             if result.registered_teams
             else ""
         )
+        changed = [
+            f"{n:,} {what}"
+            for n, what in (
+                (getattr(result, "late_documentation", 0), "late documentation"),
+                (getattr(result, "retracted", 0), "retracted"),
+                (getattr(result, "not_applicable", 0), "now not applicable"),
+            )
+            if n
+        ]
+        detail = f" ({', '.join(changed)})" if changed else ""
         ui.flash(
-            f"Imported {upload.name}: {result.rows:,} rows, **{result.appended:,} events "
-            f"appended**, {result.skipped:,} already in the log (skipped).{teams}"
+            f"Imported {shown_name}: {result.rows:,} rows, **{result.appended:,} events "
+            f"appended**{detail}, {result.skipped:,} already in the log (skipped).{teams}"
         )
         st.rerun()

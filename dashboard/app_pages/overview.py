@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.app_pages import _shared as ui
+from dashboard.app_pages._surveys import render_programme_flags
 
 ctx = ui.context()
 snap = ctx.snap
@@ -34,8 +35,26 @@ for col, h in zip(cols, headlines, strict=True):
     )
 st.caption(
     "The norm: a team's process limits sit above its target (assurance pass), or its last "
-    "6 months all met the target (80% unless a team's target says otherwise)."
+    "6 final months all met the target in force for each (80% unless a team's target says "
+    "otherwise). Icons and the norm come from each team's last final month with at least 10 "
+    "notes: a provisional month (round still open) or a small month never moves the headline."
 )
+stale = sorted({t for h in headlines for t in h.not_recent})
+if stale:
+    st.caption(
+        f"Not audited recently (no final month with enough notes in the last 3 months), "
+        f"counted neither way: {', '.join(stale)}."
+    )
+if not grid.empty:
+    pending = grid.dropna(subset=["provisional_period"]) if "provisional_period" in grid else grid[:0]
+    small = grid.dropna(subset=["small_period"]) if "small_period" in grid else grid[:0]
+    for what, frame, col in (
+        ("Provisional (round still open), left out", pending, "provisional_period"),
+        ("Small month (fewer than 10 notes), left out of the norm and the headline", small, "small_period"),
+    ):
+        if not frame.empty:
+            items = sorted({f"{r.team} {getattr(r, col)}" for r in frame.itertuples()})
+            st.caption(f"{what}: {'; '.join(items)}.")
 
 st.subheader("Teams and enablers, those needing attention first")
 teams = data.teams(snap, ctx.as_of)
@@ -115,6 +134,8 @@ if stale:
         "this)."
     )
 ui.downloads(table, "programme-overview", key="grid")
+
+render_programme_flags(ctx)
 
 with st.expander("How to read this"):
     v, a = data.VARIATION_BADGES, data.ASSURANCE_BADGES

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data
+from audit import judgement as jt
+from dashboard import charts, data, reach_data
+from dashboard import survey_data as sd
 from dashboard.app_pages import _shared as ui
+from dashboard.app_pages._surveys import render_team_sources
 
 ctx = ui.context()
 snap = ctx.snap
@@ -20,6 +23,14 @@ if not names:
     st.info(f"No team was registered by then ({ctx.as_of_text}).")
     st.stop()
 
+asked = st.query_params.get("team")  # a link's team, before the widget settles on one
+if asked is not None and asked not in names and asked not in names.values():
+    st.warning(
+        "The link names a team that is not registered "
+        f"({'as known then' if ctx.as_of else 'in this database'}); showing "
+        f"{names[next(iter(names))]} instead. Pick the team below.",
+        icon=":material/link_off:",
+    )
 c1, c2, c3 = st.columns([3, 2, 3])
 team_id = c1.selectbox(
     "Team",
@@ -52,20 +63,38 @@ chart_type = c3.radio(
     ),
 )
 
+source = st.radio(
+    "Source",
+    list(sd.SOURCES),
+    format_func=sd.SOURCES.get,
+    horizontal=True,
+    key="source",
+    bind="query-params",
+    persist_state="session",
+    help="Case notes: the audit sample. Patient surveys: what patients report. Both: the two "
+    "rates on one time axis, and whether the notes say it happened more often than patients do.",
+)
+if source != "case_notes":
+    render_team_sources(ctx, team_id, measure, source, names[team_id])
+    st.stop()
+
 tc = data.team_chart(snap, team_id, measure, chart_type, ctx.as_of)
 label = data.measure_label(measure)
 if tc is None:
     st.info(f"{names[team_id]} has no reviewed case notes for {label.lower()} ({ctx.as_of_text}).")
     st.stop()
 
+j = tc.judgement
 st.subheader(f"{names[team_id]}: {label.lower()}")
+target_text = f"Target {tc.target:.0%}" if tc.target is not None else "No target in force"
 st.caption(
     f"{data.CHART_TYPES[chart_type]} of the share of sampled case notes documenting "
-    f"{label.lower()}, month by month — {ctx.as_of_text}. Target {tc.target:.0%}."
+    f"{label.lower()}, month by month — {ctx.as_of_text}. {target_text}"
+    f"{' (in force at the last final month; earlier months keep theirs)' if tc.target is not None else ''}."
 )
 agree = data.agreement(snap, team_id, ctx.as_of)
-variation = data.VARIATION_BADGES.get(tc.result.variation, "—")
-assurance = data.ASSURANCE_BADGES.get(tc.result.assurance, "—")
+variation = data.VARIATION_BADGES.get(j.variation, "—")
+assurance = data.ASSURANCE_BADGES.get(j.assurance, "—")
 if agree["percent_agreement"] is not None:
     agreement = (
         f"{agree['percent_agreement']:.0f}% agreement, Cohen's kappa {agree['kappa']:.2f} "
@@ -75,21 +104,27 @@ if agree["percent_agreement"] is not None:
     )
 else:
     agreement = f"not reported: {agree['n']} paired findings, at least 20 are needed"
+verdict_month = j.last_period or "none yet"
 st.markdown(
-    f"**Latest month ({tc.table['period'].iloc[-1]})**: variation {ui.badge(variation)} "
-    f"&nbsp; assurance {ui.badge(assurance)} "
-    f"({data.ASSURANCE_MEANING.get(tc.result.assurance, '')})  \n"
+    f"**Latest month ({verdict_month}): variation {ui.badge(variation)} "
+    f"&nbsp; assurance {ui.badge(assurance)}** "
+    f"({data.ASSURANCE_MEANING.get(j.assurance, '')})  \n"
+    f"Culture shift: {j.culture_text}; {j.norm_reason}.  \n"
     f"Second reviews (blind): {agreement}.",
     unsafe_allow_html=True,
 )
-if tc.baseline_end and tc.result.variation in ("improvement", "concern") and chart_type != "run":
-    st.info(
-        f"The limits come from the baseline up to {tc.baseline_end}, and the process has "
-        "changed since (a special cause), so the limits, and the assurance icon drawn from "
-        "them, describe the process as it was. Once the change is sustained and its cause "
-        "known, new limits can be set from an explicit recalculation.",
-        icon=":material/info:",
+notes_lines = []
+if chart_type != "p":
+    notes_lines.append(
+        f"This {data.CHART_TYPES[chart_type]} is an alternative view over the same baseline and "
+        "recalculation partitions; the icons, the norm and the headline come from the p-chart."
     )
+notes_lines += jt.limits_text(j)
+gap = jt.gap_text(j)
+if gap:
+    notes_lines.append(gap)
+notes_lines += jt.flags_text(j, tc.settings.small_sample)
+st.caption("  \n".join(notes_lines), help="Generated from the partitions the chart is drawn with.")
 
 points = data.window(data.spc_frame(tc), ctx.period_from, ctx.period_to)
 chart = charts.spc_chart(
@@ -100,6 +135,7 @@ chart = charts.spc_chart(
     recalculate_at=tc.recalculate_at,
 )
 st.altair_chart(chart, width="stretch")
+reach_data.coverage_strip(snap, team_id, ctx.as_of, ctx.period_from, ctx.period_to)
 with st.expander("How to read this chart"):
     ui.how_to_read_spc()
 

@@ -192,14 +192,15 @@ def test_overview_page(server, page, shots):
     expect(
         page.get_by_text("How many of the 8 teams have made each enabler the norm")
     ).to_be_visible()
-    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+    # the grid and the triangulation flags (case notes vs patient surveys)
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(2)
     expect(page.get_by_text("How to read this", exact=True)).to_be_visible()
     _shot(page, shots, "overview")
 
 
 def test_overview_row_opens_the_team_chart(server, page):
     _open(page, server, "", PAGES[""])
-    grid = page.locator('[data-testid="stDataFrame"]')
+    grid = page.locator('[data-testid="stDataFrame"]').first  # the grid comes first
     box = grid.bounding_box()
     assert box is not None
     # the grid is drawn on a canvas: click the first row's selection box (header row ~35 px)
@@ -264,3 +265,21 @@ def test_write_and_pack_pages(server, page, shots, path):
     nav = page.locator('[data-testid="stSidebarNav"]')
     expect(nav.get_by_text("Audit worklist")).to_be_visible()
     _shot(page, shots, f"write-{path}")
+
+
+def test_reach_page_flags_a_persistent_gap_and_binds_its_filters_to_the_url(
+    server, page, shots, seeded_db
+):
+    name = _team_name(seeded_db, "b-copd")
+    _open(page, server, f"reach?reach_team={quote_plus(name)}", "Who the shift reaches")
+    expect(page.get_by_text("Observational figures, not proof of cause")).to_be_visible()
+    expect(page.get_by_text("patients from the most deprived areas had")).to_be_visible()
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(4)
+    expect(page.get_by_text("Download every table (Excel)")).to_be_visible()
+    _shot(page, shots, "reach")
+    page.get_by_label("Enabler").click()  # a filter chosen on the page lands in the URL
+    page.get_by_role("option", name="Follow-up").click()
+    _settle(page)
+    query = parse_qs(urlparse(page.url).query)
+    assert query.get("reach_measure") == ["Follow-up"]
+    assert query.get("reach_team") == [name]

@@ -46,7 +46,14 @@ VALID: dict[str, dict[str, Any]] = {
         "reason": "programme",
     },
     "CommentaryAdded": {"team_id": "msk1", "period": "2024-05", "text": "ok", "author": "lead"},
+    "CommentaryWithdrawn": {
+        "team_id": "msk1",
+        "period": "2024-05",
+        "commentary_event_id": "0192f1a0-0000-7000-8000-000000000001",
+        "withdrawn_by": "lead",
+    },
     "ReviewSignedOff": {"team_id": "msk1", "period": "2024-05", "signed_off_by": "Dr X"},
+    "SpcSettingsChanged": {"programme_id": "sip", "shift_points": 7, "reason": "board"},
     "ClinicianRegistered": {"clinician_id": "k1", "team_id": "msk1", "role": "physio"},
     "ClinicianTrained": {"clinician_id": "k1", "team_id": "msk1", "on": "2024-02-02"},
     "ConsultationHeld": {
@@ -61,6 +68,7 @@ VALID: dict[str, dict[str, Any]] = {
     "GoalAgreed": {"consultation_id": "c1", "documented_on": "2024-03-04"},
     "FollowUpArranged": {"consultation_id": "c1", "documented_on": "2024-03-04"},
     "ElementRetracted": {"consultation_id": "c1", "element": "goal_setting", "reason": "typo"},
+    "ElementNotApplicable": {"consultation_id": "c1", "element": "follow_up"},
     "AuditRoundOpened": {
         "round_id": "r1",
         "team_id": "msk1",
@@ -79,8 +87,18 @@ VALID: dict[str, dict[str, Any]] = {
         "follow_up": "not_applicable",
     },
     "AuditRoundClosed": {"round_id": "r1"},
+    "PatientSurveyReturned": {
+        "survey_id": "s1",
+        "team_id": "msk1",
+        "returned_on": "2024-03-04",
+        "agenda_setting": "yes",
+        "goal_setting": "not_sure",
+        "follow_up": "doesnt_apply",
+        "confidence": 7,
+    },
     "PatientForgotten": {"subject": "patients", "patient_ref": TOKEN, "requested_by": "Dr X"},
     "ExportRecorded": {"subject": "exports", "what": "review pack"},
+    "PseudonymKeyRecorded": {"subject": "pseudonym-key", "check": "0123456789abcdef" * 2},
 }
 
 json_values = st.recursive(

@@ -1,0 +1,144 @@
+"""Patient-reported measures per team × period: the second source beside the case notes.
+
+A survey answers each enabler yes / no / not_sure / doesnt_apply / blank. The patient-reported
+rate is yes / (yes + no + not_sure): "doesn't apply" and blank say nothing about whether it
+happened, so both are excluded, while "not sure" counts against it (a patient who cannot say a
+goal was agreed did not experience one clearly). "All three" is yes when all three are yes,
+among returns that answer all three (no doesnt_apply, no blank). The period is the month of
+``returned_on``; a measure with fewer than 10 in its denominator is small; the latest month with
+any return (programme-wide, as known at ``as_of``) is provisional, because forms for it are
+still coming back. Everything reads ``rm_surveys`` only, filtered by ``recorded_at`` for as-of.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from events.store import format_ts
+from events.types import ELEMENTS, MEASURES
+
+from .measures import COLUMNS, report_records, to_quarter, with_intervals
+
+ANSWERS: tuple[str, ...] = ("yes", "no", "not_sure", "doesnt_apply", "blank")
+COUNTED: tuple[str, ...] = ("yes", "no", "not_sure")
+SURVEY_COLUMNS = [*COLUMNS, "provisional"]
+QUESTIONS: dict[str, str] = {
+    "agenda_setting": "We talked about what mattered most to me",
+    "goal_setting": "We agreed a goal I want to work towards",
+    "follow_up": "I know what happens next and when",
+}
+"""The patient-facing wording of each enabler's question."""
+
+
+def _ph(engine: Engine) -> str:
+    return "?" if engine.dialect.name == "sqlite" else "%s"
+
+
+def answer_counts(answers: tuple[str, str, str]) -> list[tuple[int, int]]:
+    """(numerator, denominator) of each measure for one return, in ``MEASURES`` order: the
+    rule itself (yes / (yes + no + not_sure); all three among returns answering all three)."""
+    out = [(int(a == "yes"), int(a in COUNTED)) for a in answers]
+    answered_all = all(a in COUNTED for a in answers)
+    out.append((int(answered_all and all(a == "yes" for a in answers)), int(answered_all)))
+    return out
+
+
+def tally(rows: list[tuple]) -> pd.DataFrame:
+    """Counts per team × period × measure from ``(team, period, agenda, goal, follow-up,
+    returns)`` rows; a measure with nothing counted in a month is absent."""
+    sums: dict[tuple[str, str, str], list[int]] = {}
+    for team, period, a, g, f, k in rows:
+        for measure, (num, den) in zip(MEASURES, answer_counts((a, g, f)), strict=True):
+            if den:
+                acc = sums.setdefault((team, period, measure), [0, 0])
+                acc[0] += num * int(k)
+                acc[1] += den * int(k)
+    records = [(t, p, m, n, d) for (t, p, m), (n, d) in sums.items()]
+    return pd.DataFrame(records, columns=["team", "period", "measure", "numerator", "denominator"])
+
+
+def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> str | None:
+    """The newest month with any survey return as known at ``as_of`` (it is provisional)."""
+    where, params = _where(engine, as_of, None)
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql(f"SELECT MAX(period) FROM rm_surveys{where}", params).first()
+    return row[0] if row and row[0] else None
+
+
+def has_surveys(engine: Engine) -> bool:
+    """Whether the log holds any survey (a demo seeded before surveys existed has none)."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT 1 FROM rm_surveys LIMIT 1").first() is not None
+
+
+def _where(engine: Engine, as_of: datetime | None, team: str | None) -> tuple[str, tuple]:
+    ph = _ph(engine)
+    clauses, params = [], []
+    if as_of is not None:
+        clauses.append(f"recorded_at <= {ph}")
+        params.append(format_ts(as_of))
+    if team is not None:
+        clauses.append(f"team_id = {ph}")
+        params.append(team)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+def survey_counts(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> pd.DataFrame:
+    """Numerator and denominator per team × month × measure (months without any counted
+    answer for a measure are absent)."""
+    where, params = _where(engine, as_of, team)
+    answers = ", ".join(ELEMENTS)
+    sql = (
+        f"SELECT team_id, period, {answers}, COUNT(*) FROM rm_surveys{where} "
+        f"GROUP BY team_id, period, {answers}"
+    )
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(sql, params).fetchall()
+    return tally([tuple(r) for r in rows])
+
+
+def survey_measures(
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    quarterly: bool = False,
+    team: str | None = None,
+) -> pd.DataFrame:
+    """Patient-reported measures with Wilson intervals, small and provisional flags, sorted by
+    team, period, measure (the same columns as the case-note measures, plus ``provisional``)."""
+    counts = survey_counts(engine, as_of=as_of, team=team)
+    return with_flags(counts, latest_survey_period(engine, as_of=as_of), quarterly=quarterly)
+
+
+def with_flags(
+    counts: pd.DataFrame, latest: str | None, *, quarterly: bool = False
+) -> pd.DataFrame:
+    """Monthly counts → measures: optionally by quarter, with Wilson intervals, ``small``
+    (denominator < 10) and ``provisional`` (the period holding the newest month, ``latest``)."""
+    if counts.empty:
+        return pd.DataFrame(columns=SURVEY_COLUMNS)
+    if quarterly:
+        counts = (
+            counts.assign(period=counts["period"].map(to_quarter))
+            .groupby(["team", "period", "measure"], as_index=False)[["numerator", "denominator"]]
+            .sum()
+        )
+        latest = to_quarter(latest) if latest else None
+    out = with_intervals(counts)
+    out["provisional"] = out["period"] == latest
+    out = out[SURVEY_COLUMNS].sort_values(["team", "period", "measure"], kind="stable")
+    return out.reset_index(drop=True)
+
+
+def survey_report_records(df: pd.DataFrame) -> list[dict]:
+    """``audit report --source surveys --format json``: the case-note report's shape, with
+    ``provisional`` added."""
+    records = report_records(df)
+    for record, provisional in zip(records, df["provisional"], strict=True):
+        record["provisional"] = bool(provisional)
+    return records
