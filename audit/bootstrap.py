@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from events import EventStore
+from events.chain import LOG_KEY_ENV
+from events.chain import log_key as chain_log_key
 from events.db import DEFAULT_URL, ENV_VAR, normalise_url
 from events.pseudonym import DEMO_KEY, KEY_ENV, PatientRegistry
 
@@ -45,6 +47,8 @@ class Settings:
     database_url: str
     pseudonym_key: str
     key_source: str  # "argument", "environment", "secrets" or "demo"
+    #: keyed log mode (``SIPDASH_LOG_KEY``, see events.chain): None = unkeyed
+    log_key: str | None = None
 
     @property
     def key_is_demo(self) -> bool:
@@ -76,10 +80,13 @@ def load_settings(
     secrets = read_secrets() if secrets is None else secrets
     found_url, _ = _first(ENV_VAR, url, env, secrets)
     found_key, source = _first(KEY_ENV, key, env, secrets)
+    found_log_key, _ = _first(LOG_KEY_ENV, None, env, secrets)
     return Settings(
         database_url=normalise_url(found_url or DEFAULT_URL),
         pseudonym_key=found_key or DEMO_KEY,
         key_source=source if found_key else "demo",
+        # refuses a key that is too short (LogKeyError), never echoing it
+        log_key=chain_log_key(found_log_key) if found_log_key else None,
     )
 
 
@@ -116,7 +123,7 @@ def bootstrap(
 
     ``create`` makes any missing tables (the read models and the pseudonym mapping)."""
     settings = settings or load_settings(url, key)
-    store = EventStore(settings.database_url)
+    store = EventStore(settings.database_url, log_key=settings.log_key)
     wiring = wire(settings, store, Projector(store))
     if create:
         wiring.projector.ensure_schema()

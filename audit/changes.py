@@ -8,7 +8,6 @@ list, whatever was appended afterwards.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,10 +29,6 @@ CHANGE_COLUMNS = [
     "then_label",
     "now_label",
 ]
-PROGRAMME_SUBJECTS = frozenset({"_programme"})
-"""Team ids that mark a programme-level ``ReviewSignedOff`` (a sign-off of the whole programme,
-not one team)."""
-
 _VARIATION_RANK = {"concern": 0, "neither": 1, "common_cause": 1, None: 1, "improvement": 2}
 _ASSURANCE_RANK = {"fail": 0, "hit_or_miss": 1, None: 1, "pass": 2}
 
@@ -55,29 +50,19 @@ def parse_ts(text: str) -> datetime:
 
 def last_programme_review(engine: Engine, *, as_of: datetime | None = None) -> ReviewPoint | None:
     """The latest programme-level ``ReviewSignedOff`` known at ``as_of`` (None when there is
-    none): a sign-off whose subject is the programme rather than one team."""
-    cond, params = "", ()
-    ph = "?" if engine.dialect.name == "sqlite" else "%s"
-    if as_of is not None:
-        from events.store import format_ts
+    none), as the moment to compare with (``audit.commentary.last_programme_review``)."""
+    from .commentary import last_programme_review as last_review
 
-        cond, params = f" AND recorded_at <= {ph}", (format_ts(as_of),)
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT team_id, payload, actor, recorded_at FROM rm_team_facts "
-            f"WHERE type = 'ReviewSignedOff'{cond} ORDER BY position DESC",
-            params,
-        ).fetchall()
-    for team_id, payload, _actor, recorded_at in rows:
-        data = json.loads(payload)
-        if team_id in PROGRAMME_SUBJECTS or data.get("scope") == "programme":
-            return ReviewPoint(
-                at=parse_ts(recorded_at),
-                label=f"the programme review signed off by {data.get('signed_off_by', 'someone')}",
-                signed_off_by=data.get("signed_off_by"),
-                head_hash=data.get("viewed_head"),
-            )
-    return None
+    found = last_review(engine, as_of=as_of)
+    if found is None:
+        return None
+    by = found.get("signed_off_by") or "someone"
+    return ReviewPoint(
+        at=parse_ts(str(found["recorded_at"])),
+        label=f"the programme review signed off by {by}",
+        signed_off_by=found.get("signed_off_by"),
+        head_hash=found.get("viewed_head"),
+    )
 
 
 def default_since(now: datetime) -> ReviewPoint:

@@ -91,8 +91,11 @@ def _decisions(store: EventStore, team_id: str, measure: str) -> Decisions:
     return Decisions.from_settings(queries.limits_settings(store.engine, team_id, measure))
 
 
-def _append(store: EventStore, projector, event: Event, actor: str, source: str) -> None:
-    store.append([NewEvent(event)], metadata={"actor": actor, "source": source})
+def _append(
+    store: EventStore, projector, event: Event, actor: str, source: str, event_id: str | None = None
+) -> None:
+    new = NewEvent(event, event_id=event_id) if event_id else NewEvent(event)
+    store.append([new], metadata={"actor": actor, "source": source})
     if projector is not None:
         projector.catch_up()
 
@@ -107,6 +110,7 @@ def fix_baseline(
     actor: str,
     projector=None,
     source: str = "dashboard",
+    event_id: str | None = None,
 ) -> BaselineFixed:
     """Limits from the final months up to and including ``period``, carried forward."""
     event = _event(BaselineFixed, team_id=team_id, measure=measure, period=period, reason=reason)
@@ -116,7 +120,7 @@ def fix_baseline(
     check_partitions(periods, decisions, minimum_points=settings.minimum_points, changed=period)
     if not any(p <= period for p in periods):
         raise DecisionRefused(f"no final audited month at or before {period}: nothing to fix")
-    _append(store, projector, event, actor, source)
+    _append(store, projector, event, actor, source, event_id)
     return event
 
 
@@ -130,6 +134,7 @@ def recalculate_limits(
     actor: str,
     projector=None,
     source: str = "dashboard",
+    event_id: str | None = None,
 ) -> LimitsRecalculated:
     """New limits from ``period`` on (after a sustained, understood change)."""
     event = _event(
@@ -144,7 +149,7 @@ def recalculate_limits(
             f"{period} is not after the first final month ({periods[0]}): nothing to recalculate"
         )
     check_partitions(periods, decisions, minimum_points=settings.minimum_points, changed=period)
-    _append(store, projector, event, actor, source)
+    _append(store, projector, event, actor, source, event_id)
     return event
 
 
@@ -159,6 +164,7 @@ def set_target(
     actor: str,
     projector=None,
     source: str = "dashboard",
+    event_id: str | None = None,
 ) -> TargetSet:
     """A target (a proportion 0–1) in force from ``from_period``; earlier months keep theirs."""
     if not 0.0 <= float(target) <= 1.0:
@@ -173,7 +179,7 @@ def set_target(
         from_period=from_period,
         reason=reason,
     )
-    _append(store, projector, event, actor, source)
+    _append(store, projector, event, actor, source, event_id)
     return event
 
 

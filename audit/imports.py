@@ -29,14 +29,25 @@ from events.types import (
     CaseNoteReviewed,
     ClinicianRegistered,
     ConsultationHeld,
+    ElementNotApplicable,
+    ElementRetracted,
     FollowUpArranged,
     GoalAgreed,
     TeamRegistered,
 )
 
 from . import identifiers, queries
+from .corrections import (
+    NA,
+    YES,
+    changed_columns,
+    element_changes,
+    existing_consultations,
+    needs_corrections,
+)
 from .projections import Projector
-from .service import rounds_for
+from .reach import parse_imd_quintile
+from .service import check_review, reviewers_of, rounds_for
 
 NAMESPACE = uuid.UUID("6f1c9a52-5d8e-4c61-9a53-2b7d0c3e8f10")
 CONSULTATION_COLUMNS = [
@@ -48,7 +59,12 @@ CONSULTATION_COLUMNS = [
     "contact",
     *ELEMENTS,
 ]
+#: Optional consultation columns (DESIGN: CSV formats).
+OPTIONAL_CONSULTATION_COLUMNS = ["imd_quintile"]
+#: Optional columns a consultations file may carry (each is read, never ignored).
+CONSULTATION_OPTIONAL: list[str] = OPTIONAL_CONSULTATION_COLUMNS
 REVIEW_COLUMNS = ["team", "period", "consultation_id", "reviewer", *ELEMENTS]
+REVIEW_OPTIONAL = ["second_review"]
 MAX_BYTES = 200 * 1024 * 1024
 MAX_ERRORS_SHOWN = 200
 _ELEMENT_EVENTS = {
@@ -83,16 +99,40 @@ def _id_problem(where: str, column: str, value: str) -> str | None:
 
 @dataclass
 class ImportResult:
+    """What an import did. ``appended`` includes the late documentation and the corrections,
+    which are also counted on their own, so that nothing a file changed goes unmentioned."""
+
     kind: str
     rows: int
     appended: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
     registered_teams: list[str] = field(default_factory=list)
+    #: elements now yes that the log had as no (or not applicable): appended as documentation
+    late_documentation: int = 0
+    #: elements now no that the log had as yes (or not applicable): ``ElementRetracted``
+    retracted: int = 0
+    #: elements now not applicable that the log had as yes or no: ``ElementNotApplicable``
+    not_applicable: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def summary(self) -> str:
+        """One line that accounts for every kind of change (used by the CLI and the page)."""
+        parts = [f"{self.appended} events appended"]
+        detail = []
+        if self.late_documentation:
+            detail.append(f"{self.late_documentation} late documentation")
+        if self.retracted:
+            detail.append(f"{self.retracted} retracted")
+        if self.not_applicable:
+            detail.append(f"{self.not_applicable} now not applicable")
+        if detail:
+            parts[0] += f" ({', '.join(detail)})"
+        parts.append(f"{self.skipped} already present")
+        return ", ".join(parts)
 
 
 class ImportRefused(Exception):
@@ -119,21 +159,77 @@ def too_large(source: str) -> str:
     return f"{source}: the file is larger than {limit}; split it into smaller files"
 
 
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _where_not_utf8(data: bytes, source: str) -> list[str]:
+    """Every row (and column) holding a byte that is not UTF-8, as a spreadsheet numbers them;
+    the cell itself is never shown (it may be a patient identifier)."""
+    text = data.decode("utf-8-sig", errors="surrogateescape")
+    fix = "is not UTF-8 text; save the file as CSV UTF-8"
+    found: list[str] = []
+    try:
+        header: list[str] = []
+        for n, cells in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            if n == 1:
+                header = [h.strip() for h in cells]
+            for i, cell in enumerate(cells):
+                if _NOT_UTF8.search(cell):
+                    name = header[i] if i < len(header) and not _NOT_UTF8.search(header[i]) else ""
+                    column = name or f"{i + 1}"
+                    found.append(f"{source}: row {n}, column {column}: a byte {fix}")
+    except csv.Error:
+        found = []
+    if not found:  # not readable as CSV once decoded: name the line at least
+        bad = _NOT_UTF8.search(text)
+        line = text.count("\n", 0, bad.start() if bad else 0) + 1
+        found.append(f"{source}: row {line}: a byte {fix}")
+    return found
+
+
 def _decode(data: bytes, source: str) -> str:
     if len(data) > MAX_BYTES:
         raise ImportRefused([too_large(source)])
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportRefused(
-            [f"{source}: the file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]
-        ) from None
+    except UnicodeDecodeError:
+        raise ImportRefused(_where_not_utf8(data, source)) from None
     if not text.strip():
         raise ImportRefused([f"{source}: the file is empty; expected a header row and data rows"])
     return text
 
 
-def _rows(data: bytes, source: str, required: list[str]) -> list[tuple[int, dict[str, str]]]:
+def _header_problems(
+    source: str, header: list[str], required: list[str], optional: list[str]
+) -> list[str]:
+    """Missing, unknown and repeated columns: a column the import would not read is refused,
+    never ignored, and a repeated one would leave which cell counts to chance."""
+    problems = []
+    missing = [c for c in required if c not in header]
+    if missing:
+        problems.append(
+            f"{source}: row 1: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
+        )
+    allowed = set(required) | set(optional)
+    unknown = [h for h in header if h not in allowed]
+    if unknown:
+        names = ", ".join(_shown(h) for h in dict.fromkeys(unknown))
+        extra = f" (optional: {', '.join(optional)})" if optional else ""
+        problems.append(
+            f"{source}: row 1: unknown column(s) {names}; expected {', '.join(required)}{extra}"
+        )
+    for name in dict.fromkeys(h for h in header if header.count(h) > 1 and h in allowed):
+        at = [str(i + 1) for i, h in enumerate(header) if h == name]
+        problems.append(
+            f"{source}: row 1: column {name} appears more than once (columns {', '.join(at)}); "
+            "keep one"
+        )
+    return problems
+
+
+def _rows(
+    data: bytes, source: str, required: list[str], optional: list[str] | None = None
+) -> list[tuple[int, dict[str, str]]]:
     """``(spreadsheet row number, {column: stripped cell})`` for every non-blank data row.
 
     Rows are numbered as a spreadsheet shows the file: one row per CSV record (a quoted cell
@@ -143,13 +239,9 @@ def _rows(data: bytes, source: str, required: list[str]) -> list[tuple[int, dict
     rows = []
     try:
         header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise ImportRefused(
-                [
-                    f"{source}: row 1: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
-                ]
-            )
+        problems = _header_problems(source, header, required, optional or [])
+        if problems:
+            raise ImportRefused(problems)
         reading = 2
         for n, cells in enumerate(reader, start=2):
             reading = n + 1
@@ -233,13 +325,19 @@ class Importer:
         *,
         source: str = "consultations.csv",
         register_teams: bool = False,
+        corrections: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> ImportResult:
-        """Validate every row, then append all events in one transaction (or none)."""
+        """Validate every row, then append all events in one transaction (or none).
+
+        A consultation already in the log is compared with the row: late documentation is
+        appended; a yes taken back (or a change to or from not applicable) is refused unless
+        ``corrections``; a change to any other column is always refused (module
+        :mod:`audit.corrections`)."""
         source = identifiers.mask_digit_runs(source)
         self._check_key(source)
         self.projector.catch_up()
-        rows = _rows(data, source, CONSULTATION_COLUMNS)
+        rows = _rows(data, source, CONSULTATION_COLUMNS, CONSULTATION_OPTIONAL)
         by_key = self._team_lookup()
         errors: list[str] = _guard(rows, source, skip="patient")
         seen: dict[str, tuple[int, tuple]] = {}
@@ -296,12 +394,16 @@ class Importer:
                 problems.append(
                     f"{where}, column contact: expected one of {', '.join(_CONTACTS)}, got {_shown(row['contact'])}"
                 )
+            quintile, problem = parse_imd_quintile(row.get("imd_quintile", ""))
+            if problem:
+                problems.append(f"{where}, column imd_quintile: {problem}, got {_shown(row['imd_quintile'])}")
             findings = {}
             for element in ELEMENTS:
-                v = _yes_no(row[element], allow_na=False)
+                v = _yes_no(row[element], allow_na=True)
                 if v is None:
                     problems.append(
-                        f"{where}, column {element}: expected yes or no, got {_shown(row[element])}"
+                        f"{where}, column {element}: expected yes or no (or na where it does not "
+                        f"apply), got {_shown(row[element])}"
                     )
                 findings[element] = v
             if problems:
@@ -314,6 +416,7 @@ class Importer:
                 occurred,
                 contact,
                 tuple(findings.values()),
+                quintile,
             )
             if cid in seen:
                 first_row, first_content = seen[cid]
@@ -325,11 +428,57 @@ class Importer:
                 continue
             seen[cid] = (n, content)
             parsed.append(
-                (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings)
+                (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings, quintile)
             )
         if errors:
             raise ImportRefused(_by_row(errors))
-        return self._append_consultations(parsed, unknown_teams, source, len(rows), progress)
+        return self._append_consultations(
+            parsed, unknown_teams, source, len(rows), progress, corrections
+        )
+
+    def _changes_to_existing(
+        self, parsed: list, hashes: dict[str, str], conn, source: str, corrections: bool
+    ) -> tuple[dict[str, list[tuple[str, str, str]]], dict[str, int], list[str]]:
+        """For consultations already in the log: the element changes each row makes, the
+        stream version of every one (what its corrections follow), and every refusal (named by
+        row and column)."""
+        existing = existing_consultations(self.store, [p[1] for p in parsed])
+        if not existing:
+            return {}, {}, []
+        ours = [p for p in parsed if p[1] in existing]
+        known = self.registry.tokens_for([hashes[p[4]] for p in ours], conn, create=False)
+        changes: dict[str, list[tuple[str, str, str]]] = {}
+        versions: dict[str, int] = {}
+        errors: list[str] = []
+        for n, cid, team_id, clinician, canonical, occurred, contact, findings, imd in ours:
+            where = f"{source}: row {n}"
+            was = existing[cid]
+            for column in changed_columns(
+                was,
+                team_id=team_id,
+                clinician_id=clinician,
+                patient_ref=known.get(hashes[canonical]),
+                occurred_on=occurred.isoformat(),
+                contact=contact,
+                imd_quintile=imd,
+            ):
+                errors.append(
+                    f"{where}, column consultation_id: {_shown(cid)} is already in the log with a "
+                    f"different {column} (column {column}); a consultation's team, clinician, "
+                    "patient, date, contact and IMD quintile cannot be changed by a re-import"
+                )
+            moved = element_changes(was, findings)
+            for element, before, now in moved:
+                if needs_corrections(before, now) and not corrections:
+                    errors.append(
+                        f"{where}, column {element}: now {_SAID[now]} but the log has "
+                        f"{_SAID[before]} for {_shown(cid)}; this is a correction: import with "
+                        "--corrections (on the import page: tick 'apply corrections') to record it"
+                    )
+            versions[cid] = was.version
+            if moved:
+                changes[cid] = moved
+        return changes, versions, errors
 
     def _check_key(self, source: str, *, record: bool = False) -> NewEvent | None:
         """Refuse a pseudonym key other than the database's; with ``record``, the event that
@@ -343,7 +492,7 @@ class Importer:
         return None
 
     def _append_consultations(
-        self, parsed, unknown_teams, source, n_rows, progress
+        self, parsed, unknown_teams, source, n_rows, progress, corrections=False
     ) -> ImportResult:
         registry = self.registry
         registry.ensure_schema()
@@ -359,17 +508,24 @@ class Importer:
                     if hashes[p[4]] in gone
                 ]
                 raise ImportRefused(bad)
+            changes, versions, refusals = self._changes_to_existing(
+                parsed, hashes, conn, source, corrections
+            )
+            if refusals:
+                raise ImportRefused(refusals)
             tokens = registry.tokens_for(list(hashes.values()), conn, create=True)
         known_clinicians = set(queries_clinicians(self.store))
+        in_log = set(versions)
         events: list[NewEvent] = []
         origin: dict[str, int] = {}
+        counts = {"late": 0, "retracted": 0, "na": 0, "unchanged": 0}
         n = 0
         try:
             for team, first_row in unknown_teams.items():
                 n = first_row
                 ev = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
                 events.append(NewEvent(ev, event_id=event_id("team", team)))
-            for n, cid, team_id, clinician, canonical, occurred, contact, findings in parsed:
+            for n, cid, team_id, clinician, canonical, occurred, contact, findings, imd in parsed:
                 if clinician not in known_clinicians:
                     known_clinicians.add(clinician)
                     eid = event_id("clinician", clinician)
@@ -389,10 +545,28 @@ class Importer:
                     patient_ref=tokens[hashes[canonical]],
                     occurred_on=occurred,
                     contact=contact,
+                    imd_quintile=imd,
                 )
                 eid = event_id("consultation", cid, "ConsultationHeld")
                 origin[eid] = n
                 events.append(NewEvent(held, event_id=eid))
+                if cid in changes or cid in in_log:
+                    moved = changes.get(cid, [])
+                    counts["unchanged"] += sum(
+                        1
+                        for e, v in findings.items()
+                        if v != "no" and e not in {m[0] for m in moved}
+                    )
+                    version = versions.get(cid, 0)
+                    for k, (element, _before, now) in enumerate(moved):
+                        after = f"after-v{version + k}"
+                        eid = event_id("consultation", cid, element, now, after)
+                        origin[eid] = n
+                        events.append(
+                            NewEvent(_state_event(cid, element, now, occurred), event_id=eid)
+                        )
+                        counts["late" if now == YES else "na" if now == NA else "retracted"] += 1
+                    continue
                 for element, value in findings.items():
                     if value == "yes":
                         cls = _ELEMENT_EVENTS[element]
@@ -400,6 +574,15 @@ class Importer:
                         origin[eid] = n
                         events.append(
                             NewEvent(cls(consultation_id=cid, documented_on=occurred), event_id=eid)
+                        )
+                    elif value == NA:
+                        eid = event_id("consultation", cid, "ElementNotApplicable", element)
+                        origin[eid] = n
+                        events.append(
+                            NewEvent(
+                                ElementNotApplicable(consultation_id=cid, element=element),
+                                event_id=eid,
+                            )
                         )
         except ValidationError as exc:  # a safety net: the row checks above should catch it
             raise ImportRefused([_refused_row(source, n, exc)]) from None
@@ -427,8 +610,11 @@ class Importer:
             "consultations",
             n_rows,
             result.appended,
-            result.skipped,
+            result.skipped + counts["unchanged"],
             registered_teams=list(unknown_teams),
+            late_documentation=counts["late"],
+            retracted=counts["retracted"],
+            not_applicable=counts["na"],
         )
 
     def _append_all(self, events: list[NewEvent], source: str, progress) -> AppendResult:
@@ -449,9 +635,11 @@ class Importer:
         source: str = "reviews.csv",
         progress: Callable[[int], None] | None = None,
     ) -> ImportResult:
+        """Validate every row (the review rules of :func:`audit.service.check_review` included,
+        earlier rows of the file counting as reviews already made), then append all or none."""
         source = identifiers.mask_digit_runs(source)
         self.projector.catch_up()
-        rows = _rows(data, source, REVIEW_COLUMNS)
+        rows = _rows(data, source, REVIEW_COLUMNS, REVIEW_OPTIONAL)
         by_key = self._team_lookup()
         guarded = _guard(rows, source)
         open_rounds: dict[tuple[str, str], list] = {}
@@ -461,7 +649,8 @@ class Importer:
         errors: list[str] = guarded
         events: list[NewEvent] = []
         origin: dict[str, int] = {}
-        seen: dict[str, int] = {}
+        seen: dict[str, tuple[int, tuple[str, ...]]] = {}
+        reviewers: dict[str, dict[tuple[str, bool], set[str]]] = {}
         for n, row in rows:
             where = f"{source}: row {n}"
             problems = []
@@ -513,9 +702,28 @@ class Importer:
             is_second = second == "yes"
             key = (round_.round_id, row["consultation_id"], row["reviewer"], str(is_second))
             eid = event_id("review", *key)
+            content = tuple(findings[e] for e in ELEMENTS)
             if eid in seen:
+                first_row, first_content = seen[eid]
+                if first_content != content:
+                    errors.append(
+                        f"{where}, column consultation_id: the same review of "
+                        f"{_shown(row['consultation_id'])} by {_shown(row['reviewer'])} is in row "
+                        f"{first_row} with different findings; keep one of rows {first_row} and {n}"
+                    )
                 continue
-            seen[eid] = n
+            if round_.round_id not in reviewers:
+                reviewers[round_.round_id] = reviewers_of(self.store.engine, round_.round_id)
+            known = reviewers[round_.round_id]
+            rule = check_review(round_, row["consultation_id"], row["reviewer"], is_second, known)
+            if rule and not self._stored(eid):
+                column = "reviewer" if "someone other than" in rule else "second_review"
+                if "not in the sample" in rule:
+                    column = "consultation_id"
+                errors.append(f"{where}, column {column}: {rule}")
+                continue
+            known.setdefault((row["consultation_id"], is_second), set()).add(row["reviewer"])
+            seen[eid] = (n, content)
             origin[eid] = n
             try:
                 review = CaseNoteReviewed(
@@ -546,6 +754,25 @@ class Importer:
                 ]
             ) from None
         return ImportResult("reviews", len(rows), result.appended, result.skipped)
+
+    def _stored(self, eid: str) -> bool:
+        """Whether the event is in the log already (a re-import of an accepted review)."""
+        ph = "?" if self.store.engine.dialect.name == "sqlite" else "%s"
+        with self.store.engine.connect() as conn:
+            found = conn.exec_driver_sql(f"SELECT 1 FROM events WHERE event_id = {ph}", (eid,))
+            return found.first() is not None
+
+
+_SAID = {"yes": "yes", "no": "no", "not_applicable": "na"}
+
+
+def _state_event(cid: str, element: str, now: str, occurred: date):
+    """The event that puts ``element`` of ``cid`` into state ``now``."""
+    if now == YES:
+        return _ELEMENT_EVENTS[element](consultation_id=cid, documented_on=occurred)
+    if now == NA:
+        return ElementNotApplicable(consultation_id=cid, element=element, reason="import")
+    return ElementRetracted(consultation_id=cid, element=element, reason="corrected by import")
 
 
 def _guard(rows: list[tuple[int, dict[str, str]]], source: str, skip: str = "") -> list[str]:

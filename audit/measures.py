@@ -218,15 +218,17 @@ def census_measures(
             params: list = [day, *team_params]
             for measure in MEASURES:
                 parts.append(
-                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 FROM rm_case_notes "
+                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
+                    "FROM rm_case_notes "
                     f"WHERE {window}"
                 )
                 params.extend(wparams)
-            for measure, column in ((None, "d_element"), ("all_three", "d_all_three")):
+            for measure, column in ((None, "element"), ("all_three", "all_three")):
                 label = "element" if measure is None else f"'{measure}'"
                 parts.append(
-                    f"SELECT team_id, period, {label}, {column}, 0 FROM rm_element_facts "
-                    f"WHERE {window} AND {column} <> 0"
+                    f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
+                    f"FROM rm_element_facts "
+                    f"WHERE {window} AND (d_{column} <> 0 OR d_den_{column} <> 0)"
                 )
                 params.extend(wparams)
             rows = conn.exec_driver_sql(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 from sqlalchemy import Connection, inspect
 
-from events import EventStore
+from events import EventStore, StoreError
 from events.db import driver_cursor, lock_schema, tables_missing
 from events.types import ELEMENT_OF_TYPE, ELEMENTS, EVENT_TYPES, MEASURES, event_class
 from events.upcast import upcast
@@ -37,6 +37,7 @@ _TEAM_FACT_TYPES = frozenset(
         "LimitsRecalculated",
         "TargetSet",
         "CommentaryAdded",
+        "CommentaryWithdrawn",
         "ReviewSignedOff",
     }
 )
@@ -45,14 +46,23 @@ _TEAM_FACT_TYPES = frozenset(
 #: A note being folded is its rm_case_notes row as a list, in the order the insert names the
 #: columns (a list, not a class: the fold makes one per consultation and is the projector's hot
 #: loop). A note loaded from the read model has only its id, team, period and the three flags
-#: filled: it is written back as an UPDATE when it changed.
+#: filled: it is written back as an UPDATE when it changed. An element is yes (its _FLAG set),
+#: no (neither set) or not applicable (its _NA set: out of that element's denominator and the
+#: bundle's). _INIT / _INIT_NA: numerator / denominator-exclusion known at creation.
 _TEAM, _PERIOD, _FLAG, _INIT = 2, 5, 8, 12  # _FLAG + element index; _INIT + element index
+_CLINICIAN, _IMD = 3, 16  # the reach strata (who wrote the note; the patient's IMD quintile)
+_NA, _INIT_NA = 17, 20  # _NA + element index; _INIT_NA + element index (+ 3: all three)
 _TABLE_NAMES = tuple(t.name for t in rm.ALL_TABLES)
 _NOTE_COLUMNS = (
     "position, consultation_id, team_id, clinician_id, patient_ref, period, occurred_on, "
     "contact, agenda_setting, goal_setting, follow_up, recorded_at, "
-    "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three"
+    "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three, imd_quintile, "
+    "na_agenda_setting, na_goal_setting, na_follow_up, "
+    "init_na_agenda_setting, init_na_goal_setting, init_na_follow_up, init_na_all_three"
 )
+#: Element-state events: type -> (documented, not applicable); the element is in the payload
+#: for the last two, implied by the type for the others.
+_STATE_OF_TYPE = {"ElementRetracted": (False, False), "ElementNotApplicable": (False, True)}
 _ELEMENT_INDEX = {element: i for i, element in enumerate(ELEMENTS)}
 _INDEX_OF_TYPE = {typ: _ELEMENT_INDEX[element] for typ, element in ELEMENT_OF_TYPE.items()}
 _CURRENT_VERSION = {name: event_class(name).schema_version for name in EVENT_TYPES}
@@ -69,9 +79,12 @@ class _Batch:
     teams: list[tuple] = field(default_factory=list)
     clinicians: list[tuple] = field(default_factory=list)
     trained: list[tuple] = field(default_factory=list)
+    training: list[tuple] = field(default_factory=list)
     team_facts: list[tuple] = field(default_factory=list)
     element_facts: list[tuple] = field(default_factory=list)
-    #: census changes summed per (day, team, period): [agenda, goal, follow-up, all three, n]
+    #: census changes summed per (day, team, period, clinician, IMD quintile):
+    #: [agenda, goal, follow-up, all three, n, then the notes excluded as not applicable from
+    #: agenda, goal, follow-up, all three]
     census: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     rounds: list[tuple] = field(default_factory=list)
     closed: list[tuple] = field(default_factory=list)
@@ -84,22 +97,35 @@ class _Batch:
     resolved_orphans: list[tuple] = field(default_factory=list)
 
 
-def _change(census: dict, note: list, index: int, documented: bool, rec: str) -> tuple[int, int]:
-    """Apply one element's new state to a note; returns the change to (element, all three)."""
-    if note[_FLAG + index] == documented:
-        return 0, 0
+_NO_CHANGE = (0, 0, 0, 0)
+
+
+def _change(
+    census: dict, note: list, index: int, documented: bool, na: bool, rec: str
+) -> tuple[int, int, int, int]:
+    """Apply one element's new state to a note; returns the change to the numerators (element,
+    all three) and to the notes excluded as not applicable (element, all three)."""
+    old_doc = note[_FLAG + index]
+    old_na = note[_NA + index]
+    if old_doc == documented and old_na == na:
+        return _NO_CHANGE
     was_all = note[8] and note[9] and note[10]
+    was_any_na = note[_NA] or note[_NA + 1] or note[_NA + 2]
     note[_FLAG + index] = documented
-    delta = 1 if documented else -1
-    key = (rec[:10], note[_TEAM], note[_PERIOD])
+    note[_NA + index] = na
+    d_el = int(documented) - int(old_doc)
+    x_el = int(na) - int(old_na)
+    d_all = int(note[8] and note[9] and note[10]) - int(was_all)
+    x_all = int(note[_NA] or note[_NA + 1] or note[_NA + 2]) - int(was_any_na)
+    key = (rec[:10], note[_TEAM], note[_PERIOD], note[_CLINICIAN], note[_IMD])
     sums = census.get(key)
     if sums is None:
-        sums = census[key] = [0, 0, 0, 0, 0]
-    sums[index] += delta
-    if was_all != (note[8] and note[9] and note[10]):
-        sums[3] += delta
-        return delta, delta
-    return delta, 0
+        sums = census[key] = [0] * 9
+    sums[index] += d_el
+    sums[3] += d_all
+    sums[5 + index] += x_el
+    sums[8] += x_all
+    return d_el, d_all, x_el, x_all
 
 
 @contextmanager
@@ -113,6 +139,10 @@ def _no_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+class ReadModelsAhead(StoreError):
+    """The projector's checkpoint is above the log's head (a truncated log): it refuses to fold."""
 
 
 class Projector:
@@ -205,6 +235,7 @@ class Projector:
                 after = self._checkpoint_in(conn)
                 rows = self.store.rows_after(conn, after, batch_size, _METADATA_OF)
                 if not rows:
+                    self._refuse_if_ahead(conn, after)
                     break
                 with _no_gc():
                     self._apply(conn, rows)
@@ -216,6 +247,21 @@ class Projector:
             if len(rows) < batch_size:
                 break
         return applied
+
+    def _refuse_if_ahead(self, conn: Connection, checkpoint: int) -> None:
+        """A checkpoint above the log's head means rows were cut off the end of the log after
+        they were folded: the read models show facts the log no longer holds. Folding on would
+        hide that, so refuse and say what to do."""
+        if not checkpoint:
+            return
+        head = self.store._head_in(conn).position
+        if checkpoint > head:
+            raise ReadModelsAhead(
+                f"the read models were built from {checkpoint} events but the log now holds "
+                f"only {head}: events were removed from the end of the log. Check it against "
+                "a published head with `sipdash verify --expect-head HASH`, restore from a "
+                "backup if it was truncated, then run `sipdash rebuild`"
+            )
 
     def rebuild(
         self, *, progress: Callable[[int], None] | None = None, batch_size: int = 50_000
@@ -281,7 +327,7 @@ class Projector:
             decoded.append(data)
             if typ == "ConsultationHeld":
                 held_here.add(data["consultation_id"])
-            elif typ in _INDEX_OF_TYPE or typ == "ElementRetracted":
+            elif typ in _INDEX_OF_TYPE or typ in _STATE_OF_TYPE:
                 touched.add(data["consultation_id"])
         if day is not None:
             spans.append((day, first, last))
@@ -321,46 +367,57 @@ class Projector:
                     0,
                     0,
                     0,
+                    data.get("imd_quintile") or 0,
+                    False,
+                    False,
+                    False,
+                    0,
+                    0,
+                    0,
+                    0,
                 ]
                 created.append(note)
-                key = (rec[:10], team, period)
+                key = (rec[:10], team, period, note[_CLINICIAN], note[_IMD])
                 sums = census.get(key)
                 if sums is None:
-                    sums = census[key] = [0, 0, 0, 0, 0]
+                    sums = census[key] = [0] * 9
                 sums[4] += 1
                 early = pending.pop(cid, None)
                 if early:
-                    for element, documented in early:
+                    for element, documented, na in early:
                         index = _ELEMENT_INDEX[element]
-                        d_el, d_all = _change(census, note, index, documented, rec)
+                        d_el, d_all, x_el, x_all = _change(census, note, index, documented, na, rec)
                         note[_INIT + index] += d_el
                         note[_INIT + 3] += d_all
+                        note[_INIT_NA + index] += x_el
+                        note[_INIT_NA + 3] += x_all
                         b.resolved_orphans.append((cid,))
                 continue
             index = _INDEX_OF_TYPE.get(typ)
-            if index is not None or typ == "ElementRetracted":
+            state = _STATE_OF_TYPE.get(typ)
+            if index is not None or state is not None:
                 cid = data["consultation_id"]
                 if index is None:
                     element = data["element"]
                     index = _ELEMENT_INDEX[element]
-                    documented = False
+                    documented, na = state
                 else:
                     element = ELEMENTS[index]
-                    documented = True
+                    documented, na = True, False
                 note = find(cid)
                 if note is None:  # documented before the consultation itself was recorded
-                    pending.setdefault(cid, []).append((element, documented))
+                    pending.setdefault(cid, []).append((element, documented, na))
                     b.orphans.append((pos, cid))
                     team = period = None
-                    d_el = d_all = 0
+                    delta = _NO_CHANGE
                 else:
                     team, period = note[_TEAM], note[_PERIOD]
-                    d_el, d_all = _change(census, note, index, documented, rec)
-                    if d_el:
+                    delta = _change(census, note, index, documented, na, rec)
+                    if delta is not _NO_CHANGE:
                         changed.add(cid)
                 facts(
                     (pos, cid, element, documented, data.get("documented_on"), rec)
-                    + (team, period, d_el, d_all)
+                    + (team, period, delta[0], delta[1], na, -delta[2], -delta[3])
                 )
             elif typ == "TeamRegistered":
                 synthetic = bool(loads(meta).get("synthetic", False))
@@ -388,6 +445,16 @@ class Projector:
                 )
             elif typ == "ClinicianTrained":
                 b.trained.append((data["on"], data["clinician_id"]))
+                b.training.append(
+                    (
+                        data["clinician_id"],
+                        data.get("programme", "ADP"),
+                        data["team_id"],
+                        data["on"],
+                        pos,
+                        rec,
+                    )
+                )
             elif typ in _TEAM_FACT_TYPES:
                 actor = loads(meta).get("actor")
                 b.team_facts.append((pos, data["team_id"], typ, payload_of(data), actor, rec))
@@ -448,33 +515,50 @@ class Projector:
         for i in range(0, len(ordered), _CHUNK):
             chunk = ordered[i : i + _CHUNK]
             marks = ", ".join([self.ph] * len(chunk))
-            for cid, team, period, a, g, f in conn.exec_driver_sql(
-                "SELECT consultation_id, team_id, period, agenda_setting, goal_setting, follow_up "
+            for (
+                cid,
+                team,
+                period,
+                a,
+                g,
+                f,
+                clinician,
+                imd,
+                na_a,
+                na_g,
+                na_f,
+            ) in conn.exec_driver_sql(
+                "SELECT consultation_id, team_id, period, agenda_setting, goal_setting, follow_up, "
+                "clinician_id, imd_quintile, na_agenda_setting, na_goal_setting, na_follow_up "
                 f"FROM rm_case_notes WHERE consultation_id IN ({marks})",
                 tuple(chunk),
             ):
                 notes[cid] = [
-                    None, cid, team, None, None, period, None, None,
+                    None, cid, team, clinician, None, period, None, None,
                     bool(a), bool(g), bool(f),
-                    None, 0, 0, 0, 0,
+                    None, 0, 0, 0, 0, imd,
+                    bool(na_a), bool(na_g), bool(na_f), 0, 0, 0, 0,
                 ]  # fmt: skip
 
-    def _load_orphans(self, conn: Connection, held: set[str]) -> dict[str, list[tuple[str, bool]]]:
+    def _load_orphans(
+        self, conn: Connection, held: set[str]
+    ) -> dict[str, list[tuple[str, bool, bool]]]:
         """Element facts recorded before their consultation, for consultations now held."""
-        pending: dict[str, list[tuple[str, bool]]] = {}
+        pending: dict[str, list[tuple[str, bool, bool]]] = {}
         if not conn.exec_driver_sql("SELECT 1 FROM rm_orphan_elements LIMIT 1").first():
             return pending
         ordered = sorted(held)
         for i in range(0, len(ordered), _CHUNK):
             chunk = ordered[i : i + _CHUNK]
             marks = ", ".join([self.ph] * len(chunk))
-            for cid, element, documented in conn.exec_driver_sql(
-                "SELECT f.consultation_id, f.element, f.documented FROM rm_element_facts f "
+            for cid, element, documented, na in conn.exec_driver_sql(
+                "SELECT f.consultation_id, f.element, f.documented, f.not_applicable "
+                "FROM rm_element_facts f "
                 "JOIN rm_orphan_elements o ON o.position = f.position "
                 f"WHERE o.consultation_id IN ({marks}) ORDER BY f.position",
                 tuple(chunk),
             ):
-                pending.setdefault(cid, []).append((element, bool(documented)))
+                pending.setdefault(cid, []).append((element, bool(documented), bool(na)))
         return pending
 
     def _insert(self, conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
@@ -504,17 +588,24 @@ class Projector:
             conn.exec_driver_sql(
                 f"UPDATE rm_clinicians SET trained_on = {ph} WHERE clinician_id = {ph}", b.trained
             )
+        if b.training:
+            conn.exec_driver_sql(
+                "INSERT INTO rm_training (clinician_id, programme, team_id, trained_on, position, "
+                f"recorded_at) VALUES ({', '.join([ph] * 6)}) ON CONFLICT DO NOTHING",
+                b.training,
+            )
         ins(
             conn,
             "rm_team_facts",
             "position, team_id, type, payload, actor, recorded_at",
             b.team_facts,
         )
-        updates = [(n[8], n[9], n[10], n[1]) for n in updated]
+        updates = [(n[8], n[9], n[10], n[_NA], n[_NA + 1], n[_NA + 2], n[1]) for n in updated]
         if updates:
             conn.exec_driver_sql(
                 f"UPDATE rm_case_notes SET agenda_setting = {ph}, goal_setting = {ph}, "
-                f"follow_up = {ph} WHERE consultation_id = {ph}",
+                f"follow_up = {ph}, na_agenda_setting = {ph}, na_goal_setting = {ph}, "
+                f"na_follow_up = {ph} WHERE consultation_id = {ph}",
                 updates,
             )
         ins(conn, "rm_case_notes", _NOTE_COLUMNS, created)
@@ -522,7 +613,8 @@ class Projector:
             conn,
             "rm_element_facts",
             "position, consultation_id, element, documented, documented_on, recorded_at, "
-            "team_id, period, d_element, d_all_three",
+            "team_id, period, d_element, d_all_three, not_applicable, d_den_element, "
+            "d_den_all_three",
             b.element_facts,
         )
         self._write_census(conn, b.census)
@@ -579,20 +671,33 @@ class Projector:
         if not census:
             return
         ph = self.ph
-        now: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-        daily = []
-        for (day, team, period), sums in census.items():
+        now: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)
+        by_day: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)
+        for (day, team, period, _clinician, _imd), sums in census.items():
             total = now[(team, period)]
+            today = by_day[(day, team, period)]
             for i, value in enumerate(sums):
                 total[i] += value
-            daily.extend((day, team, period, m, sums[i], sums[4]) for i, m in enumerate(MEASURES))
+                today[i] += value
+        daily = [
+            (day, team, period, m, sums[i], sums[4] - sums[5 + i])
+            for (day, team, period), sums in by_day.items()
+            for i, m in enumerate(MEASURES)
+        ]
+        # the reach aggregates keep one denominator per stratum: not-applicable exclusions are
+        # not carried there (yet)
+        write_reach(conn, ph, {key: sums[:5] for key, sums in census.items()})
         conn.exec_driver_sql(
             "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
             "ON CONFLICT (team_id, period, measure) DO UPDATE SET "
             "numerator = rm_census.numerator + EXCLUDED.numerator, "
             "denominator = rm_census.denominator + EXCLUDED.denominator",
-            [(t, p, m, v[i], v[4]) for (t, p), v in now.items() for i, m in enumerate(MEASURES)],
+            [
+                (t, p, m, v[i], v[4] - v[5 + i])
+                for (t, p), v in now.items()
+                for i, m in enumerate(MEASURES)
+            ],
         )
         conn.exec_driver_sql(
             "INSERT INTO rm_census_daily (day, team_id, period, measure, numerator, denominator) "
@@ -629,3 +734,37 @@ def survey_row(pos: int, data: dict, rec: str) -> tuple:
 
 def payload_of(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _reach_upsert(table: str, stratum: str, daily: bool, ph: str) -> str:
+    keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
+    columns = f"{keys}, {', '.join(MEASURES)}, notes"
+    marks = ", ".join([ph] * (len(keys.split(", ")) + len(MEASURES) + 1))
+    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in (*MEASURES, "notes"))
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
+    )
+
+
+def write_reach(conn: Connection, ph: str, census: dict[tuple, list[int]]) -> None:
+    """The batch's census changes into the reach aggregates (who the shift reaches): per team ×
+    month × clinician and per team × month × IMD quintile, running totals and per recorded day."""
+    per: dict[str, dict[tuple, list[int]]] = {
+        name: defaultdict(lambda: [0, 0, 0, 0, 0])
+        for name in ("clinician", "clinician_daily", "imd", "imd_daily")
+    }
+    for (day, team, period, clinician, imd), sums in census.items():
+        for name, key in (
+            ("clinician", (team, period, clinician)),
+            ("clinician_daily", (day, team, period, clinician)),
+            ("imd", (team, period, imd)),
+            ("imd_daily", (day, team, period, imd)),
+        ):
+            acc = per[name][key]
+            for i, value in enumerate(sums):
+                acc[i] += value
+    for name, rows in per.items():
+        stratum = "clinician_id" if name.startswith("clinician") else "imd_quintile"
+        sql = _reach_upsert(f"rm_reach_{name}", stratum, name.endswith("daily"), ph)
+        conn.exec_driver_sql(sql, [(*key, *sums) for key, sums in rows.items()])

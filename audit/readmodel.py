@@ -24,7 +24,7 @@ metadata = MetaData()
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 3
+VERSION = 5
 
 #: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
 #: rowid (one B-tree per row instead of two; the read models are insert-heavy).
@@ -104,6 +104,16 @@ case_notes = Table(
     Column("init_goal_setting", Integer, nullable=False, default=0),
     Column("init_follow_up", Integer, nullable=False, default=0),
     Column("init_all_three", Integer, nullable=False, default=0),
+    # the patient's IMD quintile (1-5; 0 = not given): the reach aggregates' stratum
+    Column("imd_quintile", Integer, nullable=False, default=0),
+    # elements recorded as not applicable (out of the denominator), and those known at creation
+    Column("na_agenda_setting", Boolean, nullable=False, default=False),
+    Column("na_goal_setting", Boolean, nullable=False, default=False),
+    Column("na_follow_up", Boolean, nullable=False, default=False),
+    Column("init_na_agenda_setting", Integer, nullable=False, default=0),
+    Column("init_na_goal_setting", Integer, nullable=False, default=0),
+    Column("init_na_follow_up", Integer, nullable=False, default=0),
+    Column("init_na_all_three", Integer, nullable=False, default=0),
     Index("ux_rm_case_notes_consultation", "consultation_id", unique=True),
     Index("ix_rm_case_notes_team_period", "team_id", "period"),
 )
@@ -123,6 +133,10 @@ element_facts = Table(
     Column("period", String(7)),
     Column("d_element", Integer, nullable=False),
     Column("d_all_three", Integer, nullable=False),
+    # not applicable: the note left the element's (and the bundle's) denominator
+    Column("not_applicable", Boolean, nullable=False, default=False),
+    Column("d_den_element", Integer, nullable=False, default=0),
+    Column("d_den_all_three", Integer, nullable=False, default=0),
 )
 
 #: Element facts whose consultation was not yet known when they arrived.
@@ -169,6 +183,56 @@ census_daily = Table(
     Column("numerator", Integer, nullable=False),
     Column("denominator", Integer, nullable=False),
     PrimaryKeyConstraint("day", "team_id", "period", "measure"),
+)
+
+# --- who the shift reaches (training, deprivation): per-team-month aggregates ---------------
+#: Census counts per team × month × stratum, measures as columns. The stratum is the clinician
+#: (training lens) or the patient's IMD quintile (deprivation lens, 0 = not given). Rows are
+#: bounded by teams × months × clinicians (or quintiles), never by the size of the log; the
+#: ``_daily`` twins hold each recorded day's changes, so an as-of read is exact (as the census).
+_REACH_MEASURES = ("agenda_setting", "goal_setting", "follow_up", "all_three")
+
+
+def _reach_table(name: str, stratum: Column, *, daily: bool) -> Table:
+    day = [Column("day", String(10), nullable=False)] if daily else []
+    keys = (["day"] if daily else []) + ["team_id", "period", stratum.name]
+    return Table(
+        name,
+        metadata,
+        *day,
+        Column("team_id", String(120), nullable=False),
+        Column("period", String(7), nullable=False),
+        stratum,
+        *(Column(m, Integer, nullable=False) for m in _REACH_MEASURES),
+        Column("notes", Integer, nullable=False),
+        PrimaryKeyConstraint(*keys),
+    )
+
+
+reach_clinician = _reach_table(
+    "rm_reach_clinician", Column("clinician_id", String(120), nullable=False), daily=False
+)
+reach_clinician_daily = _reach_table(
+    "rm_reach_clinician_daily", Column("clinician_id", String(120), nullable=False), daily=True
+)
+reach_imd = _reach_table(
+    "rm_reach_imd", Column("imd_quintile", Integer, nullable=False), daily=False
+)
+reach_imd_daily = _reach_table(
+    "rm_reach_imd_daily", Column("imd_quintile", Integer, nullable=False), daily=True
+)
+
+#: ``ClinicianTrained`` facts, one per (clinician, programme): the first one recorded counts.
+training = Table(
+    "rm_training",
+    metadata,
+    Column("clinician_id", String(120), nullable=False),
+    Column("programme", String(120), nullable=False),
+    Column("team_id", String(120), nullable=False),
+    Column("trained_on", String(10), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    PrimaryKeyConstraint("clinician_id", "programme"),
 )
 
 audit_rounds = Table(

@@ -33,6 +33,10 @@ class AuditError(Exception):
     """A request the audit cannot carry out; the message says why and what to do."""
 
 
+class ReviewRefused(AuditError):
+    """A review the rules do not allow (see :func:`check_review`)."""
+
+
 @dataclass(frozen=True)
 class RoundInfo:
     round_id: str
@@ -141,6 +145,47 @@ def round_progress(engine: Engine, round_id: str) -> RoundProgress:
     return RoundProgress(info, len(first), len(second), len(info.second_review))
 
 
+def check_review(
+    info: RoundInfo,
+    consultation_id: str,
+    reviewer_id: str,
+    second_review: bool,
+    reviewers: dict[tuple[str, bool], set[str]],
+) -> str | None:
+    """Why this review may not enter the log, or None. The one rule for every way a review
+    enters (worklist form, ``import reviews``, the service API), so kappa is never inflated:
+    only in an open round, only of a sampled note; a second review only of a note chosen for
+    one, and never by a person who reviewed the same note the other way (first vs second).
+
+    ``reviewers`` maps ``(consultation_id, second_review)`` to who already reviewed it so."""
+    if info.closed_at is not None:
+        return f"round {info.round_id} is closed; open a new round to review again"
+    if consultation_id not in info.sampled:
+        return f"consultation {consultation_id} is not in the sample of {info.round_id}"
+    if second_review and consultation_id not in info.second_review:
+        return (
+            f"consultation {consultation_id} was not chosen for a second review in "
+            f"{info.round_id}; record a first review instead"
+        )
+    if reviewer_id in reviewers.get((consultation_id, not second_review), set()):
+        other = "first" if second_review else "second"
+        return (
+            f"{reviewer_id} already made the {other} review of consultation {consultation_id}; "
+            "a second review must be by someone other than the first reviewer"
+        )
+    return None
+
+
+def reviewers_of(engine: Engine, round_id: str) -> dict[tuple[str, bool], set[str]]:
+    """Who reviewed each note of a round, first and second reviews apart (for check_review)."""
+    out: dict[tuple[str, bool], set[str]] = {}
+    for r in round_reviews(engine, round_id):
+        out.setdefault((r["consultation_id"], bool(r["second_review"])), set()).add(
+            r["reviewer_id"]
+        )
+    return out
+
+
 class AuditService:
     """Write side of the audit. Each method appends events, then folds them into the read models."""
 
@@ -205,15 +250,27 @@ class AuditService:
         *,
         second_review: bool = False,
         actor: str | None = None,
+        event_id: str | None = None,
     ) -> None:
-        """Append one ``CaseNoteReviewed``; refuses notes outside the round's sample."""
+        """Append one ``CaseNoteReviewed`` if :func:`check_review` allows it (else AuditError).
+
+        ``event_id`` (e.g. the submission id of the form that asked) makes a resubmission
+        append nothing."""
+        self.projector.catch_up()
         info = next((r for r in rounds_for(self.store.engine) if r.round_id == round_id), None)
         if info is None:
             raise AuditError(f"no audit round {round_id}")
-        if info.closed_at is not None:
-            raise AuditError(f"round {round_id} is closed; open a new round to review again")
-        if consultation_id not in info.sampled:
-            raise AuditError(f"consultation {consultation_id} is not in the sample of {round_id}")
+        problem = check_review(
+            info,
+            consultation_id,
+            reviewer_id,
+            second_review,
+            reviewers_of(self.store.engine, round_id),
+        )
+        if problem and event_id is not None and self._already_stored(event_id):
+            return  # the same submission again: it is in the log already
+        if problem:
+            raise ReviewRefused(problem)
         event = CaseNoteReviewed(
             round_id=round_id,
             consultation_id=consultation_id,
@@ -221,7 +278,18 @@ class AuditService:
             second_review=second_review,
             **{e: findings[e] for e in ELEMENTS},
         )
-        self._append([NewEvent(event)], None, actor or reviewer_id)
+        new = NewEvent(event, event_id=event_id) if event_id else NewEvent(event)
+        self._append([new], None, actor or reviewer_id)
+
+    def _already_stored(self, event_id: str) -> bool:
+        ph = _ph(self.store.engine)
+        with self.store.engine.connect() as conn:
+            return (
+                conn.exec_driver_sql(
+                    f"SELECT 1 FROM events WHERE event_id = {ph}", (event_id,)
+                ).first()
+                is not None
+            )
 
     def close_round(self, round_id: str, *, actor: str = "sipdash") -> None:
         info = next((r for r in rounds_for(self.store.engine) if r.round_id == round_id), None)
@@ -238,13 +306,15 @@ class AuditService:
             for i in range(0, len(consultation_ids), 500):
                 chunk = consultation_ids[i : i + 500]
                 rows = conn.exec_driver_sql(
-                    "SELECT consultation_id, agenda_setting, goal_setting, follow_up "
+                    "SELECT consultation_id, agenda_setting, goal_setting, follow_up, "
+                    "na_agenda_setting, na_goal_setting, na_follow_up "
                     f"FROM rm_case_notes WHERE consultation_id IN ({', '.join([ph] * len(chunk))})",
                     tuple(chunk),
                 )
-                for cid, a, g, f in rows:
+                for cid, a, g, f, na_a, na_g, na_f in rows:
                     out[cid] = {
-                        e: ("yes" if v else "no") for e, v in zip(ELEMENTS, (a, g, f), strict=True)
+                        e: ("not_applicable" if na else "yes" if v else "no")
+                        for e, v, na in zip(ELEMENTS, (a, g, f), (na_a, na_g, na_f), strict=True)
                     }
         return out
 

@@ -86,12 +86,27 @@ def complete_quarter(latest_survey: str | None, latest_audit: str | None) -> str
     return to_quarter(last)
 
 
+def _latest_final(monthly: pd.DataFrame) -> str | None:
+    if "provisional" in monthly:  # a month whose round is still open is not over yet
+        monthly = monthly[~monthly["provisional"].astype(bool)]
+    return monthly["period"].max() if not monthly.empty else None
+
+
 def latest_complete_quarter(engine: Engine, *, as_of: datetime | None = None) -> str | None:
-    audit = audit_measures(engine, as_of=as_of)
-    if "provisional" in audit:  # a month whose round is still open is not over yet
-        audit = audit[~audit["provisional"].astype(bool)]
-    latest_audit = audit["period"].max() if not audit.empty else None
-    return complete_quarter(latest_survey_period(engine, as_of=as_of), latest_audit)
+    return complete_quarter(
+        latest_survey_period(engine, as_of=as_of),
+        _latest_final(audit_measures(engine, as_of=as_of)),
+    )
+
+
+def _by_quarter(monthly: pd.DataFrame) -> pd.DataFrame:
+    """Monthly counts pooled by quarter (first reviews are counted once per team-month, so the
+    sums equal ``audit_measures(quarterly=True)``)."""
+    return (
+        monthly.assign(period=monthly["period"].map(to_quarter))
+        .groupby(["team", "period", "measure"], as_index=False)[["numerator", "denominator"]]
+        .sum()
+    )
 
 
 def compare(notes: pd.DataFrame, surveys: pd.DataFrame, quarter: str) -> pd.DataFrame:
@@ -137,14 +152,16 @@ def triangulation(
 ) -> pd.DataFrame:
     """Per team × measure: case-note (audit sample) vs patient-reported rate over the latest
     complete quarter (or ``quarter``), the Newcombe interval of the difference and the flag."""
-    quarter = quarter or latest_complete_quarter(engine, as_of=as_of)
-    if quarter is None:
+    monthly = audit_measures(engine, as_of=as_of)  # read once: the quarter and its counts
+    quarter = quarter or complete_quarter(
+        latest_survey_period(engine, as_of=as_of), _latest_final(monthly)
+    )
+    if quarter is None or monthly.empty:
         return pd.DataFrame(columns=COLUMNS)
-    notes = audit_measures(engine, as_of=as_of, quarterly=True)
     surveys = survey_measures(engine, as_of=as_of, quarterly=True)
-    if notes.empty or surveys.empty:
+    if surveys.empty:
         return pd.DataFrame(columns=COLUMNS)
-    out = compare(notes, surveys, quarter)
+    out = compare(_by_quarter(monthly), surveys, quarter)
     names = queries.teams(engine, as_of=as_of).set_index("team_id")["name"].to_dict()
     out.insert(1, "team_name", out["team"].map(names).fillna(out["team"]))
     return out[COLUMNS]
@@ -192,28 +209,45 @@ def display_table(table: pd.DataFrame, labels: dict[str, str] | None = None) -> 
     )[cols]
 
 
+def pack_lines(table: pd.DataFrame) -> list[str]:
+    """The pack section's text: which quarter, how many pairs flagged, and what a flag means."""
+    if table.empty:
+        return [
+            "No complete quarter with both case-note audits and patient surveys: "
+            "nothing to triangulate."
+        ]
+    flagged = flags(table)
+    return [
+        f"{table['quarter'].iloc[0]} (the latest complete quarter): {len(flagged)} of "
+        f"{len(table)} team-enabler pairs flagged as {FLAG_TEXT}.",
+        PROMPT_TEXT,
+    ]
+
+
+def pack_table(table: pd.DataFrame, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """The flagged rows as text cells (percentages), for the pack's PDF and HTML tables."""
+    shown = display_table(flags(table), labels)
+    for col in shown.columns:
+        if col in (
+            "Case notes (audit sample)",
+            "Patients report",
+            "Difference (notes − patients)",
+            "95% interval from",
+            "95% interval to",
+        ):
+            signed = col.startswith(("Difference", "95%"))
+            shown[col] = shown[col].map(lambda v, s=signed: f"{v:+.0%}" if s else f"{v:.0%}")
+    return shown
+
+
 def render_html(table: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
     """A short, self-contained HTML section for the review pack (flagged rows only)."""
     import html
 
-    flagged = flags(table)
-    quarter = table["quarter"].iloc[0] if not table.empty else None
-    parts = ["<section class='triangulation'><h2>Case notes and patient surveys</h2>"]
-    if quarter is None:
-        parts.append("<p>No complete quarter with both case-note audits and patient surveys.</p>")
-    else:
-        parts.append(
-            f"<p>{html.escape(quarter)}: {len(flagged)} of {len(table)} team-enabler pairs "
-            f"flagged as {html.escape(FLAG_TEXT)}. {html.escape(PROMPT_TEXT)}</p>"
-        )
-        if not flagged.empty:
-            shown = display_table(flagged, labels)
-            parts.append(
-                shown.to_html(
-                    index=False,
-                    escape=True,
-                    float_format=lambda v: f"{v:.0%}" if abs(v) <= 1 else f"{v:g}",
-                )
-            )
+    parts = ["<section id='triangulation'><h2>Case notes and patient surveys</h2>"]
+    parts.extend(f"<p>{html.escape(line)}</p>" for line in pack_lines(table))
+    shown = pack_table(table, labels) if not table.empty else pd.DataFrame()
+    if not shown.empty:
+        parts.append(shown.to_html(index=False, escape=True))
     parts.append("</section>")
     return "".join(parts)

@@ -66,6 +66,20 @@ def main() -> None:
     def compare(engine) -> object:
         return views.funnel(engine, MEASURE)
 
+    def reach_page(engine) -> object:
+        """The Reach page's reads and lenses: per-team-month aggregates (teams × months ×
+        clinicians or quintiles), never the log."""
+        from audit import reach
+
+        counts = reach.clinician_counts(engine)
+        training = reach.training_records(engine)
+        quintiles = reach.imd_counts(engine)
+        cov = reach.coverage(counts, training)
+        groups = reach.trained_vs_untrained(counts, training, MEASURE)
+        summary = reach.before_after_summary(reach.before_after(counts, training, MEASURE))
+        gaps = reach.quintile_gap(reach.quintile_rates(quintiles, MEASURE))
+        return cov, groups, summary, gaps
+
     def log_first(engine) -> object:
         return list(EventStore(url, engine=engine).read_all(after=0, limit=50, batch_size=50))
 
@@ -78,6 +92,7 @@ def main() -> None:
         ("overview", overview),
         ("team", team_page),
         ("compare", compare),
+        ("reach", reach_page),
         ("events_first", log_first),
         ("events_later", log_later),
     ):

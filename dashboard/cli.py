@@ -1,7 +1,9 @@
 """The ``sipdash`` command line: a thin shell over events/, audit/ and seed/.
 
 Every subcommand takes ``--db URL`` (before or after the subcommand); otherwise
-``SIPDASH_DATABASE_URL``; otherwise ``sqlite:///sipdash.db`` in the working directory.
+``SIPDASH_DATABASE_URL`` (environment, then ``.streamlit/secrets.toml``); otherwise
+``sqlite:///sipdash.db`` in the working directory. Settings are read and collaborators wired
+by :mod:`audit.bootstrap`, the same composition root the dashboard uses.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +67,33 @@ def progress_bar(total: int | None, desc: str, enabled: bool = True):
         bar.close()
 
 
-def open_store(url_arg: str | None, *, create: bool = True):
+def open_store(url_arg: str | None, *, create: bool = True, must_exist: bool = True):
     """The store and projector, wired by the one composition root (:mod:`audit.bootstrap`)."""
-    wiring = bootstrap(url_arg, create=create)
+    wiring = bootstrap(url_arg, create=create, must_exist=must_exist)
     return wiring.store, wiring.projector
 
 
-def bootstrap(url_arg: str | None, *, create: bool = True):
-    """:func:`audit.bootstrap.bootstrap`: settings from --db, the environment, secrets.toml."""
-    from audit.bootstrap import bootstrap as _bootstrap
+def bootstrap(url_arg: str | None, *, create: bool = True, must_exist: bool = True):
+    """:func:`audit.bootstrap.bootstrap`: settings from --db, the environment, secrets.toml.
 
-    return _bootstrap(url_arg, create=create)
+    ``must_exist``: a database that does not exist (no file; on PostgreSQL no sipdash tables)
+    is an error naming it, and nothing is created; only the commands that fill a database
+    (seed, import, restore) pass False."""
+    from audit.bootstrap import bootstrap as _bootstrap
+    from audit.bootstrap import load_settings
+    from events.chain import LogKeyError
+    from events.db import missing_database
+
+    try:
+        settings = load_settings(url_arg)
+    except LogKeyError as exc:
+        raise CliError(str(exc)) from None
+    if must_exist and (why := missing_database(settings.database_url)):
+        raise CliError(
+            f"{why}. Check --db / SIPDASH_DATABASE_URL; to fill a new database use "
+            "`sipdash seed`, `sipdash import` or `sipdash restore`"
+        )
+    return _bootstrap(settings=settings, create=create)
 
 
 def guard_by(value: str, option: str = "--by") -> str:
@@ -94,7 +113,7 @@ def guard_by(value: str, option: str = "--by") -> str:
 def cmd_seed(args: argparse.Namespace) -> int:
     import seed
 
-    store, projector = open_store(args.db)
+    store, projector = open_store(args.db, must_exist=False)
     head = store.head()
     if head.position:
         if args.if_empty:
@@ -128,10 +147,23 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from events import resolve_url
+    from audit.bootstrap import load_settings
+    from events.chain import LogKeyError
+    from events.db import missing_database
 
     app = Path(__file__).with_name("app.py")
-    url = resolve_url(args.db)
+    try:
+        url = load_settings(args.db).database_url
+    except LogKeyError as exc:
+        raise CliError(str(exc)) from None
+    why = missing_database(url)
+    if why:
+        print(
+            f"sipdash: {why}; the dashboard will start empty. Fill it with `sipdash seed` "
+            "(synthetic demo data), `sipdash import consultations FILE.csv` or "
+            "`sipdash restore FILE`.",
+            file=sys.stderr,
+        )
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{Path(url[len('sqlite:///') :]).resolve()}"  # the app may run elsewhere
     env = dict(os.environ, SIPDASH_DATABASE_URL=url)
@@ -205,10 +237,22 @@ def _streamlit_config_flags() -> list[str]:
     return flags
 
 
+def _expected_head(text: str) -> str:
+    """argparse type for ``--expect-head``: a malformed hash is a usage error (exit 2)."""
+    from events.chain import parse_expected_head
+
+    try:
+        return parse_expected_head(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     store, _ = open_store(args.db)
     with progress_bar(store.head().position, "verifying", not args.quiet) as update:
         result = store.verify(expect_head=args.expect_head, progress=update)
+    for note in result.notes:
+        print(f"note: {note}")
     print(result.line())
     return EXIT_OK if result.ok else EXIT_FAIL
 
@@ -275,6 +319,8 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
         from audit.exports import to_csv_bytes
 
         sys.stdout.write(to_csv_bytes(merged).decode("utf-8"))
+    elif merged.empty:
+        print(_nothing_to_report(store))
     else:
         sys.stdout.write(merged.to_string(index=False) + "\n")
     return EXIT_OK
@@ -297,11 +343,36 @@ def cmd_audit_headline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _nothing_to_report(store) -> str:
+    """What an empty report means, and what to run (never a bare ``Empty DataFrame``)."""
+    if store.is_empty():
+        return (
+            "no audit data: the database is empty. Fill it with `sipdash seed` (a demo) or "
+            "`sipdash import consultations FILE.csv`, then `sipdash audit run --period YYYY-MM`."
+        )
+    return (
+        "no reviewed case notes yet (as of the time asked for): run "
+        "`sipdash audit run --period YYYY-MM` or import reviews."
+    )
+
+
 def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace) -> int:
     """``audit report --source surveys``: patient-reported measures in the same shape."""
     from audit.surveys import survey_measures, survey_report_records
 
     df = survey_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    if df.empty:
+        from audit.queries import is_synthetic
+
+        print(
+            "sipdash: no patient surveys in this database"
+            + (
+                "; it was seeded before sipdash had surveys: reseed to see surveys"
+                if is_synthetic(store.engine)
+                else ""
+            ),
+            file=sys.stderr,
+        )
     if args.format == "json":
         sys.stdout.write(json.dumps(survey_report_records(df), indent=2) + "\n")
     elif args.format == "csv":
@@ -351,31 +422,57 @@ def cmd_spc(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from events.backup import write_backup
 
-    store, _ = open_store(args.db)
+    wiring = bootstrap(args.db)
+    store = wiring.store
     path = Path(args.file)
     tmp = path.with_suffix(path.suffix + ".partial")
-    with (
-        tmp.open("w", encoding="utf-8") as out,
-        progress_bar(store.head().position, "backing up", not args.quiet) as update,
-    ):
-        n = write_backup(store, out, progress=update)
+    try:
+        with (
+            tmp.open("w", encoding="utf-8") as out,
+            progress_bar(store.head().position, "backing up", not args.quiet) as update,
+        ):
+            written = write_backup(
+                store, out, progress=update, pseudonym_key=wiring.settings.pseudonym_key
+            )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
-    print(f"backed up {n} events to {path}; head {store.head().hash}")
+    # the head the backup holds (its header), not the log's head now: others may append
+    print(f"backed up {written.events} events to {path}; head {written.head}")
     return EXIT_OK
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from events.backup import BackupError, restore_backup
 
-    store, projector = open_store(args.db)
+    wiring = bootstrap(args.db, must_exist=False)
+    store, projector = wiring.store, wiring.projector
     try:
         with progress_bar(None, "restoring", not args.quiet) as update:
-            n = restore_backup(store, Path(args.file), progress=update)
+            done = restore_backup(
+                store, Path(args.file), progress=update, pseudonym_key=wiring.settings.pseudonym_key
+            )
     except (BackupError, OSError) as exc:
         raise CliError(f"restore refused: {exc}") from None
+    except DBAPIError as exc:  # one transaction: the database is as empty as before
+        raise CliError(
+            f"restore failed, nothing was restored: the database refused a write "
+            f"({type(exc.orig).__name__}); the database is still empty, so the restore can be "
+            "run again once the cause is fixed"
+        ) from None
     result = store.verify()
     projector.catch_up()
-    print(f"restored {n} events; {result.line()}")
+    for note in (*done.notes, *result.notes):
+        print(f"note: {note}")
+    if done.forgotten_events:
+        print(
+            f"re-applied {done.forgotten_events} patient erasures (PatientForgotten) from the "
+            f"log: {done.erasures_reapplied} mappings the backup still held were erased"
+        )
+    print(f"restored {done.events} events; {result.line()}")
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
@@ -384,11 +481,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     from audit.identifiers import mask_digit_runs
     from audit.imports import ImportRefused
 
-    wiring = bootstrap(args.db)
+    if args.kind == "training":  # no patients in it: no pseudonym key needed
+        from dashboard.cli_reach import import_training
+
+        # import fills a database that does not exist yet, like every import
+        return import_training(args, partial(open_store, must_exist=False), CliError)
+    wiring = bootstrap(args.db, must_exist=False)
     projector = wiring.projector
     importer = wiring.importer()
     path = Path(args.file)
     name = mask_digit_runs(path.name)  # a file name is never refused, but never printed raw
+    if not path.is_file():
+        raise CliError(f"no such file {mask_digit_runs(str(path))}")
     try:
         if path.stat().st_size > imports.MAX_BYTES:  # refuse before reading it into memory
             print(
@@ -409,7 +513,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                 )
             elif args.kind == "consultations":
                 result = importer.import_consultations(
-                    data, source=name, register_teams=args.register_teams, progress=update
+                    data,
+                    source=name,
+                    register_teams=args.register_teams,
+                    corrections=args.corrections,
+                    progress=update,
                 )
             else:
                 result = importer.import_reviews(data, source=name, progress=update)
@@ -422,10 +530,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if result.registered_teams
         else ""
     )
-    print(
-        f"imported {result.rows} rows from {name}: {result.appended} events appended, "
-        f"{result.skipped} already present{extra}"
-    )
+    print(f"imported {result.rows} rows from {name}: {result.summary()}{extra}")
     return EXIT_OK
 
 
@@ -581,7 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--expect-head",
         metavar="HASH",
-        help="a head hash published earlier that must still be on the chain",
+        type=_expected_head,
+        help="a head hash published earlier that must still be on the chain: the full hash "
+        "or a prefix of at least 12 hex digits, any case",
     )
 
     p = add("rebuild", cmd_rebuild, "rebuild every read model from the log")
@@ -698,12 +805,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "import", cmd_import, "validated, all-or-nothing CSV import (re-import appends nothing)"
     )
-    p.add_argument("kind", choices=["consultations", "reviews", "surveys"])
+    p.add_argument("kind", choices=["consultations", "reviews", "surveys", "training"])
     p.add_argument("file")
     p.add_argument(
         "--register-teams",
         action="store_true",
         help="register teams the file names but the log lacks",
+    )
+    p.add_argument(
+        "--corrections",
+        action="store_true",
+        help="record enablers now no (or na) that the log has as yes, as corrections",
     )
 
     p = add("forget", cmd_forget, "erase a patient's pseudonym mapping (the log stays intact)")

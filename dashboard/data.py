@@ -23,9 +23,10 @@ from sqlalchemy import func, select
 from audit import exports, labels, queries, views
 from audit import readmodel as rm
 from audit.bootstrap import Wiring, bootstrap, load_settings, wire
-from audit.projections import Projector
+from audit.projections import Projector, ReadModelsAhead  # noqa: F401 - app.py catches it
 from audit.views import MEASURE_LABELS, Headline, TeamChart
 from events import EventStore, Head, VerifyResult
+from events.chain import LogKeyError  # noqa: F401 - app.py catches it
 from events.types import EVENT_TYPES, MEASURES
 
 PAGE_SIZE = 50
@@ -96,7 +97,7 @@ def refresh() -> Snapshot:
     """Fold any new events into the read models, then read the head (once per run)."""
     url = current_url()
     store, projector = _open(url)
-    if projector.lag() > 0:
+    if projector.lag() != 0:  # below zero: a truncated log, which catch_up refuses (ReadModelsAhead)
         projector.catch_up()
     head = store.head()
     lag = head.position - projector.checkpoint()

@@ -36,6 +36,7 @@ from fpdf.enums import XPos, YPos
 
 from audit import labels, queries, views
 from audit.changes import ReviewPoint, default_since, last_programme_review, state_changes
+from audit.commentary import current_commentary
 from audit.curve import culture_curve, team_curve, team_starts, training_waves
 from audit.judgement import summary_lines
 from audit.measures import audit_measures
@@ -194,14 +195,6 @@ def _team_order(grid: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(grid["team_id"])) if not grid.empty else []
 
 
-def _current_commentary(facts: pd.DataFrame) -> pd.DataFrame:
-    """The latest commentary per team and period (a later one replaces an earlier one)."""
-    if facts.empty:
-        return facts
-    c = facts[facts["type"] == "CommentaryAdded"]
-    return c.drop_duplicates(["team_id", "period"], keep="last")
-
-
 def state_sentence(row: pd.Series) -> str:
     """The state now of one team's enabler, in the dashboard's words."""
     latest = f"{_pct(row['latest'])} in {month_text(row['latest_period'])} (n = {row['n']})"
@@ -292,7 +285,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
     changes = state_changes(before, grid)
 
     facts = queries.team_facts(engine, types=("CommentaryAdded", "ReviewSignedOff"), as_of=as_of)
-    current = _current_commentary(facts)
+    current = current_commentary(engine, as_of=as_of)  # withdrawn ones left out
     names = dict(zip(teams["team_id"], teams["name"], strict=True))
     signed = (
         set(

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from audit.bootstrap import load_settings
 from audit.identifiers import IdentifierRefused, check_fields, mask_digit_runs
 from audit.imports import ImportRefused, ImportResult
-from audit.service import AuditError, AuditService, RoundInfo
+from audit.service import AuditError, AuditService, ReviewRefused, RoundInfo
 from events import EventValidationError, NewEvent, StoreError, VersionConflict
 from events.types import Event, ExportRecorded
 
@@ -38,6 +38,8 @@ def _service() -> AuditService:
 def _refused(exc: Exception) -> WriteRefused:
     if isinstance(exc, VersionConflict):
         return WriteRefused(f"Someone else changed this record a moment ago. {RELOAD}")
+    if isinstance(exc, ReviewRefused):  # a rule, not a stale page: reloading will not help
+        return WriteRefused(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
     if isinstance(exc, IdentifierRefused):
         return WriteRefused(f"Not saved: {exc}.")
     if isinstance(exc, AuditError):
@@ -76,6 +78,7 @@ def record_review(
     *,
     second_review: bool,
     actor: str,
+    event_id: str | None = None,
 ) -> None:
     try:
         check_fields({"consultation": consultation_id, "reviewer": reviewer})
@@ -86,6 +89,7 @@ def record_review(
             findings,
             second_review=second_review,
             actor=actor,
+            event_id=event_id,
         )
     except (
         AuditError,
@@ -107,30 +111,37 @@ def close_round(round_id: str, *, actor: str) -> None:
 # ---------------------------------------------------------------------------- team facts
 
 
-def append(event: Event, *, actor: str) -> None:
-    """Append one fact (a milestone, baseline, target, commentary, sign-off).
+def append(event: Event, *, actor: str, event_id: str | None = None) -> None:
+    """Append one fact (a milestone, baseline, target, commentary, sign-off). ``event_id``:
+    the form's submission id, so the same submission sent twice appends one event.
 
     Every text field (titles, reasons, commentary, names) goes through the identifier guard:
     nothing appended can ever be erased."""
     store, projector = data._open(data.current_url())
+    new = NewEvent(event, event_id=event_id) if event_id else NewEvent(event)
     try:
         check_fields(event.model_dump(mode="json", exclude=_NOT_TEXT))
-        store.append([NewEvent(event)], metadata={"actor": actor, "source": "dashboard"})
+        store.append([new], metadata={"actor": actor, "source": "dashboard"})
     except (StoreError, IdentifierRefused) as exc:
         raise _refused(exc) from None
     projector.catch_up()
 
 
-_NOT_TEXT = {"patient_ref", "head_hash", "as_of"}  # tokens and hashes the app made itself
+_NOT_TEXT = {"patient_ref", "head_hash", "as_of", "viewed_head"}  # tokens and hashes the app made
 
 
-def decide(kind: str, *, actor: str, **fields) -> None:
+def decide(kind: str, *, actor: str, event_id: str | None = None, **fields) -> None:
     """A baseline, recalculation, target or SPC-settings decision through
     ``audit.decisions`` (which enforces the partition rule); refusals come back as
-    :class:`WriteRefused` with the rule's own words."""
+    :class:`WriteRefused` with the rule's own words. ``event_id``: the form's submission id
+    (a submission already in the log is not decided again)."""
     from audit import decisions
 
     store, projector = data._open(data.current_url())
+    if event_id is not None:
+        if _stored(store, event_id):
+            return
+        fields["event_id"] = event_id
     fn = {
         "baseline": decisions.fix_baseline,
         "recalculate": decisions.recalculate_limits,
@@ -138,11 +149,19 @@ def decide(kind: str, *, actor: str, **fields) -> None:
         "settings": decisions.change_spc_settings,
     }[kind]
     try:
+        check_fields({k: v for k, v in fields.items() if k not in _NOT_TEXT})
         fn(store, actor=actor, projector=projector, **fields)
     except decisions.DecisionRefused as exc:
         raise WriteRefused(f"Not recorded: {exc}.") from None
-    except StoreError as exc:
+    except (StoreError, IdentifierRefused) as exc:
         raise _refused(exc) from None
+
+
+def _stored(store, event_id: str) -> bool:
+    ph = "?" if store.engine.dialect.name == "sqlite" else "%s"
+    with store.engine.connect() as conn:
+        found = conn.exec_driver_sql(f"SELECT 1 FROM events WHERE event_id = {ph}", (event_id,))
+        return found.first() is not None
 
 
 def record_table_export(name: str, *, actor: str) -> None:
@@ -185,6 +204,7 @@ def run_import(
     source: str,
     actor: str,
     register_teams: bool = False,
+    corrections: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import a consultations, reviews or surveys CSV, all or nothing.
@@ -205,7 +225,11 @@ def run_import(
             )
         elif kind == "consultations":
             result = importer.import_consultations(
-                content, source=source, register_teams=register_teams, progress=progress
+                content,
+                source=source,
+                register_teams=register_teams,
+                corrections=corrections,
+                progress=progress,
             )
         else:
             result = importer.import_reviews(content, source=source, progress=progress)

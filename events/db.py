@@ -6,12 +6,16 @@ The CLI and the dashboard both call :func:`resolve_url`; nothing else reads the 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 DEFAULT_URL = "sqlite:///sipdash.db"
 ENV_VAR = "SIPDASH_DATABASE_URL"
@@ -35,6 +39,54 @@ def normalise_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown in a message: any password hidden."""
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL (None for an in-memory database)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return database
+
+
+def missing_database(url: str) -> str | None:
+    """Why ``url`` holds no sipdash database, or None when it does. Creates nothing: a SQLite
+    file that does not exist is not opened (opening would create it), an existing file is
+    opened read-only; on PostgreSQL "does not exist" means no sipdash ``events`` table (or a
+    server that refuses the connection)."""
+    url = normalise_url(url)
+    if is_sqlite(url):
+        path = sqlite_path(url)
+        if path is None:
+            return None
+        if not os.path.exists(path):
+            return f"database file {path} does not exist"
+        try:
+            conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+            try:
+                found = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return f"{path} is not a readable SQLite database ({exc})"
+        return None if found else f"{path} holds no sipdash event log (no events table)"
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT to_regclass('events') IS NOT NULL").scalar_one()
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"cannot open {display_url(url)}: {reason}"
+    finally:
+        engine.dispose()
+    return None if found else f"{display_url(url)} holds no sipdash tables"
 
 
 def make_engine(url: str) -> Engine:

@@ -9,13 +9,14 @@ Promises (each proved by a test in ``tests/integration/test_store_contract.py``)
 * ``event_id`` is unique: the same id with the same content is a no-op, other content an error;
 * ``(stream_id, stream_version)`` is unique: optimistic concurrency via ``expected_version``;
 * ``recorded_at`` never decreases along ``position``, so "as of T" is always a prefix;
-* every row carries a SHA-256 over its canonical content and the previous row's hash;
+* every row carries a SHA-256 over its canonical content and the previous row's hash, in the
+  encoding its ``hash_version`` names (``events.chain``; new rows: version 2), and in keyed
+  mode an HMAC of that hash;
 * there is no update or delete path (and the database refuses them by trigger).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,15 +33,17 @@ from sqlalchemy import (
     Integer,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
+from . import chain
+from .chain import GENESIS_HASH, ChainChecker, ChainError, canonical_json, has_control_characters
 from .db import driver_cursor, is_sqlite, make_engine, normalise_url, schema_transaction
 from .ids import new_event_id
 from .types import Event, parse_event
 from .upcast import upcast
 
-GENESIS_HASH = "0" * 64
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _PG_APPEND_LOCK = 0x5_1B_DA_54  # advisory lock key that serialises appends on PostgreSQL
 _ID_CHUNK = 500
@@ -67,12 +70,20 @@ class StoredEvent(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     meta: str = Field(sa_column=Column("metadata", Text, nullable=False))
     hash: str = Field(sa_column=Column(Text, nullable=False))
+    # which row-hash encoding (events.chain); rows written before it existed are version 1
+    hash_version: int = Field(sa_column=Column(Integer, nullable=False, server_default=text("1")))
+    # keyed mode: the HMAC of ``hash`` under SIPDASH_LOG_KEY, from the first keyed row on
+    hmac: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+#: The row as readers see it (``read_rows``): the event and its hash.
 COLUMNS = (
     "position, event_id, stream_id, stream_version, type, schema_version, "
     "occurred_at, recorded_at, payload, metadata, hash"
 )
+#: The row as the chain sees it: ``COLUMNS`` plus the hash encoding and the keyed HMAC.
+CHAIN_COLUMNS = COLUMNS + ", hash_version, hmac"
+_CHAIN_EXTRA = ("hash_version", "hmac")
 
 # --- errors ----------------------------------------------------------------------------------
 
@@ -106,6 +117,20 @@ class HistoryNotAllowed(StoreError):
     """An explicit ``recorded_at`` outside loading history into an empty log."""
 
 
+class InvalidIdentifier(StoreError):
+    """An event id or stream id holding a control character (it could blur a field boundary
+    in the row hash, and no one can read it)."""
+
+
+class LogKeyRequired(StoreError):
+    """The log is keyed (``SIPDASH_LOG_KEY``): an append without the key is refused, since
+    its rows would carry no HMAC and ``verify`` would rightly call them forged."""
+
+
+class WrongLogKey(StoreError):
+    """The given log key is not the one the log's newest row was keyed with."""
+
+
 # --- value types -----------------------------------------------------------------------------
 
 
@@ -130,43 +155,9 @@ def parse_ts(value: str) -> datetime:
     return datetime.strptime(value, TS_FORMAT).replace(tzinfo=UTC)
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8: the form that is hashed and stored. (One encoder for
-    every call: ``json.dumps`` with options builds a new one each time.)"""
-    return _CANONICAL.encode(value)
-
-
-def row_hash(
-    prev_hash: str,
-    event_id: str,
-    stream_id: str,
-    stream_version: int,
-    type_name: str,
-    schema_version: int,
-    occurred_at: str,
-    recorded_at: str,
-    payload_json: str,
-    metadata_json: str,
-) -> str:
-    """SHA-256 of the previous hash and the row's canonical content (all but ``position``)."""
-    content = "\x1f".join(
-        (
-            prev_hash,
-            event_id,
-            stream_id,
-            str(stream_version),
-            type_name,
-            str(schema_version),
-            occurred_at,
-            recorded_at,
-            payload_json,
-            metadata_json,
-        )
-    )
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+#: The row hash of the current encoding (version 2), same arguments as ever; see events.chain.
+row_hash = chain.row_hash_v2
+HASH_VERSION = chain.CURRENT_HASH_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +213,8 @@ class VerifyResult:
     head_hash: str
     position: int | None = None
     problem: str | None = None
+    #: what else a successful check found (a prefix matched, keyed rows checked or not)
+    notes: tuple[str, ...] = ()
 
     def line(self) -> str:
         if self.ok:
@@ -254,9 +247,19 @@ def _prepare(
     else:
         metadata_json = canonical_json({**(default_metadata or {}), **new.metadata})
     occurred = new.occurred_at if new.occurred_at is not None else ev.natural_time() or utc_now()
+    event_id, stream_id = str(new.event_id), ev.stream_id
+    # isprintable first: a tenth of the exact test's cost, and true for nearly every id
+    if not (event_id.isprintable() and stream_id.isprintable()) and (
+        has_control_characters(event_id) or has_control_characters(stream_id)
+    ):
+        what = "event id" if has_control_characters(event_id) else "stream id"
+        raise InvalidIdentifier(
+            f"{ev.type}: the {what} holds a control character (tab, newline, \\x1f …); "
+            "ids must be printable text"
+        )
     return _Prepared(
-        event_id=str(new.event_id),
-        stream_id=ev.stream_id,
+        event_id=event_id,
+        stream_id=stream_id,
         type=ev.type,
         schema_version=ev.schema_version,
         occurred_at=format_ts(occurred),
@@ -277,12 +280,29 @@ def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class EventStore:
     """Append and read the log. Create one per process; it is safe to share across threads."""
 
-    def __init__(self, url: str, engine: Engine | None = None) -> None:
+    def __init__(
+        self, url: str, engine: Engine | None = None, *, log_key: str | None = None
+    ) -> None:
+        """``log_key``: keyed mode (``events.chain.log_key()`` reads ``SIPDASH_LOG_KEY``);
+        every row this store appends then carries an HMAC of its hash."""
         self.url = normalise_url(url)
         self.engine = engine or make_engine(self.url)
         self.sqlite = is_sqlite(self.url)
+        self.log_key = chain.log_key(log_key) if log_key else None
         self._ph = "?" if self.sqlite else "%s"
-        self._insert_sql = f"INSERT INTO events ({COLUMNS}) VALUES ({', '.join([self._ph] * 11)})"
+        marks = ", ".join([self._ph] * 11)
+        # appends: hash version 2 as a literal, and the HMAC only in keyed mode, so the bulk
+        # path binds no more parameters per row than before hash versions existed
+        self._append_sql = (
+            f"INSERT INTO events ({COLUMNS}, hash_version) VALUES ({marks}, {HASH_VERSION})"
+            if self.log_key is None
+            else f"INSERT INTO events ({COLUMNS}, hash_version, hmac) "
+            f"VALUES ({marks}, {HASH_VERSION}, {self._ph})"
+        )
+        # restore: every column as the backup holds it
+        self._insert_sql = (
+            f"INSERT INTO events ({CHAIN_COLUMNS}) VALUES ({marks}, {self._ph}, {self._ph})"
+        )
 
     # -- schema --
 
@@ -295,6 +315,7 @@ class EventStore:
             return
         with schema_transaction(self.engine) as conn:
             StoredEvent.__table__.create(conn, checkfirst=True)
+            self._add_chain_columns(conn)
             if self.sqlite:
                 for op in ("UPDATE", "DELETE"):
                     conn.exec_driver_sql(
@@ -314,6 +335,27 @@ class EventStore:
                     "FOR EACH STATEMENT EXECUTE FUNCTION sipdash_append_only(); END IF; END $$"
                 )
 
+    def _chain_columns_missing(self, conn: Connection) -> list[str]:
+        if self.sqlite:
+            have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(events)")}
+        else:
+            have = {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('events') "
+                    "AND attnum > 0 AND NOT attisdropped"
+                )
+            }
+        return [c for c in _CHAIN_EXTRA if c not in have]
+
+    def _add_chain_columns(self, conn: Connection) -> None:
+        """Migration (inside the serialised schema transaction, so concurrent first runs add
+        each column once): a log from before hash versions gets ``hash_version`` = 1 on every
+        existing row (their hashes stay as they are) and an empty ``hmac``."""
+        for name in self._chain_columns_missing(conn):
+            kind = "INTEGER NOT NULL DEFAULT 1" if name == "hash_version" else "TEXT"
+            conn.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+
     def _schema_ready(self) -> bool:
         with self.engine.connect() as conn:
             if self.sqlite:
@@ -321,13 +363,15 @@ class EventStore:
                     "SELECT COUNT(*) FROM sqlite_master WHERE (type = 'table' AND name = 'events') "
                     "OR (type = 'trigger' AND name IN ('events_no_update', 'events_no_delete'))"
                 ).scalar_one()
-                return found == 3
-            return bool(
-                conn.exec_driver_sql(
-                    "SELECT to_regclass('events') IS NOT NULL AND EXISTS "
-                    "(SELECT 1 FROM pg_trigger WHERE tgname = 'events_no_edit')"
-                ).scalar_one()
-            )
+                ready = found == 3
+            else:
+                ready = bool(
+                    conn.exec_driver_sql(
+                        "SELECT to_regclass('events') IS NOT NULL AND EXISTS "
+                        "(SELECT 1 FROM pg_trigger WHERE tgname = 'events_no_edit')"
+                    ).scalar_one()
+                )
+            return ready and not self._chain_columns_missing(conn)
 
     # -- writing --
 
@@ -406,6 +450,12 @@ class EventStore:
         return AppendResult(appended, skipped, head)
 
     @contextmanager
+    def begin_write(self) -> Iterator[Connection]:
+        """A write transaction holding the append lock, for restore (``load_rows_in``)."""
+        with self._write() as conn:
+            yield conn
+
+    @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction holding the append lock (SQLite: BEGIN IMMEDIATE; PG: advisory)."""
         with self.engine.connect() as conn:
@@ -424,8 +474,20 @@ class EventStore:
         *,
         history: bool,
     ) -> AppendResult:
-        head = self._head_in(conn)
+        head, head_mac = self._head_row(conn)
         empty = head.position == 0
+        key = self.log_key
+        if key is None and head_mac is not None:
+            raise LogKeyRequired(
+                f"this log is keyed ({chain.LOG_KEY_ENV}): appending needs the log key, "
+                "otherwise the new rows would carry no HMAC and verify would report them as "
+                "forged; set SIPDASH_LOG_KEY"
+            )
+        if key is not None and head_mac is not None and chain.row_mac(key, head.hash) != head_mac:
+            raise WrongLogKey(
+                f"{chain.LOG_KEY_ENV} is not the key this log is keyed with (the newest row's "
+                "HMAC does not match); nothing was appended"
+            )
         # Idempotency: drop events already stored with the same content; refuse different content.
         seen: dict[str, _Prepared] = {}
         fresh: list[_Prepared] = []
@@ -489,34 +551,44 @@ class EventStore:
                 p.metadata_json,
             )
             digest = row_hash(prev_hash, *fields)
-            rows.append((position, *fields, digest))
+            if key is None:
+                rows.append((position, *fields, digest))
+            else:
+                rows.append((position, *fields, digest, chain.row_mac(key, digest)))
             prev_hash, prev_rec = digest, rec
-        conn.exec_driver_sql(self._insert_sql, rows)
+        conn.exec_driver_sql(self._append_sql, rows)
         return AppendResult(len(rows), skipped, Head(position, prev_hash, prev_rec))
 
     def load_verified_rows(
         self, rows: Iterable[tuple], progress: Callable[[int], None] | None = None
     ) -> int:
-        """Insert complete rows (``COLUMNS`` order) whose chain the caller has checked, into an
-        empty log, in one transaction. Used by restore; the chain is checked again after."""
-        n = 0
+        """Insert complete rows (``CHAIN_COLUMNS`` order) whose chain the caller checks, into
+        an empty log, in one transaction. Used by restore; the chain is checked again after."""
         with self._write() as conn:
-            if self._head_in(conn).position:
-                raise HistoryNotAllowed("rows can only be loaded into an empty log")
-            batch: list[tuple] = []
-            for row in rows:
-                batch.append(tuple(row))
-                if len(batch) >= 20_000:
-                    conn.exec_driver_sql(self._insert_sql, batch)
-                    n += len(batch)
-                    if progress:
-                        progress(len(batch))
-                    batch = []
-            if batch:
+            return self.load_rows_in(conn, rows, progress)
+
+    def load_rows_in(
+        self, conn: Connection, rows: Iterable[tuple], progress: Callable[[int], None] | None = None
+    ) -> int:
+        """:meth:`load_verified_rows` inside the caller's write transaction (``begin_write``),
+        so that a restore can commit the pseudonym mapping in the same transaction."""
+        if self._head_in(conn).position:
+            raise HistoryNotAllowed("rows can only be loaded into an empty log")
+        n = 0
+        batch: list[tuple] = []
+        for row in rows:
+            batch.append(tuple(row))
+            if len(batch) >= 20_000:
                 conn.exec_driver_sql(self._insert_sql, batch)
                 n += len(batch)
                 if progress:
                     progress(len(batch))
+                batch = []
+        if batch:
+            conn.exec_driver_sql(self._insert_sql, batch)
+            n += len(batch)
+            if progress:
+                progress(len(batch))
         return n
 
     def _stored_content(self, conn, ids: list[str]) -> dict[str, tuple[str, str, str]]:
@@ -544,6 +616,15 @@ class EventStore:
         return out
 
     # -- reading --
+
+    def _head_row(self, conn) -> tuple[Head, str | None]:
+        """The head and its row's HMAC (None: the log is not keyed, or is empty)."""
+        row = conn.exec_driver_sql(
+            "SELECT position, hash, recorded_at, hmac FROM events ORDER BY position DESC LIMIT 1"
+        ).first()
+        if row is None:
+            return Head(0, GENESIS_HASH, None), None
+        return Head(int(row[0]), row[1], row[2]), row[3]
 
     def _head_in(self, conn, as_of: str | None = None) -> Head:
         if as_of is None:
@@ -681,6 +762,34 @@ class EventStore:
 
     # -- integrity --
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """One read transaction that sees one state of the database throughout, whatever
+        other processes append meanwhile (SQLite: one WAL read transaction; PostgreSQL:
+        REPEATABLE READ, READ ONLY). Backup and verify read everything through one."""
+        with self.engine.connect() as conn:
+            if not self.sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                if not self.sqlite:
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                yield conn
+
+    def chain_rows(self, conn: Connection, batch_size: int = 20_000) -> Iterator[tuple]:
+        """Every row in ``CHAIN_COLUMNS`` order, in position order, read through ``conn``
+        (a :meth:`snapshot`)."""
+        sql = (
+            f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > {self._ph} "
+            f"ORDER BY position LIMIT {self._ph}"
+        )
+        cursor = 0
+        while True:
+            rows = conn.exec_driver_sql(sql, (cursor, batch_size)).fetchall()
+            yield from rows
+            if len(rows) < batch_size:
+                return
+            cursor = rows[-1][0]
+
     def verify(
         self,
         expect_head: str | None = None,
@@ -689,47 +798,25 @@ class EventStore:
     ) -> VerifyResult:
         """Recompute the hash chain from the first row; report the first position that is off.
 
-        ``expect_head`` is a head hash published earlier: if it is no longer on the chain, rows
-        were removed or rewritten behind it.
+        ``expect_head`` is a head hash published earlier (the full hash or a prefix of at
+        least 12 hex digits, any case; ``ValueError`` otherwise): if it is no longer on the
+        chain, rows were removed or rewritten behind it. With the store's log key, every keyed
+        row's HMAC is checked; without it, keyed rows are reported as not checked.
         """
-        prev_hash, prev_rec, expected_pos, count = GENESIS_HASH, "", 1, 0
-        head_seen = expect_head is None
-        for row in self.read_rows(batch_size=20_000):
-            pos, eid, sid, ver, typ, sver, occ, rec, payload, meta, digest = row
-            pos = int(pos)
-            if pos != expected_pos:
-                return VerifyResult(
-                    False, count, prev_hash, expected_pos, f"position {expected_pos} is missing"
-                )
-            if rec < prev_rec:
-                return VerifyResult(False, count, prev_hash, pos, "recorded_at goes backwards")
-            try:
-                canonical = canonical_json(json.loads(payload)) == payload
-            except ValueError:
-                canonical = False
-            if not canonical:
-                return VerifyResult(False, count, prev_hash, pos, "payload is not canonical JSON")
-            want = row_hash(prev_hash, eid, sid, int(ver), typ, int(sver), occ, rec, payload, meta)
-            if want != digest:
-                return VerifyResult(
-                    False, count, prev_hash, pos, "content or chain does not match its hash"
-                )
-            prev_hash, prev_rec, expected_pos = digest, rec, pos + 1
-            count += 1
-            if not head_seen and digest == expect_head:
-                head_seen = True
-            if progress and count % 20_000 == 0:
-                progress(20_000)
-        if not head_seen:
-            return VerifyResult(
-                False,
-                count,
-                prev_hash,
-                expected_pos,
-                f"the expected head {expect_head} is no longer on the chain "
-                "(rows behind it were removed or rewritten)",
-            )
-        return VerifyResult(True, count, prev_hash)
+        checker = ChainChecker(
+            key=self.log_key,
+            expect_head=chain.parse_expected_head(expect_head) if expect_head else None,
+        )
+        try:
+            with self.snapshot() as conn:
+                for row in self.chain_rows(conn):
+                    checker.check(row)
+                    if progress and checker.count % 20_000 == 0:
+                        progress(20_000)
+            checker.finish()
+        except ChainError as exc:
+            return VerifyResult(False, checker.count, checker.prev_hash, exc.position, exc.problem)
+        return VerifyResult(True, checker.count, checker.prev_hash, notes=tuple(checker.notes()))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -7,10 +7,19 @@ a fact, once recorded, never changes (a correction is a new event).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 __all__ = [
     "Event",
@@ -19,12 +28,26 @@ __all__ = [
     "EVENT_TYPES",
     "MEASURES",
     "ELEMENTS",
+    "PROGRAMME",
     "event_class",
     "parse_event",
 ]
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters in ids and names: a ``\x1f`` or newline could blur a field
+    boundary in the row hash, and nobody can read them."""
+    if _CONTROL.search(value):
+        raise ValueError("must be printable text: no control characters (tab, newline, …)")
+    return value
+
+
 Identifier = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^\S.*$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(_printable),
 ]
 Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
@@ -38,6 +61,14 @@ SurveyAnswer = Literal["yes", "no", "not_sure", "doesnt_apply", "blank"]
 
 ELEMENTS: tuple[str, ...] = ("agenda_setting", "goal_setting", "follow_up")
 MEASURES: tuple[str, ...] = (*ELEMENTS, "all_three")
+
+#: The reserved team subject of programme-level facts (a programme review's sign-off): a team
+#: can never be registered under it, so ``team-_programme`` is the programme's own stream.
+PROGRAMME = "_programme"
+
+#: The deprivation index ``ConsultationHeld.imd_quintile`` is read against (DESIGN: "Surveys,
+#: training, deprivation"); shown wherever quintiles are.
+IMD_VERSION = "English Indices of Deprivation 2019"
 
 #: The earliest and latest dates a fact may carry; anything outside is a typo, not history.
 EARLIEST_DATE = date(1990, 1, 1)
@@ -106,6 +137,13 @@ class TeamRegistered(_TeamEvent):
     site: Identifier
     service: Identifier
 
+    @field_validator("team_id")
+    @classmethod
+    def _not_the_programme(cls, value: str) -> str:
+        if value == PROGRAMME:
+            raise ValueError(f"{PROGRAMME!r} is reserved for programme-level facts")
+        return value
+
 
 class MilestoneLogged(_TeamEvent):
     type: ClassVar[str] = "MilestoneLogged"
@@ -147,10 +185,27 @@ class CommentaryAdded(_TeamEvent):
     author: Identifier
 
 
+class CommentaryWithdrawn(_TeamEvent):
+    """A commentary taken back: ``commentary_event_id`` names the ``CommentaryAdded`` it withdraws.
+    The current commentary of a team and period is the latest one not withdrawn."""
+
+    type: ClassVar[str] = "CommentaryWithdrawn"
+    period: Period
+    commentary_event_id: Identifier
+    withdrawn_by: Identifier
+    reason: Text = ""
+
+
 class ReviewSignedOff(_TeamEvent):
+    """A review signed off (v2: with the head hash of the log the signer was viewing, the
+    external anchor of what was signed; ``team_id`` = :data:`PROGRAMME` for a programme review).
+    v1 events read with ``viewed_head`` None."""
+
     type: ClassVar[str] = "ReviewSignedOff"
+    schema_version: ClassVar[int] = 2
     period: Period
     signed_off_by: Identifier
+    viewed_head: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12,64}$")] | None = None
 
 
 # --- clinician stream ------------------------------------------------------------------------
@@ -192,6 +247,17 @@ class ConsultationHeld(_ConsultationEvent):
     patient_ref: Annotated[str, StringConstraints(pattern=r"^p_[0-9a-f]{16,64}$")]
     occurred_on: date
     contact: Contact
+    #: National quintile of the patient's area (English Indices of Deprivation 2019; 1 = most
+    #: deprived). Optional and ABSENT from the payload when not given (never ``null``), so
+    #: events written before the field existed, and re-imports of files without the column,
+    #: keep exactly the payload (and the event id's content) they always had.
+    imd_quintile: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        data = super().payload()
+        if data.get("imd_quintile") is None:
+            data.pop("imd_quintile", None)
+        return data
 
 
 class AgendaSet(_ConsultationEvent):
@@ -213,6 +279,16 @@ class ElementRetracted(_ConsultationEvent):
     """A correction: the case note did not, after all, document ``element``."""
 
     type: ClassVar[str] = "ElementRetracted"
+    element: Element
+    reason: Text = ""
+
+
+class ElementNotApplicable(_ConsultationEvent):
+    """``element`` does not apply to this consultation (e.g. follow-up for a discharged
+    patient): the note leaves that element's census denominator (and the bundle's); it never
+    counts as "no". A later ``AgendaSet``/... or ``ElementRetracted`` replaces it (ADR 0007)."""
+
+    type: ClassVar[str] = "ElementNotApplicable"
     element: Element
     reason: Text = ""
 
@@ -360,6 +436,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LimitsRecalculated,
         TargetSet,
         CommentaryAdded,
+        CommentaryWithdrawn,
         ReviewSignedOff,
         ClinicianRegistered,
         ClinicianTrained,
@@ -368,6 +445,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         GoalAgreed,
         FollowUpArranged,
         ElementRetracted,
+        ElementNotApplicable,
         AuditRoundOpened,
         CaseNoteReviewed,
         AuditRoundClosed,

@@ -49,3 +49,9 @@ def _case_note_reviewed_v1_booleans(payload: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, bool):
             out[element] = "yes" if value else "no"
     return out
+
+
+@upcaster("ReviewSignedOff", 1)
+def _review_signed_off_v1_no_head(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 did not record which head the signer was viewing; v2 does (None: not recorded)."""
+    return {**payload, "viewed_head": None}

@@ -49,21 +49,24 @@ from events.types import (
 
 from .params import ELEMENTS
 from .plan import ClinicianSeed, Plan, TeamPlan, logit, person_name
+from .reach import TrainingResponse, gap_factors, quintile_of, trained_share
 from .surveys import SurveySeeder
 
 DAY = 86_400
+_KEEP_ALL = (1.0, 1.0, 1.0)
 NEVER = 1 << 62  # "not retracted" sentinel (seconds)
 _ELEMENT_TYPES = (AgendaSet, GoalAgreed, FollowUpArranged)
 
 
 class _Clinician:
-    __slots__ = ("clinician_id", "effects", "trained", "active")
+    __slots__ = ("clinician_id", "effects", "trained", "active", "lag", "response")
 
     def __init__(self, clinician_id: str, effects: tuple[float, float, float]) -> None:
         self.clinician_id = clinician_id
         self.effects = effects
         self.trained: tuple[int, int] | None = None  # (month, day of month)
         self.active = True
+        self.lag, self.response = 0.0, 1.0  # how training shows (seed/reach.py)
 
     def trained_by(self, m: int) -> bool:
         """Trained in time to count for month ``m`` (trained before its middle)."""
@@ -72,7 +75,17 @@ class _Clinician:
 
 
 class _TeamState:
-    __slots__ = ("plan", "clinicians", "next_no", "pending", "lapsed", "caseload", "probs")
+    __slots__ = (
+        "plan",
+        "clinicians",
+        "next_no",
+        "pending",
+        "lapsed",
+        "caseload",
+        "probs",
+        "gapf",
+        "keeps",
+    )
 
     def __init__(self, plan: TeamPlan) -> None:
         self.plan = plan
@@ -82,6 +95,8 @@ class _TeamState:
         self.lapsed = False
         self.caseload: list[str] = []
         self.probs: list[tuple[str, float, float, float]] = []
+        self.gapf: tuple[float, ...] | None = None  # per IMD quintile, this month
+        self.keeps: list[tuple[float, float, float]] = []  # per clinician, as probs
 
 
 class Generator:
@@ -101,6 +116,7 @@ class Generator:
         )
         self.epoch_ms = int(self.epoch.timestamp()) * 1000
         self.teams = [_TeamState(t) for t in plan.teams]
+        self.reach = TrainingResponse(plan.scenario, plan.seed)
         # surveys draw from their own random stream: every other event stays byte-identical
         self.surveys = SurveySeeder(plan, self.epoch_ms)
 
@@ -156,6 +172,7 @@ class Generator:
             ),
         )
         clin = _Clinician(c.clinician_id, c.effects)
+        clin.lag, clin.response = self.reach.draw()
         st.clinicians.append(clin)
         return clin
 
@@ -229,6 +246,7 @@ class Generator:
             )
             if kind == "sip_start":
                 self._baseline_and_target(tp, m, secs + 30)
+        self._reach_milestones(tp, m)
         self._recalculation(tp, m)
         self._rates(st, m)
         self._surveys(tp, m)
@@ -240,6 +258,24 @@ class Generator:
             at = self._at(secs)
             new = NewEvent(survey, survey.returned_on, seeder.event_id(secs), at)
             heapq.heappush(self.heap, (secs, next(self.seq), new))
+
+    def _reach_milestones(self, tp: TeamPlan, m: int) -> None:
+        """The reach story's milestones (a change idea that closes a deprivation gap), with ids
+        from the reach stream: the main stream, and so every other event, is unchanged."""
+        cal = self.cal
+        for j, (month, day, kind, title) in enumerate(tp.reach_milestones):
+            if month != m:
+                continue
+            on = cal.day_of(m, day)
+            secs = on * DAY + 16 * 3600 + 50 * 60 + j * 60
+            at = self._at(secs)
+            event_id = uuid7_from(
+                self.epoch_ms + secs * 1000, self.reach.rng.getrandbits(128) >> 54
+            )
+            event = MilestoneLogged(team_id=tp.team_id, on=cal.days[on], kind=kind, title=title)
+            heapq.heappush(
+                self.heap, (secs, next(self.seq), NewEvent(event, cal.days[on], event_id, at))
+            )
 
     def _baseline_and_target(self, tp: TeamPlan, m: int, secs: int) -> None:
         cal, ms = self.cal, self.p["milestones"]
@@ -309,18 +345,41 @@ class Generator:
         trained = [logit(tp.rate(e, t, 1.0)) + season for e in range(3)]
         untrained = [logit(tp.rate(e, t, uptake)) + season for e in range(3)]
         probs = []
+        keeps = []
         for c in st.clinicians:
             base = trained if c.trained_by(m) else untrained
             u = c.effects
-            probs.append(
-                (
-                    c.clinician_id,
-                    1.0 / (1.0 + math.exp(-(base[0] + u[0]))),
-                    1.0 / (1.0 + math.exp(-(base[1] + u[1]))),
-                    1.0 / (1.0 + math.exp(-(base[2] + u[2]))),
-                )
+            row = (
+                c.clinician_id,
+                1.0 / (1.0 + math.exp(-(base[0] + u[0]))),
+                1.0 / (1.0 + math.exp(-(base[1] + u[1]))),
+                1.0 / (1.0 + math.exp(-(base[2] + u[2]))),
+            )
+            probs.append(row)
+            keeps.append(
+                self._training_keep(tp, c, m, t, season, uptake, row)
+                if base is trained
+                else _KEEP_ALL
             )
         st.probs = probs
+        st.keeps = keeps
+        st.gapf = gap_factors(tp.gap, t)
+
+    def _training_keep(
+        self, tp: TeamPlan, c: _Clinician, m: int, t: float, season: float, uptake: float, row
+    ) -> tuple[float, float, float]:
+        """Who the shift reaches (seed/reach.py): a trained clinician's notes show the training
+        with a lag and to a degree of their own. Applied as the share of the trained rate's
+        documented elements that are kept (drawn from the reach stream, so the main stream, and
+        every other team's events, stay as they were)."""
+        share = trained_share(c.trained, c.lag, c.response, t)
+        factor = uptake + (1.0 - uptake) * share
+        u = c.effects
+        out = []
+        for e in range(3):
+            p_eff = 1.0 / (1.0 + math.exp(-(logit(tp.rate(e, t, factor)) + season + u[e])))
+            out.append(min(1.0, p_eff / row[1 + e]) if row[1 + e] > 0 else 1.0)
+        return tuple(out)  # type: ignore[return-value]
 
     def _month(self, m: int) -> Iterator[NewEvent]:
         """Every consultation of month ``m`` in time order, then queue the month's audit."""
@@ -349,6 +408,7 @@ class Generator:
         opens, span = cal.opens, cal.closes - cal.opens
         elements = ELEMENTS
         element_types = _ELEMENT_TYPES
+        reach_rnd = self.reach.rng.random
 
         epoch_ms = self.epoch_ms
 
@@ -382,7 +442,9 @@ class Generator:
                 st = teams[t]
                 tp = st.plan
                 probs = st.probs
-                clin_id, pa, pg, pf = probs[int(rnd() * len(probs))]
+                pick = int(rnd() * len(probs))
+                clin_id, pa, pg, pf = probs[pick]
+                keep = st.keeps[pick]
                 counters[t] += 1
                 cid = f"{prefixes[t]}{counters[t]:05d}"
                 # the patient: new, or one already on the team's caseload (a pseudonym only)
@@ -396,6 +458,11 @@ class Generator:
                     caseload[int(u / new_share * tp.caseload)] = patient
                 else:
                     patient = caseload[int((u - new_share) / (1.0 - new_share) * tp.caseload)]
+                imd = quintile_of(patient, tp.imd_cut)
+                gapf = st.gapf
+                if gapf is not None and imd is not None:
+                    f = gapf[imd - 1]
+                    keep = (keep[0] * f, keep[1] * f, keep[2] * f)
                 v = rnd()
                 cut = tp.contact_cut
                 contact = "face_to_face" if v < cut[0] else "telephone" if v < cut[1] else "video"
@@ -408,6 +475,7 @@ class Generator:
                         patient_ref=patient,
                         occurred_on=the_date,
                         contact=contact,
+                        imd_quintile=imd,
                     ),
                     at,
                     new_id(secs),
@@ -418,56 +486,66 @@ class Generator:
                 for e, prob in ((0, pa), (1, pg), (2, pf)):
                     if rnd() >= prob or (e == 2 and discharged):
                         continue
+                    # not written up after all (training lag, deprivation gap: seed/reach.py);
+                    # the main stream's draws are taken all the same, so it stays aligned
+                    k = keep[e]
+                    drop = k < 1.0 and reach_rnd() >= k
                     share = late_share[e]
                     if share and rnd() < share:
                         later = day + late_lo + int(rnd() * late_n)
                         rec = later * DAY + opens + int(rnd() * span)
                         when = epoch + timedelta(seconds=rec)
-                        heappush(
-                            heap,
-                            (
-                                rec,
-                                next(seq),
-                                NewEvent(
-                                    element_types[e](
-                                        consultation_id=cid, documented_on=days[later]
+                        eid = new_id(rec)
+                        if not drop:
+                            heappush(
+                                heap,
+                                (
+                                    rec,
+                                    next(seq),
+                                    NewEvent(
+                                        element_types[e](
+                                            consultation_id=cid, documented_on=days[later]
+                                        ),
+                                        when,
+                                        eid,
+                                        when,
                                     ),
-                                    when,
-                                    new_id(rec),
-                                    when,
                                 ),
-                            ),
-                        )
+                            )
                     else:
                         rec = secs
-                        yield NewEvent(
-                            element_types[e](consultation_id=cid, documented_on=the_date),
-                            at,
-                            new_id(secs),
-                            at,
-                        )
-                    state[2 * e] = rec
+                        eid = new_id(secs)
+                        if not drop:
+                            yield NewEvent(
+                                element_types[e](consultation_id=cid, documented_on=the_date),
+                                at,
+                                eid,
+                                at,
+                            )
+                    if not drop:
+                        state[2 * e] = rec
                     if rnd() < retract:
                         gone = rec + (ret_lo + int(rnd() * ret_n)) * DAY
                         when = epoch + timedelta(seconds=gone)
-                        heappush(
-                            heap,
-                            (
-                                gone,
-                                next(seq),
-                                NewEvent(
-                                    ElementRetracted(
-                                        consultation_id=cid,
-                                        element=elements[e],
-                                        reason=reasons[int(rnd() * len(reasons))],
+                        reason = reasons[int(rnd() * len(reasons))]
+                        eid = new_id(gone)
+                        if not drop:
+                            heappush(
+                                heap,
+                                (
+                                    gone,
+                                    next(seq),
+                                    NewEvent(
+                                        ElementRetracted(
+                                            consultation_id=cid, element=elements[e], reason=reason
+                                        ),
+                                        when,
+                                        eid,
+                                        when,
                                     ),
-                                    when,
-                                    new_id(gone),
-                                    when,
                                 ),
-                            ),
-                        )
-                        state[2 * e + 1] = gone
+                            )
+                            state[2 * e + 1] = gone
                 notes[t][cid] = tuple(state)
         for st, team_notes in zip(teams, notes, strict=True):
             if team_notes:

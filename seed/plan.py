@@ -18,6 +18,7 @@ from typing import Any
 from faker import Faker
 
 from .params import ELEMENTS, load_params
+from .reach import gap_plans, quintile_cut
 
 SCENARIOS = ("demo", "large")
 
@@ -141,6 +142,12 @@ class TeamPlan:
     volumes: list[int]
     clinicians: list[ClinicianSeed]
     caseload: int
+    #: who the shift reaches (seed/reach.py): the team's IMD quintile mix and deprivation gap
+    imd_cut: tuple = (0.0, (0.2, 0.4, 0.6, 0.8))
+    gap: Any = None
+    #: milestones of the reach story (month, day, kind, title): logged with ids from the reach
+    #: stream, so the main stream's draws are unchanged
+    reach_milestones: list = field(default_factory=list)
 
     @property
     def sip_time(self) -> float:
@@ -392,7 +399,19 @@ def build_plan(
                 caseload=max(10, round(mean_volume * float(vol_p["caseload_months"]))),
             )
         )
+    _add_reach(plan)
     return plan
+
+
+def _add_reach(plan: Plan) -> None:
+    """Quintile mixes and deprivation gaps (no draws from the plan's random stream)."""
+    gaps = gap_plans(plan.scale)
+    for tp in plan.teams:
+        tp.imd_cut = quintile_cut(tp.team_id)
+        if tp.team_id in gaps:
+            tp.gap, milestone = gaps[tp.team_id]
+            if milestone is not None and milestone[0] < plan.calendar.months:
+                tp.reach_milestones.append(milestone)
 
 
 def _apportion(weights: list[list[float]], total: int) -> list[list[int]]:

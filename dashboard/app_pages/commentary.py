@@ -1,15 +1,19 @@
 """Commentary and sign-off: what a lead says about a team's month, and a senior leader's
 sign-off of it. Both are events (``CommentaryAdded``, ``ReviewSignedOff``) and both go into the
-review pack."""
+review pack. A commentary can be withdrawn (``CommentaryWithdrawn``): the pack prints the latest
+one not withdrawn. Each form saves once per submission (``_forms``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from audit.commentary import commentary as all_commentary
+from audit.imports import event_id as derived_id
 from dashboard import data, writes
+from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
-from events.types import CommentaryAdded, ReviewSignedOff
+from events.types import PROGRAMME, CommentaryAdded, CommentaryWithdrawn, ReviewSignedOff
 
 who = ui.require_editor()
 ctx = ui.context()
@@ -35,14 +39,14 @@ period = c2.selectbox("Month", months, key="cm_period")
 default_name = "" if who.local else (who.actor or "")
 
 
-def _save(event, message: str, clear: tuple[str, ...] = ()) -> None:
+def _save(form: str, entries: tuple, build, message: str, clear: tuple[str, ...] = ()) -> None:
+    """Save once per submission; a fresh form after a saved entry (kept as typed after an
+    error)."""
     try:
-        writes.append(event, actor=who.actor or "")
+        _forms.save_once(form, entries, build, actor=who.actor or "", clear=clear)
     except writes.WriteRefused as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    for key in clear:  # a fresh form after a saved entry (kept as typed after an error)
-        st.session_state.pop(key, None)
     ui.flash(message)
     st.rerun()
 
@@ -50,6 +54,7 @@ def _save(event, message: str, clear: tuple[str, ...] = ()) -> None:
 left, right = st.columns(2)
 with left, st.form("commentary"):
     st.markdown("**Commentary** (service-improvement lead)")
+    _forms.submission("commentary")  # made as the form is drawn: its save's event id
     text = st.text_area(
         "Commentary",
         key="cm_text",
@@ -72,8 +77,11 @@ with left, st.form("commentary"):
             author_slot.error("Give your name.", icon=":material/error:")
             ok = False
         if ok:
+            entries = (team_id, period, text.strip(), author.strip())
             _save(
-                CommentaryAdded(
+                "commentary",
+                entries,
+                lambda _sub: CommentaryAdded(
                     team_id=team_id, period=period, text=text.strip(), author=author.strip()
                 ),
                 f"Commentary on {names[team_id]}, {period} added.",
@@ -82,10 +90,29 @@ with left, st.form("commentary"):
 
 with right, st.form("signoff"):
     st.markdown("**Sign-off** (senior leader)")
+    drawn = _forms.submission("signoff", snap.head_hash or None)
+    scope = st.radio(
+        "What is signed off",
+        ["team", "programme"],
+        format_func={
+            "team": "This team's month",
+            "programme": "The programme review for this month",
+        }.get,
+        horizontal=True,
+        key="so_scope",
+    )
     signer = st.text_input("Signed off by", value=default_name, key="so_by")
     signer_slot = st.empty()
-    sure = st.checkbox(f"I have reviewed {names[team_id]}'s audit for {period}", key="so_confirm")
+    sure = st.checkbox(
+        f"I have reviewed {names[team_id]}'s audit for {period} (or, for the programme, every "
+        "team's) as the log stands now",
+        key="so_confirm",
+    )
     sure_slot = st.empty()
+    st.caption(
+        f"Signing records the log head you are viewing, `{(drawn.head or '')[:16]}`, so anyone "
+        "can later check what was signed."
+    )
     if st.form_submit_button(
         "Sign off", type="primary", icon=":material/verified:", key="so_submit"
     ):
@@ -97,14 +124,56 @@ with right, st.form("signoff"):
             sure_slot.error("Tick the box to confirm the review.", icon=":material/error:")
             ok = False
         if ok:
+            subject = PROGRAMME if scope == "programme" else team_id
+            what = "The programme review" if scope == "programme" else names[team_id]
             _save(
-                ReviewSignedOff(team_id=team_id, period=period, signed_off_by=signer.strip()),
-                f"{names[team_id]}, {period} signed off by {signer.strip()}.",
+                "signoff",
+                (subject, period, signer.strip()),
+                lambda sub: ReviewSignedOff(
+                    team_id=subject,
+                    period=period,
+                    signed_off_by=signer.strip(),
+                    viewed_head=sub.head,
+                ),
+                f"{what}, {period} signed off by {signer.strip()}.",
                 clear=("so_confirm",),
             )
 
 st.subheader(f"Commentary and sign-offs for {names[team_id]}")
-facts = data.team_facts(snap, team_id, ("CommentaryAdded", "ReviewSignedOff"))
+said = all_commentary(data.store().engine, team_id)
+current = said[~said["withdrawn"].astype(bool)]
+if not current.empty:
+    st.markdown("**Commentary in force** (the pack prints the latest of each month)")
+    for row in current.iloc[::-1].itertuples():
+        c_text, c_button = st.columns([5, 1])
+        c_text.markdown(f"**{row.period}**, {row.author}: {row.text}")
+        if c_button.button(
+            "Withdraw",
+            key=f"cm_withdraw_{row.event_id}",
+            icon=":material/undo:",
+            help="Take this commentary back: it stays in the log, marked withdrawn, and the "
+            "pack no longer prints it.",
+        ):
+            try:
+                writes.append(
+                    CommentaryWithdrawn(
+                        team_id=team_id,
+                        period=row.period,
+                        commentary_event_id=row.event_id,
+                        withdrawn_by=(who.actor or "local user"),
+                    ),
+                    actor=who.actor or "",
+                    # one withdrawal per commentary, however often it is clicked
+                    event_id=derived_id("withdraw", row.event_id),
+                )
+            except writes.WriteRefused as exc:
+                st.error(str(exc), icon=":material/error:")
+            else:
+                ui.flash(f"Commentary on {row.period} by {row.author} withdrawn.")
+                st.rerun()
+facts = data.team_facts(
+    snap, team_id, ("CommentaryAdded", "CommentaryWithdrawn", "ReviewSignedOff")
+)
 if facts.empty:
     st.caption("None yet.")
 else:
@@ -114,13 +183,18 @@ else:
             "Month": facts["period"],
             "Recorded (UTC)": facts["recorded_at"].str[:16].str.replace("T", " "),
             "What": facts["type"].map(
-                {"CommentaryAdded": "Commentary", "ReviewSignedOff": "Sign-off"}
+                {
+                    "CommentaryAdded": "Commentary",
+                    "CommentaryWithdrawn": "Commentary withdrawn",
+                    "ReviewSignedOff": "Sign-off",
+                }
             ),
             "Text": facts.get("text", pd.Series("", index=facts.index)).fillna(""),
             "By": facts.apply(
-                lambda r: (
-                    r.get("author") if r["type"] == "CommentaryAdded" else r.get("signed_off_by")
-                ),
+                lambda r: {
+                    "CommentaryAdded": r.get("author"),
+                    "CommentaryWithdrawn": r.get("withdrawn_by"),
+                }.get(r["type"], r.get("signed_off_by")),
                 axis=1,
             ),
         }

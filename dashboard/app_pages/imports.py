@@ -58,7 +58,7 @@ if kind == "surveys":
         "refused and never shown."
     )
 upload = st.file_uploader("CSV file", type=["csv"], key=f"im_file_{kind}")
-register = False
+register = corrections = False
 if kind in ("consultations", "surveys"):
     register = st.checkbox(
         "Register teams not yet known",
@@ -66,6 +66,17 @@ if kind in ("consultations", "surveys"):
         help=(
             "A team named in the file but not registered is otherwise an error. Ticked, it is "
             "registered first (name = the value in the file; site and service 'unknown')."
+        ),
+    )
+if kind == "consultations":
+    corrections = st.checkbox(
+        "Apply corrections",
+        key="im_corrections",
+        help=(
+            "A consultation already imported whose enabler is now no (or na) where the log has "
+            "yes is otherwise refused. Ticked, the change is recorded as a correction (a new "
+            "event; the earlier one stays in the log). Documentation now yes where it was no is "
+            "always added. Other changed columns are always refused."
         ),
     )
 
@@ -99,6 +110,7 @@ if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
             source=upload.name,
             actor=who.actor or "",
             register_teams=register,
+            corrections=corrections,
             progress=_progress,
         )
     except writes.ImportRefused as exc:
@@ -132,8 +144,18 @@ if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
             if result.registered_teams
             else ""
         )
+        changed = [
+            f"{n:,} {what}"
+            for n, what in (
+                (getattr(result, "late_documentation", 0), "late documentation"),
+                (getattr(result, "retracted", 0), "retracted"),
+                (getattr(result, "not_applicable", 0), "now not applicable"),
+            )
+            if n
+        ]
+        detail = f" ({', '.join(changed)})" if changed else ""
         ui.flash(
             f"Imported {shown_name}: {result.rows:,} rows, **{result.appended:,} events "
-            f"appended**, {result.skipped:,} already in the log (skipped).{teams}"
+            f"appended**{detail}, {result.skipped:,} already in the log (skipped).{teams}"
         )
         st.rerun()

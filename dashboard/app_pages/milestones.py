@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, writes
+from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
 from events.types import (
     EARLIEST_DATE,
@@ -61,34 +62,47 @@ def _reason_ok(reason: str, slot) -> bool:
     return True
 
 
-def _save(event, message: str, clear: tuple[str, ...] = ()) -> None:
-    try:
-        if isinstance(event, BaselineFixed | LimitsRecalculated | TargetSet):
+def _save(form: str, event, message: str, clear: tuple[str, ...] = ()) -> None:
+    """Save once per submission (``_forms``: the entries are the event's payload); a fresh
+    form after a saved entry (kept as typed after an error)."""
+    entries = tuple(sorted((k, str(v)) for k, v in event.payload().items()))
+
+    def save(ev, submission_id: str) -> None:
+        if isinstance(ev, BaselineFixed | LimitsRecalculated | TargetSet):
             # decisions go through the decisions service (it enforces the partition rule)
             kind = {
                 "BaselineFixed": "baseline",
                 "LimitsRecalculated": "recalculate",
                 "TargetSet": "target",
-            }[event.type]
-            writes.decide(kind, actor=who.actor or "", **event.model_dump(mode="json"))
+            }[ev.type]
+            writes.decide(
+                kind,
+                actor=who.actor or "",
+                event_id=submission_id,
+                **ev.model_dump(mode="json"),
+            )
         else:
-            writes.append(event, actor=who.actor or "")
+            writes.append(ev, actor=who.actor or "", event_id=submission_id)
+
+    try:
+        _forms.save_once(
+            form, entries, lambda _sub: event, actor=who.actor or "", clear=clear, save=save
+        )
     except writes.WriteRefused as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    for key in clear:  # a fresh form after a saved entry (kept as typed after an error)
-        st.session_state.pop(key, None)
     ui.flash(message)
     st.rerun()
 
 
 tab = st.radio(
     "Record",
-    ["milestone", "baseline", "target"],
+    ["milestone", "baseline", "target", "training"],
     format_func={
         "milestone": "A milestone",
         "baseline": "A baseline or a recalculation of limits",
         "target": "A target",
+        "training": "A clinician's training",
     }.get,
     horizontal=True,
     key="ms_what",
@@ -96,6 +110,7 @@ tab = st.radio(
 
 if tab == "milestone":
     with st.form("milestone"):
+        _forms.submission("milestone")  # made as the form is drawn: its save's event id
         c1, c2 = st.columns([2, 1])
         kind = c1.selectbox("Kind", list(KINDS), format_func=KINDS.get, key="ms_kind")
         on = c2.date_input(
@@ -126,6 +141,7 @@ if tab == "milestone":
                 ok = False
             if ok:
                 _save(
+                    "milestone",
                     MilestoneLogged(team_id=team_id, on=on, kind=kind, title=title.strip()),
                     f"Milestone “{title.strip()}” logged for {names[team_id]} on {on}.",
                     clear=("ms_title",),
@@ -133,6 +149,7 @@ if tab == "milestone":
 
 elif tab == "baseline":
     with st.form("baseline"):
+        _forms.submission("baseline")
         c1, c2, c3 = st.columns([2, 2, 2])
         what = c1.radio(
             "Decision",
@@ -165,12 +182,20 @@ elif tab == "baseline":
             cls = BaselineFixed if what == "baseline" else LimitsRecalculated
             label = "Baseline fixed up to" if what == "baseline" else "Limits recalculated from"
             _save(
+                "baseline",
                 cls(team_id=team_id, measure=measure, period=period, reason=reason.strip()),
                 f"{label} {period} for {names[team_id]}, {data.measure_label(measure).lower()}.",
+                clear=("bl_reason",),
             )
+
+elif tab == "training":
+    from dashboard.app_pages import _training_form
+
+    _training_form.render(team_id, names[team_id], who.actor or "")
 
 else:
     with st.form("target"):
+        _forms.submission("target")
         c1, c2, c3 = st.columns([2, 2, 2])
         measure = c1.selectbox(
             "Enabler", data.measures(), format_func=data.measure_label, key="tg_measure"
@@ -197,6 +222,7 @@ else:
                 ok = False
             if ok:
                 _save(
+                    "target",
                     TargetSet(
                         team_id=team_id,
                         measure=measure,
@@ -206,6 +232,7 @@ else:
                     ),
                     f"Target of {target:.0f}% set for {names[team_id]}, "
                     f"{data.measure_label(measure).lower()}, from {period}.",
+                    clear=("tg_reason",),
                 )
 
 st.subheader(f"Recorded for {names[team_id]}")

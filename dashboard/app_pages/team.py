@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from audit import judgement as jt
-from dashboard import charts, data
+from dashboard import charts, data, reach_data
 from dashboard import survey_data as sd
 from dashboard.app_pages import _shared as ui
 from dashboard.app_pages._surveys import render_team_sources
@@ -23,6 +23,14 @@ if not names:
     st.info(f"No team was registered by then ({ctx.as_of_text}).")
     st.stop()
 
+asked = st.query_params.get("team")  # a link's team, before the widget settles on one
+if asked is not None and asked not in names and asked not in names.values():
+    st.warning(
+        "The link names a team that is not registered "
+        f"({'as known then' if ctx.as_of else 'in this database'}); showing "
+        f"{names[next(iter(names))]} instead. Pick the team below.",
+        icon=":material/link_off:",
+    )
 c1, c2, c3 = st.columns([3, 2, 3])
 team_id = c1.selectbox(
     "Team",
@@ -127,6 +135,7 @@ chart = charts.spc_chart(
     recalculate_at=tc.recalculate_at,
 )
 st.altair_chart(chart, width="stretch")
+reach_data.coverage_strip(snap, team_id, ctx.as_of, ctx.period_from, ctx.period_to)
 with st.expander("How to read this chart"):
     ui.how_to_read_spc()
 

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, writes
+from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
 from events.types import ELEMENTS
 
@@ -66,7 +67,13 @@ def _month_label(period: str) -> str:
     return f"{period} · {notes} notes · {state}"
 
 
-period = c2.selectbox("Month", months["period"].tolist(), format_func=_month_label, key="wl_month")
+periods = months["period"].tolist()
+# The month's label says how its audit stands, so it changes when a round opens or closes; the
+# widget keeps the label it had, which no longer matches: put the month chosen back.
+if st.session_state.get("wl_month") not in periods and st.session_state.get("wl_period") in periods:
+    st.session_state["wl_month"] = st.session_state["wl_period"]
+period = c2.selectbox("Month", periods, format_func=_month_label, key="wl_month")
+st.session_state["wl_period"] = period
 existing = rounds_by_month.get(period, [])
 
 
@@ -178,6 +185,7 @@ def _review_form(row, *, second: bool) -> None:
     cid = row.consultation_id
     prefix = "second" if second else "first"
     with st.form(f"{prefix}_{cid}"):
+        _forms.submission(f"{prefix}_{cid}")  # made as the form is drawn: the review's event id
         st.markdown(_note_line(row))
         cols = st.columns(4)
         picks = {}
@@ -190,12 +198,10 @@ def _review_form(row, *, second: bool) -> None:
                 key=f"{prefix}_{cid}_{element}",
                 help=ELEMENT_HELP[element],
             )
-        reviewer = cols[3].text_input(
-            "Reviewer",
-            value=st.session_state.get("wl_reviewer", ""),
-            key=f"{prefix}_{cid}_reviewer",
-            placeholder="your name or initials",
-        )
+        name_key = f"{prefix}_{cid}_reviewer"
+        if not st.session_state.get(name_key):  # the name given last, for the whole session
+            st.session_state[name_key] = st.session_state.get("wl_reviewer", "")
+        reviewer = cols[3].text_input("Reviewer", key=name_key, placeholder="your name or initials")
         problem = st.empty()
         if st.form_submit_button(
             "Record the second review" if second else "Record the review",
@@ -213,13 +219,9 @@ def _review_form(row, *, second: bool) -> None:
                 text = " and ".join(parts)
                 problem.error(f"{text[:1].upper()}{text[1:]}.", icon=":material/error:")
                 return
-            if second and first_done.get(cid, {}).get("reviewer_id") == reviewer:
-                problem.error(
-                    "A second review must be by someone other than the first reviewer.",
-                    icon=":material/error:",
-                )
-                return
-            try:
+
+            # the review rules (who may second-review what) are the audit service's
+            def save(_event, submission_id: str) -> None:
                 writes.record_review(
                     info.round_id,
                     cid,
@@ -227,6 +229,16 @@ def _review_form(row, *, second: bool) -> None:
                     picks,
                     second_review=second,
                     actor=who.actor or reviewer,
+                    event_id=submission_id,
+                )
+
+            try:
+                _forms.save_once(
+                    f"{prefix}_{cid}",
+                    (info.round_id, cid, reviewer, second, tuple(sorted(picks.items()))),
+                    lambda _sub: None,
+                    actor=who.actor or reviewer,
+                    save=save,
                 )
             except writes.WriteRefused as exc:
                 problem.error(str(exc), icon=":material/error:")
@@ -240,6 +252,8 @@ lists = {
     "first": f"First reviews ({n_first - progress.first_done} to do)",
     "second": f"Second review (blind) ({n_second - progress.second_done} to do)",
 }
+if closed:  # nothing is "to do" in a closed round
+    lists = {"first": "First reviews (round closed)", "second": "Second review (round closed)"}
 which = st.radio(
     "Worklist",
     list(lists),

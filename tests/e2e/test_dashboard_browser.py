@@ -268,3 +268,21 @@ def test_write_and_pack_pages(server, page, shots, path):
     nav = page.locator('[data-testid="stSidebarNav"]')
     expect(nav.get_by_text("Audit worklist")).to_be_visible()
     _shot(page, shots, f"write-{path}")
+
+
+def test_reach_page_flags_a_persistent_gap_and_binds_its_filters_to_the_url(
+    server, page, shots, seeded_db
+):
+    name = _team_name(seeded_db, "b-copd")
+    _open(page, server, f"reach?reach_team={quote_plus(name)}", "Who the shift reaches")
+    expect(page.get_by_text("Observational figures, not proof of cause")).to_be_visible()
+    expect(page.get_by_text("patients from the most deprived areas had")).to_be_visible()
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(4)
+    expect(page.get_by_text("Download every table (Excel)")).to_be_visible()
+    _shot(page, shots, "reach")
+    page.get_by_label("Enabler").click()  # a filter chosen on the page lands in the URL
+    page.get_by_role("option", name="Follow-up").click()
+    _settle(page)
+    query = parse_qs(urlparse(page.url).query)
+    assert query.get("reach_measure") == ["Follow-up"]
+    assert query.get("reach_team") == [name]

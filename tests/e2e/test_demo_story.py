@@ -64,6 +64,72 @@ def test_audit_report_carries_every_team_month_with_twenty_notes(seeded_url, cap
     assert all(r["denominator"] == 20 and not r["small"] for r in agenda)
 
 
+# --- who the shift reaches (issue #18) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reach_story(seeded_db):
+    from audit import queries, reach
+
+    store = EventStore(f"sqlite:///{seeded_db}")
+    rates = reach.quintile_rates(reach.imd_counts(store.engine), "agenda_setting")
+    gaps = reach.quintile_gap(rates)
+    counts = reach.clinician_counts(store.engine)
+    training = reach.training_records(store.engine)
+    ideas = queries.team_facts(store.engine, types=("MilestoneLogged",))
+    store.dispose()
+    return gaps, counts, training, ideas[ideas["kind"] == "change_idea"]
+
+
+def _flagged(gaps, team: str) -> list[str]:
+    mine = gaps[gaps["team"] == team]
+    return mine[mine["verdict"] == "less often"]["period"].tolist()
+
+
+def test_one_teams_deprivation_gap_closes_after_a_change_idea_logged_as_a_milestone(
+    reach_story,
+) -> None:
+    from audit.measures import to_quarter
+
+    gaps, _counts, _training, ideas = reach_story
+    closing = []
+    for team in sorted(set(gaps["team"]) - {"All teams"}):
+        flagged = _flagged(gaps, team)
+        quarters = sorted(gaps[gaps["team"] == team]["period"])
+        if not flagged or flagged[-1] == quarters[-1]:
+            continue  # never flagged, or still flagged now
+        for idea in ideas[ideas["team_id"] == team].itertuples():
+            landed = to_quarter(idea.on[:7])
+            after = [q for q in quarters if q > landed]
+            if flagged[-1] <= landed and len(after) >= 2:  # flagged up to the idea, not since
+                closing.append((team, idea.title))
+    assert closing, "a team whose Q1-Q5 gap closes after a change idea"
+    assert any("deprived" in title for _team, title in closing)
+
+
+def test_another_teams_deprivation_gap_persists_to_the_latest_quarters(reach_story) -> None:
+    gaps = reach_story[0]
+    persistent = [
+        team
+        for team in set(gaps["team"]) - {"All teams"}
+        if (quarters := sorted(gaps[gaps["team"] == team]["period"]))
+        and set(quarters[-4:]) <= set(_flagged(gaps, team))
+    ]
+    assert len(persistent) == 1
+
+
+def test_trained_clinicians_document_more_after_their_training_than_before(reach_story) -> None:
+    from audit import reach
+
+    _gaps, counts, training, _ideas = reach_story
+    summary = reach.before_after_summary(reach.before_after(counts, training, "agenda_setting"))
+    mine = summary[(summary["team"] == "All teams") & (summary["group"] == "trained")]
+    before = mine[mine["window"] == "before"].iloc[0]
+    after = mine[mine["window"] == "after"].iloc[0]
+    assert after["ci_low"] > before["ci_high"], "the rise is clear of the intervals"
+    assert before["trained_clinicians"] >= 40
+
+
 # --- the second source: patient surveys ---------------------------------------------------------
 
 RISING = {"improver", "fast_improver", "slow_improver"}
@@ -157,3 +223,23 @@ def test_every_team_month_has_fifteen_to_thirty_survey_returns(surveys_story) ->
     assert per_month.between(10, 30).all() and 18 <= per_month.mean() <= 26
     assert surveys.loc[surveys["period"] == "2025-12", "provisional"].all()
     assert not surveys.loc[surveys["period"] < "2025-12", "provisional"].any()
+
+
+def test_the_triangulation_pools_exactly_the_quarterly_audit_and_survey_counts(seeded_db) -> None:
+    from audit.measures import audit_measures
+    from audit.surveys import survey_measures
+    from audit.triangulation import compare, latest_complete_quarter, triangulation
+
+    store = EventStore(f"sqlite:///{seeded_db}")
+    try:
+        table = triangulation(store.engine)
+        quarter = latest_complete_quarter(store.engine)
+        again = compare(
+            audit_measures(store.engine, quarterly=True),
+            survey_measures(store.engine, quarterly=True),
+            quarter,
+        )
+    finally:
+        store.dispose()
+    assert quarter == "2025-Q3" and len(table) == 8 * 4
+    assert table.drop(columns="team_name").equals(again)

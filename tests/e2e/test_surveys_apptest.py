@@ -170,3 +170,14 @@ def test_surveys_import_through_the_import_page(monkeypatch, seeded_db_copy) -> 
     at.button(key="im_go").click().run()
     assert not at.exception, at.exception
     assert any("1 events appended" in s.value for s in at.success)
+
+
+def test_the_survey_report_of_a_demo_seeded_before_surveys_says_reseed(
+    seeded_before_surveys, capsys
+) -> None:
+    from dashboard.cli import main
+
+    args = ["audit", "report", "--source", "surveys", "--format", "json"]
+    assert main([*args, "--db", seeded_before_surveys]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == [] and "reseed to see surveys" in out.err

@@ -3,9 +3,14 @@ and nothing shaped like an NHS number is ever stored or echoed."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.imports import ImportRefused
 from audit.projections import Projector
@@ -275,3 +280,84 @@ def test_the_cli_refuses_a_bad_survey_file_with_exit_1_and_appends_nothing(
     err = capsys.readouterr().err
     assert "nothing was appended" in err and "row 2, column confidence" in err and NHS not in err
     assert store.head().position == head
+
+
+def test_survey_event_ids_are_uuid5_of_team_and_survey_id(store, importer) -> None:
+    import uuid
+
+    from audit.imports import NAMESPACE, event_id
+    from audit.survey_imports import survey_event_id
+
+    for team, sid in (("msk1", "s-1"), ("copd1", "s-1"), ("t", "é/ünï\u00a0code")):
+        expected = str(uuid.uuid5(NAMESPACE, f"survey\x1f{team}\x1f{sid}"))
+        assert survey_event_id(team, sid) == event_id("survey", team, sid) == expected
+    importer.import_surveys(GOOD.encode())
+    ids = {e.event_id for e in store.read_all(types=["PatientSurveyReturned"])}
+    assert survey_event_id("copd1", "s-1") in ids
+
+
+# --- fuzzed survey files: imported whole or refused whole, every line naming its row ---------
+
+REFUSAL_LINE = re.compile(r"^[\w.]+\.csv: (row \d+(, column \w+)?[:,] |the file )")
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+garbage = st.one_of(
+    st.text(max_size=15),
+    st.sampled_from(["", " ", "x" * 121, "a\nb", "\x00", "😀", "=1+1", "NULL", NHS, "9434765919"]),
+)
+answer = st.one_of(
+    st.sampled_from(["yes", "no", "not_sure", "Not sure", "doesnt_apply", "N/A", "", "blank"]),
+    garbage,
+)
+survey_cells = st.tuples(
+    st.one_of(st.from_regex(r"s-[0-9]{1,3}", fullmatch=True), garbage),
+    st.one_of(st.sampled_from(["msk1", "COPD1", "MSK Pain Team", "nope"]), garbage),
+    st.one_of(st.sampled_from(["2024-03-04", "1900-01-01", "2024-02-30", "2024-3-4"]), garbage),
+    answer,
+    answer,
+    answer,
+    st.one_of(st.sampled_from(["", "0", "10", "11", "7.5", "-1"]), garbage),
+).map(list)
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    out.write(HEADER + "\n")
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+@FUZZ
+@given(rows=st.lists(survey_cells, min_size=1, max_size=8))
+def test_fuzzed_survey_files_are_imported_whole_or_refused_whole_naming_rows(
+    store: EventStore, importer: SurveyImporter, rows: list[list[str]]
+) -> None:
+    before = store.head().position
+    try:
+        result = importer.import_surveys(_csv(rows))
+    except ImportRefused as exc:
+        assert exc.errors
+        for line in exc.errors:
+            assert REFUSAL_LINE.match(line), f"a refusal that names no row: {line!r}"
+            for form in (NHS, "9434765919"):
+                assert form not in line
+        assert store.head().position == before, "a refused import appended something"
+        return
+    assert store.head().position == before + result.appended
+    assert store.verify().ok
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_random_bytes_as_a_survey_file_are_refused_naming_the_problem(
+    store: EventStore, importer: SurveyImporter, data: bytes
+) -> None:
+    before = store.head().position
+    try:
+        importer.import_surveys(data, source="random.csv")
+    except ImportRefused as exc:
+        assert all(REFUSAL_LINE.match(line) for line in exc.errors), exc.errors
+    assert store.head().position == before

@@ -227,6 +227,18 @@ def test_dashboard_forms_and_cli_authors_refuse_identifiers_without_echoing_them
             "no-round", "c1", grouped(n, " "), {}, second_review=False, actor="Dr X"
         )
     assert "reviewer: looks like an NHS number" in str(refused.value)
+    with pytest.raises(writes.WriteRefused) as refused:
+        writes.decide(
+            "target",
+            actor="Dr X",
+            team_id="msk1",
+            measure="agenda_setting",
+            target=0.8,
+            from_period="2024-03",
+            reason=f"agreed with {n}",
+        )
+    assert "reason: looks like an NHS number" in str(refused.value)
+    assert not any(form in str(refused.value) for form in every_form(n))
     assert head(db) == before
     code, out, err = cli("forget", "HOSP-1", "--by", n)
     assert code == 1 and "--by: looks like an NHS number" in err and n not in out + err
@@ -721,3 +733,33 @@ def _pg_bytes(url: str) -> bytes:
     from .test_reliability_privacy import database_bytes
 
     return database_bytes(url)
+
+
+def test_a_patient_with_two_version_1_tokens_is_forgotten_in_both(
+    db: str, cli: Cli, tmp_path: Path
+) -> None:
+    """Version 1 gave ``9434765919`` and ``943-476-5919`` two tokens: ``forget`` in any form
+    erases both mappings and records ``PatientForgotten`` for each."""
+    (n,) = nhs_numbers(1, valid=True, start=181)
+    store = EventStore(db)
+    PatientRegistry(store.engine, KEY).ensure_schema()
+    plain, dashed = "p_" + "cd" * 16, "p_" + "ef" * 16
+    ph = "?" if store.sqlite else "%s"
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"INSERT INTO patient_tokens (key_hash, token) VALUES ({ph}, {ph})",
+            [
+                (key_hash(KEY, f"nhs:{n}"), plain),
+                (key_hash(KEY, f"local:{grouped(n, '-')}"), dashed),
+            ],
+        )
+    code, out, _ = cli("forget", grouped(n, "/"), "--by", "Dr X")
+    assert code == 0 and plain in out and dashed in out
+    forgotten = {e.payload["patient_ref"] for e in events_of(db, "PatientForgotten")}
+    assert forgotten == {plain, dashed}
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM patient_tokens").scalar() == 0
+    store.dispose()
+    again = [["c1", "msk1", "K1", grouped(n, "-"), "2024-04-01", "video", "yes", "no", "no"]]
+    code, _, err = cli("import", "consultations", write_csv(tmp_path / "b.csv", again))
+    assert code == 1 and "asked to be forgotten" in err

@@ -467,7 +467,10 @@ def test_sipdash_commands_started_at_once_on_a_fresh_database_all_succeed(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every command sets up the schema it needs; doing so from several processes at once
-    (a fresh database, or CREATE OR REPLACE on PostgreSQL) must not make any of them fail."""
+    (a fresh database, or CREATE OR REPLACE on PostgreSQL) must not make any of them fail.
+    (Since #13 a command that only reads refuses a database that does not exist yet, with a
+    clear message and creating nothing: a reader that starts before the imports have created
+    the log may end that way, and in no other.)"""
     monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", KEY)
     files = []
     for name in ("north", "south"):
@@ -483,7 +486,13 @@ def test_sipdash_commands_started_at_once_on_a_fresh_database_all_succeed(
         ("cli", db_url, ["rebuild"]),
     ]
     results = run_workers(spawn_context(monkeypatch), jobs)
-    failed = [r for r in results if r[2] != "ok"]
+    not_yet = ("does not exist. Check --db", "holds no sipdash")
+    failed = [
+        r
+        for r in results
+        if r[2] != "ok"
+        and not (r[1] != "import" and r[3].count("\n") == 1 and any(w in r[3] for w in not_yet))
+    ]
     assert not failed, failed
     store = EventStore(db_url)
     rows = log_invariants(store)

@@ -46,6 +46,12 @@ VALID: dict[str, dict[str, Any]] = {
         "reason": "programme",
     },
     "CommentaryAdded": {"team_id": "msk1", "period": "2024-05", "text": "ok", "author": "lead"},
+    "CommentaryWithdrawn": {
+        "team_id": "msk1",
+        "period": "2024-05",
+        "commentary_event_id": "0192f1a0-0000-7000-8000-000000000001",
+        "withdrawn_by": "lead",
+    },
     "ReviewSignedOff": {"team_id": "msk1", "period": "2024-05", "signed_off_by": "Dr X"},
     "SpcSettingsChanged": {"programme_id": "sip", "shift_points": 7, "reason": "board"},
     "ClinicianRegistered": {"clinician_id": "k1", "team_id": "msk1", "role": "physio"},
@@ -62,6 +68,7 @@ VALID: dict[str, dict[str, Any]] = {
     "GoalAgreed": {"consultation_id": "c1", "documented_on": "2024-03-04"},
     "FollowUpArranged": {"consultation_id": "c1", "documented_on": "2024-03-04"},
     "ElementRetracted": {"consultation_id": "c1", "element": "goal_setting", "reason": "typo"},
+    "ElementNotApplicable": {"consultation_id": "c1", "element": "follow_up"},
     "AuditRoundOpened": {
         "round_id": "r1",
         "team_id": "msk1",

@@ -178,3 +178,25 @@ def test_the_latest_complete_quarter_is_over_in_both_sources(
     latest_survey, latest_audit, quarter
 ) -> None:
     assert complete_quarter(latest_survey, latest_audit) == quarter
+
+
+def test_the_pack_section_lists_the_flagged_pairs_and_says_it_is_a_prompt() -> None:
+    from audit.triangulation import pack_lines, pack_table, render_html
+
+    notes = _quarter(
+        [("tick", "2025-Q3", "goal_setting", 57, 60), ("ok", "2025-Q3", "goal_setting", 50, 60)]
+    )
+    surveys = _quarter(
+        [("tick", "2025-Q3", "goal_setting", 30, 66), ("ok", "2025-Q3", "goal_setting", 52, 66)]
+    )
+    table = compare(notes, surveys, "2025-Q3").assign(team_name=lambda t: t["team"].str.upper())
+    lines = pack_lines(table)
+    assert lines[0].startswith("2025-Q3 (the latest complete quarter): 1 of 2")
+    assert "not a verdict" in lines[1]
+    shown = pack_table(table, {"goal_setting": "Goal setting"})
+    assert shown["Team"].tolist() == ["TICK"] and shown["Enabler"].tolist() == ["Goal setting"]
+    assert shown["Case notes (audit sample)"].iloc[0] == "95%"
+    assert shown["95% interval from"].iloc[0].startswith("+")
+    html = render_html(table)
+    assert "<h2>Case notes and patient surveys</h2>" in html and "TICK" in html and "OK" not in html
+    assert "nothing to triangulate" in render_html(table.iloc[0:0])

@@ -1,0 +1,245 @@
+"""``sipdash import training FILE.csv``: who was trained (ADP), and when.
+
+Columns ``clinician,team,programme,trained_on``. Every row is checked before anything is
+written (all or nothing); errors name the row as a spreadsheet numbers it, the column and what
+was expected, as the consultations import does. A row is keyed by (clinician, programme): its
+event id is UUID v5 of that key, so a re-import appends nothing, and a different date for a
+training already recorded is refused (a training record is a fact, not something edited).
+An unknown clinician, a clinician of another team and a date in the future are refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+
+from pydantic import ValidationError
+
+from events import DuplicateEventConflict, EventStore, NewEvent
+from events.types import EARLIEST_DATE, ClinicianTrained
+
+from . import queries
+from .identifiers import looks_like_nhs_number, mask_digit_runs
+from .imports import (
+    ImportRefused,
+    ImportResult,
+    _date,
+    _decode,
+    _id_problem,
+    _shown,
+    event_id,
+)
+from .projections import Projector
+
+TRAINING_COLUMNS = ["clinician", "team", "programme", "trained_on"]
+
+
+@dataclass(frozen=True)
+class _Row:
+    n: int
+    clinician: str
+    team_id: str
+    programme: str
+    on: date
+
+
+def training_event_id(clinician: str, programme: str) -> str:
+    """The id of a clinician's training in a programme: the same whoever records it."""
+    return event_id("training", clinician, programme.upper())
+
+
+class TrainingImporter:
+    """Validates training rows against the registered teams and clinicians, then appends."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        projector: Projector | None = None,
+        actor: str = "sipdash import",
+        today: date | None = None,
+    ) -> None:
+        self.store = store
+        self.projector = projector or Projector(store)
+        self.actor = actor
+        self.today = today or date.today()
+
+    def _known(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        teams = queries.teams(self.store.engine)
+        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
+        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
+        names = {t.team_id: t.name for t in teams.itertuples()}
+        with self.store.engine.connect() as conn:
+            clinicians = dict(
+                conn.exec_driver_sql("SELECT clinician_id, team_id FROM rm_clinicians").fetchall()
+            )
+        return by_key, names, clinicians
+
+    def _check(
+        self, n: int, where: str, row: dict[str, str], known: tuple
+    ) -> tuple[list[str], _Row | None]:
+        by_key, names, clinicians = known
+        problems = []
+        for column in TRAINING_COLUMNS:
+            if column != "trained_on" and looks_like_nhs_number(row[column]):
+                problems.append(
+                    f"{where}, column {column}: holds a value shaped like an NHS number (not "
+                    "shown); patient identifiers never belong in a training record"
+                )
+            elif column != "trained_on" and (problem := _id_problem(where, column, row[column])):
+                problems.append(problem)
+        if problems:
+            return problems, None
+        clinician, team_raw, programme = row["clinician"], row["team"], row["programme"]
+        team_id = by_key.get(team_raw.lower())
+        if not team_raw:
+            problems.append(f"{where}, column team: expected a team id or name, got nothing")
+        elif team_id is None:
+            problems.append(f"{where}, column team: {_shown(team_raw)} is not a registered team")
+        if not clinician:
+            problems.append(f"{where}, column clinician: expected a clinician code, got nothing")
+        elif clinician not in clinicians:
+            problems.append(
+                f"{where}, column clinician: {_shown(clinician)} is not a known clinician "
+                "(clinicians become known with their first consultation or registration)"
+            )
+        elif team_id is not None and clinicians[clinician] != team_id:
+            home = clinicians[clinician]
+            problems.append(
+                f"{where}, column team: {_shown(clinician)} belongs to {names.get(home, home)!r}, "
+                f"not {names.get(team_id, team_id)!r}"
+            )
+        if not programme:
+            problems.append(
+                f"{where}, column programme: expected the programme's name (e.g. ADP), got nothing"
+            )
+        on = _date(row["trained_on"])
+        if on is None:
+            problems.append(
+                f"{where}, column trained_on: expected a date YYYY-MM-DD, got "
+                f"{_shown(row['trained_on'])}"
+            )
+        elif on > self.today:
+            problems.append(
+                f"{where}, column trained_on: {on} is in the future (today is {self.today}); "
+                "record a training once it has happened"
+            )
+        elif on < EARLIEST_DATE:
+            problems.append(f"{where}, column trained_on: {on} is before {EARLIEST_DATE}")
+        if problems:
+            return problems, None
+        return [], _Row(n, clinician, team_id, programme, on)  # type: ignore[arg-type]
+
+    def _append(self, rows: list[_Row], source: str) -> tuple[int, int]:
+        events, origin = [], {}
+        for r in rows:
+            eid = training_event_id(r.clinician, r.programme)
+            origin[eid] = r
+            try:
+                ev = ClinicianTrained(
+                    clinician_id=r.clinician, team_id=r.team_id, programme=r.programme, on=r.on
+                )
+            except ValidationError as exc:  # a safety net: _check should catch it
+                fields = ", ".join(str(e["loc"][0]) for e in exc.errors(include_input=False))
+                raise ImportRefused([f"{source}: row {r.n}: not accepted ({fields})"]) from None
+            events.append(NewEvent(ev, event_id=eid))
+        try:
+            result = self.store.append_many(
+                events,
+                atomic=True,
+                metadata={"actor": self.actor, "source": f"import:{source}"},
+            )
+        except DuplicateEventConflict as exc:
+            r = origin.get(exc.event_id)
+            what = f"row {r.n}, column trained_on" if r else "a row"
+            raise ImportRefused(
+                [
+                    f"{source}: {what}: this clinician's training in "
+                    f"{r.programme if r else 'this programme'} was recorded before with another "
+                    "date, team or spelling; a training record is not edited"
+                ]
+            ) from None
+        self.projector.catch_up()
+        return result.appended, result.skipped
+
+    def import_training(self, data: bytes, *, source: str = "training.csv") -> ImportResult:
+        """Validate every row, then append all of them in one transaction (or none)."""
+        source = mask_digit_runs(source)  # a file name is never refused, never shown raw
+        self.projector.catch_up()
+        text = _decode(data, source)
+        reader = csv.reader(io.StringIO(text, newline=""))
+        errors: list[str] = []
+        try:
+            header = [h.strip() for h in next(reader, [])]
+            missing = [c for c in TRAINING_COLUMNS if c not in header]
+            unknown = [c for c in header if c not in TRAINING_COLUMNS]
+            doubled = sorted({c for c in header if header.count(c) > 1})
+            if missing or unknown or doubled:
+                parts = []
+                if missing:
+                    parts.append(f"missing column(s) {', '.join(missing)}")
+                if unknown:
+                    parts.append(f"unknown column(s) {', '.join(_shown(c) for c in unknown)}")
+                if doubled:
+                    parts.append(f"column(s) given twice: {', '.join(doubled)}")
+                raise ImportRefused(
+                    [f"{source}: row 1: {'; '.join(parts)}; expected {','.join(TRAINING_COLUMNS)}"]
+                )
+            known = self._known()
+            parsed: list[_Row] = []
+            seen: dict[tuple[str, str], _Row] = {}
+            n_rows = 0
+            for n, cells in enumerate(reader, start=2):
+                if not any(c.strip() for c in cells):
+                    continue
+                n_rows += 1
+                where = f"{source}: row {n}"
+                if len(cells) > len(header):
+                    errors.append(f"{where}: more cells than the header has columns")
+                    continue
+                row = dict.fromkeys(header, "")
+                row.update(zip(header, (c.strip() for c in cells), strict=False))
+                problems, parsed_row = self._check(n, where, row, known)
+                errors.extend(problems)
+                if parsed_row is None:
+                    continue
+                key = (parsed_row.clinician, parsed_row.programme.upper())
+                first = seen.get(key)
+                if first is not None:
+                    if (first.on, first.team_id) != (parsed_row.on, parsed_row.team_id):
+                        errors.append(
+                            f"{where}, column trained_on: {_shown(parsed_row.clinician)} is "
+                            f"already trained in {parsed_row.programme} in row {first.n} with "
+                            "another date"
+                        )
+                    continue
+                seen[key] = parsed_row
+                parsed.append(parsed_row)
+        except csv.Error as exc:
+            raise ImportRefused([f"{source}: not readable as CSV ({exc})"]) from None
+        if errors:
+            raise ImportRefused(errors)
+        if not parsed:
+            raise ImportRefused([f"{source}: the file has a header but no data rows"])
+        appended, skipped = self._append(parsed, source)
+        return ImportResult("training", n_rows, appended, skipped)
+
+    def record(
+        self, clinician: str, team: str, programme: str, on: date, *, source: str = "form"
+    ) -> ImportResult:
+        """One training, as the milestones page's form records it: the same checks and the
+        same id as a file row, so a form entry and a later file agree (or are refused)."""
+        self.projector.catch_up()
+        row = {
+            "clinician": clinician.strip(),
+            "team": team.strip(),
+            "programme": programme.strip(),
+            "trained_on": on.isoformat() if isinstance(on, date) else str(on),
+        }
+        problems, parsed = self._check(1, source, row, self._known())
+        if problems:
+            raise ImportRefused(problems)
+        appended, skipped = self._append([parsed], source)  # type: ignore[list-item]
+        return ImportResult("training", 1, appended, skipped)

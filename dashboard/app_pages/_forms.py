@@ -1,0 +1,66 @@
+"""Idempotent write forms: one submission, one event, however often the button is pressed.
+
+A submission id (a UUID v7) is made when a form is first drawn and becomes the event id of what
+the form saves, so sending the same submission again appends nothing (the log compares event
+ids). After a save the form gets a fresh id and its fields are cleared. A double click sends the
+form twice before the page has redrawn; the second send carries the same entries, so a save
+whose entries equal the last saved ones of that form reuses that save's submission (id and the
+head it was drawn at) and the log takes it as the same event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from dashboard import writes
+from events.ids import new_event_id
+from events.types import Event
+
+_CURRENT = "_sipdash_submission_{}"
+_SAVED = "_sipdash_saved_{}"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a form was drawn with: its submission id and the log head shown at the time."""
+
+    id: str
+    head: str | None
+
+
+def submission(form: str, head: str | None = None) -> Submission:
+    """The submission of ``form`` now on the page (made at its first drawing, kept until saved)."""
+    key = _CURRENT.format(form)
+    if key not in st.session_state:
+        st.session_state[key] = Submission(new_event_id(), head)
+    return st.session_state[key]
+
+
+def save_once(
+    form: str,
+    entries: Hashable,
+    build: Callable[[Submission], Event],
+    *,
+    actor: str,
+    clear: tuple[str, ...] = (),
+    save: Callable[[Event, str], None] | None = None,
+) -> None:
+    """Save what ``build`` makes from this form's submission; raises ``writes.WriteRefused``.
+
+    ``entries``: what the user entered (the same entries right after a save are the same
+    submission). ``clear``: the widget keys to empty once saved. ``save(event, event_id)``
+    replaces the default ``writes.append`` (e.g. a review goes through the audit service)."""
+    saved = st.session_state.get(_SAVED.format(form))
+    sub = saved[1] if saved and saved[0] == entries else submission(form)
+    event = build(sub)
+    if save is None:
+        writes.append(event, actor=actor, event_id=sub.id)
+    else:
+        save(event, sub.id)
+    st.session_state[_SAVED.format(form)] = (entries, sub)
+    st.session_state.pop(_CURRENT.format(form), None)
+    for key in clear:
+        st.session_state.pop(key, None)

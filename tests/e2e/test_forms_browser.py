@@ -1,0 +1,162 @@
+"""In chromium against ``sipdash serve`` (issue #13 items 8 and 10): a double click on a save
+button appends one event; /overview opens the overview, not "Page not found"."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from events import EventStore
+
+expect.set_options(timeout=60_000)
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def db(seeded_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the demo: these tests write."""
+    target = tmp_path_factory.mktemp("forms") / "demo.db"
+    shutil.copyfile(seeded_db, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def server(db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    for _attempt in range(3):
+        port = _free_port()
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port)]
+                + ["--address", "127.0.0.1", "--db", f"sqlite:///{db}"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
+            )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            _stop(proc)
+            continue
+        try:
+            yield base
+        finally:
+            _stop(proc)
+        return
+    pytest.fail(f"sipdash serve did not come up:\n{log.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="module")
+def page(chromium_launch_kwargs: dict) -> Iterator[Page]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**chromium_launch_kwargs)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            pg = context.new_page()
+            pg.set_default_timeout(60_000)
+            yield pg
+        finally:
+            browser.close()
+
+
+def _settle(page: Page) -> None:
+    page.wait_for_selector('[data-testid="stApp"]')
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+    )
+    page.wait_for_timeout(800)
+
+
+def _count(db: Path, type_: str) -> int:
+    store = EventStore(f"sqlite:///{db}")
+    try:
+        return sum(1 for _ in store.read_all(types=[type_]))
+    finally:
+        store.dispose()
+
+
+def test_the_overview_has_its_own_address(server, page):
+    page.goto(f"{server}/overview")
+    expect(page.get_by_role("heading", name="Programme overview", exact=True)).to_be_visible()
+    _settle(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_a_double_click_on_save_appends_one_commentary(server, page, db):
+    page.goto(f"{server}/commentary")
+    expect(page.get_by_role("heading", name="Commentary and sign-off", exact=True)).to_be_visible()
+    _settle(page)
+    before = _count(db, "CommentaryAdded")
+    page.get_by_label("Commentary", exact=True).fill("Double-clicked in chromium.")
+    page.get_by_label("Your name").fill("Lead Lucy")
+    page.get_by_role("button", name="Add the commentary").dblclick()
+    _settle(page)
+    expect(page.get_by_text("added.", exact=False).first).to_be_visible()
+    _settle(page)
+    assert _count(db, "CommentaryAdded") == before + 1
+
+
+def test_a_double_click_on_log_the_milestone_appends_one(server, page, db):
+    page.goto(f"{server}/milestones")
+    expect(page.get_by_role("heading", name="Milestones and targets", exact=True)).to_be_visible()
+    _settle(page)
+    before = _count(db, "MilestoneLogged")
+    page.get_by_label("Title").fill("PDSA double click")
+    page.get_by_role("button", name="Log the milestone").dblclick()
+    _settle(page)
+    expect(page.get_by_text("PDSA double click", exact=False).first).to_be_visible()
+    _settle(page)
+    assert _count(db, "MilestoneLogged") == before + 1
+
+
+def test_an_as_of_date_typed_and_entered_applies_at_once(server, page):
+    page.goto(f"{server}/")
+    expect(page.get_by_role("heading", name="Programme overview", exact=True)).to_be_visible()
+    _settle(page)
+    year = page.locator('[data-testid="stSidebar"] [data-testid="stDateInput"] [role="spinbutton"]')
+    year.first.click()
+    page.keyboard.type("20240630")  # year, month, day: the field moves on by itself
+    page.wait_for_timeout(300)
+    assert "as_of" not in page.url
+    page.keyboard.press("Enter")  # no click elsewhere, no Tab: Enter alone applies it
+    _settle(page)
+    expect(page.get_by_text("end of 30 June 2024")).to_be_visible()
+    assert "as_of=2024-06-30" in page.url
