@@ -204,6 +204,8 @@ def test_overview_page(server, page, shots):
 def test_overview_row_opens_the_team_chart(server, page):
     _open(page, server, "", PAGES[""])
     grid = page.locator('[data-testid="stDataFrame"]').first  # the grid comes first
+    grid.scroll_into_view_if_needed()  # below the culture-shift curve on a tall page
+    _settle(page)
     box = grid.bounding_box()
     assert box is not None
     # the grid is drawn on a canvas: click the first row's selection box (header row ~35 px)
