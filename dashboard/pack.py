@@ -4,7 +4,8 @@ Page 1 is the cover and executive summary: the headline with the culture-shift c
 icon grid of the teams needing attention first (at most 12; the rest on the next page), what
 changed since the last programme review and the signed-off commentary. Then a contents list,
 the change list in full, a section per team (charts with milestones, the state now,
-commentary), the comparison of teams (window stated), audit quality, and an appendix with the
+commentary), the comparison of teams (window stated), audit quality, case notes beside patient
+surveys and who the shift reaches (``pack_sections``), and an appendix with the
 method and how to reproduce the pack (full head hash, ``sipdash verify --expect-head``,
 ``sipdash report --at-head``).
 
@@ -47,6 +48,7 @@ from events.store import format_ts
 from events.types import MEASURES, ExportRecorded
 
 from . import charts
+from .pack_sections import PackSection, collect_sections
 
 FONT_DIR = Path(__file__).parent / "static" / "fonts"
 FONT = "DejaVu Sans"
@@ -168,6 +170,7 @@ class Content:
     quality: pd.DataFrame
     programme_agreement: str
     not_audited: list[str] = field(default_factory=list)
+    extra_sections: list[PackSection] = field(default_factory=list)  # surveys, reach
 
     def figures(self) -> list[Figure]:
         out = [f for f in (self.curve_figure, *self.grid_figures) if f is not None]
@@ -418,6 +421,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         league=league,
         quality=quality,
         programme_agreement=_agreement_text(views.agreement(engine, as_of=as_of), "Programme-wide"),
+        extra_sections=collect_sections(engine, as_of=as_of, synthetic=meta["synthetic"]),
     )
 
 
@@ -601,6 +605,7 @@ def _html(c: Content, renders: dict[str, Render]) -> str:
     toc += [
         ("compare", "Comparing teams"),
         ("quality", "Audit quality"),
+        *[(s.anchor, s.title) for s in c.extra_sections],
         ("appendix", "Appendix: method and reproduction"),
     ]
     parts = [
@@ -678,13 +683,27 @@ def _html(c: Content, renders: dict[str, Render]) -> str:
     parts.append("</section><section id='quality'><h2>Audit quality</h2>")
     parts.append(f"<p>{esc(c.programme_agreement)}</p>")
     parts.append(_table_html(quality_table(c.quality)))
-    parts.append("</section><section id='appendix'><h2>Appendix: method and reproduction</h2>")
+    parts.append("</section>")
+    parts.extend(_section_html(s) for s in c.extra_sections)
+    parts.append("<section id='appendix'><h2>Appendix: method and reproduction</h2>")
     parts.extend(f"<p>{esc(t)}</p>" for t in method_lines())
     parts.append("<h3>SPC settings in force</h3>")
     parts.extend(f"<p>{esc(t)}</p>" for t in meta.get("settings", []))
     parts.append("<h3>Reproduce this pack</h3>")
     parts.extend(f"<p><code>{esc(t)}</code></p>" for t in reproduce_lines(meta))
     parts.append("</section></body></html>")
+    return "\n".join(parts)
+
+
+def _section_html(s: PackSection) -> str:
+    """One of the surveys / reach sections: paragraphs, then its titled tables."""
+    esc = html.escape
+    parts = [f"<section id='{esc(s.anchor)}'><h2>{esc(s.title)}</h2>"]
+    parts.extend(f"<p>{esc(t)}</p>" for t in s.lines)
+    for title, t in s.tables:
+        parts.append(f"<h3>{esc(title)}</h3>")
+        parts.append(_table_html(t))
+    parts.append("</section>")
     return "\n".join(parts)
 
 
@@ -883,6 +902,16 @@ def _pdf(c: Content, renders: dict[str, Render]) -> bytes:
     heading("Audit quality")
     text(c.programme_agreement, 9)
     table(quality_table(c.quality), size=6.5)
+    for s in c.extra_sections:
+        pdf.add_page()
+        heading(s.title)
+        for t in s.lines:
+            text(t, 8.5)
+            pdf.ln(0.5)
+        for title, t in s.tables:
+            pdf.ln(1)
+            text(title, 10, "B", _DARK_BLUE, h=5)
+            table(t, size=6.5)
     pdf.add_page()
     heading("Appendix: method and reproduction")
     for t in method_lines():

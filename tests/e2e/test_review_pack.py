@@ -265,3 +265,137 @@ def test_report_at_head_refuses_a_hash_that_is_not_on_the_log(seeded_db_copy, tm
     assert "is not on this log" in capsys.readouterr().err
     assert main(["report", "--db", url, "--out", str(out), "--at-head", "xyz"]) == 2
     assert not out.exists()
+
+
+# ------------------------------------------- patient surveys and who the shift reaches
+
+
+def _pages(pdf: bytes) -> list[str]:
+    return [" ".join(p.get_textpage().get_text_range().split()) for p in pdfium.PdfDocument(pdf)]
+
+
+def _section_pages(texts: list[str], title: str) -> str:
+    """The text of a section: from the page its heading opens to the next section's heading."""
+    start = next(i for i, t in enumerate(texts) if t.startswith(title))
+    out = [texts[start]]
+    for t in texts[start + 1 :]:
+        if not t.startswith("Team "):  # a table running on (its header row repeats)
+            break
+        out.append(t)
+    return " ".join(out)
+
+
+def _tick_box_team() -> str:
+    import seed
+
+    specs = seed.load_params()["scenario"]["demo"]["team"]
+    (team,) = [t["id"] for t in specs if t.get("survey") == "tick_box"]
+    return team
+
+
+def test_the_contents_list_the_surveys_and_reach_sections_at_their_pages_before_the_appendix(
+    board_pack,
+) -> None:
+    from dashboard.pack_sections import REACH_TITLE, SURVEYS_TITLE
+
+    _store, pack, pdf = board_pack
+    texts = [page.get_textpage().get_text_range() for page in pdfium.PdfDocument(pdf)]
+    contents = next(t for t in texts if "Contents" in t.splitlines())
+    lines = contents.splitlines()
+    pages = {}
+    for title in ("Audit quality", SURVEYS_TITLE, REACH_TITLE, "Appendix: method and reproduction"):
+        line = next(x for x in lines if x.startswith(title))
+        pages[title] = int(re.search(r"page (\d+)$", line).group(1))
+        assert texts[pages[title] - 1].startswith(title), f"{title} is not on page {pages[title]}"
+    # after audit quality, before the appendix
+    assert list(pages.values()) == sorted(pages.values())
+    html = pack.html
+    for anchor, title in (("surveys", SURVEYS_TITLE), ("reach", REACH_TITLE)):
+        assert f"<li><a href='#{anchor}'>{title}</a></li>" in html
+        assert f"<section id='{anchor}'><h2>{title}</h2>" in html
+    assert html.index("id='quality'") < html.index("id='surveys'") < html.index("id='reach'")
+    assert html.index("id='reach'") < html.index("id='appendix'")
+
+
+def test_the_surveys_section_shows_the_tick_box_team_flagged_with_both_rates_and_their_n(
+    board_pack,
+) -> None:
+    from audit.triangulation import FLAG_TEXT, PROMPT_TEXT, triangulation
+
+    store, pack, pdf = board_pack
+    section = _section_pages(_pages(pdf), "Case notes and patient surveys")
+    table = triangulation(store.engine, as_of=AS_OF)
+    team = _tick_box_team()
+    mine = table[table["team"] == team]
+    assert len(mine) == 4 and mine["flagged"].all()
+    assert f"{mine['quarter'].iloc[0]} (the latest complete quarter)" in section
+    assert f"flagged as {FLAG_TEXT}" in section
+    assert " ".join(PROMPT_TEXT.split()) in section  # a prompt, not a verdict
+    name = " ".join(mine["team_name"].iloc[0].split())
+    assert section.count(name) == 4, "one row per flagged enabler of the tick-box team"
+    row = mine[mine["measure"] == "all_three"].iloc[0]
+    figures = (
+        f"{name} All three {row['notes_rate']:.0%}, n = {row['notes_n']} "
+        f"{row['survey_rate']:.0%}, n = {row['survey_n']} {row['difference']:+.0%} "
+        f"{row['diff_low']:+.0%} to {row['diff_high']:+.0%} ⚑"
+    )
+    assert figures in section
+    for unflagged in table.loc[~table["flagged"], "team_name"].unique():
+        if unflagged not in set(table.loc[table["flagged"], "team_name"]):
+            assert " ".join(unflagged.split()) not in section, f"{unflagged} is not flagged"
+    assert f"{row['notes_rate']:.0%}, n = {row['notes_n']}" in pack.html
+
+
+def test_the_reach_section_shows_coverage_both_groups_the_deprivation_gap_and_no_causal_claim(
+    board_pack,
+) -> None:
+    from audit import reach
+
+    store, pack, pdf = board_pack
+    section = _section_pages(_pages(pdf), "Who the shift reaches (observational)")
+    assert "Observational, no causal claim" in section
+    tables = reach.pack_tables(store.engine, as_of=AS_OF, measure="all_three", programme="ADP")
+    cov = tables["coverage"].set_index("team").loc[reach.ALL_TEAMS]
+    coverage = (
+        f"All teams: {int(cov['trained'])} of {int(cov['active'])} active clinicians trained "
+        f"in ADP ({cov['period']})"
+    )
+    assert coverage in section and coverage in pack.html
+    ba = tables["before_after"]
+    trained = ba[(ba["team"] == reach.ALL_TEAMS) & (ba["group"] == "trained")]
+    after = trained.set_index("window").loc["after"]
+    assert (
+        f"All teams trained clinicians {trained.set_index('window').loc['before', 'proportion']:.0%}"
+        in section
+    )
+    assert f"{after['proportion']:.0%} ({after['ci_low']:.0%}–{after['ci_high']:.0%}), n = " in (
+        section
+    )
+    assert "not yet trained (same team, same months)" in section
+    gaps = tables["deprivation"]
+    flagged = gaps[gaps["verdict"] == "less often"]
+    assert len(flagged) >= 1, "the demo has a team whose most deprived get it less often"
+    g = flagged.iloc[0]
+    assert (
+        f"{g['gap'] * 100:+.0f} points ({g['gap_low'] * 100:+.0f} to {g['gap_high'] * 100:+.0f})"
+        f" ⚠ most deprived less often {int(g['q1_notes'])} {int(g['q5_notes'])}"
+    ) in section
+
+
+def test_a_log_without_patient_surveys_says_reseed_rather_than_an_empty_table(
+    seeded_db_copy,
+) -> None:
+    store = EventStore(f"sqlite:///{seeded_db_copy}")
+    try:
+        with store.engine.begin() as conn:  # the demo as projected before surveys existed
+            conn.exec_driver_sql("DELETE FROM rm_surveys")
+        pack = build_pack(store, as_of=AS_OF, record=False)
+        (surveys,) = [s for s in pack.content.extra_sections if s.anchor == "surveys"]
+        assert surveys.tables == []
+        texts = _pages(pack.pdf)
+    finally:
+        store.dispose()
+    section = _section_pages(texts, "Case notes and patient surveys")
+    assert "No patient surveys in this log (reseed to see them" in section
+    assert "Screening flag" not in section and "Screening flag" not in pack.html
+    assert "No patient surveys in this log (reseed to see them" in pack.html
