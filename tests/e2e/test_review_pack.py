@@ -399,3 +399,52 @@ def test_a_log_without_patient_surveys_says_reseed_rather_than_an_empty_table(
     assert "No patient surveys in this log (reseed to see them" in section
     assert "Screening flag" not in section and "Screening flag" not in pack.html
     assert "No patient surveys in this log (reseed to see them" in pack.html
+
+
+def test_surveys_returned_after_the_as_of_do_not_change_the_surveys_or_reach_sections(
+    seeded_db_copy,
+) -> None:
+    from events.types import PatientSurveyReturned
+
+    store = EventStore(f"sqlite:///{seeded_db_copy}")
+    try:
+        before = build_pack(store, as_of=AS_OF, record=False)
+        team = _tick_box_team()
+        store.append(  # returned late for the quarter the section reports on
+            [
+                NewEvent(
+                    PatientSurveyReturned(
+                        survey_id=f"late-{k}",
+                        team_id=team,
+                        returned_on=date(2025, 2, 14),
+                        agenda_setting="yes",
+                        goal_setting="yes",
+                        follow_up="yes",
+                    )
+                )
+                for k in range(40)
+            ]
+        )
+        Projector(store).catch_up()
+        after = build_pack(store, as_of=AS_OF, record=False)
+        from audit.triangulation import triangulation
+
+        then = triangulation(store.engine, as_of=AS_OF)
+        quarter = then["quarter"].iloc[0]
+        at_head = triangulation(store.engine, quarter=quarter)  # the late returns do count now
+    finally:
+        store.dispose()
+
+    def words(pack) -> list:
+        return [
+            (s.title, s.lines, [(t, table.to_dict("records")) for t, table in s.tables])
+            for s in pack.content.extra_sections
+        ]
+
+    assert words(after) == words(before)
+    assert after.html == before.html
+
+    def surveys_n(table) -> int:
+        return int(table.loc[table["team"] == team, "survey_n"].sum())
+
+    assert surveys_n(at_head) == surveys_n(then) + 40 * 4
