@@ -42,6 +42,9 @@ from audit.judgement import summary_lines
 from audit.measures import audit_measures
 from audit.quality import audit_quality
 from audit.settings import load_settings_from_engine
+from audit.triangulation import pack_lines as triangulation_lines
+from audit.triangulation import pack_table as triangulation_table
+from audit.triangulation import render_html as triangulation_html
 from events import EventStore, NewEvent
 from events.store import format_ts
 from events.types import MEASURES, ExportRecorded
@@ -168,6 +171,8 @@ class Content:
     quality: pd.DataFrame
     programme_agreement: str
     not_audited: list[str] = field(default_factory=list)
+    #: patient surveys vs case notes (issue #17): the section before the appendix
+    triangulation: pd.DataFrame | None = None
 
     def figures(self) -> list[Figure]:
         out = [f for f in (self.curve_figure, *self.grid_figures) if f is not None]
@@ -603,6 +608,8 @@ def _html(c: Content, renders: dict[str, Render]) -> str:
         ("quality", "Audit quality"),
         ("appendix", "Appendix: method and reproduction"),
     ]
+    if c.triangulation is not None:  # patient surveys (#17), just before the appendix
+        toc.insert(-1, ("triangulation", "Case notes and patient surveys"))
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>SIP case-note audit: review pack</title><style>",
@@ -678,7 +685,10 @@ def _html(c: Content, renders: dict[str, Render]) -> str:
     parts.append("</section><section id='quality'><h2>Audit quality</h2>")
     parts.append(f"<p>{esc(c.programme_agreement)}</p>")
     parts.append(_table_html(quality_table(c.quality)))
-    parts.append("</section><section id='appendix'><h2>Appendix: method and reproduction</h2>")
+    parts.append("</section>")
+    if c.triangulation is not None:  # patient surveys (#17), a section of its own
+        parts.append(triangulation_html(c.triangulation, labels.MEASURE_LABELS))
+    parts.append("<section id='appendix'><h2>Appendix: method and reproduction</h2>")
     parts.extend(f"<p>{esc(t)}</p>" for t in method_lines())
     parts.append("<h3>SPC settings in force</h3>")
     parts.extend(f"<p>{esc(t)}</p>" for t in meta.get("settings", []))
@@ -883,6 +893,13 @@ def _pdf(c: Content, renders: dict[str, Render]) -> bytes:
     heading("Audit quality")
     text(c.programme_agreement, 9)
     table(quality_table(c.quality), size=6.5)
+    if c.triangulation is not None:  # patient surveys (#17), a section of its own
+        pdf.add_page()
+        heading("Case notes and patient surveys")
+        for t in triangulation_lines(c.triangulation):
+            text(t, 8.5)
+            pdf.ln(1)
+        table(triangulation_table(c.triangulation, labels.MEASURE_LABELS), size=6.5)
     pdf.add_page()
     heading("Appendix: method and reproduction")
     for t in method_lines():
@@ -923,6 +940,17 @@ def _render_toc(pdf: FPDF, outline: list) -> None:
 # ------------------------------------------------------------------------------- building
 
 
+def _triangulation(store: EventStore, as_of: datetime | None) -> pd.DataFrame | None:
+    """The triangulation as of the pack's moment; None (no section) when the log holds no
+    surveys, as in a demo seeded before surveys existed."""
+    from audit.surveys import has_surveys
+    from audit.triangulation import triangulation
+
+    if not has_surveys(store.engine):
+        return None
+    return triangulation(store.engine, as_of=as_of)
+
+
 def build_pack(
     store: EventStore,
     *,
@@ -934,6 +962,7 @@ def build_pack(
     """Collect the pack as of ``as_of`` (the head when None) and record the export as an
     event; the charts render on first use of ``.html`` or ``.pdf``, once for both."""
     content = _collect(store, as_of)
+    content.triangulation = _triangulation(store, as_of)
     pack = Pack(content)
     if record:
         meta = content.meta
