@@ -170,7 +170,7 @@ class Content:
     quality: pd.DataFrame
     programme_agreement: str
     not_audited: list[str] = field(default_factory=list)
-    extra_sections: list[PackSection] = field(default_factory=list)  # surveys, reach
+    extra_sections: list[PackSection] = field(default_factory=list)  # reach, surveys
 
     def figures(self) -> list[Figure]:
         out = [f for f in (self.curve_figure, *self.grid_figures) if f is not None]

@@ -1,5 +1,5 @@
-"""The review pack's two "second version" sections: patient surveys (triangulation, issue #17)
-and who the shift reaches (training and deprivation, issue #18).
+"""The review pack's two "second version" sections: who the shift reaches (training and
+deprivation, issue #18) and patient surveys (triangulation, issue #17).
 
 Kept out of ``pack.py`` so the board paper's layout and these sections' words change
 independently. Every number comes from ``audit.triangulation`` and ``audit.reach`` read at the
@@ -82,7 +82,7 @@ def surveys_section(
 
     "No surveys" is judged at ``as_of`` (not "does the log hold any now"), so a pack as of a
     past moment keeps its bytes when surveys are imported later."""
-    anchor = "surveys"
+    anchor = "triangulation"
     if latest_survey_period(engine, as_of=as_of) is None:
         return PackSection(anchor, SURVEYS_TITLE, [NO_SURVEYS_DEMO if synthetic else NO_SURVEYS])
     table = triangulation.triangulation(engine, as_of=as_of)
@@ -235,8 +235,9 @@ def collect_sections(
     engine: Engine, *, as_of: datetime | None, synthetic: bool = False
 ) -> list[PackSection]:
     """Both sections, in the order the pack prints them (after audit quality, before the
-    appendix)."""
+    appendix): who the shift reaches, then case notes beside patient surveys, which stays on
+    the page just before the appendix."""
     return [
-        surveys_section(engine, as_of=as_of, synthetic=synthetic),
         reach_section(engine, as_of=as_of),
+        surveys_section(engine, as_of=as_of, synthetic=synthetic),
     ]

@@ -303,18 +303,18 @@ def test_the_contents_list_the_surveys_and_reach_sections_at_their_pages_before_
     contents = next(t for t in texts if "Contents" in t.splitlines())
     lines = contents.splitlines()
     pages = {}
-    for title in ("Audit quality", SURVEYS_TITLE, REACH_TITLE, "Appendix: method and reproduction"):
+    for title in ("Audit quality", REACH_TITLE, SURVEYS_TITLE, "Appendix: method and reproduction"):
         line = next(x for x in lines if x.startswith(title))
         pages[title] = int(re.search(r"page (\d+)$", line).group(1))
         assert texts[pages[title] - 1].startswith(title), f"{title} is not on page {pages[title]}"
     # after audit quality, before the appendix
     assert list(pages.values()) == sorted(pages.values())
     html = pack.html
-    for anchor, title in (("surveys", SURVEYS_TITLE), ("reach", REACH_TITLE)):
+    for anchor, title in (("triangulation", SURVEYS_TITLE), ("reach", REACH_TITLE)):
         assert f"<li><a href='#{anchor}'>{title}</a></li>" in html
         assert f"<section id='{anchor}'><h2>{title}</h2>" in html
-    assert html.index("id='quality'") < html.index("id='surveys'") < html.index("id='reach'")
-    assert html.index("id='reach'") < html.index("id='appendix'")
+    assert html.index("id='quality'") < html.index("id='reach'")
+    assert html.index("id='reach'") < html.index("id='triangulation'") < html.index("id='appendix'")
 
 
 def test_the_surveys_section_shows_the_tick_box_team_flagged_with_both_rates_and_their_n(
@@ -390,7 +390,7 @@ def test_a_log_without_patient_surveys_says_reseed_rather_than_an_empty_table(
         with store.engine.begin() as conn:  # the demo as projected before surveys existed
             conn.exec_driver_sql("DELETE FROM rm_surveys")
         pack = build_pack(store, as_of=AS_OF, record=False)
-        (surveys,) = [s for s in pack.content.extra_sections if s.anchor == "surveys"]
+        (surveys,) = [s for s in pack.content.extra_sections if s.anchor == "triangulation"]
         assert surveys.tables == []
         texts = _pages(pack.pdf)
     finally:
