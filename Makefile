@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test demo bench lint format clean
+.PHONY: help venv test demo bench bench-smoke lint format clean
 
 help: ## List the targets
 	@echo "sipdash make targets:"
@@ -26,9 +26,18 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-test: venv ## Lint (ruff check) then run the whole test suite (real SQLite, PostgreSQL, chromium)
+test: venv ## Lint (ruff check + format check), the whole test suite, then a bench smoke run
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory bench-smoke
+
+bench-smoke: venv ## A few seconds of bench/run_all.py at 10k (no PostgreSQL): fails if the benchmarks crash
+	@tmp=$$(mktemp -d) && \
+	$(BIN)/python bench/run_all.py --quick --no-pg --no-eventsourcing --tmp $$tmp \
+		--out $$tmp/smoke.json --chart $$tmp/smoke.png > $$tmp/smoke.log 2>&1 \
+		|| { cat $$tmp/smoke.log; rm -rf $$tmp; exit 1; }; \
+	tail -n 2 $$tmp/smoke.log; rm -rf $$tmp
 
 demo: venv ## Seed a demo programme if the database is empty, then serve the dashboard
 	$(BIN)/sipdash seed --if-empty && $(BIN)/sipdash serve

@@ -155,7 +155,7 @@ class SurveyImporter:
         problems = _header_problems(data, source)
         if problems:
             raise ImportRefused(problems)
-        rows = _rows(data, source, SURVEY_COLUMNS)
+        rows = _rows(data, source, SURVEY_COLUMNS, OPTIONAL_COLUMNS)
         by_key = self._team_lookup()
         errors: list[str] = []
         seen: dict[tuple[str, str], tuple[int, tuple]] = {}

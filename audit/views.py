@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from events.types import MEASURES
 
-from . import queries
+from . import labels, queries
 from .compare import CompareWindow, compare_window, sip_starts_from_facts
 from .judgement import Decisions, Judgement, judge_team
 from .measures import audit_measures, census_measures
@@ -33,27 +33,11 @@ from .stats import cohens_kappa
 
 DEFAULT_TARGET = 0.8
 MIN_PAIRS = 20  # agreement is never reported from fewer paired findings
-MEASURE_LABELS = {
-    "agenda_setting": "Agenda setting",
-    "goal_setting": "Goal setting",
-    "follow_up": "Follow-up",
-    "all_three": "All three",
-}
-VARIATION_LABELS = {
-    "improvement": "Improvement",
-    "concern": "Concern",
-    "neither": "Special cause (neither)",
-    "common_cause": "Common cause",
-    None: "Too few points",
-}
+# One set of words for the dashboard and the pack (audit/labels.py).
+MEASURE_LABELS = labels.MEASURE_LABELS
+VARIATION_LABELS = labels.VARIATION_BADGES
 ASSURANCE_NOT_ASSESSABLE = "not_assessable"
-ASSURANCE_LABELS = {
-    "pass": "Consistently passes target",
-    "fail": "Consistently fails target",
-    "hit_or_miss": "Hit or miss",
-    None: "No assurance (too few points)",
-    "not_assessable": "Not assessable — recalculate limits",
-}
+ASSURANCE_LABELS = labels.ASSURANCE_BADGES
 _CONCERN_ORDER = {"concern": 0, "neither": 1, "common_cause": 2, None: 3, "improvement": 4}
 
 

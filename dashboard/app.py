@@ -100,6 +100,9 @@ try:
 except data.ReadModelsAhead as exc:  # a truncated log: never fold on silently
     st.error(f"**The event log is shorter than the read models.** {exc}", icon=":material/error:")
     st.stop()
+except data.LogKeyError as exc:  # SIPDASH_LOG_KEY set but unusable: say so, never guess
+    st.error(f"**The log key cannot be used.** {exc}", icon=":material/key:")
+    st.stop()
 
 AS_OF_MIN, AS_OF_MAX = date(2000, 1, 1), date.today() + timedelta(days=1)
 asked_as_of = st.query_params.get("as_of")  # a link's date, before the widget judges it

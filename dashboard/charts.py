@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 import altair as alt
 import pandas as pd
 
+from audit import labels
 from audit.spc import POINT_COLOURS, month_gaps
 
 TARGET_COLOUR = "#DE1B1B"
@@ -25,13 +26,8 @@ LIMIT_COLOUR = "#425563"  # NHS dark grey: centre and process limits
 MILESTONE_COLOUR = "#330072"  # NHS dark purple, distinct from the point colours
 BREAK_COLOUR = "#231F20"
 
-POINT_LABELS: dict[str, str] = {
-    "improvement": "Improvement",
-    "concern": "Concern",
-    "neither": "Special cause (neither)",
-    "common_cause": "Common cause",
-}
-"""Legend text of each MDC point type (the text alternative to its colour)."""
+POINT_LABELS: dict[str, str] = labels.POINT_LABELS
+"""Legend text of each MDC point type (one label module: ``audit.labels``)."""
 
 SIGNAL_LABELS: dict[str, str] = {
     "single_point": "a point beyond a process limit",
@@ -41,13 +37,7 @@ SIGNAL_LABELS: dict[str, str] = {
     "long_run": "a run longer than expected (Anhøj)",
 }
 
-MILESTONE_LABELS: dict[str, str] = {
-    "sip_start": "SIP start",
-    "adp_training": "ADP training",
-    "change_idea": "Change idea",
-    "pdsa_cycle": "PDSA cycle",
-    "note": "Note",
-}
+MILESTONE_LABELS: dict[str, str] = labels.MILESTONE_LABELS
 
 SAMPLE_LABELS: dict[str, str] = {
     # legend label: point shape
@@ -879,3 +869,230 @@ def interval_chart(
     if title:
         props["title"] = title
     return alt.layer(*layers).properties(**props)
+
+
+# ----------------------------------------------------------------------- culture shift curve
+
+
+def curve_frame(curve: pd.DataFrame) -> pd.DataFrame:
+    """The headline curve (``audit.curve.culture_curve``) with dates and enabler labels."""
+    out = curve.copy()
+    out["date"] = period_date(out["period"].astype(str)) if not out.empty else pd.Series()
+    out["enabler"] = out["measure"].map(labels.MEASURE_LABELS)
+    return out
+
+
+def culture_curve_chart(
+    curve: pd.DataFrame,
+    starts: pd.DataFrame | None = None,
+    waves: pd.DataFrame | None = None,
+    *,
+    panel_width: int = 170,
+    panel_height: int = 120,
+    columns: int = 4,
+    font: str | None = None,
+) -> alt.VConcatChart:
+    """Small multiples, one panel per enabler (and all three): a step line of k teams with the
+    enabler the norm, under the step line of n teams audited; a tick per team's SIP start on
+    the time axis and a purple bar per month's training wave (clinicians trained, ADP)."""
+    frame = curve_frame(curve)
+    top = max(1, int(frame["teams_total"].max())) if not frame.empty else 1
+    y = alt.Y(
+        "teams:Q",
+        title="Teams",
+        scale=alt.Scale(domain=[0, top]),
+        axis=alt.Axis(tickMinStep=1, format="d"),
+    )
+    x = alt.X("date:T", title=None, axis=alt.Axis(format="%b %y", labelAngle=-40, grid=False))
+    starts = starts if starts is not None else pd.DataFrame(columns=["team", "on", "period"])
+    waves = waves if waves is not None else pd.DataFrame(columns=["period", "trained"])
+    tick_df = starts.assign(
+        date=period_date(starts["period"].astype(str)) if not starts.empty else pd.Series(),
+        teams=0,
+    )
+    wave_df = waves.assign(
+        date=period_date(waves["period"].astype(str)) if not waves.empty else pd.Series(),
+        teams=0,
+    )
+    if not wave_df.empty:
+        peak = max(1, int(wave_df["trained"].max()))
+        wave_df["height"] = wave_df["trained"] / peak * top * 0.35
+    panels = []
+    for measure, label in labels.MEASURE_LABELS.items():
+        part = frame[frame["measure"] == measure]
+        long = pd.concat(
+            [
+                part.assign(series="Teams audited (n)", teams=part["teams_total"]),
+                part.assign(series="Teams with it the norm (k)", teams=part["teams_norm"]),
+            ],
+            ignore_index=True,
+        )
+        layers: list = []
+        if not wave_df.empty:
+            layers.append(
+                alt.Chart(wave_df)
+                .mark_bar(color=MILESTONE_COLOUR, opacity=0.35, width=3)
+                .encode(
+                    x=x,
+                    y=alt.Y("teams:Q", scale=alt.Scale(domain=[0, top])),
+                    y2="height:Q",
+                    tooltip=[
+                        alt.Tooltip("period:N", title="Month"),
+                        alt.Tooltip("trained:Q", title="Clinicians trained (ADP)"),
+                    ],
+                )
+            )
+        layers.append(
+            alt.Chart(long)
+            .mark_line(interpolate="step-after", strokeWidth=2)
+            .encode(
+                x=x,
+                y=y,
+                color=alt.Color(
+                    "series:N",
+                    title=None,
+                    scale=alt.Scale(
+                        domain=["Teams with it the norm (k)", "Teams audited (n)"],
+                        range=["#005EB8", "#AEB7BD"],
+                    ),
+                    legend=alt.Legend(orient="bottom"),
+                ),
+                tooltip=[
+                    alt.Tooltip("period:N", title="Month"),
+                    alt.Tooltip("series:N", title="Line"),
+                    alt.Tooltip("teams:Q", title="Teams"),
+                ],
+            )
+        )
+        if not tick_df.empty:
+            layers.append(
+                alt.Chart(tick_df)
+                .mark_tick(color=TEXT_COLOUR, thickness=2, size=10, orient="vertical")
+                .encode(
+                    x=x,
+                    y=alt.Y("teams:Q", scale=alt.Scale(domain=[0, top])),
+                    tooltip=[
+                        alt.Tooltip("team:N", title="SIP start"),
+                        alt.Tooltip("on:N", title="On"),
+                    ],
+                )
+            )
+        panels.append(
+            alt.layer(*layers).properties(width=panel_width, height=panel_height, title=label)
+        )
+    rows = [alt.hconcat(*panels[i : i + columns]) for i in range(0, len(panels), columns)]
+    chart = alt.vconcat(*rows).resolve_scale(color="shared")
+    if font:
+        chart = chart.configure(font=font)
+    return chart
+
+
+# -------------------------------------------------------------------------------- icon grid
+
+_VARIATION_GLYPH = {
+    "improvement": "↑",
+    "concern": "↓",
+    "neither": "◆",
+    "common_cause": "~",
+}
+_ASSURANCE_GLYPH = {"pass": "P", "fail": "F", "hit_or_miss": "?", "not_assessable": "!"}
+
+
+def icon_grid_frame(grid: pd.DataFrame) -> pd.DataFrame:
+    """One row per team × enabler × icon (variation, assurance, norm) with its MDC colour,
+    glyph and words, teams in ``grid``'s order (those needing attention first)."""
+    records = []
+    team_order = list(dict.fromkeys(grid["team"])) if not grid.empty else []
+    for r in grid.itertuples():
+        variation = r.variation if isinstance(r.variation, str) else None
+        assurance = r.assurance if isinstance(r.assurance, str) else None
+        vbg, vfg = labels.VARIATION_COLOURS[variation]
+        abg, afg = labels.ASSURANCE_COLOURS[assurance]
+        base = {"team": r.team, "enabler": r.measure_label, "order": team_order.index(r.team)}
+        records.append(
+            base
+            | {
+                "icon": "Variation",
+                "fill": vbg,
+                "ink": vfg,
+                "glyph": _VARIATION_GLYPH.get(variation or "", "–"),
+                "words": labels.VARIATION_BADGES[variation],
+            }
+        )
+        records.append(
+            base
+            | {
+                "icon": "Assurance",
+                "fill": abg,
+                "ink": afg,
+                "glyph": _ASSURANCE_GLYPH.get(assurance or "", "–"),
+                "words": labels.ASSURANCE_BADGES[assurance],
+            }
+        )
+        records.append(
+            base
+            | {
+                "icon": "Norm",
+                "fill": "#007F3B" if r.is_norm else "#FFFFFF",
+                "ink": "#FFFFFF" if r.is_norm else "#768692",
+                "glyph": "✔" if r.is_norm else "·",
+                "words": "The norm: " + labels.NORM_LABELS[bool(r.is_norm)],
+            }
+        )
+    return pd.DataFrame(
+        records, columns=["team", "enabler", "order", "icon", "fill", "ink", "glyph", "words"]
+    )
+
+
+def icon_grid_chart(
+    grid: pd.DataFrame, *, width: int = 560, row_height: int = 22, font: str | None = None
+) -> alt.LayerChart:
+    """The overview grid as MDC icons: per team (rows, in the grid's order) and enabler
+    (columns), a variation disc (↑ improvement, ↓ concern, ~ common cause), an assurance disc
+    (P pass, F fail, ? hit or miss) and a green ✔ where the enabler is the norm."""
+    frame = icon_grid_frame(grid)
+    teams = list(dict.fromkeys(frame["team"]))
+    enablers = [v for v in labels.MEASURE_LABELS.values() if v in set(frame["enabler"])]
+    y = alt.Y(
+        "team:N",
+        sort=teams,
+        title=None,
+        axis=alt.Axis(labelLimit=330, labelFontSize=11, ticks=False, domain=False),
+    )
+    x = alt.X(
+        "enabler:N",
+        sort=enablers,
+        title=None,
+        axis=alt.Axis(orient="top", labelAngle=0, labelFontSize=11, ticks=False, domain=False),
+    )
+    offset = alt.XOffset("icon:N", sort=["Variation", "Assurance", "Norm"])
+    tooltip = [
+        alt.Tooltip("team:N", title="Team"),
+        alt.Tooltip("enabler:N", title="Enabler"),
+        alt.Tooltip("words:N", title="Icon"),
+    ]
+    discs = (
+        alt.Chart(frame)
+        .mark_circle(size=260, opacity=1, stroke="#425563", strokeWidth=0.6)
+        .encode(x=x, xOffset=offset, y=y, color=alt.Color("fill:N", scale=None), tooltip=tooltip)
+    )
+    glyphs = (
+        alt.Chart(frame)
+        .mark_text(fontSize=11, fontWeight="bold", baseline="middle")
+        .encode(
+            x=x,
+            xOffset=offset,
+            y=y,
+            text="glyph:N",
+            color=alt.Color("ink:N", scale=None),
+            tooltip=tooltip,
+        )
+    )
+    chart = alt.layer(discs, glyphs).properties(
+        width=width, height=max(row_height * max(len(teams), 1), 40)
+    )
+    if font:
+        chart = chart.configure(font=font).configure_view(strokeWidth=0)
+    else:
+        chart = chart.configure_view(strokeWidth=0)
+    return chart

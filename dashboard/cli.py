@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +148,14 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from audit.bootstrap import load_settings
+    from events.chain import LogKeyError
     from events.db import missing_database
 
     app = Path(__file__).with_name("app.py")
-    url = load_settings(args.db).database_url
+    try:
+        url = load_settings(args.db).database_url
+    except LogKeyError as exc:
+        raise CliError(str(exc)) from None
     why = missing_database(url)
     if why:
         print(
@@ -320,6 +326,23 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit_headline(args: argparse.Namespace) -> int:
+    from audit.curve import culture_curve, curve_records
+
+    store, projector = open_store(args.db)
+    projector.catch_up()
+    curve = culture_curve(store.engine, as_of=parse_as_of(args.as_of))
+    if args.format == "json":
+        sys.stdout.write(json.dumps(curve_records(curve), indent=2) + "\n")
+    elif args.format == "csv":
+        curve.to_csv(sys.stdout, index=False)
+    elif curve.empty:
+        print("no audited months yet: nothing to count")
+    else:
+        sys.stdout.write(curve.to_string(index=False) + "\n")
+    return EXIT_OK
+
+
 def _nothing_to_report(store) -> str:
     """What an empty report means, and what to run (never a bare ``Empty DataFrame``)."""
     if store.is_empty():
@@ -461,7 +484,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.kind == "training":  # no patients in it: no pseudonym key needed
         from dashboard.cli_reach import import_training
 
-        return import_training(args, open_store, CliError)
+        # import fills a database that does not exist yet, like every import
+        return import_training(args, partial(open_store, must_exist=False), CliError)
     wiring = bootstrap(args.db, must_exist=False)
     projector = wiring.projector
     importer = wiring.importer()
@@ -577,14 +601,29 @@ ERASURE_PENDING = (
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from dashboard.pack import build_pack
+    from dashboard.pack import HeadNotFound, build_pack, resolve_head
 
     store, projector = open_store(args.db)
     projector.catch_up()
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".pdf"):
         raise CliError(f"--out {out}: expected a file ending in .html or .pdf")
-    pack = build_pack(store, as_of=parse_as_of(args.as_of), actor=guard_by(args.by))
+    if args.at_head and args.as_of:
+        raise CliError("give --as-of or --at-head, not both")
+    as_of = parse_as_of(args.as_of)
+    if args.at_head:
+        if not re.fullmatch(r"[0-9a-fA-F]{12,64}", args.at_head):
+            print(
+                f"sipdash: error: --at-head {args.at_head!r}: expected a head hash of 12 to 64 "
+                "hex digits (as printed on a review pack)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        try:
+            as_of = resolve_head(store, args.at_head)
+        except HeadNotFound as exc:
+            raise CliError(str(exc)) from None
+    pack = build_pack(store, as_of=as_of, actor=guard_by(args.by))
     out.write_bytes(pack.pdf if out.suffix.lower() == ".pdf" else pack.html.encode("utf-8"))
     print(f"wrote {out} (as of {pack.as_of_text}; log head {pack.head_hash})")
     return EXIT_OK
@@ -684,6 +723,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="case_notes",
         help="case-note audit (default) or patient surveys (same JSON shape)",
     )
+    r = audit_sub.add_parser(
+        "headline", help="culture shift over time: k of n teams with each enabler the norm"
+    )
+    _common(r)
+    r.set_defaults(func=cmd_audit_headline)
+    r.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    r.add_argument("--as-of", help="ISO 8601 date/time, inclusive, UTC if no zone")
 
     p = add(
         "spc",
@@ -788,6 +834,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", cmd_report, "write the review pack (HTML or PDF) as of a moment")
     p.add_argument("--out", required=True, metavar="FILE.html|FILE.pdf")
     p.add_argument("--as-of", help="ISO 8601 date/time, inclusive, UTC if no zone")
+    p.add_argument(
+        "--at-head",
+        metavar="HASH",
+        help="rebuild the pack from the position of a published head hash (16+ hex digits)",
+    )
     p.add_argument("--by", default="sipdash report", help="who exported it (recorded)")
     return parser
 

@@ -20,12 +20,13 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import func, select
 
-from audit import exports, queries, views
+from audit import exports, labels, queries, views
 from audit import readmodel as rm
 from audit.bootstrap import Wiring, bootstrap, load_settings, wire
 from audit.projections import Projector, ReadModelsAhead  # noqa: F401 - app.py catches it
 from audit.views import MEASURE_LABELS, Headline, TeamChart
 from events import EventStore, Head, VerifyResult
+from events.chain import LogKeyError  # noqa: F401 - app.py catches it
 from events.types import EVENT_TYPES, MEASURES
 
 PAGE_SIZE = 50
@@ -35,28 +36,10 @@ MAX_SCAN = 5_000
 _CHUNK = 500
 _CACHE = {"show_spinner": False, "max_entries": 256}
 
-VARIATION_BADGES: dict[str | None, str] = {
-    "improvement": "↑ Improvement",
-    "concern": "↓ Concern",
-    "neither": "◆ Special cause (neither)",
-    "common_cause": "~ Common cause",
-    None: "– Too few points (needs 13)",
-}
-ASSURANCE_BADGES: dict[str | None, str] = {
-    "pass": "✔ Pass",
-    "fail": "✘ Fail",
-    "hit_or_miss": "? Hit or miss",
-    "not_assessable": "⚠ Not assessable — recalculate limits",
-    None: "– None (too few points)",
-}
-ASSURANCE_MEANING: dict[str | None, str] = {
-    "pass": "the target will be met month after month",
-    "fail": "the target will not be met without a change to the process",
-    "hit_or_miss": "some months will meet the target and some will not, by chance",
-    "not_assessable": "the last months are a sustained change against limits drawn before it; "
-    "recalculate the limits to judge the new process",
-    None: "assurance needs at least 13 final months",
-}
+# One set of words and colours for the dashboard and the pack (audit/labels.py).
+VARIATION_BADGES: dict[str | None, str] = labels.VARIATION_BADGES
+ASSURANCE_BADGES: dict[str | None, str] = labels.ASSURANCE_BADGES
+ASSURANCE_MEANING: dict[str | None, str] = labels.ASSURANCE_MEANING
 BADGE_COLOURS: dict[str, tuple[str, str]] = {
     # badge text: (background, text colour); the NHS "Making Data Count" icon colours, each
     # with words, so colour is never the only signal.
@@ -263,6 +246,64 @@ def funnel(
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """``views.funnel``: teams' pooled proportions over the window, limit curves and θ."""
     return _funnel(snap.url, snap.position, measure, period_from, period_to, as_of)
+
+
+# ------------------------------------------------------------- culture shift and review change
+
+
+@st.cache_data(**_CACHE)
+def _curve(url: str, head: int, as_of: datetime | None) -> tuple:
+    from audit import curve
+
+    engine = _engine(url)
+    return (
+        curve.culture_curve(engine, as_of=as_of),
+        curve.team_starts(engine, as_of=as_of),
+        curve.training_waves(engine, as_of=as_of),
+    )
+
+
+def culture_curve(
+    snap: Snapshot, as_of: datetime | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``audit.curve``: the headline curve, each team's SIP start and the training waves."""
+    return _curve(snap.url, snap.position, as_of)
+
+
+@st.cache_data(**_CACHE)
+def _last_review(url: str, head: int, as_of: datetime | None):
+    from audit.changes import last_programme_review
+
+    return last_programme_review(_engine(url), as_of=as_of)
+
+
+def last_review(snap: Snapshot, as_of: datetime | None = None):
+    """The last programme-level sign-off known at ``as_of`` (``ReviewPoint``), or None."""
+    return _last_review(snap.url, snap.position, as_of)
+
+
+def review_change(
+    snap: Snapshot, since: datetime, as_of: datetime | None = None
+) -> tuple[pd.DataFrame, pd.Series]:
+    """What changed between ``since`` and ``as_of`` (both as-of views): the changed states,
+    and each current grid row's direction ("better", "worse", "same", "new")."""
+    from audit.changes import directions, state_changes
+
+    before, after = overview(snap, since), overview(snap, as_of)
+    return state_changes(before, after), directions(before, after)
+
+
+def changes_table(changes: pd.DataFrame) -> pd.DataFrame:
+    """The change list as shown: team, enabler, what changed, then and now (in badge words)."""
+    return pd.DataFrame(
+        {
+            "Team": changes["team"],
+            "Enabler": changes["measure_label"],
+            "What changed": changes["field_label"],
+            "Then": changes["then_label"],
+            "Now": changes["now_label"],
+        }
+    )
 
 
 N_SOURCES = views.N_SOURCES
@@ -598,6 +639,7 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
         "Assurance",
         "Target",
         "The norm?",
+        "Since last review",
         "Last 12 months",
         "Sample",
         "Latest month",
@@ -617,7 +659,12 @@ def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
             "Variation": grid["variation"].map(lambda v: VARIATION_BADGES.get(v, str(v))),
             "Assurance": grid["assurance"].map(lambda a: ASSURANCE_BADGES.get(a, str(a))),
             "Target": grid["target"],
-            "The norm?": grid["is_norm"].map(lambda n: "✔ Yes" if n else "Not yet"),
+            "The norm?": grid["is_norm"].map(lambda n: labels.NORM_LABELS[bool(n)]),
+            "Since last review": (
+                grid["direction"].map(labels.DIRECTION_LABELS)
+                if "direction" in grid
+                else pd.Series("", index=grid.index)
+            ),
             "Last 12 months": grid["sparkline"],
             "Sample": grid["small"].map(lambda s: SMALL_SAMPLE_BADGE if s else ""),
             "Latest month": grid["latest_period"],

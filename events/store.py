@@ -9,7 +9,9 @@ Promises (each proved by a test in ``tests/integration/test_store_contract.py``)
 * ``event_id`` is unique: the same id with the same content is a no-op, other content an error;
 * ``(stream_id, stream_version)`` is unique: optimistic concurrency via ``expected_version``;
 * ``recorded_at`` never decreases along ``position``, so "as of T" is always a prefix;
-* every row carries a SHA-256 over its canonical content and the previous row's hash;
+* every row carries a SHA-256 over its canonical content and the previous row's hash, in the
+  encoding its ``hash_version`` names (``events.chain``; new rows: version 2), and in keyed
+  mode an HMAC of that hash;
 * there is no update or delete path (and the database refuses them by trigger).
 """
 

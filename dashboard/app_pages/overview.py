@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import streamlit as st
 
-from dashboard import data
+from dashboard import charts, data
 from dashboard.app_pages import _shared as ui
 from dashboard.app_pages._surveys import render_programme_flags
 
@@ -55,6 +57,35 @@ if not grid.empty:
         if not frame.empty:
             items = sorted({f"{r.team} {getattr(r, col)}" for r in frame.itertuples()})
             st.caption(f"{what}: {'; '.join(items)}.")
+
+st.subheader("Culture shift over time")
+curve, starts, waves = data.culture_curve(snap, ctx.as_of)
+if curve.empty:
+    st.caption("No audited months yet.")
+else:
+    st.altair_chart(
+        charts.culture_curve_chart(curve, starts, waves, panel_width=300, columns=2),
+        width="content",
+    )
+    st.caption(
+        "For every month: how many teams had made each enabler the norm (blue), of the teams "
+        "audited by then (grey), each team judged on its own months up to then with the "
+        "targets and limits in force at the time. Black ticks mark each team's SIP start; "
+        "purple bars the clinicians trained (ADP) that month."
+    )
+
+# the grid's "Since last review" needs the comparison date before its own section (below the
+# grid) draws the date picker: a keyed widget's value is in the session state from the last run
+review = data.last_review(snap, ctx.as_of)
+now = ctx.as_of or (
+    datetime.fromisoformat(snap.recorded_at.replace("Z", "+00:00"))
+    if snap.recorded_at
+    else datetime.now(UTC)
+)
+default_day = (review.at if review else now - timedelta(days=91)).date()
+picked_day = st.session_state.get("since") or default_day
+changes, direction = data.review_change(snap, data.as_of_datetime(picked_day), ctx.as_of)
+grid = grid.assign(direction=direction)
 
 st.subheader("Teams and enablers, those needing attention first")
 teams = data.teams(snap, ctx.as_of)
@@ -111,6 +142,11 @@ picked = st.dataframe(
             "Assurance", help="Will the target be met reliably? (from the process limits)"
         ),
         "Target": ui.percent("Target", "The team's target for this enabler (80% by default)"),
+        "Since last review": st.column_config.TextColumn(
+            "Since last review",
+            help="Direction since the review compared with above: the norm first, then "
+            "assurance, then variation",
+        ),
         "Last 12 months": st.column_config.LineChartColumn(
             "Last 12 months", y_min=0, y_max=1, width="small", help="Latest 12 months, 0 to 100%"
         ),
@@ -134,6 +170,39 @@ if stale:
         "this)."
     )
 ui.downloads(table, "programme-overview", key="grid")
+
+st.subheader("What changed since the last review")
+since_day = st.date_input(
+    "Compare with the position at the end of",
+    value=default_day,
+    max_value=now.date(),
+    key="since",
+    help="Defaults to the last programme review's sign-off, or three months back when none "
+    "has been signed off. Both sides are as-of views, so the comparison is reproducible.",
+)
+since_day = since_day or default_day
+if since_day != picked_day:  # first run after a change: compare with the date just picked
+    changes, _ = data.review_change(snap, data.as_of_datetime(since_day), ctx.as_of)
+if review:
+    st.caption(
+        f"Last programme review: signed off by {review.signed_off_by or 'someone'} on "
+        f"{review.at:%d %b %Y}."
+    )
+else:
+    st.caption("No programme review has been signed off yet: compared with three months back.")
+if changes.empty:
+    st.info(f"No team's variation, assurance or norm status changed since {since_day:%d %b %Y}.")
+else:
+    st.caption(
+        f"{changes['team_id'].nunique()} teams changed since {since_day:%d %b %Y} "
+        f"({len(changes)} changes):"
+    )
+    st.dataframe(
+        ui.styled(data.changes_table(changes), ("Then", "Now")),
+        hide_index=True,
+        width="stretch",
+        key="changes",
+    )
 
 render_programme_flags(ctx)
 

@@ -192,8 +192,11 @@ def test_overview_page(server, page, shots):
     expect(
         page.get_by_text("How many of the 8 teams have made each enabler the norm")
     ).to_be_visible()
-    # the grid and the triangulation flags (case notes vs patient surveys)
-    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(2)
+    # the grid, what changed since the last review and the triangulation flags (case notes vs
+    # patient surveys)
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(3)
+    expect(page.get_by_text("Culture shift over time", exact=True)).to_be_visible()
+    expect(page.get_by_text("What changed since the last review", exact=True)).to_be_visible()
     expect(page.get_by_text("How to read this", exact=True)).to_be_visible()
     _shot(page, shots, "overview")
 
@@ -201,6 +204,8 @@ def test_overview_page(server, page, shots):
 def test_overview_row_opens_the_team_chart(server, page):
     _open(page, server, "", PAGES[""])
     grid = page.locator('[data-testid="stDataFrame"]').first  # the grid comes first
+    grid.scroll_into_view_if_needed()  # below the culture-shift curve on a tall page
+    _settle(page)
     box = grid.bounding_box()
     assert box is not None
     # the grid is drawn on a canvas: click the first row's selection box (header row ~35 px)
@@ -217,9 +222,11 @@ def test_team_page(server, page, shots, seeded_db):
     name = _team_name(seeded_db, "a-msk")
     _open(page, server, f"team?team={quote_plus(name)}&measure=Goal+setting", PAGES["team"])
     expect(page.get_by_role("heading", name=f"{name}: goal setting")).to_be_visible()
-    chart = page.locator('[data-testid="stVegaLiteChart"]')
-    expect(chart).to_have_count(1)
-    expect(chart.locator("canvas, svg").first).to_be_visible()
+    # the SPC chart, then the share of active clinicians trained drawn under it (#18)
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    expect(charts).to_have_count(2)
+    expect(charts.first.locator("canvas, svg").first).to_be_visible()
+    expect(charts.nth(1).locator("canvas, svg").first).to_be_visible()
     expect(page.get_by_text(re.compile(r"Latest month \(\d{4}-\d\d\): variation"))).to_be_visible()
     expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(2)
     _shot(page, shots, "team")

@@ -3,6 +3,7 @@
 - The sidebar shows 16 hex digits of the head (``verify --expect-head`` takes 12 or more).
 - When the read models are ahead of a truncated log the app says why and what to run,
   instead of silently showing facts the log no longer holds.
+- An unusable ``SIPDASH_LOG_KEY`` is a message on the page, never a traceback or the key.
 """
 
 from __future__ import annotations
@@ -72,3 +73,16 @@ def test_the_sidebar_shows_16_hex_digits_of_the_head(
     assert not at.exception, at.exception
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert f"hash `{head[:16]}…`" in captions, captions
+
+
+def test_an_unusable_log_key_is_shown_not_raised(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _folded_log(sqlite_url, n=1)
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("SIPDASH_LOG_KEY", "tiny-key")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    text = " ".join(e.value for e in at.error)
+    assert "SIPDASH_LOG_KEY is too short" in text and "tiny-key" not in text, text

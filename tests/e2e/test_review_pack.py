@@ -3,16 +3,19 @@ and a pack as of a past date does not change when events are appended afterwards
 
 from __future__ import annotations
 
+import re
+import shutil
 from datetime import UTC, date, datetime
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 import pytest
 
 from audit.projections import Projector
 from dashboard.cli import main
 from dashboard.pack import build_pack
 from events import EventStore, NewEvent
-from events.types import CommentaryAdded, MilestoneLogged
+from events.types import CommentaryAdded, MilestoneLogged, TeamRegistered
 
 AS_OF = datetime(2025, 6, 30, 23, 59, 59, tzinfo=UTC)
 
@@ -43,7 +46,9 @@ def test_the_pack_pages_are_not_blank_and_carry_the_headline_and_head_hash(store
     assert all(share > 0.002 for share in ink), "every page must show something"
     first = texts[0]
     assert "of 8 teams have made agenda setting the norm" in first
-    assert pack.head_hash in first.replace("\r", "").replace("\n", "")
+    # the cover shows the 16-hex head; the appendix (last page) the full one
+    assert pack.head_hash[:16] in first.replace("\r", "").replace("\n", "")
+    assert pack.head_hash in texts[-1].replace("\r", "").replace("\n", "")
     assert pack.head_hash == store.head(as_of=AS_OF).hash
     assert "Synthetic demonstration data" in first
     html = pack.html
@@ -95,3 +100,168 @@ def test_sipdash_report_writes_both_formats_and_records_the_export(
 
 def _a_team(store: EventStore) -> str:
     return next(store.read_all(types=["TeamRegistered"])).payload["team_id"]
+
+
+# ------------------------------------------------------------------------ the board paper
+
+MICROSECOND_STAMP = re.compile(r"\d{2}:\d{2}:\d{2}[.,]\d{3,}")
+ACCENTED = "Équipe Zoë Ångström-Nuñez"
+
+
+@pytest.fixture(scope="module")
+def board_pack(seeded_db, tmp_path_factory):
+    """The demo pack as of AS_OF, built once for the checks that only read it."""
+    path = tmp_path_factory.mktemp("board") / "demo.db"
+    shutil.copyfile(seeded_db, path)
+    store = EventStore(f"sqlite:///{path}")
+    pack = build_pack(store, as_of=AS_OF, record=False)
+    pdf = pack.pdf
+    yield store, pack, pdf
+    store.dispose()
+
+
+def _image_regions_ink(page, scale: float = 1.0) -> list[float]:
+    """The share of dark pixels inside each image placed on the page."""
+    bitmap = page.render(scale=scale).to_pil().convert("L")
+    height = page.get_height()
+    shares = []
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
+        left, bottom, right, top = obj.get_bounds()
+        box = (
+            int(left * scale),
+            int((height - top) * scale),
+            int(right * scale),
+            int((height - bottom) * scale),
+        )
+        histogram = bitmap.crop(box).histogram()
+        shares.append(sum(histogram[:230]) / max(1, sum(histogram)))
+    return shares
+
+
+def test_page_one_carries_the_curve_and_the_icon_grid_as_images_not_a_text_table(
+    board_pack,
+) -> None:
+    _store, _pack, pdf = board_pack
+    doc = pdfium.PdfDocument(pdf)
+    first = doc[0]
+    text = first.get_textpage().get_text_range()
+    assert "Culture shift over time" in text
+    assert "Teams needing attention first" in text
+    ink = _image_regions_ink(first)
+    assert len(ink) >= 2, "the curve and the icon grid are drawn as images on page 1"
+    assert all(share > 0.01 for share in ink), f"an image on page 1 is blank: {ink}"
+
+
+def test_every_page_is_numbered_page_k_of_n_and_the_contents_point_at_the_sections(
+    board_pack,
+) -> None:
+    _store, pack, pdf = board_pack
+    doc = pdfium.PdfDocument(pdf)
+    texts = [page.get_textpage().get_text_range() for page in doc]
+    n = len(texts)
+    for k, text in enumerate(texts, start=1):
+        assert f"page {k} of {n}" in text, f"page {k} has no page number"
+    contents_page = next(i for i, t in enumerate(texts) if "Contents" in t.splitlines())
+    assert contents_page <= 2
+    contents = texts[contents_page]
+    for team in pack.content.teams:
+        line = next(x for x in contents.splitlines() if x.startswith(team.name))
+        target = int(re.search(r"page (\d+)$", line).group(1))
+        heading = " ".join(texts[target - 1].split())  # a long name wraps onto two lines
+        assert heading.startswith(" ".join(team.name.split())), team.name
+    for section in (
+        "What changed since the last review",
+        "Comparing teams",
+        "Audit quality",
+        "Appendix: method and reproduction",
+    ):
+        assert section in contents
+
+
+def test_the_cover_says_what_changed_since_the_last_review(board_pack) -> None:
+    _store, _pack, pdf = board_pack
+    first = pdfium.PdfDocument(pdf)[0].get_textpage().get_text_range()
+    assert "Changed since" in first
+    assert "Signed-off commentary" in first
+
+
+def test_no_timestamp_with_microseconds_anywhere_and_dates_as_people_write_them(
+    board_pack,
+) -> None:
+    _store, pack, pdf = board_pack
+    texts = [page.get_textpage().get_text_range() for page in pdfium.PdfDocument(pdf)]
+    for k, text in enumerate(texts, start=1):
+        assert not MICROSECOND_STAMP.search(text), f"page {k}: {MICROSECOND_STAMP.search(text)}"
+    assert not MICROSECOND_STAMP.search(pack.html)
+    # 2025-06-30 23:59:59 UTC is 1 Jul 2025 00:59 in London (BST); UTC in the appendix
+    assert "As of 1 Jul 2025 00:59 (Europe/London)" in texts[0]
+    assert "2025-06-30 23:59:59 UTC" in texts[-1]
+    assert f"sipdash verify --expect-head {pack.head_hash}" in texts[-1].replace("\r\n", " ")
+
+
+def test_accented_names_print_correctly_with_the_bundled_font(seeded_db_copy) -> None:
+    store = EventStore(f"sqlite:///{seeded_db_copy}")
+    try:
+        store.append(
+            [
+                NewEvent(
+                    TeamRegistered(team_id="z-accent", name=ACCENTED, site="Site", service="MSK")
+                )
+            ]
+        )
+        Projector(store).catch_up()
+        pack = build_pack(store, record=False)
+        texts = [p.get_textpage().get_text_range() for p in pdfium.PdfDocument(pack.pdf)]
+    finally:
+        store.dispose()
+    assert any(ACCENTED in t for t in texts)
+    assert ACCENTED in pack.html
+
+
+def test_the_same_labels_as_the_dashboard(board_pack) -> None:
+    from audit import labels
+
+    _store, pack, pdf = board_pack
+    text = "\n".join(p.get_textpage().get_text_range() for p in pdfium.PdfDocument(pdf))
+    assert "Consistently fails target" not in text and "Consistently fails target" not in pack.html
+    assert any(badge in text for badge in labels.ASSURANCE_BADGES.values())
+    assert any(badge in text for badge in labels.VARIATION_BADGES.values())
+
+
+def test_report_at_head_rebuilds_the_published_pack_after_later_events(
+    seeded_db_copy, tmp_path, capsys
+) -> None:
+    url = f"sqlite:///{seeded_db_copy}"
+    first = tmp_path / "published.html"
+    assert main(["report", "--db", url, "--out", str(first), "--as-of", "2025-06-30"]) == 0
+    printed = capsys.readouterr().out
+    head = re.search(r"log head ([0-9a-f]{64})", printed).group(1)
+    store = EventStore(url)
+    store.append(
+        [
+            NewEvent(
+                CommentaryAdded(
+                    team_id=_a_team(store), period="2025-05", text="Later.", author="lead"
+                )
+            )
+        ]
+    )
+    store.dispose()
+    again = tmp_path / "again.html"
+    assert main(["report", "--db", url, "--out", str(again), "--at-head", head[:16]]) == 0
+    assert head in capsys.readouterr().out
+
+    def body(path):  # everything but the lines that print the as-of moment itself
+        return [x for x in path.read_text(encoding="utf-8").splitlines() if "As of" not in x]
+
+    assert body(again) == body(first)
+    assert "Later." not in again.read_text(encoding="utf-8")
+
+
+def test_report_at_head_refuses_a_hash_that_is_not_on_the_log(seeded_db_copy, tmp_path, capsys):
+    url = f"sqlite:///{seeded_db_copy}"
+    out = tmp_path / "x.html"
+    assert main(["report", "--db", url, "--out", str(out), "--at-head", "0" * 16]) == 1
+    assert "is not on this log" in capsys.readouterr().err
+    assert main(["report", "--db", url, "--out", str(out), "--at-head", "xyz"]) == 2
+    assert not out.exists()

@@ -576,3 +576,31 @@ def test_a_log_that_does_not_verify_is_not_backed_up(
     err = capsys.readouterr().err
     assert f"does not verify at position {at}: content does not match its hash" in err, err
     assert not path.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_a_keyed_log_restores_with_its_hmacs_and_verifies_with_the_key(
+    db_url: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log_key = "backup-log-key-of-sufficient-length"
+    _programme(db_url).dispose()
+    keyed = EventStore(db_url, log_key=log_key)
+    keyed.append([NewEvent(TeamRegistered(team_id="copd1", name="C", site="N", service="C"))])
+    head = keyed.head()
+    keyed.dispose()
+    monkeypatch.setenv("SIPDASH_LOG_KEY", log_key)
+    path = tmp_path / "keyed.jsonl"
+    assert main(["backup", str(path), "--db", db_url, "-q"]) == 0
+    target = _new_db(db_url, request, tmp_path, "target.db")
+    capsys.readouterr()
+    assert main(["restore", str(path), "--db", target, "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"positions {head.position}-{head.position} carry HMACs, all checked" in out, out
+    assert _head(target) == (head.position, head.hash)
+    # the restored log is still keyed: an append without the key is refused
+    monkeypatch.delenv("SIPDASH_LOG_KEY")
+    assert main(["forget", "LOCAL-1", "--by", "dpo", "--db", target, "-q"]) == 1
+    assert "appending needs the log key" in capsys.readouterr().err

@@ -9,7 +9,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -96,6 +100,29 @@ def test_import_still_fills_a_database_that_does_not_exist_yet(
     capsys.readouterr()
     assert main(["verify", "--db", url, "-q"]) == 0
     assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_serve_on_a_database_that_does_not_exist_says_how_to_fill_it(tmp_path: Path) -> None:
+    """``serve`` is exempt (the dashboard starts empty), but it says what to run."""
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "new.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "serve", "--db", f"sqlite:///{path}"]
+        + ["--port", "0", "-q"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the Streamlit child goes with it
+    )
+    try:
+        line = proc.stderr.readline()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert f"database file {path} does not exist" in line, line
+    assert "sipdash seed" in line and "sipdash import" in line and "sipdash restore" in line
 
 
 # --------------------------------------------------------------------------- a truncated log

@@ -265,6 +265,7 @@ def test_audit_report_json_is_sorted_and_byte_identical_for_the_same_as_of(
         "ci_low",
         "ci_high",
         "small",
+        "provisional",  # additive (DESIGN "Decisions": open rounds are provisional)
     }
     assert main(["audit", "report", "--format", "json", "--db", db_url]) == 0
     now = json.loads(capsys.readouterr().out)

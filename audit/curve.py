@@ -1,0 +1,182 @@
+"""Culture shift over time: for every month P, how many teams had made each enabler the norm.
+
+The programme's promise is a culture shift, and a shift is a change over time: a board wants to
+see k of n grow month by month, not only today's k. Each team is judged on its own series up
+to P with the decisions (baselines, recalculations, targets) in force at P, exactly as the
+overview judges it (``audit.judgement.judge_team``), so the curve's last month is the headline.
+Everything is read from the read models as known at the request's ``as_of``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from events.store import format_ts
+from events.types import MEASURES
+
+from . import queries
+from .judgement import Decisions, judge_team
+from .measures import audit_measures
+from .settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine
+
+CURVE_COLUMNS = ["period", "measure", "teams_norm", "teams_total"]
+TEAM_COLUMNS = ["team_id", "period", "measure", "is_norm", "counted"]
+
+
+def month_range(first: str, last: str) -> list[str]:
+    """Every ``YYYY-MM`` from ``first`` to ``last`` inclusive (a month nobody audited still has
+    a place on the curve: the count carries on from each team's earlier months)."""
+    y, m = int(first[:4]), int(first[5:7])
+    out = []
+    while f"{y:04d}-{m:02d}" <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def team_curve(
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    measures: pd.DataFrame | None = None,
+    settings: ProgrammeSettings | None = None,
+) -> pd.DataFrame:
+    """One row per team × month × measure: the team's judgement on its series up to that month,
+    as known at ``as_of`` (see :func:`judge_months`)."""
+    settings = settings or load_settings_from_engine(engine, as_of=as_of)
+    m = (
+        measures
+        if measures is not None
+        else audit_measures(engine, as_of=as_of, small_sample=settings.small_sample)
+    )
+    return judge_months(m, queries.all_limits_settings(engine, as_of=as_of), settings=settings)
+
+
+def judge_months(
+    measures: pd.DataFrame,
+    limits: dict[tuple[str, str], dict],
+    *,
+    settings: ProgrammeSettings = DEFAULT_SETTINGS,
+) -> pd.DataFrame:
+    """Every team judged at every month from its first audited month to the programme's last,
+    on its own series up to that month with the decisions in force then (pure: no I/O).
+
+    The judgement is the overview's own (``audit.judgement.judge_team``, called exactly as
+    ``views.overview`` calls it, with ``up_to`` the month). ``measures``: ``audit_measures``
+    rows (team, period, measure, numerator, denominator, proportion[, provisional]).
+    ``limits``: ``queries.all_limits_settings``. ``counted`` says whether the team is in
+    ``teams_total`` at that month (audited recently); ``is_norm`` is only ever true if counted."""
+    m = measures[measures["denominator"] > 0]
+    if m.empty:
+        return pd.DataFrame(columns=TEAM_COLUMNS)
+    months = month_range(str(m["period"].min()), str(m["period"].max()))
+    records = []
+    for (team_id, measure), rows in m.groupby(["team", "measure"], sort=True):
+        rows = rows.sort_values("period").reset_index(drop=True)
+        decisions = Decisions.from_settings(limits.get((team_id, measure)))
+        first = str(rows["period"].iloc[0])
+        for period in months:
+            if period < first:
+                continue
+            judged = judge_team(
+                rows,
+                decisions,
+                up_to=period,
+                settings=settings,
+                team_id=team_id,
+                measure=measure,
+                with_frame=False,
+            )
+            records.append(
+                {
+                    "team_id": team_id,
+                    "period": period,
+                    "measure": measure,
+                    "is_norm": bool(judged.is_norm and judged.counted),
+                    "counted": bool(judged.counted),
+                }
+            )
+    return pd.DataFrame(records, columns=TEAM_COLUMNS)
+
+
+def culture_curve(
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    per_team: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The headline curve: ``period, measure, teams_norm, teams_total``, sorted by period and
+    measure, every month from the first audited one to the last."""
+    t = per_team if per_team is not None else team_curve(engine, as_of=as_of)
+    if t.empty:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    counted = t[t["counted"]]
+    g = counted.groupby(["period", "measure"], sort=True).agg(
+        teams_norm=("is_norm", "sum"), teams_total=("team_id", "nunique")
+    )
+    # every (month, measure) pair appears, even one where no team is counted
+    full = pd.MultiIndex.from_product(
+        [sorted(t["period"].unique()), list(MEASURES)], names=["period", "measure"]
+    )
+    out = g.reindex(full, fill_value=0).reset_index()
+    out["teams_norm"] = out["teams_norm"].astype(int)
+    out["teams_total"] = out["teams_total"].astype(int)
+    return out.sort_values(["period", "measure"], kind="stable").reset_index(drop=True)[
+        CURVE_COLUMNS
+    ]
+
+
+def curve_records(curve: pd.DataFrame) -> list[dict]:
+    """The ``sipdash audit headline`` JSON contract: a list of ``{period, measure, teams_norm,
+    teams_total}`` sorted by period, measure (plain ints, no timestamp of its own)."""
+    return [
+        {
+            "period": str(r.period),
+            "measure": str(r.measure),
+            "teams_norm": int(r.teams_norm),
+            "teams_total": int(r.teams_total),
+        }
+        for r in curve.sort_values(["period", "measure"]).itertuples()
+    ]
+
+
+def team_starts(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """Each team's SIP start (its first ``sip_start`` milestone): team_id, team, on, period."""
+    facts = queries.team_facts(engine, types=("MilestoneLogged",), as_of=as_of)
+    cols = ["team_id", "team", "on", "period"]
+    if facts.empty:
+        return pd.DataFrame(columns=cols)
+    starts = facts[facts["kind"] == "sip_start"].sort_values("on").drop_duplicates("team_id")
+    names = queries.teams(engine, as_of=as_of).set_index("team_id")["name"].to_dict()
+    out = pd.DataFrame(
+        {
+            "team_id": starts["team_id"],
+            "team": starts["team_id"].map(names).fillna(starts["team_id"]),
+            "on": starts["on"].astype(str),
+            "period": starts["on"].astype(str).str[:7],
+        }
+    )
+    return out.sort_values(["on", "team"]).reset_index(drop=True)
+
+
+def training_waves(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """Clinicians trained (``ClinicianTrained``) per month: period, trained.
+
+    Read from the clinicians read model; a clinician counts when registered by ``as_of`` and
+    trained on or before its day."""
+    ph = "?" if engine.dialect.name == "sqlite" else "%s"
+    sql = "SELECT trained_on FROM rm_clinicians WHERE trained_on IS NOT NULL"
+    params: tuple = ()
+    if as_of is not None:
+        sql += f" AND recorded_at <= {ph} AND trained_on <= {ph}"
+        params = (format_ts(as_of), as_of.date().isoformat())
+    with engine.connect() as conn:
+        days = [r[0] for r in conn.exec_driver_sql(sql, params).fetchall()]
+    if not days:
+        return pd.DataFrame(columns=["period", "trained"])
+    s = pd.Series([str(d)[:7] for d in days])
+    out = s.value_counts().sort_index().rename_axis("period").reset_index(name="trained")
+    return out

@@ -1,0 +1,76 @@
+"""Audit quality per team, for the pack: how many notes stand behind the numbers.
+
+A board trusts a percentage only as far as the sample behind it: months audited, notes per
+month, small months (fewer than 10 notes), months still provisional (their round is open),
+and how often two reviewers agreed. Everything as known at ``as_of``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from events.store import format_ts
+
+from . import queries, views
+from .measures import audit_measures
+
+QUALITY_COLUMNS = [
+    "team_id",
+    "team",
+    "months",
+    "median_n",
+    "smallest_n",
+    "small_months",
+    "provisional_months",
+    "pairs",
+    "percent_agreement",
+    "kappa",
+]
+
+
+def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """Team-months with a round still open at ``as_of``: team_id, period."""
+    ph = "?" if engine.dialect.name == "sqlite" else "%s"
+    sql = "SELECT DISTINCT team_id, period FROM rm_audit_rounds WHERE "
+    params: tuple = ()
+    if as_of is None:
+        sql += "closed_at IS NULL"
+    else:
+        stamp = format_ts(as_of)
+        sql += f"opened_at <= {ph} AND (closed_at IS NULL OR closed_at > {ph})"
+        params = (stamp, stamp)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(sql + " ORDER BY team_id, period", params).fetchall()
+    return pd.DataFrame(rows, columns=["team_id", "period"])
+
+
+def audit_quality(
+    engine: Engine, *, as_of: datetime | None = None, measures: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per team: months audited, median and smallest notes per month (all three
+    applicable), small months, provisional months, and second-review agreement."""
+    m = measures if measures is not None else audit_measures(engine, as_of=as_of)
+    m = m[(m["measure"] == "all_three") & (m["denominator"] > 0)]
+    open_months = provisional_months(engine, as_of=as_of)
+    records = []
+    for team in queries.teams(engine, as_of=as_of).itertuples():
+        mine = m[m["team"] == team.team_id]
+        agreement = views.agreement(engine, team_id=team.team_id, as_of=as_of)
+        records.append(
+            {
+                "team_id": team.team_id,
+                "team": team.name,
+                "months": int(len(mine)),
+                "median_n": float(mine["denominator"].median()) if not mine.empty else None,
+                "smallest_n": int(mine["denominator"].min()) if not mine.empty else None,
+                "small_months": int(mine["small"].sum()) if not mine.empty else 0,
+                "provisional_months": int((open_months["team_id"] == team.team_id).sum()),
+                "pairs": int(agreement["n"]),
+                "percent_agreement": agreement["percent_agreement"],
+                "kappa": agreement["kappa"],
+            }
+        )
+    return pd.DataFrame(records, columns=QUALITY_COLUMNS)
