@@ -21,6 +21,7 @@ from events.types import Event
 
 _CURRENT = "_sipdash_submission_{}"
 _SAVED = "_sipdash_saved_{}"
+_CLEAR = "_sipdash_clear_{}"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,12 @@ class Submission:
 
 
 def submission(form: str, head: str | None = None) -> Submission:
-    """The submission of ``form`` now on the page (made at its first drawing, kept until saved)."""
+    """The submission of ``form`` now on the page (made at its first drawing, kept until saved).
+
+    Call it before the form's fields: it also empties the fields of a save just made (set
+    before the widgets are drawn, so the browser is told, even after a double click)."""
+    for field in st.session_state.pop(_CLEAR.format(form), ()):
+        st.session_state[field] = False if isinstance(st.session_state.get(field), bool) else ""
     key = _CURRENT.format(form)
     if key not in st.session_state:
         st.session_state[key] = Submission(new_event_id(), head)
@@ -62,5 +68,4 @@ def save_once(
         save(event, sub.id)
     st.session_state[_SAVED.format(form)] = (entries, sub)
     st.session_state.pop(_CURRENT.format(form), None)
-    for key in clear:
-        st.session_state.pop(key, None)
+    st.session_state[_CLEAR.format(form)] = tuple(clear)  # emptied as the form is drawn next
