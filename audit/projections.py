@@ -684,9 +684,7 @@ class Projector:
             for (day, team, period), sums in by_day.items()
             for i, m in enumerate(MEASURES)
         ]
-        # the reach aggregates keep one denominator per stratum: not-applicable exclusions are
-        # not carried there (yet)
-        write_reach(conn, ph, {key: sums[:5] for key, sums in census.items()})
+        write_reach(conn, ph, census)
         conn.exec_driver_sql(
             "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
@@ -738,9 +736,10 @@ def payload_of(data: dict) -> str:
 
 def _reach_upsert(table: str, stratum: str, daily: bool, ph: str) -> str:
     keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
-    columns = f"{keys}, {', '.join(MEASURES)}, notes"
-    marks = ", ".join([ph] * (len(keys.split(", ")) + len(MEASURES) + 1))
-    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in (*MEASURES, "notes"))
+    values = (*MEASURES, "notes", *(f"den_{m}" for m in MEASURES))
+    columns = f"{keys}, {', '.join(values)}"
+    marks = ", ".join([ph] * (len(keys.split(", ")) + len(values)))
+    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in values)
     return (
         f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
         f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
@@ -749,9 +748,12 @@ def _reach_upsert(table: str, stratum: str, daily: bool, ph: str) -> str:
 
 def write_reach(conn: Connection, ph: str, census: dict[tuple, list[int]]) -> None:
     """The batch's census changes into the reach aggregates (who the shift reaches): per team ×
-    month × clinician and per team × month × IMD quintile, running totals and per recorded day."""
+    month × clinician and per team × month × IMD quintile, running totals and per recorded day.
+
+    ``census`` values are the fold's nine sums (four numerators, notes, four not-applicable
+    exclusions); each measure's denominator is notes less its exclusions, as in rm_census."""
     per: dict[str, dict[tuple, list[int]]] = {
-        name: defaultdict(lambda: [0, 0, 0, 0, 0])
+        name: defaultdict(lambda: [0] * 9)
         for name in ("clinician", "clinician_daily", "imd", "imd_daily")
     }
     for (day, team, period, clinician, imd), sums in census.items():
@@ -767,4 +769,7 @@ def write_reach(conn: Connection, ph: str, census: dict[tuple, list[int]]) -> No
     for name, rows in per.items():
         stratum = "clinician_id" if name.startswith("clinician") else "imd_quintile"
         sql = _reach_upsert(f"rm_reach_{name}", stratum, name.endswith("daily"), ph)
-        conn.exec_driver_sql(sql, [(*key, *sums) for key, sums in rows.items()])
+        conn.exec_driver_sql(
+            sql,
+            [(*key, *s[:5], *(s[4] - s[5 + i] for i in range(4))) for key, s in rows.items()],
+        )

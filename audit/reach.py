@@ -52,7 +52,10 @@ MIN_STRATUM = 10
 WINDOW_MONTHS = 3
 #: The label of the programme-wide aggregate in every table.
 ALL_TEAMS = "All teams"
-COUNT_COLUMNS = [*MEASURES, "notes"]
+#: ``notes`` counts activity (active clinicians); ``den_<measure>`` is each measure's
+#: denominator: notes less those with the element (any, for all three) not applicable.
+DEN_COLUMNS = [f"den_{m}" for m in MEASURES]
+COUNT_COLUMNS = [*MEASURES, "notes", *DEN_COLUMNS]
 
 
 def _ph(engine: Engine) -> str:
@@ -91,18 +94,27 @@ def _stratum_counts(
             per_element = ", ".join(
                 f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
             )
+            per_den = ", ".join(
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
+            )
+            dens = ", ".join(f"SUM(d{i})" for i in range(4))
+            daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
+            init_dens = ", ".join(f"1 - init_na_{m}" for m in MEASURES)
             sql = (
-                "SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n) FROM ("
-                f"SELECT team_id, period, {stratum} AS s, agenda_setting AS a, goal_setting AS g, "
-                f"follow_up AS fu, all_three AS al, notes AS n FROM {table}_daily "
+                f"SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n), {dens} "
+                f"FROM (SELECT team_id, period, {stratum} AS s, agenda_setting AS a, "
+                "goal_setting AS g, follow_up AS fu, all_three AS al, notes AS n, "
+                f"{daily_dens} FROM {table}_daily "
                 f"WHERE day < {ph}{team_sql} "
                 f"UNION ALL SELECT team_id, period, {stratum}, init_agenda_setting, "
-                "init_goal_setting, init_follow_up, init_all_three, 1 FROM rm_case_notes "
-                f"WHERE {window.format(p='', ph=ph)}{notes_team} "
+                f"init_goal_setting, init_follow_up, init_all_three, 1, {init_dens} "
+                f"FROM rm_case_notes WHERE {window.format(p='', ph=ph)}{notes_team} "
                 f"UNION ALL SELECT f.team_id, f.period, n.{stratum}, {per_element}, "
-                "f.d_all_three, 0 FROM rm_element_facts f JOIN rm_case_notes n "
+                f"f.d_all_three, 0, {per_den}, f.d_den_all_three FROM rm_element_facts f "
+                "JOIN rm_case_notes n "
                 f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.', ph=ph)}"
-                f" AND (f.d_element <> 0 OR f.d_all_three <> 0){facts_team}"
+                " AND (f.d_element <> 0 OR f.d_all_three <> 0 OR f.d_den_element <> 0"
+                f" OR f.d_den_all_three <> 0){facts_team}"
                 ") AS c GROUP BY team_id, period, s"
             )
             params = (day, *team_params, *wparams, *team_params, *wparams, *team_params)
@@ -187,6 +199,13 @@ def _rate(num: int, den: int) -> dict:
     }
 
 
+def _denominator(counts: pd.DataFrame, measure: str) -> pd.Series:
+    """The measure's denominator per row: ``den_<measure>`` (not-applicable notes left out, as
+    in the census), or ``notes`` for a frame without it (made before the column existed)."""
+    column = f"den_{measure}"
+    return counts[column] if column in counts.columns else counts["notes"]
+
+
 def _trained_month(training: pd.DataFrame, programme: str | None) -> dict[str, str]:
     """Each clinician's training month (the earliest, for the chosen programme or any)."""
     if training.empty:
@@ -265,8 +284,9 @@ def trained_vs_untrained(
     trained = _trained_month(training, programme)
     groups = _status(counts["period"], counts["clinician_id"], trained)
     per: dict[tuple[str, str, str], list[int]] = {}
+    dens = _denominator(counts, measure)
     for team, period, group, x, n in zip(
-        counts["team"], counts["period"], groups, counts[measure], counts["notes"], strict=True
+        counts["team"], counts["period"], groups, counts[measure], dens, strict=True
     ):
         if group == "training month":
             continue
@@ -311,9 +331,14 @@ def before_after(
     team_of = training.drop_duplicates("clinician_id").set_index("clinician_id")["team"]
     by = {
         (t, c, p): (int(x), int(n))
-        for t, c, p, x, n in counts[
-            ["team", "clinician_id", "period", measure, "notes"]
-        ].itertuples(index=False)
+        for t, c, p, x, n in zip(
+            counts["team"],
+            counts["clinician_id"],
+            counts["period"],
+            counts[measure],
+            _denominator(counts, measure),
+            strict=True,
+        )
     }
     per_team = counts.groupby("team")["clinician_id"].unique()
 
@@ -428,25 +453,27 @@ def quintile_rates(counts: pd.DataFrame, measure: str, *, quarterly: bool = True
     if counts.empty:
         return pd.DataFrame(columns=columns)
     cells: dict[tuple[str, str], dict[int, list[int]]] = {}
-    for team, period, q, x, n in zip(
+    for team, period, q, x, n, notes in zip(
         counts["team"],
         counts["period"],
         counts["imd_quintile"],
         counts[measure],
+        _denominator(counts, measure),
         counts["notes"],
         strict=True,
     ):
         label = to_quarter(period) if quarterly else period
         for key in ((team, label), (ALL_TEAMS, label)):
-            acc = cells.setdefault(key, {}).setdefault(int(q), [0, 0])
+            acc = cells.setdefault(key, {}).setdefault(int(q), [0, 0, 0])
             acc[0] += int(x)
             acc[1] += int(n)
+            acc[2] += int(notes)
     rows = []
     for (team, period), by_q in sorted(cells.items()):
-        total = sum(n for _, n in by_q.values())
-        missing = by_q.get(0, (0, 0))[1] / total if total else None
+        total = sum(c[2] for c in by_q.values())
+        missing = by_q.get(0, (0, 0, 0))[2] / total if total else None
         for q in (1, 2, 3, 4, 5, 0):
-            x, n = by_q.get(q, (0, 0))
+            x, n, _notes = by_q.get(q, (0, 0, 0))
             rows.append(
                 {"team": team, "period": period, "quintile": q if q else "missing"}
                 | _rate(x, n)

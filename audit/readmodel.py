@@ -24,7 +24,7 @@ metadata = MetaData()
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 5
+VERSION = 6
 
 #: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
 #: rowid (one B-tree per row instead of two; the read models are insert-heavy).
@@ -190,6 +190,8 @@ census_daily = Table(
 #: (training lens) or the patient's IMD quintile (deprivation lens, 0 = not given). Rows are
 #: bounded by teams × months × clinicians (or quintiles), never by the size of the log; the
 #: ``_daily`` twins hold each recorded day's changes, so an as-of read is exact (as the census).
+#: ``notes`` counts activity; ``den_<measure>`` is each measure's denominator (not-applicable
+#: elements excluded, as in the census).
 _REACH_MEASURES = ("agenda_setting", "goal_setting", "follow_up", "all_three")
 
 
@@ -205,6 +207,9 @@ def _reach_table(name: str, stratum: Column, *, daily: bool) -> Table:
         stratum,
         *(Column(m, Integer, nullable=False) for m in _REACH_MEASURES),
         Column("notes", Integer, nullable=False),
+        # each measure's denominator: the notes less those with the element (any, for all
+        # three) recorded as not applicable, as in rm_census
+        *(Column(f"den_{m}", Integer, nullable=False, default=0) for m in _REACH_MEASURES),
         PrimaryKeyConstraint(*keys),
     )
 
