@@ -237,6 +237,7 @@ def spc_chart(
     y_title: str = "Notes documenting it",
     height: int = 460,
     width: int | str = "container",
+    unit: str = "notes",
 ) -> alt.LayerChart:
     """An SPC chart in the Making Data Count style.
 
@@ -245,9 +246,12 @@ def spc_chart(
     (``SpcResult.to_frame()``), optionally ``numerator``, ``denominator``, ``ci_low``,
     ``ci_high`` and ``small``. Values are proportions (0–1) and drawn as percentages.
     ``width="container"`` fills the page (Streamlit); give pixels for a static render
-    (vl-convert has no container to fill).
+    (vl-convert has no container to fill). ``unit`` names what a point counts in the
+    small-sample legend and the tooltip ("notes"; "returns" for a patient-survey series).
     """
     points = spc_points_frame(frame)
+    if unit != "notes":
+        points["sample"] = points["sample"].str.replace("notes", unit)
     lines = spc_lines_frame(frame, recalculate_at)
     y_scale = alt.Scale(domain=[0, 1], clamp=True)
     y = alt.Y("value:Q", title=y_title, scale=y_scale, axis=alt.Axis(format=_PCT))
@@ -402,7 +406,7 @@ def spc_chart(
         part = points[points["provisional"] == provisional]
         if part.empty:
             continue
-        layers.append(_point_layer(part, y, point_types, hollow=provisional))
+        layers.append(_point_layer(part, y, point_types, hollow=provisional, unit=unit))
 
     chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
     props: dict = {"height": height, "width": width}
@@ -429,7 +433,15 @@ def target_steps_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out.dropna(subset=["value"]).reset_index(drop=True)[cols]
 
 
-def _point_layer(points: pd.DataFrame, y: alt.Y, point_types: list[str], *, hollow: bool):
+def _point_layer(
+    points: pd.DataFrame, y: alt.Y, point_types: list[str], *, hollow: bool, unit: str = "notes"
+):
+    samples = {label.replace("notes", unit): shape for label, shape in SAMPLE_LABELS.items()}
+    yes, n = (
+        ("Notes documenting it", "Notes reviewed (n)")
+        if unit == "notes"
+        else (f"{unit.capitalize()} answering yes", f"{unit.capitalize()} (n)")
+    )
     return (
         alt.Chart(points)
         .mark_point(filled=not hollow, size=80 if not hollow else 90, opacity=1, strokeWidth=2)
@@ -448,14 +460,14 @@ def _point_layer(points: pd.DataFrame, y: alt.Y, point_types: list[str], *, holl
             shape=alt.Shape(
                 "sample:N",
                 title="Sample",
-                scale=alt.Scale(domain=list(SAMPLE_LABELS), range=list(SAMPLE_LABELS.values())),
+                scale=alt.Scale(domain=list(samples), range=list(samples.values())),
                 legend=alt.Legend(orient="bottom"),
             ),
             tooltip=[
                 alt.Tooltip("period:N", title="Month"),
                 alt.Tooltip("value:Q", title="Documented", format=_PCT1),
-                alt.Tooltip("numerator:Q", title="Notes documenting it"),
-                alt.Tooltip("denominator:Q", title="Notes reviewed (n)"),
+                alt.Tooltip("numerator:Q", title=yes),
+                alt.Tooltip("denominator:Q", title=n),
                 alt.Tooltip("ci_low:Q", title="95% interval from", format=_PCT),
                 alt.Tooltip("ci_high:Q", title="95% interval to", format=_PCT),
                 alt.Tooltip("point_label:N", title="Variation"),

@@ -85,6 +85,7 @@ def _surveys_only(ctx, sc, team_id: str, measure: str, name: str, label: str) ->
             target=sc.target,
             milestones=data.milestones(ctx.snap, team_id, ctx.as_of),
             y_title="Patients reporting it",
+            unit="returns",
         )
         st.altair_chart(chart, width="stretch", key="survey_chart")
     table = data.window(

@@ -48,20 +48,7 @@ measure = c2.selectbox(
     bind="query-params",
     persist_state="session",
 )
-chart_type = c3.radio(
-    "Chart",
-    list(data.CHART_TYPES),
-    format_func=data.CHART_TYPES.get,
-    horizontal=True,
-    key="chart",
-    bind="query-params",
-    persist_state="session",
-    help=(
-        "p-chart: the textbook chart for audit proportions, limits widen when fewer notes are "
-        "reviewed. XmR: the Making Data Count default. Run chart: median line and run rules, "
-        "for short series."
-    ),
-)
+chart_slot = c3.container()  # filled once the source is known (below)
 
 source = st.radio(
     "Source",
@@ -74,7 +61,27 @@ source = st.radio(
     help="Case notes: the audit sample. Patient surveys: what patients report. Both: the two "
     "rates on one time axis, and whether the notes say it happened more often than patients do.",
 )
+# the chart choice only shapes the case-notes chart: disabled (its value kept) otherwise
+chart_type = chart_slot.radio(
+    "Chart",
+    list(data.CHART_TYPES),
+    format_func=data.CHART_TYPES.get,
+    horizontal=True,
+    key="chart",
+    bind="query-params",
+    persist_state="session",
+    help=(
+        "p-chart: the textbook chart for audit proportions, limits widen when fewer notes are "
+        "reviewed. XmR: the Making Data Count default. Run chart: median line and run rules, "
+        "for short series."
+    ),
+    disabled=source != "case_notes",
+)
 if source != "case_notes":
+    chart_slot.caption(
+        "The chart choice applies to the case-notes view only: patient surveys are drawn as a "
+        "p-chart, and Both shows the two rates with their intervals."
+    )
     render_team_sources(ctx, team_id, measure, source, names[team_id])
     st.stop()
 
