@@ -396,7 +396,9 @@ class Importer:
                 )
             quintile, problem = parse_imd_quintile(row.get("imd_quintile", ""))
             if problem:
-                problems.append(f"{where}, column imd_quintile: {problem}, got {_shown(row['imd_quintile'])}")
+                problems.append(
+                    f"{where}, column imd_quintile: {problem}, got {_shown(row['imd_quintile'])}"
+                )
             findings = {}
             for element in ELEMENTS:
                 v = _yes_no(row[element], allow_na=True)
@@ -428,7 +430,17 @@ class Importer:
                 continue
             seen[cid] = (n, content)
             parsed.append(
-                (n, cid, team_id, row["clinician"], canonical, occurred, contact, findings, quintile)
+                (
+                    n,
+                    cid,
+                    team_id,
+                    row["clinician"],
+                    canonical,
+                    occurred,
+                    contact,
+                    findings,
+                    quintile,
+                )
             )
         if errors:
             raise ImportRefused(_by_row(errors))

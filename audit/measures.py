@@ -142,7 +142,9 @@ def open_periods(
         ).fetchall()
     cutoff = format_ts(as_of) if as_of is not None else None
     return {
-        (t, p) for t, p, closed in rows if closed is None or (cutoff is not None and closed > cutoff)
+        (t, p)
+        for t, p, closed in rows
+        if closed is None or (cutoff is not None and closed > cutoff)
     }
 
 

@@ -307,11 +307,20 @@ def spc_chart(
                 ],
             )
         )
-        label = steps.dropna(subset=["value"]).tail(1).assign(text=lambda d: "Target " + d["value"].map(lambda v: f"{v:.0%}"))
+        label = (
+            steps.dropna(subset=["value"])
+            .tail(1)
+            .assign(text=lambda d: "Target " + d["value"].map(lambda v: f"{v:.0%}"))
+        )
         layers.append(
             alt.Chart(label)
             .mark_text(
-                align="right", baseline="bottom", dx=0, dy=-3, fontWeight="bold", color=TARGET_COLOUR
+                align="right",
+                baseline="bottom",
+                dx=0,
+                dy=-3,
+                fontWeight="bold",
+                color=TARGET_COLOUR,
             )
             .encode(x=_x(), y=y, text="text:N")
         )

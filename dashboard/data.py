@@ -97,7 +97,9 @@ def refresh() -> Snapshot:
     """Fold any new events into the read models, then read the head (once per run)."""
     url = current_url()
     store, projector = _open(url)
-    if projector.lag() != 0:  # below zero: a truncated log, which catch_up refuses (ReadModelsAhead)
+    if (
+        projector.lag() != 0
+    ):  # below zero: a truncated log, which catch_up refuses (ReadModelsAhead)
         projector.catch_up()
     head = store.head()
     lag = head.position - projector.checkpoint()

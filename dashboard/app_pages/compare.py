@@ -53,9 +53,15 @@ if mode == "month" and audited:
     period = c2.selectbox("Month", audited[::-1], key="cmp_month")
 elif mode == "quarter" and audited:
     quarters = sorted({to_quarter(p) for p in audited})[::-1]
-    period = c2.selectbox(
-        "Quarter", ["", *quarters], format_func=lambda q: q or "Latest complete", key="cmp_quarter"
-    ) or None
+    period = (
+        c2.selectbox(
+            "Quarter",
+            ["", *quarters],
+            format_func=lambda q: q or "Latest complete",
+            key="cmp_quarter",
+        )
+        or None
+    )
 n_source = c3.radio(
     "n",
     list(data.N_SOURCES),
@@ -65,9 +71,7 @@ n_source = c3.radio(
     help="The funnel's n: the notes reviewed in the audit sample, or every consultation's "
     "notes (census).",
 )
-cmp = data.compare(
-    snap, measure, mode, period, ctx.period_from, ctx.period_to, n_source, ctx.as_of
-)
+cmp = data.compare(snap, measure, mode, period, ctx.period_from, ctx.period_to, n_source, ctx.as_of)
 teams, curves, theta = cmp.teams, cmp.curves, cmp.theta
 window = cmp.window.text
 if teams.empty or math.isnan(theta):

@@ -48,11 +48,17 @@ if stale:
         f"counted neither way: {', '.join(stale)}."
     )
 if not grid.empty:
-    pending = grid.dropna(subset=["provisional_period"]) if "provisional_period" in grid else grid[:0]
+    pending = (
+        grid.dropna(subset=["provisional_period"]) if "provisional_period" in grid else grid[:0]
+    )
     small = grid.dropna(subset=["small_period"]) if "small_period" in grid else grid[:0]
     for what, frame, col in (
         ("Provisional (round still open), left out", pending, "provisional_period"),
-        ("Small month (fewer than 10 notes), left out of the norm and the headline", small, "small_period"),
+        (
+            "Small month (fewer than 10 notes), left out of the norm and the headline",
+            small,
+            "small_period",
+        ),
     ):
         if not frame.empty:
             items = sorted({f"{r.team} {getattr(r, col)}" for r in frame.itertuples()})

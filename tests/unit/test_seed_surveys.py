@@ -35,9 +35,10 @@ def test_surveys_leave_every_other_seeded_event_byte_identical(demo, monkeypatch
     without = [_fingerprint(e) for e in seed.generate("demo", 42)]
     others = [_fingerprint(e) for e in demo if e.event.type != "PatientSurveyReturned"]
     assert len(others) == len(without) > 70_000
-    assert hashlib.sha256(repr(others).encode()).digest() == hashlib.sha256(
-        repr(without).encode()
-    ).digest()
+    assert (
+        hashlib.sha256(repr(others).encode()).digest()
+        == hashlib.sha256(repr(without).encode()).digest()
+    )
     assert len(demo) - len(others) > 5000
 
 
