@@ -8,6 +8,8 @@ Plain data only: no streamlit, no altair.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from audit.spc import POINT_COLOURS
 
 MEASURE_LABELS: dict[str, str] = {
@@ -109,3 +111,21 @@ def state_label(field: str, value: object) -> str:
             return "– Not audited"
         return NORM_LABELS[bool(value)]
     raise ValueError(f"unknown state field {field!r}")
+
+
+#: The deprivation gap's verdicts (``audit.reach``) in the Reach page's and the pack's words.
+REACH_VERDICT_LABELS: dict[str, str] = {
+    "less often": "⚠ most deprived less often",
+    "more often": "most deprived more often",
+    "no clear gap": "no clear gap",
+    "too few notes": "too few notes",
+}
+
+
+def rate_text(proportion: object, low: object, high: object, n: int) -> str:
+    """``62% (55–68%), n = 120`` or ``too few notes (n = 4)``: never a bare 0%."""
+    if int(n) == 0:
+        return "no notes (n = 0)"
+    if proportion is None or pd.isna(proportion):  # too few notes to give a rate
+        return f"too few notes (n = {int(n)})"
+    return f"{proportion:.0%} ({low:.0%}–{high:.0%}), n = {int(n)}"

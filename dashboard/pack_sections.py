@@ -39,14 +39,7 @@ OBSERVATIONAL = (
     "other causes (teams train when they are ready to change; caseloads differ)."
 )
 
-# The Reach page's words (dashboard/reach_data.py, which imports streamlit and so cannot be
-# imported by the CLI's pack): kept identical.
-VERDICT_LABELS = {
-    "less often": "⚠ most deprived less often",
-    "more often": "most deprived more often",
-    "no clear gap": "no clear gap",
-    "too few notes": "too few notes",
-}
+VERDICT_LABELS = labels.REACH_VERDICT_LABELS
 
 
 @dataclass(frozen=True)
@@ -59,13 +52,7 @@ class PackSection:
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
 
 
-def rate_text(proportion: object, low: object, high: object, n: int) -> str:
-    """``62% (55–68%), n = 120`` or ``too few notes (n = 4)``: never a bare 0%."""
-    if int(n) == 0:
-        return "no notes (n = 0)"
-    if proportion is None or pd.isna(proportion):
-        return f"too few notes (n = {int(n)})"
-    return f"{proportion:.0%} ({low:.0%}–{high:.0%}), n = {int(n)}"
+rate_text = labels.rate_text
 
 
 def _names(engine: Engine, as_of: datetime | None) -> dict[str, str]:

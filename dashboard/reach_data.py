@@ -15,17 +15,12 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from audit import reach
+from audit import labels, reach
 from dashboard import data
 
 _CACHE = {"show_spinner": False, "max_entries": 64}
 GROUPS = ("trained", "not yet trained")
-VERDICT_LABELS = {
-    "less often": "⚠ most deprived less often",
-    "more often": "most deprived more often",
-    "no clear gap": "no clear gap",
-    "too few notes": "too few notes",
-}
+VERDICT_LABELS = labels.REACH_VERDICT_LABELS
 
 
 @dataclass(frozen=True)
@@ -106,13 +101,7 @@ def tables(rc: ReachCounts, team: str, measure: str, programme: str) -> ReachTab
 # ----------------------------------------------------------------------------- display
 
 
-def rate_text(proportion, low, high, n: int) -> str:
-    """``62% (55–68%), n = 120`` or ``too few notes (n = 4)``: never a bare 0%."""
-    if int(n) == 0:
-        return "no notes (n = 0)"
-    if proportion is None or pd.isna(proportion):
-        return f"too few notes (n = {int(n)})"
-    return f"{proportion:.0%} ({low:.0%}–{high:.0%}), n = {int(n)}"
+rate_text = labels.rate_text
 
 
 def coverage_table(cov: pd.DataFrame) -> pd.DataFrame:
