@@ -311,11 +311,7 @@ class Importer:
         self.today = today or date.today()
 
     def _team_lookup(self) -> dict[str, str]:
-        """Registered teams by lower-case id or name (a file may use either)."""
-        teams = queries.teams(self.store.engine)
-        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
-        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
-        return by_key
+        return queries.team_lookup(self.store.engine)
 
     # -- consultations --
 

@@ -37,6 +37,14 @@ def teams(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     return df
 
 
+def team_lookup(engine: Engine) -> dict[str, str]:
+    """Registered teams by lower-case id or name: an import file may name a team either way."""
+    registered = teams(engine)
+    by_key = {t.team_id.lower(): t.team_id for t in registered.itertuples()}
+    by_key.update({t.name.lower(): t.team_id for t in registered.itertuples()})
+    return by_key
+
+
 def team_ids(engine: Engine) -> list[str]:
     return teams(engine)["team_id"].tolist()
 

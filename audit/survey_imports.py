@@ -137,10 +137,7 @@ class SurveyImporter:
         self.today = today or date.today()
 
     def _team_lookup(self) -> dict[str, str]:
-        teams = queries.teams(self.store.engine)
-        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
-        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
-        return by_key
+        return queries.team_lookup(self.store.engine)
 
     def import_surveys(
         self,

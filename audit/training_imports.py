@@ -67,9 +67,8 @@ class TrainingImporter:
         self.today = today or date.today()
 
     def _known(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        by_key = queries.team_lookup(self.store.engine)
         teams = queries.teams(self.store.engine)
-        by_key = {t.team_id.lower(): t.team_id for t in teams.itertuples()}
-        by_key.update({t.name.lower(): t.team_id for t in teams.itertuples()})
         names = {t.team_id: t.name for t in teams.itertuples()}
         with self.store.engine.connect() as conn:
             clinicians = dict(
