@@ -1,7 +1,7 @@
 """Review pack cost: a small and a large log for the same teams and months, interleaved.
 
     .venv/bin/python bench/pack_bench.py --sizes 10k,500k --reps 5
-    .venv/bin/python bench/pack_bench.py --demo /work/main --demo . --reps 5   # before/after
+    .venv/bin/python bench/pack_bench.py --demo ../old-checkout --demo . --reps 5   # before/after
 
 The design's target: a pack (HTML + PDF, every team) costs at most 1.5x at a large log what it
 costs at a small one, because it reads the read models, never the log. Each size's database is
