@@ -19,7 +19,14 @@ if str(ROOT) not in sys.path:
 
 from ingest import _create_same_table, _raw_connection  # noqa: E402
 
-from events.store import GENESIS_HASH, canonical_json, format_ts, row_hash  # noqa: E402
+from events.store import (  # noqa: E402
+    COLUMNS,
+    GENESIS_HASH,
+    HASH_VERSION,
+    canonical_json,
+    format_ts,
+    row_hash,
+)
 
 #: the fixed programme: only the number of consultations grows with the log
 SCENARIO, SEED, TEAMS, MONTHS = "large", 42, 8, 12
@@ -62,7 +69,10 @@ def log(msg: str) -> None:
 
 # --- the raw sqlite3 peer ---------------------------------------------------------------------
 
-RAW_INSERT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+#: The same row sipdash writes unkeyed: the 11 columns and the hash encoding's version.
+RAW_INSERT = (
+    f"INSERT INTO events ({COLUMNS}, hash_version) VALUES ({', '.join('?' * 11)}, {HASH_VERSION})"
+)
 
 
 def raw_items_from_new_events(events: Iterable, metadata: dict) -> Iterator[tuple]:

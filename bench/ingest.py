@@ -25,7 +25,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from events import EventStore, NewEvent  # noqa: E402
-from events.store import GENESIS_HASH, StoredEvent, canonical_json, format_ts, row_hash  # noqa: E402
+from events.store import (  # noqa: E402
+    COLUMNS,
+    GENESIS_HASH,
+    HASH_VERSION,
+    StoredEvent,
+    canonical_json,
+    format_ts,
+    row_hash,
+)
 from events.types import ConsultationHeld  # noqa: E402
 
 TEAMS = [f"team{i:02d}" for i in range(40)]
@@ -76,12 +84,18 @@ def _create_same_table(path: Path) -> None:
     store.dispose()
 
 
+#: The same row sipdash writes unkeyed: the 11 columns and the hash encoding's version.
+RAW_INSERT = (
+    f"INSERT INTO events ({COLUMNS}, hash_version) VALUES ({', '.join('?' * 11)}, {HASH_VERSION})"
+)
+
+
 class RawOneRow:
     """The single-append peer: plain sqlite3, one row per ``BEGIN IMMEDIATE`` / ``INSERT`` /
     ``COMMIT``, building the same canonical JSON and hash chain, into the same table DDL with
     the same durability settings."""
 
-    SQL = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    SQL = RAW_INSERT
 
     def __init__(self, path: Path, metadata: dict) -> None:
         _create_same_table(path)
@@ -108,7 +122,7 @@ class RawOneRow:
 def bench_raw(events: list[NewEvent], path: Path, batch: int = 20_000) -> float:
     _create_same_table(path)
     conn = _raw_connection(path)
-    sql = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    sql = RAW_INSERT
     t = time.perf_counter()
     prev, pos = GENESIS_HASH, 0
     meta = canonical_json({"actor": "bench"})
