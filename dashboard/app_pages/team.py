@@ -24,7 +24,11 @@ if not names:
     st.stop()
 
 asked = st.query_params.get("team")  # a link's team, before the widget settles on one
-if asked is not None and asked not in names and asked not in names.values():
+if asked in names and asked not in names.values():
+    # a link may carry the team's id; the widget binds its name, so translate it first
+    st.query_params["team"] = names[asked]
+    st.session_state["team"] = asked
+elif asked is not None and asked not in names.values():
     st.warning(
         "The link names a team that is not registered "
         f"({'as known then' if ctx.as_of else 'in this database'}); showing "

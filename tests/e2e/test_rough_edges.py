@@ -40,6 +40,14 @@ def test_a_link_to_an_unknown_team_says_so(dashboard_env):
     assert "not registered" not in _warnings(ok)
 
 
+def test_a_link_with_a_team_id_opens_that_team(dashboard_env):
+    at = _app(team="b-mood")
+    at.switch_page("app_pages/team.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="team").value == "b-mood"
+    assert "not registered" not in _warnings(at)
+
+
 @pytest.mark.parametrize("when", ["1999-01-01", "2999-01-01", "yesterday"])
 def test_a_link_with_an_out_of_range_date_says_so(dashboard_env, when):
     at = _app(as_of=when)
