@@ -11,8 +11,10 @@ exactly 10 digits with at most one separator (space, no-break space, tab, ``-``,
 between digits, standing as a word of its own: not continued by another digit (directly or
 across one separator), and not joined to a letter or digit directly or through ``-``, ``.`` or
 ``/``. The last rule is what keeps codes such as ``C-2024-000123``, UUIDs and hex tokens out,
-while ``943 476 5919``, ``943-476-5919`` or ``ref: 9434765919`` are caught. Its known gap
-(documented in ADR 0003): a number glued to a word, e.g. ``NHS9434765919``, reads as a code.
+while ``943 476 5919``, ``943-476-5919`` or ``ref: 9434765919`` are caught. The printed 3-3-4
+grouping is caught even when glued to a word (``NHS-943-476-5919``, ``ref943.476.5919``). The
+known gap left (ADR 0003): ten digits without separators glued to a word, e.g.
+``NHS9434765919``, read as a code.
 
 Speed matters (imports of millions of cells): every check is one precompiled regular
 expression, run once per column over the column's cells joined by newlines; only a column
@@ -40,11 +42,14 @@ _SEP = "[ \u00a0\t./-]"
 _JOIN = "[./-]"
 _ALNUM = r"[^\W_]"
 
-#: One NHS-number-shaped run (see the module docstring).
+#: One NHS-number-shaped run (see the module docstring): a word of its own, or the printed
+#: 3-3-4 grouping bounded only by non-digits (``NHS-943-476-5919``: no code, UUID or date is
+#: grouped 3-3-4, so this closes most of the "glued to a word" gap at no false-positive cost).
 NHS_RUN = re.compile(
     rf"(?<!{_ALNUM})(?<!{_ALNUM}{_JOIN})(?<!\d{_SEP})"
     rf"\d(?:{_SEP}?\d){{9}}"
     rf"(?!{_ALNUM})(?!{_SEP}\d)(?!{_JOIN}{_ALNUM})"
+    rf"|(?<!\d)(?<!\d{_SEP})\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{4}}(?!\d)(?!{_SEP}\d)"
 )
 #: Ten or more digits with at most one separator between them: what file names have masked.
 _LONG_DIGIT_RUN = re.compile(rf"\d(?:{_SEP}?\d){{9,}}")

@@ -84,6 +84,13 @@ def test_the_designs_false_positives_are_not_identifier_shaped(text: str) -> Non
     assert not looks_like_nhs_number(text)
 
 
+@pytest.mark.parametrize(
+    "text", ["NHS-943-476-5919", "NHS943 476 5919", "ref943.476.5919", "x/943/476/5919/y"]
+)
+def test_the_printed_3_3_4_grouping_is_caught_even_when_glued_to_a_word(text: str) -> None:
+    assert looks_like_nhs_number(text)
+
+
 def test_random_uuids_and_tokens_are_never_refused() -> None:
     assert not any(looks_like_nhs_number(str(uuid.uuid4())) for _ in range(5000))
     assert not any(looks_like_nhs_number(uuid.uuid4().hex) for _ in range(5000))
