@@ -46,7 +46,8 @@ from .upcast import upcast
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _PG_APPEND_LOCK = 0x5_1B_DA_54  # advisory lock key that serialises appends on PostgreSQL
-_ID_CHUNK = 500
+#: PostgreSQL appends of at least this many rows go through COPY (smaller: INSERT)
+_COPY_FROM = 64
 
 
 class StoredEvent(SQLModel, table=True):
@@ -267,11 +268,6 @@ def _prepare(
         payload_json=canonical_json(ev.payload()),
         metadata_json=metadata_json,
     )
-
-
-def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -556,8 +552,23 @@ class EventStore:
             else:
                 rows.append((position, *fields, digest, chain.row_mac(key, digest)))
             prev_hash, prev_rec = digest, rec
-        conn.exec_driver_sql(self._append_sql, rows)
+        if self.sqlite or len(rows) < _COPY_FROM:
+            conn.exec_driver_sql(self._append_sql, rows)
+        else:
+            self._copy_rows(conn, rows)
         return AppendResult(len(rows), skipped, Head(position, prev_hash, prev_rec))
+
+    def _copy_rows(self, conn: Connection, rows: list[tuple]) -> None:
+        """PostgreSQL: the rows of :meth:`_append_in` through ``COPY … FROM STDIN`` on the
+        transaction's own connection (under the append lock), about twice as fast as a
+        pipelined ``executemany`` for a bulk batch (``bench/pg_append_bench.py``). Only the
+        append path uses it; a failed COPY aborts the transaction like a failed INSERT."""
+        columns = f"{COLUMNS}, hmac, hash_version" if self.log_key else f"{COLUMNS}, hash_version"
+        version = HASH_VERSION
+        with driver_cursor(conn) as cur, cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write((*row, version))
 
     def load_verified_rows(
         self, rows: Iterable[tuple], progress: Callable[[int], None] | None = None
@@ -591,29 +602,35 @@ class EventStore:
                 progress(len(batch))
         return n
 
+    def _one_list(self, values: Sequence[str]) -> tuple[str, Any]:
+        """``(SQL membership test, its one parameter)`` for a whole list of values: the bulk
+        path asks once per batch instead of once per 500 ids (PostgreSQL: an array with
+        ``= ANY``; SQLite: a JSON array read by ``json_each``)."""
+        if self.sqlite:
+            return "IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+        return "= ANY(%s)", list(values)
+
     def _stored_content(self, conn, ids: list[str]) -> dict[str, tuple[str, str, str]]:
-        found: dict[str, tuple[str, str, str]] = {}
-        for chunk in _chunks(ids, _ID_CHUNK):
-            marks = ", ".join([self._ph] * len(chunk))
-            rows = conn.exec_driver_sql(
-                f"SELECT event_id, stream_id, type, payload FROM events WHERE event_id IN ({marks})",
-                tuple(chunk),
-            )
-            for eid, sid, typ, payload in rows:
-                found[eid] = (sid, typ, payload)
-        return found
+        if not ids:
+            return {}
+        test, param = self._one_list(ids)
+        rows = conn.exec_driver_sql(
+            f"SELECT event_id, stream_id, type, payload FROM events WHERE event_id {test}",
+            (param,),
+        )
+        return {eid: (sid, typ, payload) for eid, sid, typ, payload in rows}
 
     def _stream_versions(self, conn, streams: Iterable[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for chunk in _chunks(sorted(streams), _ID_CHUNK):
-            marks = ", ".join([self._ph] * len(chunk))
-            rows = conn.exec_driver_sql(
-                "SELECT stream_id, MAX(stream_version) FROM events "
-                f"WHERE stream_id IN ({marks}) GROUP BY stream_id",
-                tuple(chunk),
-            )
-            out.update({sid: int(v) for sid, v in rows})
-        return out
+        streams = sorted(streams)
+        if not streams:
+            return {}
+        test, param = self._one_list(streams)
+        rows = conn.exec_driver_sql(
+            "SELECT stream_id, MAX(stream_version) FROM events "
+            f"WHERE stream_id {test} GROUP BY stream_id",
+            (param,),
+        )
+        return {sid: int(v) for sid, v in rows}
 
     # -- reading --
 
