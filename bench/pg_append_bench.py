@@ -98,9 +98,10 @@ def raw_copy(url: str, events: list[NewEvent]) -> float:
     with psycopg.connect(_conninfo(url)) as conn:
         t = time.perf_counter()
         rows = _rows(events)
-        with conn.cursor() as cur, cur.copy(
-            f"COPY events ({COLUMNS}, hash_version) FROM STDIN"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY events ({COLUMNS}, hash_version) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row((*row, HASH_VERSION))
         conn.commit()
@@ -151,7 +152,11 @@ def run(url: str, n: int = 100_000, reps: int = 5, server=None) -> dict:
     times: dict[str, list[float]] = {"sipdash": [], "copy": [], "executemany": []}
     check_head: dict[str, str] = {}
     for _ in range(reps):
-        for name, fn in (("sipdash", sipdash), ("copy", raw_copy), ("executemany", raw_executemany)):
+        for name, fn in (
+            ("sipdash", sipdash),
+            ("copy", raw_copy),
+            ("executemany", raw_executemany),
+        ):
             db = _fresh(server, url)
             try:
                 times[name].append(fn(db, events))
