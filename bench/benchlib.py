@@ -39,7 +39,9 @@ def consultations_for(events: int) -> int:
     import seed
 
     fixed = seed.estimate_events(SCENARIO, SEED, TEAMS, MONTHS, 1_000, CLINICIANS)
-    per = (seed.estimate_events(SCENARIO, SEED, TEAMS, MONTHS, 101_000, CLINICIANS) - fixed) / 100_000
+    per = (
+        seed.estimate_events(SCENARIO, SEED, TEAMS, MONTHS, 101_000, CLINICIANS) - fixed
+    ) / 100_000
     base = fixed - per * 1_000
     return max(TEAMS * MONTHS * 25, round((events - base) / per))
 
@@ -154,8 +156,7 @@ def raw_scan_decode(path: Path, batch: int = 20_000) -> int:
 
     conn = sqlite3.connect(path)
     cur = conn.execute(
-        "SELECT position, type, schema_version, payload, recorded_at "
-        "FROM events ORDER BY position"
+        "SELECT position, type, schema_version, payload, recorded_at FROM events ORDER BY position"
     )
     n = 0
     loads = orjson.loads
