@@ -33,7 +33,7 @@ test: venv ## Lint (ruff check + format check), the whole test suite, then a ben
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory bench-smoke
 
-bench-smoke: venv ## A few seconds of bench/run_all.py at 10k (no PostgreSQL): fails if the benchmarks crash
+bench-smoke: venv ## bench/run_all.py --quick (2k + 10k, 2 reps, no PostgreSQL, no pack): fails if a benchmark crashes
 	@tmp=$$(mktemp -d) && \
 	$(BIN)/python bench/run_all.py --quick --no-pg --no-eventsourcing --tmp $$tmp \
 		--out $$tmp/smoke.json --chart $$tmp/smoke.png > $$tmp/smoke.log 2>&1 \
