@@ -17,15 +17,13 @@ from events.types import MEASURES
 
 from . import labels, queries
 from .compare import CompareWindow, compare_window, sip_starts_from_facts
+from .funnel import funnel_limits, funnel_position, pooled_proportion
 from .judgement import Decisions, Judgement, judge_team
 from .measures import audit_measures, census_measures
 from .settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine
 from .spc import (
     SpcResult,
-    funnel_limits,
-    funnel_position,
     p_chart,
-    pooled_proportion,
     run_chart,
     xmr_chart,
 )
