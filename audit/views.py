@@ -30,7 +30,6 @@ from .spc import (
 from .stats import cohens_kappa
 
 DEFAULT_TARGET = 0.8
-MIN_PAIRS = 20  # agreement is never reported from fewer paired findings
 # One set of words for the dashboard and the pack (audit/labels.py).
 MEASURE_LABELS = labels.MEASURE_LABELS
 VARIATION_LABELS = labels.VARIATION_BADGES
