@@ -354,7 +354,7 @@ def build_plan(
         place = _unique(lambda: fake.city(), places)
         team_id = ts["id"]
         roles = tuple(service["roles"])
-        clinicians = [
+        team_staff = [
             ClinicianSeed(
                 f"{team_id}-c{k + 1:03d}",
                 rng.choice(roles),
@@ -405,7 +405,7 @@ def build_plan(
                 key_staff_leave_share=float(arch.get("key_staff_leave_share", 0.0)),
                 milestones=milestones,
                 volumes=volumes[i],
-                clinicians=clinicians,
+                clinicians=team_staff,
                 caseload=max(10, round(mean_volume * float(vol_p["caseload_months"]))),
             )
         )
