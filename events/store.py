@@ -41,6 +41,7 @@ from . import chain
 from .chain import GENESIS_HASH, ChainChecker, ChainError, canonical_json, has_control_characters
 from .db import driver_cursor, is_sqlite, make_engine, normalise_url, schema_transaction
 from .ids import new_event_id
+from .sql import mark
 from .types import Event, parse_event
 from .upcast import upcast
 
@@ -602,18 +603,18 @@ class EventStore:
                 progress(len(batch))
         return n
 
-    def _one_list(self, values: Sequence[str]) -> tuple[str, Any]:
+    def _one_list(self, conn: Connection, values: Sequence[str]) -> tuple[str, Any]:
         """``(SQL membership test, its one parameter)`` for a whole list of values: the bulk
-        path asks once per batch instead of once per 500 ids (PostgreSQL: an array with
-        ``= ANY``; SQLite: a JSON array read by ``json_each``)."""
+        path asks once per batch instead of once per 500 ids, and never meets a bind limit
+        (PostgreSQL: an array with ``= ANY``; SQLite: a JSON array read by ``json_each``)."""
         if self.sqlite:
-            return "IN (SELECT value FROM json_each(?))", json.dumps(list(values))
-        return "= ANY(%s)", list(values)
+            return f"IN (SELECT value FROM json_each({mark(conn)}))", json.dumps(list(values))
+        return f"= ANY({mark(conn)})", list(values)
 
     def _stored_content(self, conn, ids: list[str]) -> dict[str, tuple[str, str, str]]:
         if not ids:
             return {}
-        test, param = self._one_list(ids)
+        test, param = self._one_list(conn, ids)
         rows = conn.exec_driver_sql(
             f"SELECT event_id, stream_id, type, payload FROM events WHERE event_id {test}",
             (param,),
@@ -624,7 +625,7 @@ class EventStore:
         streams = sorted(streams)
         if not streams:
             return {}
-        test, param = self._one_list(streams)
+        test, param = self._one_list(conn, streams)
         rows = conn.exec_driver_sql(
             "SELECT stream_id, MAX(stream_version) FROM events "
             f"WHERE stream_id {test} GROUP BY stream_id",
