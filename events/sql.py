@@ -144,6 +144,10 @@ def locked_write(engine: Engine, lock: Lock) -> Iterator[Connection]:
 # --- raw DBAPI for the measured hot paths only -----------------------------------------------
 
 
+#: PEP 249 positional paramstyles of the drivers sipdash runs on (sqlite3, psycopg).
+_MARK_OF_PARAMSTYLE = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
 def _paramstyle(bind: Engine | Connection) -> str:
     return str(bind.dialect.dbapi.paramstyle) if bind.dialect.dbapi else "qmark"
 
@@ -151,7 +155,7 @@ def _paramstyle(bind: Engine | Connection) -> str:
 def mark(bind: Engine | Connection) -> str:
     """The driver's positional placeholder: ``?`` (sqlite3) or ``%s`` (psycopg). Only for raw
     DBAPI SQL on a hot path; everything else uses :func:`sql` with named binds."""
-    return "?" if _paramstyle(bind) == "qmark" else "%s"
+    return _MARK_OF_PARAMSTYLE[_paramstyle(bind)]
 
 
 def marks(bind: Engine | Connection, n: int) -> str:
