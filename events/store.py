@@ -41,7 +41,16 @@ from . import chain
 from .chain import GENESIS_HASH, ChainChecker, ChainError, canonical_json, has_control_characters
 from .db import is_sqlite, make_engine, normalise_url, schema_transaction
 from .ids import new_event_id
-from .sql import Lock, locked_write, marks, raw_executemany, raw_fetchall, select_in, sql
+from .sql import (
+    Lock,
+    any_of,
+    any_of_value,
+    locked_write,
+    marks,
+    raw_executemany,
+    raw_fetchall,
+    sql,
+)
 from .types import Event, parse_event
 from .upcast import upcast
 
@@ -572,21 +581,28 @@ class EventStore:
         return n
 
     def _stored_content(self, conn, ids: list[str]) -> dict[str, tuple[str, str, str]]:
-        rows = select_in(
-            conn,
-            "SELECT event_id, stream_id, type, payload FROM events WHERE event_id IN :ids",
-            "ids",
-            ids,
+        if not ids:
+            return {}
+        # the bulk path: a whole batch's ids as one parameter (events.sql.any_of)
+        rows = conn.execute(
+            sql(
+                "SELECT event_id, stream_id, type, payload FROM events "
+                f"WHERE event_id {any_of(conn, 'ids')}"
+            ),
+            {"ids": any_of_value(conn, ids)},
         )
         return {eid: (sid, typ, payload) for eid, sid, typ, payload in rows}
 
     def _stream_versions(self, conn, streams: Iterable[str]) -> dict[str, int]:
-        rows = select_in(
-            conn,
-            "SELECT stream_id, MAX(stream_version) FROM events "
-            "WHERE stream_id IN :streams GROUP BY stream_id",
-            "streams",
-            sorted(streams),
+        streams = sorted(streams)
+        if not streams:
+            return {}
+        rows = conn.execute(
+            sql(
+                "SELECT stream_id, MAX(stream_version) FROM events "
+                f"WHERE stream_id {any_of(conn, 'streams')} GROUP BY stream_id"
+            ),
+            {"streams": any_of_value(conn, streams)},
         )
         return {sid: int(v) for sid, v in rows}
 

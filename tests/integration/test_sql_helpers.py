@@ -13,6 +13,8 @@ from sqlalchemy import Engine, Integer, text
 from events.db import make_engine
 from events.sql import (
     Lock,
+    any_of,
+    any_of_value,
     bind_limit,
     locked_write,
     mark,
@@ -117,6 +119,17 @@ def test_an_in_list_longer_than_the_postgresql_wire_limit_is_split(pg_server) ->
         rows = select_in(conn, "SELECT id FROM things WHERE id IN :ids", "ids", ids)
     assert len(rows) == 70_000
     engine.dispose()
+
+
+@pytest.mark.parametrize("count", [1, 5_000, 70_000])
+def test_any_of_binds_a_whole_list_as_one_parameter(engine: Engine, count: int) -> None:
+    """The bulk form: past SQLite's and PostgreSQL's bind limits in one statement."""
+    _fill(engine, 10)
+    ids = [f"id-{i:05d}" for i in range(count)]
+    with engine.connect() as conn:
+        statement = sql(f"SELECT id FROM things WHERE id {any_of(conn, 'ids')} ORDER BY id")
+        rows = conn.execute(statement, {"ids": any_of_value(conn, ids)}).scalars().all()
+    assert rows == ids[:10]
 
 
 def test_locked_write_serialises_two_read_then_write_transactions(engine: Engine) -> None:
