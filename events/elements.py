@@ -114,7 +114,7 @@ class Registry:
 
     @property
     def suffix(self) -> str:
-        """"" for the default registry, else a short stable tag of its enablers: names of the
+        """Empty for the default registry, else a short stable tag of its enablers: names of the
         classes and tables built for it, so two registries in one process never clash."""
         if self.is_default:
             return ""

@@ -22,7 +22,8 @@ from pydantic import (
     field_validator,
 )
 
-from .elements import ALL, ELEMENTS as DEFAULT_REGISTRY, Registry
+from .elements import ELEMENTS as DEFAULT_REGISTRY
+from .elements import Registry
 
 __all__ = [
     "Event",
@@ -419,7 +420,6 @@ def _derive(
     return type(name + suffix, (base,), namespace)
 
 
-@cache
 def catalogue(registry: Registry = DEFAULT_REGISTRY) -> dict[str, type[Event]]:
     """Every event type for a registry of enablers, by type name, in catalogue order.
 
@@ -428,6 +428,11 @@ def catalogue(registry: Registry = DEFAULT_REGISTRY) -> dict[str, type[Event]]:
     registry; the default registry makes exactly the classes, fields and payloads sipdash has
     always written (same names, same JSON, same hashes). Other registries' classes carry a
     suffix in their class name (never in their type name) so both can live in one process."""
+    return _catalogue(registry)
+
+
+@cache
+def _catalogue(registry: Registry) -> dict[str, type[Event]]:
     sfx = registry.suffix
     element = Literal[registry.names]  # type: ignore[valid-type]
     measure = Literal[registry.measures]  # type: ignore[valid-type]
