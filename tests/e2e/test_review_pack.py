@@ -391,7 +391,9 @@ def test_the_reach_section_says_observational_once_and_signs_with_a_minus(board_
     section = _section_pages(_pages(pdf), REACH_TITLE)
     body = section.replace(REACH_TITLE, "")
     assert body.lower().count("observational") == 1, body
-    assert not re.search(r"(^|[\s(])-\d|[+\u2212]0 points", body), "hyphens or ±0 in the reach figures"
+    assert not re.search(r"(^|[\s(])-\d|[+\u2212]0 points", body), (
+        "hyphens or ±0 in the reach figures"
+    )
 
 
 def test_a_log_without_patient_surveys_says_reseed_rather_than_an_empty_table(
