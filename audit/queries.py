@@ -280,7 +280,19 @@ def event_log_matches(
     An event's team is its payload's ``team_id``, else the team of its stream: ``team-T``,
     the consultation of a ``consultation-…`` stream or the round of an ``audit-…`` stream (read
     models), so the page never slices stream ids by hand."""
-    from sqlalchemy import JSON, String, and_, case, cast, column, func, literal, select, table
+    from sqlalchemy import (
+        JSON,
+        String,
+        and_,
+        case,
+        cast,
+        column,
+        func,
+        literal,
+        select,
+        table,
+        type_coerce,
+    )
 
     from . import readmodel as rm
 
@@ -312,8 +324,14 @@ def event_log_matches(
         .limit(1)
         .scalar_subquery()
     )
+    # SQLite reads JSON from text as it is (a CAST would make it a number); PostgreSQL casts
+    payload = (
+        type_coerce(ev.c.payload, JSON)
+        if engine.dialect.name == "sqlite"
+        else cast(ev.c.payload, JSON)
+    )
     team = func.coalesce(
-        cast(ev.c.payload, JSON)["team_id"].as_string(),
+        payload["team_id"].as_string(),
         case((stream.like("team-%"), func.substr(stream, 6)), else_=literal(None, String)),
         of_consultation,
         of_round,
