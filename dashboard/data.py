@@ -8,8 +8,8 @@
 Every number comes from ``audit.views`` and ``audit.queries`` (which read the read models,
 never the log); this module holds no SQL and only caches. Display shaping lives in
 :mod:`dashboard.presentation`, downloads in :mod:`dashboard.downloads` (both re-exported here
-for the pages). The database URL is read in one place, :func:`audit.bootstrap.load_settings`
-(shared with the CLI).
+for the pages); ``reach_data`` and ``survey_data`` cache their pages' reads the same way. The
+database URL is read in one place, :func:`audit.bootstrap.load_settings` (shared with the CLI).
 """
 
 from __future__ import annotations
