@@ -23,6 +23,7 @@ from .queries import (  # the round reads live with the other read-model queries
     round_by_id,
     round_reviews,
     rounds_for,
+    team_ids,
 )
 from .sampling import (
     DEFAULT_SAMPLE_SIZE,
@@ -238,8 +239,6 @@ class AuditService:
         Second reviews are left to people (the worklist), so they stay blind.
         """
         self.projector.catch_up()
-        from .queries import team_ids  # local: avoids an import cycle at module load
-
         teams = [team_id] if team_id else team_ids(self.store.engine)
         outcomes = []
         for team in teams:
