@@ -70,9 +70,16 @@ def _events_of(db: Path) -> list[tuple]:
     return [(r[0], r[1], r[2], int(r[3]), r[4], None, json.loads(r[5]), r[6]) for r in rows]
 
 
-def run(rows: int = 50_000, reps: int = 5, python: str | None = None) -> dict:
-    """Interleaved CLI import vs raw executemany of the same events; medians and spread."""
+def run(
+    rows: int = 50_000, reps: int = 5, python: str | None = None, *, events: int | None = None
+) -> dict:
+    """Interleaved CLI import vs raw executemany of the same events; medians and spread.
+
+    As a ``run_all`` hook, ``events`` is the size: a file of about that many events (2.8 per
+    row), at most the 50,000 rows the target is stated for."""
     python = python or sys.executable
+    if events is not None:
+        rows = min(50_000, max(100, round(events / 2.8)))
     with tempfile.TemporaryDirectory(prefix="sipdash-import-cli-") as tmp_name:
         tmp = Path(tmp_name)
         csv_path = tmp / "consultations.csv"

@@ -131,7 +131,7 @@ def sipdash(url: str, events: list[NewEvent], batch_size: int = 20_000) -> float
     return elapsed
 
 
-def _fresh(server, url: str | None) -> str:
+def _fresh(server) -> str:
     """A new empty database holding sipdash's events table (DDL outside every timing)."""
     db = server.new_database()
     store = EventStore(db)
@@ -140,15 +140,31 @@ def _fresh(server, url: str | None) -> str:
     return db
 
 
-def run(url: str, n: int = 100_000, reps: int = 5, server=None) -> dict:
+def run(
+    url: str | None = None,
+    n: int = 100_000,
+    reps: int = 5,
+    server=None,
+    *,
+    events: int | None = None,
+    pg=None,
+) -> dict | None:
     """Interleaved reps on the server at admin ``url``; ``server`` creates/drops databases
-    (a :class:`pg.BenchPostgres`; made from ``url`` when not given)."""
+    (a :class:`pg.BenchPostgres`; made from ``url`` when not given). As a ``run_all`` hook:
+    ``pg`` is its running server and ``events`` the size (capped at 100,000 here: the ratio
+    does not depend on the size, and each repetition loads three fresh databases)."""
+    if pg is not None:
+        server, url = pg, pg.admin_url
+    if url is None:
+        return None  # no PostgreSQL in this run
+    if events is not None:
+        n = min(events, 100_000)
     if server is None:
         from pg import BenchPostgres
 
         server = BenchPostgres()
         server.admin_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    events = make_history(n)
+    history = make_history(n)
     times: dict[str, list[float]] = {"sipdash": [], "copy": [], "executemany": []}
     check_head: dict[str, str] = {}
     for _ in range(reps):
@@ -157,9 +173,9 @@ def run(url: str, n: int = 100_000, reps: int = 5, server=None) -> dict:
             ("copy", raw_copy),
             ("executemany", raw_executemany),
         ):
-            db = _fresh(server, url)
+            db = _fresh(server)
             try:
-                times[name].append(fn(db, events))
+                times[name].append(fn(db, history))
                 with psycopg.connect(_conninfo(db)) as conn:
                     got = conn.execute(
                         "SELECT count(*), max(hash) FILTER (WHERE position = "
