@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,11 +18,12 @@ import orjson
 from sqlalchemy import Connection, inspect
 
 from events import EventStore, StoreError
-from events.db import driver_cursor, lock_schema, tables_missing
-from events.types import ELEMENT_OF_TYPE, ELEMENTS, EVENT_TYPES, MEASURES, event_class
+from events.db import lock_schema, tables_missing
+from events.types import ELEMENT_OF_TYPE, ELEMENTS, EVENT_TYPES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
+from .fold_sql import add_census, insert_rows
 
 NAME = "sipdash"
 _VERSION_ROW = "version"
@@ -562,10 +562,7 @@ class Projector:
         return pending
 
     def _insert(self, conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
-        if rows:
-            marks = ", ".join([self.ph] * len(rows[0]))
-            with driver_cursor(conn) as cur:  # SQLAlchemy would re-check every row
-                cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        insert_rows(conn, self.sqlite, table, columns, rows)
 
     def _write(self, conn: Connection, b: _Batch, created: list[list], updated: list[list]) -> None:
         ph = self.ph
@@ -668,43 +665,7 @@ class Projector:
             )
 
     def _write_census(self, conn: Connection, census: dict[tuple, list[int]]) -> None:
-        if not census:
-            return
-        ph = self.ph
-        now: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)
-        by_day: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)
-        for (day, team, period, _clinician, _imd), sums in census.items():
-            total = now[(team, period)]
-            today = by_day[(day, team, period)]
-            for i, value in enumerate(sums):
-                total[i] += value
-                today[i] += value
-        daily = [
-            (day, team, period, m, sums[i], sums[4] - sums[5 + i])
-            for (day, team, period), sums in by_day.items()
-            for i, m in enumerate(MEASURES)
-        ]
-        write_reach(conn, ph, census)
-        conn.exec_driver_sql(
-            "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
-            "ON CONFLICT (team_id, period, measure) DO UPDATE SET "
-            "numerator = rm_census.numerator + EXCLUDED.numerator, "
-            "denominator = rm_census.denominator + EXCLUDED.denominator",
-            [
-                (t, p, m, v[i], v[4] - v[5 + i])
-                for (t, p), v in now.items()
-                for i, m in enumerate(MEASURES)
-            ],
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO rm_census_daily (day, team_id, period, measure, numerator, denominator) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
-            "ON CONFLICT (day, team_id, period, measure) DO UPDATE SET "
-            "numerator = rm_census_daily.numerator + EXCLUDED.numerator, "
-            "denominator = rm_census_daily.denominator + EXCLUDED.denominator",
-            daily,
-        )
+        add_census(conn, self.sqlite, census)
 
 
 SURVEY_COLUMNS = (
@@ -732,44 +693,3 @@ def survey_row(pos: int, data: dict, rec: str) -> tuple:
 
 def payload_of(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-
-def _reach_upsert(table: str, stratum: str, daily: bool, ph: str) -> str:
-    keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
-    values = (*MEASURES, "notes", *(f"den_{m}" for m in MEASURES))
-    columns = f"{keys}, {', '.join(values)}"
-    marks = ", ".join([ph] * (len(keys.split(", ")) + len(values)))
-    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in values)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
-    )
-
-
-def write_reach(conn: Connection, ph: str, census: dict[tuple, list[int]]) -> None:
-    """The batch's census changes into the reach aggregates (who the shift reaches): per team ×
-    month × clinician and per team × month × IMD quintile, running totals and per recorded day.
-
-    ``census`` values are the fold's nine sums (four numerators, notes, four not-applicable
-    exclusions); each measure's denominator is notes less its exclusions, as in rm_census."""
-    per: dict[str, dict[tuple, list[int]]] = {
-        name: defaultdict(lambda: [0] * 9)
-        for name in ("clinician", "clinician_daily", "imd", "imd_daily")
-    }
-    for (day, team, period, clinician, imd), sums in census.items():
-        for name, key in (
-            ("clinician", (team, period, clinician)),
-            ("clinician_daily", (day, team, period, clinician)),
-            ("imd", (team, period, imd)),
-            ("imd_daily", (day, team, period, imd)),
-        ):
-            acc = per[name][key]
-            for i, value in enumerate(sums):
-                acc[i] += value
-    for name, rows in per.items():
-        stratum = "clinician_id" if name.startswith("clinician") else "imd_quintile"
-        sql = _reach_upsert(f"rm_reach_{name}", stratum, name.endswith("daily"), ph)
-        conn.exec_driver_sql(
-            sql,
-            [(*key, *s[:5], *(s[4] - s[5 + i] for i in range(4))) for key, s in rows.items()],
-        )
