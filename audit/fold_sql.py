@@ -21,16 +21,13 @@ fold computed, so rebuild and incremental catch-up in any chunking still agree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from sqlalchemy import Connection
 
 from events.db import driver_cursor
-from events.types import MEASURES
 
 _TMP = "tmp_rm_census_delta"
-#: the fold's nine sums per census key: yes per element and all three, notes, and the notes
-#: excluded as not applicable per element and for all three
-_SUMS = ("a0", "a1", "a2", "a3", "notes", "x0", "x1", "x2", "x3")
 _KEYS = ("day", "team_id", "period", "clinician_id", "imd_quintile")
 
 
@@ -51,25 +48,29 @@ def insert_rows(
                 write(row)
 
 
-def _measure_case(prefix: str) -> str:
-    return (
-        f"CASE m.i WHEN 0 THEN {prefix}0 WHEN 1 THEN {prefix}1 "
-        f"WHEN 2 THEN {prefix}2 ELSE {prefix}3 END"
-    )
+def _sums(measures: tuple[str, ...]) -> tuple[str, ...]:
+    """The temporary table's sum columns, in the fold's order: the numerator of each measure
+    (enablers, then the bundle), notes, then each measure's not-applicable exclusions."""
+    k = range(len(measures))
+    return (*(f"a{i}" for i in k), "notes", *(f"x{i}" for i in k))
 
 
-def _measures_relation() -> str:
-    return " UNION ALL ".join(f"SELECT {i} AS i, '{m}' AS measure" for i, m in enumerate(MEASURES))
+def _by_measure(prefix: str, measures: tuple[str, ...]) -> str:
+    whens = " ".join(f"WHEN {i} THEN {prefix}{i}" for i in range(len(measures)))
+    return f"CASE m.i {whens} END"
 
 
-def _census_sql(daily: bool) -> str:
+def _census_sql(measures: tuple[str, ...], daily: bool) -> str:
     table = "rm_census_daily" if daily else "rm_census"
     keys = ("day, " if daily else "") + "team_id, period"
+    relation = " UNION ALL ".join(
+        f"SELECT {i} AS i, '{m}' AS measure" for i, m in enumerate(measures)
+    )
     return (
         f"INSERT INTO {table} ({keys}, measure, numerator, denominator) "
-        f"SELECT {keys}, m.measure, SUM({_measure_case('a')}), "
-        f"SUM(notes - {_measure_case('x')}) "
-        f"FROM {_TMP} CROSS JOIN ({_measures_relation()}) m WHERE 1 = 1 "
+        f"SELECT {keys}, m.measure, SUM({_by_measure('a', measures)}), "
+        f"SUM(notes - {_by_measure('x', measures)}) "
+        f"FROM {_TMP} CROSS JOIN ({relation}) m WHERE 1 = 1 "
         f"GROUP BY {keys}, m.i, m.measure "
         f"ON CONFLICT ({keys}, measure) DO UPDATE SET "
         f"numerator = {table}.numerator + EXCLUDED.numerator, "
@@ -77,16 +78,13 @@ def _census_sql(daily: bool) -> str:
     )
 
 
-def _reach_sql(stratum: str, daily: bool) -> str:
+def _reach_sql(measures: tuple[str, ...], stratum: str, daily: bool) -> str:
     name = "clinician" if stratum == "clinician_id" else "imd"
     table = f"rm_reach_{name}{'_daily' if daily else ''}"
     keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
-    columns = (*MEASURES, "notes", *(f"den_{m}" for m in MEASURES))
-    sums = (
-        *(f"SUM(a{i})" for i in range(len(MEASURES))),
-        "SUM(notes)",
-        *(f"SUM(notes - x{i})" for i in range(len(MEASURES))),
-    )
+    columns = (*measures, "notes", *(f"den_{m}" for m in measures))
+    k = range(len(measures))
+    sums = (*(f"SUM(a{i})" for i in k), "SUM(notes)", *(f"SUM(notes - x{i})" for i in k))
     updates = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
     return (
         f"INSERT INTO {table} ({keys}, {', '.join(columns)}) "
@@ -95,29 +93,40 @@ def _reach_sql(stratum: str, daily: bool) -> str:
     )
 
 
-_AGGREGATES = (
-    _census_sql(daily=False),
-    _census_sql(daily=True),
-    *(_reach_sql(s, d) for s in ("clinician_id", "imd_quintile") for d in (False, True)),
-)
-
-
-def add_census(conn: Connection, sqlite: bool, census: dict[tuple, list[int]]) -> None:
-    """Add one batch's census changes to rm_census, rm_census_daily and the four reach tables.
-
-    ``census`` maps (recorded day, team, month, clinician, IMD quintile) to the fold's nine
-    sums. Each measure's denominator is notes less its not-applicable exclusions."""
-    if not census:
-        return
-    columns = ", ".join((*_KEYS, *_SUMS))
-    conn.exec_driver_sql(
+@lru_cache
+def _statements(measures: tuple[str, ...]) -> tuple[str, ...]:
+    sums = _sums(measures)
+    create = (
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_TMP} (day VARCHAR(10), team_id VARCHAR(120), "
         "period VARCHAR(7), clinician_id VARCHAR(120), imd_quintile INTEGER, "
-        + ", ".join(f"{s} INTEGER" for s in _SUMS)
+        + ", ".join(f"{s} INTEGER" for s in sums)
         + ")"
     )
-    conn.exec_driver_sql(f"DELETE FROM {_TMP}")
-    insert_rows(conn, sqlite, _TMP, columns, [(*k, *v) for k, v in census.items()])
-    for sql in _AGGREGATES:
+    return (
+        create,
+        _census_sql(measures, daily=False),
+        _census_sql(measures, daily=True),
+        *(
+            _reach_sql(measures, s, d)
+            for s in ("clinician_id", "imd_quintile")
+            for d in (False, True)
+        ),
+    )
+
+
+def add_census(conn: Connection, census: dict[tuple, list[int]], measures: tuple[str, ...]) -> None:
+    """PostgreSQL: add one batch's census changes to rm_census, rm_census_daily and the four
+    reach tables (on SQLite the projector sums in Python: SQLite's sorting GROUP BY measured
+    slower than the dicts).
+
+    ``census`` maps (recorded day, team, month, clinician, IMD quintile) to the fold's sums
+    (:func:`_sums` order). Each measure's denominator is notes less its exclusions."""
+    if not census:
+        return
+    create, *aggregates = _statements(measures)
+    conn.exec_driver_sql(create)
+    columns = ", ".join((*_KEYS, *_sums(measures)))
+    insert_rows(conn, False, _TMP, columns, [(*k, *v) for k, v in census.items()])
+    for sql in aggregates:
         conn.exec_driver_sql(sql)
     conn.exec_driver_sql(f"DELETE FROM {_TMP}")
