@@ -81,6 +81,7 @@ class _Layout:
         self.clinician, self.imd = at("clinician_id"), at("imd_quintile")
         self.flag, self.na = at(names[0]), at(f"na_{names[0]}")
         self.init, self.init_na = at(f"init_{names[0]}"), at(f"init_na_{names[0]}")
+        self.recorded = at("recorded_at")
         for i, name in enumerate(names):  # the per-enabler columns are consecutive, in order
             assert at(name) == self.flag + i and at(f"na_{name}") == self.na + i
         for i, m in enumerate(registry.measures):
@@ -239,6 +240,19 @@ def _element(
         delta = f.change(f.census, note, index, documented, na, rec)
         if delta is not _NO_CHANGE:
             f.changed.add(cid)
+        if note[lay.recorded] == rec:
+            # recorded in the same instant as its note (an import or a form records a note
+            # and its elements together): every read that sees the note sees this change, so
+            # it joins the note's creation-time counts and needs no rm_element_facts row —
+            # about nine element facts in ten (issue #19: fewer rows per consultation)
+            if delta is not _NO_CHANGE:
+                d_el, d_all, x_el, x_all = delta
+                n = lay.n
+                note[lay.init + index] += d_el
+                note[lay.init + n] += d_all
+                note[lay.init_na + index] += x_el
+                note[lay.init_na + n] += x_all
+            return
     f.b.element_facts.append(
         (pos, cid, element, documented, data.get("documented_on"), rec)
         + (team, period, delta[0], delta[1], na, -delta[2], -delta[3])
@@ -598,10 +612,14 @@ class Projector:
     def _load_notes(self, conn: Connection, ids: set[str], notes: dict[str, list]) -> None:
         lay = self.layout
         n, width = lay.n, len(lay.columns)
+        counts = n + 1
         select = ", ".join(
             ["consultation_id", "team_id", "period", "clinician_id", "imd_quintile"]
             + list(lay.names)
             + [f"na_{e}" for e in lay.names]
+            + [f"init_{m}" for m in lay.measures]
+            + [f"init_na_{m}" for m in lay.measures]
+            + ["recorded_at"]
         )
         ordered = sorted(ids)
         for i in range(0, len(ordered), _CHUNK):
@@ -616,9 +634,11 @@ class Projector:
                 note[1], note[lay.team], note[lay.period] = cid, team, period
                 note[lay.clinician], note[lay.imd] = clinician, imd
                 note[lay.flag : lay.flag + n] = [bool(v) for v in row[5 : 5 + n]]
-                note[lay.na : lay.na + n] = [bool(v) for v in row[5 + n :]]
-                note[lay.init : lay.init + n + 1] = lay.zero_counts
-                note[lay.init_na : lay.init_na + n + 1] = lay.zero_counts
+                note[lay.na : lay.na + n] = [bool(v) for v in row[5 + n : 5 + 2 * n]]
+                inits = 5 + 2 * n
+                note[lay.init : lay.init + counts] = row[inits : inits + counts]
+                note[lay.init_na : lay.init_na + counts] = row[inits + counts : inits + 2 * counts]
+                note[lay.recorded] = row[-1]
                 notes[cid] = note
 
     def _load_orphans(
@@ -682,10 +702,27 @@ class Projector:
         if updated:
             flags, flags_end = lay.flag, lay.flag + lay.n
             na, na_end = lay.na, lay.na + lay.n
-            sets = ", ".join(f"{c} = {ph}" for c in (*lay.names, *(f"na_{e}" for e in lay.names)))
+            inits, inits_end = lay.init, lay.init + lay.n + 1
+            init_na, init_na_end = lay.init_na, lay.init_na + lay.n + 1
+            names = (
+                *lay.names,
+                *(f"na_{e}" for e in lay.names),
+                *(f"init_{m}" for m in lay.measures),
+                *(f"init_na_{m}" for m in lay.measures),
+            )
+            sets = ", ".join(f"{c} = {ph}" for c in names)
             conn.exec_driver_sql(
                 f"UPDATE rm_case_notes SET {sets} WHERE consultation_id = {ph}",
-                [(*n[flags:flags_end], *n[na:na_end], n[1]) for n in updated],
+                [
+                    (
+                        *n[flags:flags_end],
+                        *n[na:na_end],
+                        *n[inits:inits_end],
+                        *n[init_na:init_na_end],
+                        n[1],
+                    )
+                    for n in updated
+                ],
             )
         ins(conn, "rm_case_notes", lay.note_columns, created)
         ins(
