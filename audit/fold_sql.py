@@ -20,8 +20,9 @@ fold computed, so rebuild and incremental catch-up in any chunking still agree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from operator import add, itemgetter
 
 from sqlalchemy import Connection
 
@@ -114,14 +115,82 @@ def _statements(measures: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-def add_census(conn: Connection, census: dict[tuple, list[int]], measures: tuple[str, ...]) -> None:
-    """PostgreSQL: add one batch's census changes to rm_census, rm_census_daily and the four
-    reach tables (on SQLite the projector sums in Python: SQLite's sorting GROUP BY measured
-    slower than the dicts).
+def _upsert_sql(table: str, keys: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" * (len(keys.split(", ")) + len(columns)))
+    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
+    return (
+        f"INSERT INTO {table} ({keys}, {', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
+    )
+
+
+def _summed(census: dict[tuple, list[int]], key: Callable[[tuple], tuple]) -> dict:
+    """``census`` re-keyed by ``key(census key)``, the sums of keys that meet added (in C:
+    ``map(add, …)`` instead of a Python loop over the sums)."""
+    out: dict[tuple, list[int]] = {}
+    get = out.get
+    for k, sums in census.items():
+        kk = key(k)
+        acc = get(kk)
+        out[kk] = sums if acc is None else list(map(add, acc, sums))
+    return out
+
+
+def _add_census_sqlite(conn: Connection, census: dict[tuple, list[int]], measures: tuple) -> None:
+    n = len(measures)
+    notes = n
+    m_idx = tuple(enumerate(measures))
+    reach_columns = (*measures, "notes", *(f"den_{m}" for m in measures))
+    with driver_cursor(conn) as cur:
+        now = _summed(census, itemgetter(1, 2))
+        cur.executemany(
+            _upsert_sql("rm_census", "team_id, period, measure", ("numerator", "denominator")),
+            [(*k, m, v[i], v[notes] - v[notes + 1 + i]) for k, v in now.items() for i, m in m_idx],
+        )
+        daily = _summed(census, itemgetter(0, 1, 2))
+        cur.executemany(
+            _upsert_sql(
+                "rm_census_daily", "day, team_id, period, measure", ("numerator", "denominator")
+            ),
+            [
+                (*k, m, v[i], v[notes] - v[notes + 1 + i])
+                for k, v in daily.items()
+                for i, m in m_idx
+            ],
+        )
+        for table, keys, key in (
+            ("rm_reach_clinician", "team_id, period, clinician_id", itemgetter(1, 2, 3)),
+            (
+                "rm_reach_clinician_daily",
+                "day, team_id, period, clinician_id",
+                itemgetter(0, 1, 2, 3),
+            ),
+            ("rm_reach_imd", "team_id, period, imd_quintile", itemgetter(1, 2, 4)),
+            ("rm_reach_imd_daily", "day, team_id, period, imd_quintile", itemgetter(0, 1, 2, 4)),
+        ):
+            cur.executemany(
+                _upsert_sql(table, keys, reach_columns),
+                [
+                    (*k, *v[: n + 1], *(v[notes] - x for x in v[notes + 1 :]))
+                    for k, v in _summed(census, key).items()
+                ],
+            )
+
+
+def add_census(
+    conn: Connection, sqlite: bool, census: dict[tuple, list[int]], measures: tuple[str, ...]
+) -> None:
+    """Add one batch's census changes to rm_census, rm_census_daily and the four reach tables.
 
     ``census`` maps (recorded day, team, month, clinician, IMD quintile) to the fold's sums
-    (:func:`_sums` order). Each measure's denominator is notes less its exclusions."""
+    (:func:`_sums` order). Each measure's denominator is notes less its exclusions.
+    PostgreSQL sums in the database (one COPY, six ``INSERT … SELECT … GROUP BY``); SQLite
+    sums in Python with ``map(add, …)`` and upserts the results (its sorting GROUP BY measured
+    slower than the dicts)."""
     if not census:
+        return
+    if sqlite:
+        _add_census_sqlite(conn, census, measures)
         return
     create, *aggregates = _statements(measures)
     conn.exec_driver_sql(create)

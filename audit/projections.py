@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -785,49 +784,7 @@ class Projector:
             )
 
     def _write_census(self, conn: Connection, census: dict[tuple, list[int]]) -> None:
-        if not census:
-            return
-        if not self.sqlite:  # summed in the database (measured faster there; see fold_sql)
-            add_census(conn, census, self.registry.measures)
-            return
-        ph = self.ph
-        lay = self.layout
-        width, notes, na = lay.sums, lay.s_notes, lay.s_na
-        measures = tuple(enumerate(lay.measures))
-        now: dict[tuple, list[int]] = defaultdict(lambda: [0] * width)
-        by_day: dict[tuple, list[int]] = defaultdict(lambda: [0] * width)
-        for (day, team, period, _clinician, _imd), sums in census.items():
-            total = now[(team, period)]
-            today = by_day[(day, team, period)]
-            for i, value in enumerate(sums):
-                total[i] += value
-                today[i] += value
-        daily = [
-            (day, team, period, m, sums[i], sums[notes] - sums[na + i])
-            for (day, team, period), sums in by_day.items()
-            for i, m in measures
-        ]
-        write_reach(conn, ph, census, self.registry)
-        conn.exec_driver_sql(
-            "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
-            "ON CONFLICT (team_id, period, measure) DO UPDATE SET "
-            "numerator = rm_census.numerator + EXCLUDED.numerator, "
-            "denominator = rm_census.denominator + EXCLUDED.denominator",
-            [
-                (t, p, m, v[i], v[notes] - v[na + i])
-                for (t, p), v in now.items()
-                for i, m in measures
-            ],
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO rm_census_daily (day, team_id, period, measure, numerator, denominator) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
-            "ON CONFLICT (day, team_id, period, measure) DO UPDATE SET "
-            "numerator = rm_census_daily.numerator + EXCLUDED.numerator, "
-            "denominator = rm_census_daily.denominator + EXCLUDED.denominator",
-            daily,
-        )
+        add_census(conn, self.sqlite, census, self.registry.measures)
 
 
 def survey_columns(names: tuple[str, ...] = ELEMENTS.names) -> str:
@@ -858,53 +815,3 @@ def survey_row(pos: int, data: dict, rec: str, names: tuple[str, ...] = ELEMENTS
 
 def payload_of(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-
-def _reach_upsert(table: str, stratum: str, daily: bool, ph: str, measures: tuple[str, ...]) -> str:
-    keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
-    values = (*measures, "notes", *(f"den_{m}" for m in measures))
-    columns = f"{keys}, {', '.join(values)}"
-    marks = ", ".join([ph] * (len(keys.split(", ")) + len(values)))
-    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in values)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
-    )
-
-
-def write_reach(
-    conn: Connection, ph: str, census: dict[tuple, list[int]], registry: Registry = ELEMENTS
-) -> None:
-    """The batch's census changes into the reach aggregates (who the shift reaches): per team ×
-    month × clinician and per team × month × IMD quintile, running totals and per recorded day.
-
-    ``census`` values are the fold's sums (:class:`_Layout`: numerators, notes, not-applicable
-    exclusions); each measure's denominator is notes less its exclusions, as in rm_census."""
-    n = len(registry)
-    width, notes, na = 2 * n + 3, n + 1, n + 2
-    per: dict[str, dict[tuple, list[int]]] = {
-        name: defaultdict(lambda: [0] * width)
-        for name in ("clinician", "clinician_daily", "imd", "imd_daily")
-    }
-    for (day, team, period, clinician, imd), sums in census.items():
-        for name, key in (
-            ("clinician", (team, period, clinician)),
-            ("clinician_daily", (day, team, period, clinician)),
-            ("imd", (team, period, imd)),
-            ("imd_daily", (day, team, period, imd)),
-        ):
-            acc = per[name][key]
-            for i, value in enumerate(sums):
-                acc[i] += value
-    for name, rows in per.items():
-        stratum = "clinician_id" if name.startswith("clinician") else "imd_quintile"
-        sql = _reach_upsert(
-            f"rm_reach_{name}", stratum, name.endswith("daily"), ph, registry.measures
-        )
-        conn.exec_driver_sql(
-            sql,
-            [
-                (*key, *s[: n + 2], *(s[notes] - s[na + i] for i in range(n + 1)))
-                for key, s in rows.items()
-            ],
-        )
