@@ -20,7 +20,8 @@ fold computed, so rebuild and incremental catch-up in any chunking still agree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from operator import add, itemgetter
 
@@ -30,6 +31,28 @@ from events.db import driver_cursor
 
 _TMP = "tmp_rm_census_delta"
 _KEYS = ("day", "team_id", "period", "clinician_id", "imd_quintile")
+
+
+@contextmanager
+def read_model_durability(conn: Connection, sqlite: bool) -> Iterator[None]:
+    """SQLite: while the projector holds ``conn``, its commits do not wait for fsync
+    (``synchronous=NORMAL`` in WAL mode; FULL again afterwards, before the connection can carry
+    an append). PostgreSQL does the same with ``SET LOCAL synchronous_commit = off`` in the
+    projector's transaction.
+
+    Why this is safe: the read models are derived from the log, and each batch's rows commit
+    together with the checkpoint. A power cut can lose the last few projector commits, never
+    half of one (WAL keeps the file consistent), so the projector re-folds from the older
+    checkpoint; events themselves are still appended with ``synchronous=FULL``."""
+    if not sqlite:
+        yield
+        return
+    raw = conn.connection.driver_connection
+    raw.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA synchronous=FULL")
 
 
 def insert_rows(

@@ -24,7 +24,7 @@ from events.types import EVENT_TYPES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
-from .fold_sql import add_census, insert_rows
+from .fold_sql import add_census, insert_rows, read_model_durability
 
 NAME = "sipdash"
 _VERSION_ROW = "version"
@@ -467,12 +467,13 @@ class Projector:
 
     @contextmanager
     def _locked(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, read_model_durability(conn, self.sqlite):
             if self.sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 if not self.sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_PROJECTION_LOCK})")
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 yield conn
 
     # -- folding --

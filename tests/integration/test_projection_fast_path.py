@@ -348,3 +348,17 @@ def test_an_element_recorded_with_its_note_needs_no_element_fact_row_a_late_one_
     store.dispose()
     assert [tuple(f) for f in facts] == [("goal_setting",)]
     assert (bool(note[0]), bool(note[1]), note[2], note[3]) == (True, True, 1, 0)
+
+
+def test_appends_after_a_catch_up_are_still_synced_in_full(tmp_path, case_note_reviewed_v1) -> None:
+    """The projector relaxes fsync for its own commits only (read models are derived from the
+    log): the pooled connection it used is back at ``synchronous=FULL`` for the next append."""
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    projector = Projector(store)
+    projector.ensure_schema()
+    store.append_many(mixed_log(case_note_reviewed_v1, notes=20), history=True)
+    projector.catch_up(batch_size=10)
+    with store.engine.connect() as conn:
+        level = conn.exec_driver_sql("PRAGMA synchronous").scalar_one()
+    store.dispose()
+    assert level == 2  # FULL
