@@ -165,7 +165,7 @@ class _Fold:
 
     __slots__ = (
         "b", "census", "notes", "rounds", "pending", "created", "changed", "lay", "change",
-        "projector", "conn", "new_note",
+        "projector", "conn", "no", "zeros", "width", "s_notes",
     )  # fmt: skip
 
     def __init__(self, projector: Projector, conn: Connection, pending: dict) -> None:
@@ -180,6 +180,9 @@ class _Fold:
         self.change = projector._change
         self.projector = projector
         self.conn = conn
+        # the layout's constants the per-consultation handler needs, one attribute away
+        self.no, self.zeros = self.lay.no_flags, self.lay.zero_counts
+        self.width, self.s_notes = self.lay.sums, self.lay.s_notes
 
 
 # --- handlers: one function per event type, dispatched from a table (see _handlers) ----------
@@ -191,12 +194,11 @@ def _on_consultation_held(f: _Fold, pos: int, typ: str, data: dict, meta: str, r
     notes = f.notes
     if cid in notes:
         return  # a second ConsultationHeld for a known note changes nothing
-    lay = f.lay
     team = data["team_id"]
     period = data["occurred_on"][:7]
     clinician = data["clinician_id"]
     imd = data.get("imd_quintile") or 0
-    no, zeros = lay.no_flags, lay.zero_counts
+    no, zeros = f.no, f.zeros
     note = notes[cid] = [
         pos, cid, team, clinician, data["patient_ref"], period, data["occurred_on"],
         data["contact"], *no, rec, *zeros, imd, *no, *zeros,
@@ -206,10 +208,11 @@ def _on_consultation_held(f: _Fold, pos: int, typ: str, data: dict, meta: str, r
     key = (rec[:10], team, period, clinician, imd)
     sums = census.get(key)
     if sums is None:
-        sums = census[key] = [0] * lay.sums
-    sums[lay.s_notes] += 1
+        sums = census[key] = [0] * f.width
+    sums[f.s_notes] += 1
     early = f.pending.pop(cid, None)
     if early:
+        lay = f.lay
         change, index_of = f.change, lay.index_of
         init, init_all = lay.init, lay.init + lay.n
         init_na, init_na_all = lay.init_na, lay.init_na + lay.n

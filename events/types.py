@@ -522,8 +522,9 @@ def _catalogue(registry: Registry) -> dict[str, type[Event]]:
             types[item] = made[item]
         else:
             types[item.type] = item
-    clash = sorted(set(documented) & {k for k in types if k not in documented})
-    if clash or len(types) != len(order) - 1 + len(documented):
+    fixed = {item if isinstance(item, str) else item.type for item in order} - {"documented"}
+    clash = sorted(set(documented) & fixed)
+    if clash:
         raise ValueError(f"an enabler's event type is already an event type: {', '.join(clash)}")
     if not registry.is_default:
         for name, cls in documented.items():
