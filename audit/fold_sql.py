@@ -28,6 +28,7 @@ from operator import add, itemgetter
 from sqlalchemy import Connection
 
 from events.db import driver_cursor
+from events.sql import marks, raw_executemany
 
 _TMP = "tmp_rm_census_delta"
 _KEYS = ("day", "team_id", "period", "clinician_id", "imd_quintile")
@@ -61,15 +62,13 @@ def insert_rows(
     """Append ``rows`` (tuples in the order of ``columns``) to ``table``, no conflict handling."""
     if not rows:
         return
-    with driver_cursor(conn) as cur:
-        if sqlite:
-            marks = ", ".join("?" * len(rows[0]))
-            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
-            return
-        with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            write = copy.write_row
-            for row in rows:
-                write(row)
+    if sqlite:
+        raw_executemany(conn, table, columns.split(", "), rows)
+        return
+    with driver_cursor(conn) as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 def _sums(measures: tuple[str, ...]) -> tuple[str, ...]:
@@ -138,11 +137,11 @@ def _statements(measures: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-def _upsert_sql(table: str, keys: str, columns: tuple[str, ...]) -> str:
-    marks = ", ".join("?" * (len(keys.split(", ")) + len(columns)))
+def _upsert_sql(conn: Connection, table: str, keys: str, columns: tuple[str, ...]) -> str:
+    values = marks(conn, len(keys.split(", ")) + len(columns))
     sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
     return (
-        f"INSERT INTO {table} ({keys}, {', '.join(columns)}) VALUES ({marks}) "
+        f"INSERT INTO {table} ({keys}, {', '.join(columns)}) VALUES ({values}) "
         f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
     )
 
@@ -167,13 +166,18 @@ def _add_census_sqlite(conn: Connection, census: dict[tuple, list[int]], measure
     with driver_cursor(conn) as cur:
         now = _summed(census, itemgetter(1, 2))
         cur.executemany(
-            _upsert_sql("rm_census", "team_id, period, measure", ("numerator", "denominator")),
+            _upsert_sql(
+                conn, "rm_census", "team_id, period, measure", ("numerator", "denominator")
+            ),
             [(*k, m, v[i], v[notes] - v[notes + 1 + i]) for k, v in now.items() for i, m in m_idx],
         )
         daily = _summed(census, itemgetter(0, 1, 2))
         cur.executemany(
             _upsert_sql(
-                "rm_census_daily", "day, team_id, period, measure", ("numerator", "denominator")
+                conn,
+                "rm_census_daily",
+                "day, team_id, period, measure",
+                ("numerator", "denominator"),
             ),
             [
                 (*k, m, v[i], v[notes] - v[notes + 1 + i])
@@ -192,7 +196,7 @@ def _add_census_sqlite(conn: Connection, census: dict[tuple, list[int]], measure
             ("rm_reach_imd_daily", "day, team_id, period, imd_quintile", itemgetter(0, 1, 2, 4)),
         ):
             cur.executemany(
-                _upsert_sql(table, keys, reach_columns),
+                _upsert_sql(conn, table, keys, reach_columns),
                 [
                     (*k, *v[: n + 1], *(v[notes] - x for x in v[notes + 1 :]))
                     for k, v in _summed(census, key).items()
