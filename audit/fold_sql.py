@@ -1,21 +1,23 @@
 """The projector's bulk writes: plain inserts by the fastest path each backend has, and the
-census and reach aggregates summed inside the database.
+census and reach aggregates summed where that measured fastest.
 
 Why: profiling catch-up (issue #19) showed the fold's Python loop was not the main cost — the
-writes were. On PostgreSQL every ``executemany`` row is a round trip's worth of protocol
-(≈ 80 % of catch-up); on both backends re-summing the batch's census changes into six
-aggregate tables in Python dicts cost as much as decoding the events. So:
+writes were. On PostgreSQL each ``executemany`` row costs a statement's protocol (≈ 80 % of
+catch-up went there); on both backends re-summing a batch's census changes into six aggregate
+tables with a Python loop over every sum cost about as much as decoding the events. So:
 
-* :func:`insert_rows` — SQLite: ``executemany`` on the driver cursor; PostgreSQL: ``COPY …
-  FROM STDIN`` (one stream, no per-row statement).
-* :func:`add_census` — the batch's census changes (one row per recorded day × team × month ×
-  clinician × IMD quintile, the fold's finest grain) go into a temporary table once; each of
-  rm_census, rm_census_daily and the four rm_reach_* tables is then one ``INSERT … SELECT …
-  GROUP BY … ON CONFLICT DO UPDATE`` adding the sums, so the grouping runs in the database's C.
+* :func:`insert_rows` — SQLite: ``executemany`` on the DBAPI cursor; PostgreSQL: ``COPY …
+  FROM STDIN`` (one stream, no statement per row).
+* :func:`add_census` — the batch's census changes (one entry per recorded day × team × month ×
+  clinician × IMD quintile, the fold's finest grain) into rm_census, rm_census_daily and the
+  four rm_reach_* tables. PostgreSQL: one ``COPY`` into a temporary table, then one ``INSERT …
+  SELECT … GROUP BY … ON CONFLICT DO UPDATE`` per table; SQLite: re-keyed in Python with
+  ``map(add, …)`` (its sorting ``GROUP BY`` measured slower than the dicts), then upserts.
+* :func:`read_model_durability` — the projector's commits do not wait for fsync.
 
 The fold itself (which event changes which note, upcasters, late documentation, corrections)
-stays in Python in :mod:`audit.projections`: what the database sums here is exactly what the
-fold computed, so rebuild and incremental catch-up in any chunking still agree.
+stays in Python in :mod:`audit.projections`: what is summed here is exactly what the fold
+computed, so rebuild and incremental catch-up in any chunking still agree.
 """
 
 from __future__ import annotations

@@ -188,11 +188,14 @@ def _summary(times: list[float], events: int) -> dict:
     }
 
 
-def run(db_url_or_path: str, reps: int = 5) -> dict:
+def run(db_url_or_path: str | Path | None = None, reps: int = 5, *, url: str | None = None) -> dict:
     """Time the peer, catch-up from empty and rebuild, interleaved ``reps`` times, on an
-    already seeded database (SQLite path or URL, or a PostgreSQL URL). Leaves the read models
-    fully built."""
-    url = str(db_url_or_path)
+    already seeded database (SQLite path or URL, or a PostgreSQL URL; ``url=`` is the same
+    argument by the name ``run_all``'s hook passes). Leaves the read models fully built."""
+    target = db_url_or_path if db_url_or_path is not None else url
+    if target is None:
+        raise TypeError("run() needs a database: a SQLite path or a database URL")
+    url = str(target)
     if "://" not in url:
         url = f"sqlite:///{Path(url).resolve()}"
     url = normalise_url(url)
