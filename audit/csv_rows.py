@@ -272,9 +272,7 @@ _REVIEW_FINDING = "yes, no or na"
 def consultation_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]:
     """The consultations row model for an enabler registry (``elements``: column names)."""
     finding = Annotated[str, finding_cell(_CONSULTATION_FINDING)]
-    return _create_model(
-        "ConsultationRow",
-        __base__=RowModel,
+    fields: dict[str, Any] = dict(
         consultation_id=(Annotated[str, id_cell("an id")], ...),
         team=(Annotated[str, BeforeValidator(_team)], ...),
         clinician=(Annotated[str, id_cell("a clinician code")], ...),
@@ -284,6 +282,7 @@ def consultation_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]
         imd_quintile=(Annotated[int | None, BeforeValidator(_quintile)], None),
         **{e: (finding, ...) for e in elements},
     )
+    return _create_model("ConsultationRow", __base__=RowModel, **fields)
 
 
 def _period(value: str) -> str:
@@ -303,9 +302,7 @@ def _second_review(value: str) -> bool:
 def review_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]:
     """The case-note reviews row model for an enabler registry."""
     finding = Annotated[str, finding_cell(_REVIEW_FINDING)]
-    return _create_model(
-        "ReviewRow",
-        __base__=RowModel,
+    fields: dict[str, Any] = dict(
         team=(Annotated[str, BeforeValidator(_registered_team)], ...),
         period=(Annotated[str, BeforeValidator(_period)], ...),
         consultation_id=(Annotated[str, id_cell(None)], ...),
@@ -313,6 +310,7 @@ def review_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]:
         second_review=(Annotated[bool, BeforeValidator(_second_review)], False),
         **{e: (finding, ...) for e in elements},
     )
+    return _create_model("ReviewRow", __base__=RowModel, **fields)
 
 
 ConsultationRow = consultation_row_model()
@@ -356,15 +354,14 @@ def _confidence(value: str) -> int | None:
 def survey_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]:
     """The patient-survey row model (anonymous: no patient column exists)."""
     answer = Annotated[str, BeforeValidator(_answer)]
-    return _create_model(
-        "SurveyRow",
-        __base__=RowModel,
+    fields: dict[str, Any] = dict(
         survey_id=(Annotated[str, id_cell("a survey id")], ...),
         team=(Annotated[str, BeforeValidator(_team)], ...),
         returned_on=(PastDate, ...),
         confidence=(Annotated[int | None, BeforeValidator(_confidence)], None),
         **{e: (answer, ...) for e in elements},
     )
+    return _create_model("SurveyRow", __base__=RowModel, **fields)
 
 
 SurveyRow = survey_row_model()
