@@ -1,7 +1,8 @@
 """Audit measures per team × period, from the read models, exactly as known at ``as_of``.
 
 Numerator = "yes", denominator = "yes" + "no" (not applicable is excluded), first reviews
-only; "all three" is yes when every enabler is yes and is excluded when any is not applicable.
+only; "all three" (the bundle, contract id ``all_three``) is yes when every enabler of the
+registry is yes and is excluded when any is not applicable.
 Each proportion carries a Wilson 95% interval; fewer than 10 reviewed notes is marked small.
 """
 
@@ -12,8 +13,8 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.elements import ALL, ELEMENTS, Registry
 from events.store import format_ts
-from events.types import ELEMENTS, MEASURES
 
 from .stats import wilson_interval
 
@@ -42,9 +43,14 @@ def _ph(engine: Engine) -> str:
 
 
 def first_reviews(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
-    """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
+    """One row per reviewed note: its first (non-second) review as known at ``as_of``, with
+    one finding column per enabler of ``elements``."""
     ph = _ph(engine)
     where = ["second_review = " + ("0" if engine.dialect.name == "sqlite" else "false")]
     params: list = []
@@ -56,7 +62,7 @@ def first_reviews(
         params.append(team)
     sql = (
         "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
-        "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
+        f"{', '.join(elements.names)}, recorded_at FROM rm_reviews "
         f"WHERE {' AND '.join(where)} ORDER BY position"
     )
     with engine.connect() as conn:
@@ -70,7 +76,7 @@ def first_reviews(
             "period",
             "consultation_id",
             "reviewer_id",
-            *ELEMENTS,
+            *elements.names,
             "recorded_at",
         ],
     )
@@ -78,11 +84,11 @@ def first_reviews(
     return df.drop_duplicates(["team", "period", "consultation_id"], keep="first")
 
 
-def _counts(reviews: pd.DataFrame, group: str) -> pd.DataFrame:
+def _counts(reviews: pd.DataFrame, group: str, elements: Registry = ELEMENTS) -> pd.DataFrame:
     frames = []
-    for measure in MEASURES:
-        if measure == "all_three":
-            findings = reviews[list(ELEMENTS)]
+    for measure in elements.measures:
+        if measure == ALL:  # every enabler yes; out when any is not applicable
+            findings = reviews[list(elements.names)]
             applicable = ~(findings == "not_applicable").any(axis=1)
             yes = (findings == "yes").all(axis=1) & applicable
         else:
@@ -155,18 +161,19 @@ def audit_measures(
     quarterly: bool = False,
     team: str | None = None,
     small_sample: int = SMALL_SAMPLE,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """Sample (audit) measures per team × period × measure, sorted by team, period, measure.
 
     ``provisional`` marks a period with a round still open at ``as_of`` (a quarter: any of its
     months); ``small`` a denominator below ``small_sample`` (a programme setting).
     """
-    reviews = first_reviews(engine, as_of=as_of, team=team)
+    reviews = first_reviews(engine, as_of=as_of, team=team, elements=elements)
     group = "period"
     if quarterly:
         reviews = reviews.assign(quarter=reviews["period"].map(to_quarter))
         group = "quarter"
-    counts = _counts(reviews, group)
+    counts = _counts(reviews, group, elements)
     out = with_intervals(counts) if not counts.empty else pd.DataFrame(columns=COLUMNS)
     out = out[COLUMNS].sort_values(["team", "period", "measure"], kind="stable")
     out = out.reset_index(drop=True)
@@ -187,6 +194,7 @@ def census_measures(
     as_of: datetime | None = None,
     quarterly: bool = False,
     team: str | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """Every consultation's documentation (the census), as known at ``as_of``.
 
@@ -218,14 +226,14 @@ def census_measures(
                 f"WHERE day < {ph}{team_sql}"
             ]
             params: list = [day, *team_params]
-            for measure in MEASURES:
+            for measure in elements.measures:
                 parts.append(
                     f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
                     "FROM rm_case_notes "
                     f"WHERE {window}"
                 )
                 params.extend(wparams)
-            for measure, column in ((None, "element"), ("all_three", "all_three")):
+            for measure, column in ((None, "element"), (ALL, ALL)):
                 label = "element" if measure is None else f"'{measure}'"
                 parts.append(
                     f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
