@@ -22,17 +22,16 @@ from pydantic import ValidationError
 
 from events import AppendResult, DuplicateEventConflict, EventStore, NewEvent
 from events.pseudonym import KeyMismatch, PatientRegistry, PseudonymError, normalise_identifier
+from events.elements import ELEMENTS as ELEMENT_REGISTRY
 from events.types import (
     EARLIEST_DATE,
     ELEMENTS,
-    AgendaSet,
+    EVENT_TYPES,
     CaseNoteReviewed,
     ClinicianRegistered,
     ConsultationHeld,
     ElementNotApplicable,
     ElementRetracted,
-    FollowUpArranged,
-    GoalAgreed,
     TeamRegistered,
 )
 
@@ -67,11 +66,8 @@ REVIEW_COLUMNS = ["team", "period", "consultation_id", "reviewer", *ELEMENTS]
 REVIEW_OPTIONAL = ["second_review"]
 MAX_BYTES = 200 * 1024 * 1024
 MAX_ERRORS_SHOWN = 200
-_ELEMENT_EVENTS = {
-    "agenda_setting": AgendaSet,
-    "goal_setting": GoalAgreed,
-    "follow_up": FollowUpArranged,
-}
+#: each enabler's "documented" event class (from the ELEMENTS registry)
+_ELEMENT_EVENTS = {e.name: EVENT_TYPES[e.event_type] for e in ELEMENT_REGISTRY}
 _CONTACTS = ("face_to_face", "telephone", "video")
 MAX_ID_LENGTH = 120  # events.types.Identifier
 _SHOWN_LENGTH = 60

@@ -11,14 +11,10 @@ from __future__ import annotations
 import pandas as pd
 
 from audit.spc import POINT_COLOURS
+from events.elements import ELEMENTS
 
-MEASURE_LABELS: dict[str, str] = {
-    "agenda_setting": "Agenda setting",
-    "goal_setting": "Goal setting",
-    "follow_up": "Follow-up",
-    "all_three": "All three",
-}
-"""The three enablers and the bundle, as people say them."""
+MEASURE_LABELS: dict[str, str] = dict(ELEMENTS.labels)
+"""The enablers and the bundle, as people say them (from the ELEMENTS registry's labels)."""
 
 POINT_LABELS: dict[str, str] = {
     "improvement": "Improvement",

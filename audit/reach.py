@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.elements import ELEMENTS
 from events.store import format_ts
 from events.types import IMD_VERSION, MEASURES
 
@@ -96,10 +97,11 @@ def _stratum_counts(
             notes_team = f" AND team_id = {ph}" if team is not None else ""
             facts_team = f" AND f.team_id = {ph}" if team is not None else ""
             per_element = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
+                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in ELEMENTS.names
             )
             per_den = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END"
+                for m in ELEMENTS.names
             )
             dens = ", ".join(f"SUM(d{i})" for i in range(4))
             daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
