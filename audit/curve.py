@@ -15,6 +15,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.sql import sql
 from events.store import format_ts
 from events.types import MEASURES
 
@@ -226,14 +227,13 @@ def training_waves(engine: Engine, *, as_of: datetime | None = None) -> pd.DataF
 
     Read from the clinicians read model; a clinician counts when registered by ``as_of`` and
     trained on or before its day."""
-    ph = "?" if engine.dialect.name == "sqlite" else "%s"
-    sql = "SELECT trained_on FROM rm_clinicians WHERE trained_on IS NOT NULL"
-    params: tuple = ()
+    statement = "SELECT trained_on FROM rm_clinicians WHERE trained_on IS NOT NULL"
+    params: dict[str, str] = {}
     if as_of is not None:
-        sql += f" AND recorded_at <= {ph} AND trained_on <= {ph}"
-        params = (format_ts(as_of), as_of.date().isoformat())
+        statement += " AND recorded_at <= :as_of AND trained_on <= :day"
+        params = {"as_of": format_ts(as_of), "day": as_of.date().isoformat()}
     with engine.connect() as conn:
-        days = [r[0] for r in conn.exec_driver_sql(sql, params).fetchall()]
+        days = [r[0] for r in conn.execute(sql(statement), params).fetchall()]
     if not days:
         return pd.DataFrame(columns=["period", "trained"])
     s = pd.Series([str(d)[:7] for d in days])

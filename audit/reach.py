@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from events.elements import ELEMENTS
+from events.sql import sql
 from events.store import format_ts
 from events.types import IMD_VERSION, MEASURES
 
@@ -63,10 +64,6 @@ DEN_COLUMNS = [f"den_{m}" for m in MEASURES]
 COUNT_COLUMNS = [*MEASURES, "notes", *DEN_COLUMNS]
 
 
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
-
-
 # ------------------------------------------------------------------------------------ reads
 
 
@@ -75,27 +72,28 @@ def _stratum_counts(
 ) -> pd.DataFrame:
     """Census counts per team × month × stratum as known at ``as_of``: running totals, or the
     per-day totals of earlier days plus the exact changes of the cutoff's own day."""
-    ph = _ph(engine)
-    team_sql = f" AND team_id = {ph}" if team is not None else ""
-    team_params: tuple = (team,) if team is not None else ()
+    team_sql = " AND team_id = :team" if team is not None else ""
+    params: dict[str, str] = {"team": team} if team is not None else {}
     cols = ", ".join(COUNT_COLUMNS)
     with engine.connect() as conn:
         if as_of is None:
-            rows = conn.exec_driver_sql(
-                f"SELECT team_id, period, {stratum}, {cols} FROM {table} WHERE 1 = 1{team_sql}",
-                team_params,
+            rows = conn.execute(
+                sql(
+                    f"SELECT team_id, period, {stratum}, {cols} FROM {table} WHERE 1 = 1{team_sql}"
+                ),
+                params,
             ).fetchall()
         else:
             cutoff = format_ts(as_of)
             day = cutoff[:10]
             window = (
-                "{p}position >= (SELECT first_position FROM rm_days WHERE day = {ph}) "
-                "AND {p}position <= (SELECT last_position FROM rm_days WHERE day = {ph}) "
-                "AND {p}recorded_at >= {ph} AND {p}recorded_at <= {ph}"
+                "{p}position >= (SELECT first_position FROM rm_days WHERE day = :day) "
+                "AND {p}position <= (SELECT last_position FROM rm_days WHERE day = :day) "
+                "AND {p}recorded_at >= :day AND {p}recorded_at <= :cutoff"
             )
-            wparams = (day, day, day, cutoff)
-            notes_team = f" AND team_id = {ph}" if team is not None else ""
-            facts_team = f" AND f.team_id = {ph}" if team is not None else ""
+            params.update(day=day, cutoff=cutoff)
+            notes_team = " AND team_id = :team" if team is not None else ""
+            facts_team = " AND f.team_id = :team" if team is not None else ""
             per_element = ", ".join(
                 f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in ELEMENTS.names
             )
@@ -106,25 +104,24 @@ def _stratum_counts(
             dens = ", ".join(f"SUM(d{i})" for i in range(4))
             daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
             init_dens = ", ".join(f"1 - init_na_{m}" for m in MEASURES)
-            sql = (
+            statement = sql(
                 f"SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n), {dens} "
                 f"FROM (SELECT team_id, period, {stratum} AS s, agenda_setting AS a, "
                 "goal_setting AS g, follow_up AS fu, all_three AS al, notes AS n, "
                 f"{daily_dens} FROM {table}_daily "
-                f"WHERE day < {ph}{team_sql} "
+                f"WHERE day < :day{team_sql} "
                 f"UNION ALL SELECT team_id, period, {stratum}, init_agenda_setting, "
                 f"init_goal_setting, init_follow_up, init_all_three, 1, {init_dens} "
-                f"FROM rm_case_notes WHERE {window.format(p='', ph=ph)}{notes_team} "
+                f"FROM rm_case_notes WHERE {window.format(p='')}{notes_team} "
                 f"UNION ALL SELECT f.team_id, f.period, n.{stratum}, {per_element}, "
                 f"f.d_all_three, 0, {per_den}, f.d_den_all_three FROM rm_element_facts f "
                 "JOIN rm_case_notes n "
-                f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.', ph=ph)}"
+                f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.')}"
                 " AND (f.d_element <> 0 OR f.d_all_three <> 0 OR f.d_den_element <> 0"
                 f" OR f.d_den_all_three <> 0){facts_team}"
                 ") AS c GROUP BY team_id, period, s"
             )
-            params = (day, *team_params, *wparams, *team_params, *wparams, *team_params)
-            rows = conn.exec_driver_sql(sql, params).fetchall()
+            rows = conn.execute(statement, params).fetchall()
     out = pd.DataFrame(rows, columns=["team", "period", stratum, *COUNT_COLUMNS])
     out = out[out["notes"] > 0] if not out.empty else out
     out = out.astype({c: int for c in COUNT_COLUMNS})
@@ -148,14 +145,15 @@ def imd_counts(
 
 def training_records(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     """``ClinicianTrained`` facts known at ``as_of``: clinician_id, programme, team, trained_on."""
-    ph = _ph(engine)
     cond, params = (
-        ("", ()) if as_of is None else (f" WHERE recorded_at <= {ph}", (format_ts(as_of),))
+        ("", {}) if as_of is None else (" WHERE recorded_at <= :as_of", {"as_of": format_ts(as_of)})
     )
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
-            f"{cond} ORDER BY trained_on, clinician_id",
+        rows = conn.execute(
+            sql(
+                "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
+                f"{cond} ORDER BY trained_on, clinician_id"
+            ),
             params,
         ).fetchall()
     return pd.DataFrame(rows, columns=["clinician_id", "programme", "team", "trained_on"])
