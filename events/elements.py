@@ -148,7 +148,7 @@ class Registry:
         classes and tables built for it, so two registries in one process never clash."""
         if self.is_default:
             return ""
-        spec = "|".join(f"{e.name}:{e.event_type}" for e in self.elements)
+        spec = repr(self.elements)  # every field: equal registries, and only they, share it
         return "_" + hashlib.sha256(spec.encode()).hexdigest()[:8]
 
 
