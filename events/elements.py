@@ -53,7 +53,7 @@ class Element:
 
     ``name`` is its id everywhere (payload field, CSV column, read-model column, measure id);
     ``event_type`` the event recording that a note documents it; ``label`` and ``help`` what
-    people read; ``not_applicable_rule`` (a key of :data:`NA_RULES`) when it is not applicable
+    people read (``help``: the reviewer's question on the worklist); ``not_applicable_rule`` (a key of :data:`NA_RULES`) when it is not applicable
     to a consultation (it then leaves that enabler's denominator and the bundle's, never
     counting as "no"): ``judged`` by a reviewer or an import's ``na``, or also whenever the
     patient was ``discharged`` (the seed draws it so)."""
@@ -157,19 +157,20 @@ DEFAULT_ELEMENTS: tuple[Element, ...] = (
         "agenda_setting",
         "AgendaSet",
         "Agenda setting",
-        "The note records what the patient wanted to talk about (their agenda).",
+        "Does the note record that the patient and clinician agreed what the consultation "
+        "would cover?",
     ),
     Element(
         "goal_setting",
         "GoalAgreed",
         "Goal setting",
-        "The note records a goal agreed with the patient, in the patient's terms.",
+        "Does the note record a goal the patient chose or agreed?",
     ),
     Element(
         "follow_up",
         "FollowUpArranged",
         "Follow-up",
-        "The note records how and when progress on the goal will be followed up.",
+        "Does the note record an arranged follow-up of that goal?",
         NA_WHEN_DISCHARGED,
     ),
 )
