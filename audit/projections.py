@@ -394,7 +394,9 @@ class Projector:
         self.store = store
         self.engine = store.engine
         self.sqlite = store.sqlite
-        self.ph = "?" if self.sqlite else "%s"
+        from events.sql import mark  # the one place that knows the driver's paramstyle
+
+        self.ph = mark(self.engine)  # raw DBAPI SQL on the projector's measured hot paths
         self.registry = registry
         self.read_models = rm.read_models(registry)
         self.layout = _Layout(registry, self.read_models)
