@@ -10,8 +10,6 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.elements import ALL, Registry
-from events.elements import ELEMENTS as ELEMENT_REGISTRY
 from events.sql import select_in, sql
 from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
@@ -149,14 +147,9 @@ def all_limits_settings(
 
 
 def first_reviews(
-    engine: Engine,
-    *,
-    as_of: datetime | None = None,
-    team: str | None = None,
-    elements: Registry = ELEMENT_REGISTRY,
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
 ) -> pd.DataFrame:
-    """One row per reviewed note: its first (non-second) review as known at ``as_of``, with
-    one finding column per enabler of ``elements``."""
+    """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
     where = ["second_review = :second"]
     params: dict[str, Any] = {"second": False}
     if as_of is not None:
@@ -167,7 +160,7 @@ def first_reviews(
         params["team"] = team
     statement = sql(
         "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
-        f"{', '.join(elements.names)}, recorded_at FROM rm_reviews "
+        "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
         f"WHERE {' AND '.join(where)} ORDER BY position"
     )
     with engine.connect() as conn:
@@ -181,7 +174,7 @@ def first_reviews(
             "period",
             "consultation_id",
             "reviewer_id",
-            *elements.names,
+            *ELEMENTS,
             "recorded_at",
         ],
     )
@@ -218,11 +211,7 @@ def open_periods(
 
 
 def census_counts(
-    engine: Engine,
-    *,
-    as_of: datetime | None = None,
-    team: str | None = None,
-    elements: Registry = ELEMENT_REGISTRY,
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
 ) -> list[Any]:
     """(team, period, measure, numerator, denominator) of the census as known at ``as_of``
     (``audit.measures.census_measures`` shapes them).
@@ -255,13 +244,13 @@ def census_counts(
                 "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
                 f"WHERE day < :day{team_sql}"
             ]
-            for measure in elements.measures:
+            for measure in MEASURES:
                 parts.append(
                     f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
                     "FROM rm_case_notes "
                     f"WHERE {window}"
                 )
-            for measure, column in ((None, "element"), (ALL, ALL)):
+            for measure, column in ((None, "element"), ("all_three", "all_three")):
                 label = "element" if measure is None else f"'{measure}'"
                 parts.append(
                     f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
@@ -358,12 +347,10 @@ def stratum_counts(
             notes_team = " AND team_id = :team" if team is not None else ""
             facts_team = " AND f.team_id = :team" if team is not None else ""
             per_element = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END"
-                for m in ELEMENT_REGISTRY.names
+                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
             )
             per_den = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END"
-                for m in ELEMENT_REGISTRY.names
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
             )
             dens = ", ".join(f"SUM(d{i})" for i in range(4))
             daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
