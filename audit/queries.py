@@ -214,3 +214,55 @@ def review_pairs(
     return pd.DataFrame(
         records, columns=["team_id", "period", "consultation_id", "element", "first", "second"]
     )
+
+
+# --- queries used by the dashboard
+# (the dashboard holds no SQL: tests/unit/test_layering.py). Named binds in SQLAlchemy text(),
+# one string for SQLite and PostgreSQL.
+
+
+def event_stored(engine: Engine, event_id: str) -> bool:
+    """Whether the log holds an event with this id (a form's submission already saved)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM events WHERE event_id = :event_id"), {"event_id": event_id}
+        )
+        return found.first() is not None
+
+
+def events_with_hash_prefix(
+    engine: Engine, prefix: str, *, limit: int = 2
+) -> list[tuple[int, str, str]]:
+    """(position, hash, recorded_at) of the first ``limit`` events whose row hash starts with
+    ``prefix`` (lower-case hex), oldest first: a published head is found from its printed
+    prefix, and two rows mean the prefix is ambiguous."""
+    from sqlalchemy import text
+
+    if not all(c in "0123456789abcdef" for c in prefix):
+        return []  # never a LIKE pattern from input: only hex digits reach the query
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT position, hash, recorded_at FROM events WHERE hash LIKE :pattern "
+                "ORDER BY position LIMIT :limit"
+            ),
+            {"pattern": prefix + "%", "limit": int(limit)},
+        ).fetchall()
+    return [(int(p), str(h), str(r)) for p, h, r in rows]
+
+
+def team_clinicians(engine: Engine, team_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(clinician_id, display_name, trained_on) of the clinicians known in a team, by id."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT clinician_id, display_name, trained_on FROM rm_clinicians "
+                "WHERE team_id = :team_id ORDER BY clinician_id"
+            ),
+            {"team_id": team_id},
+        ).fetchall()
+    return [(str(c), n, None if t is None else str(t)) for c, n, t in rows]
