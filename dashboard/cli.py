@@ -775,16 +775,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         choices=[6, 7, 8],
-        help="points in a row on one side of the centre that make a shift (default: the "
-        "programme's SPC settings in the database, if there is one; else 6)",
+        help="points in a row on one side of the centre that make a shift; when not given, "
+        "the programme's SPC setting in the database, if there is one (default: 6)",
     )
     p.add_argument(
         "--trend",
         type=int,
         default=None,
         choices=[6, 7, 8],
-        help="points in a row rising or falling that make a trend (default: the programme's "
-        "SPC settings in the database, if there is one; else 6)",
+        help="points in a row rising or falling that make a trend; when not given, the "
+        "programme's SPC setting in the database, if there is one (default: 6)",
     )
     p.add_argument(
         "--format",
