@@ -217,17 +217,17 @@ def review_pairs(
 
 
 # --- queries used by the dashboard
-# (the dashboard holds no SQL: tests/unit/test_layering.py). Named binds in SQLAlchemy text(),
-# one string for SQLite and PostgreSQL.
+# (the dashboard holds no SQL: tests/unit/test_layering.py). events.sql: named binds, one
+# string for SQLite and PostgreSQL.
 
 
 def event_stored(engine: Engine, event_id: str) -> bool:
     """Whether the log holds an event with this id (a form's submission already saved)."""
-    from sqlalchemy import text
+    from events.sql import sql
 
     with engine.connect() as conn:
         found = conn.execute(
-            text("SELECT 1 FROM events WHERE event_id = :event_id"), {"event_id": event_id}
+            sql("SELECT 1 FROM events WHERE event_id = :event_id"), {"event_id": event_id}
         )
         return found.first() is not None
 
@@ -238,13 +238,13 @@ def events_with_hash_prefix(
     """(position, hash, recorded_at) of the first ``limit`` events whose row hash starts with
     ``prefix`` (lower-case hex), oldest first: a published head is found from its printed
     prefix, and two rows mean the prefix is ambiguous."""
-    from sqlalchemy import text
+    from events.sql import sql
 
     if not all(c in "0123456789abcdef" for c in prefix):
         return []  # never a LIKE pattern from input: only hex digits reach the query
     with engine.connect() as conn:
         rows = conn.execute(
-            text(
+            sql(
                 "SELECT position, hash, recorded_at FROM events WHERE hash LIKE :pattern "
                 "ORDER BY position LIMIT :limit"
             ),
@@ -255,11 +255,11 @@ def events_with_hash_prefix(
 
 def team_clinicians(engine: Engine, team_id: str) -> list[tuple[str, str | None, str | None]]:
     """(clinician_id, display_name, trained_on) of the clinicians known in a team, by id."""
-    from sqlalchemy import text
+    from events.sql import sql
 
     with engine.connect() as conn:
         rows = conn.execute(
-            text(
+            sql(
                 "SELECT clinician_id, display_name, trained_on FROM rm_clinicians "
                 "WHERE team_id = :team_id ORDER BY clinician_id"
             ),

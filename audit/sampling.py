@@ -29,7 +29,8 @@ def draw_sample(consultation_ids: Iterable[str], n: int | None, sampling_seed: s
 
 
 def second_review_ids(sample: list[str], share: float, sampling_seed: str) -> list[str]:
-    """Which sampled notes get a blind second review: the top ``ceil(share·n)`` by a second key."""
+    """Which sampled notes get a blind second review: the first ``round(share·n)`` (halves up,
+    at least one) ranked by a second key, so 10% of a 21-note sample is 2 notes, not 3."""
     if share <= 0 or not sample:
         return []
     k = max(1, round(share * len(sample) + 1e-9))

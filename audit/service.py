@@ -19,6 +19,7 @@ from events.types import (
 )
 
 from .projections import Projector
+from .queries import team_ids
 from .sampling import (
     DEFAULT_SAMPLE_SIZE,
     DEFAULT_SECOND_REVIEW_SHARE,
@@ -334,8 +335,6 @@ class AuditService:
         Second reviews are left to people (the worklist), so they stay blind.
         """
         self.projector.catch_up()
-        from .queries import team_ids  # local: avoids an import cycle at module load
-
         teams = [team_id] if team_id else team_ids(self.store.engine)
         outcomes = []
         for team in teams:

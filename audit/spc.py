@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from audit.stats import Z_95, anhoej_limits
+# The funnel statistics live in audit/funnel.py; these names stay importable from here.
+from audit.funnel import Z_998 as Z_998
+from audit.funnel import FunnelPosition as FunnelPosition
+from audit.funnel import funnel_limits as funnel_limits
+from audit.funnel import funnel_position as funnel_position
+from audit.funnel import pooled_proportion as pooled_proportion
+from audit.stats import anhoej_limits
 
 Direction = Literal["up", "down", "neither"]
 DIRECTIONS: tuple[str, ...] = ("up", "down", "neither")
@@ -54,9 +60,6 @@ RULE_NAMES: tuple[str, ...] = (SINGLE_POINT, SHIFT, TREND, TWO_OF_THREE, LONG_RU
 
 XMR_LIMIT_FACTOR = 2.66
 """3 / d2 (d2 = 1.128 for moving ranges of two): MRbar × 2.66 ≈ 3σ."""
-
-Z_998 = 3.090232
-"""Two-sided 99.8% normal quantile: the funnel plot's "alarm" limit."""
 
 FRAME_COLUMNS: tuple[str, ...] = (
     "period",
@@ -494,85 +497,6 @@ def partitions(
 
 
 # --------------------------------------------------------------------------------------------
-# Funnel plots
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FunnelPosition:
-    """Where one team's proportion falls on the funnel.
-
-    ``alert`` = outside the 95% limits, ``alarm`` = outside the 99.8% limits; ``side`` is
-    "above" or "below" when outside the 95% limits, else None.
-    """
-
-    proportion: float
-    n: int
-    lower_95: float
-    upper_95: float
-    lower_998: float
-    upper_998: float
-    alert: bool
-    alarm: bool
-    side: str | None
-
-
-def pooled_proportion(numerators: Sequence[int], denominators: Sequence[int]) -> float:
-    """The funnel's θ when no target is set: Σyes / Σreviewed over all teams."""
-    total = sum(denominators)
-    if total <= 0:
-        raise ValueError("the denominators sum to zero: no pooled proportion")
-    return sum(numerators) / total
-
-
-def funnel_limits(
-    theta: float, denominators: Sequence[int], z: tuple[float, float] = (Z_95, Z_998)
-) -> pd.DataFrame:
-    """Funnel limits θ ± z·√(θ(1−θ)/n) for each denominator, clipped to [0, 1].
-
-    Spiegelhalter's normal approximation; columns n, lower_95, upper_95, lower_998, upper_998.
-    """
-    _check_proportion("theta", theta)
-    n = np.asarray(list(denominators), dtype=float)
-    if np.any(n <= 0):
-        raise ValueError("funnel denominators must be greater than 0")
-    sd = np.sqrt(theta * (1 - theta) / n) if n.size else n
-    frame = pd.DataFrame({"n": n.astype("int64")})
-    for label, zz in zip(("95", "998"), z, strict=True):
-        frame[f"lower_{label}"] = np.clip(theta - zz * sd, 0.0, 1.0)
-        frame[f"upper_{label}"] = np.clip(theta + zz * sd, 0.0, 1.0)
-    return frame
-
-
-def funnel_position(
-    numerator: int,
-    denominator: int,
-    theta: float,
-    z: tuple[float, float] = (Z_95, Z_998),
-) -> FunnelPosition:
-    """Flag a team's (numerator, denominator) against the funnel around θ (strictly outside)."""
-    if denominator <= 0:
-        raise ValueError("denominator must be greater than 0")
-    if not 0 <= numerator <= denominator:
-        raise ValueError("numerator must be between 0 and the denominator")
-    row = funnel_limits(theta, [denominator], z).iloc[0]
-    p = numerator / denominator
-    above, below = p > row["upper_95"], p < row["lower_95"]
-    alarm = bool(p > row["upper_998"] or p < row["lower_998"])
-    return FunnelPosition(
-        proportion=p,
-        n=int(denominator),
-        lower_95=float(row["lower_95"]),
-        upper_95=float(row["upper_95"]),
-        lower_998=float(row["lower_998"]),
-        upper_998=float(row["upper_998"]),
-        alert=bool(above or below),
-        alarm=alarm,
-        side="above" if above else "below" if below else None,
-    )
-
-
-# --------------------------------------------------------------------------------------------
 # Internals
 # --------------------------------------------------------------------------------------------
 
@@ -866,8 +790,3 @@ def _check_common(improvement: str, target: float | None) -> None:
 def _check_direction(improvement: str) -> None:
     if improvement not in DIRECTIONS:
         raise ValueError(f"improvement must be one of {', '.join(DIRECTIONS)}, got {improvement!r}")
-
-
-def _check_proportion(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a proportion between 0 and 1, got {value}")

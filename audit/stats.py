@@ -17,7 +17,8 @@ Z_95 = 1.959964
 """Two-sided 95% normal quantile, as used in the audit measures and funnel plots."""
 
 MIN_KAPPA_PAIRS = 20
-"""Kappa is never reported for fewer paired reviews than this (DESIGN: case-note audit)."""
+"""The default minimum of paired notes for kappa; the programme's setting
+(``ProgrammeSettings.kappa_minimum_pairs``, which may differ) is what the views pass."""
 
 # R's qbinom shifts p down by this relative amount so that a CDF equal to p up to rounding
 # still counts as reaching it ("fuzz to ensure left continuity").

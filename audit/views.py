@@ -17,22 +17,19 @@ from events.types import MEASURES
 
 from . import labels, queries
 from .compare import CompareWindow, compare_window, sip_starts_from_facts
+from .funnel import funnel_limits, funnel_position, pooled_proportion
 from .judgement import Decisions, Judgement, judge_team
 from .measures import audit_measures, census_measures
 from .settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine
 from .spc import (
     SpcResult,
-    funnel_limits,
-    funnel_position,
     p_chart,
-    pooled_proportion,
     run_chart,
     xmr_chart,
 )
 from .stats import cohens_kappa
 
 DEFAULT_TARGET = 0.8
-MIN_PAIRS = 20  # agreement is never reported from fewer paired findings
 # One set of words for the dashboard and the pack (audit/labels.py).
 MEASURE_LABELS = labels.MEASURE_LABELS
 VARIATION_LABELS = labels.VARIATION_BADGES

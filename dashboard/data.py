@@ -5,9 +5,11 @@
   after the projector has caught up) and the view's own arguments. A new event moves the head,
   so it shows at once; otherwise nothing is recomputed.
 
-Every number comes from ``audit.views`` (which reads the read models, never the log); this
-module only caches, filters rows and renames columns for display. The database URL is read
-in one place, :func:`audit.bootstrap.load_settings` (shared with the CLI).
+Every number comes from ``audit.views`` (which reads the read models, never the log). Besides
+caching, this module still runs a few read-model queries of its own (case-note months, round
+notes, the event log's filters and pages) and shapes frames for display and download;
+``reach_data`` and ``survey_data`` cache their pages' reads the same way. The database URL is
+read in one place, :func:`audit.bootstrap.load_settings` (shared with the CLI).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""The one composition root for the database: which URL, and how an engine is made.
+"""How an engine is made for a database URL, and how tables are created under a lock.
 
-The CLI and the dashboard both call :func:`resolve_url`; nothing else reads the environment.
+Which URL to use is decided by :func:`audit.bootstrap.load_settings` (the one composition root,
+shared by the CLI and the dashboard: argument, environment, ``secrets.toml``). :func:`resolve_url`
+reads only the argument and the environment; it is not the composition root.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from audit import labels
 from audit.labels import EARLIEST_DATE
 from dashboard import data, writes
 from dashboard.app_pages import _forms
@@ -21,13 +22,7 @@ who = ui.require_editor()
 ctx = ui.context()
 snap = ctx.snap
 
-KINDS = {
-    "sip_start": "Start of the improvement programme (SIP)",
-    "adp_training": "ADP training",
-    "change_idea": "Change idea",
-    "pdsa_cycle": "PDSA cycle",
-    "note": "Note",
-}
+KINDS = labels.MILESTONE_LABELS  # the chart's and the pack's words (audit/labels.py)
 
 st.title("Milestones and targets")
 st.caption(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from audit import queries
+from audit import labels, queries
 from dashboard.pack import build_pack
 from events import EventStore
 
@@ -56,6 +56,11 @@ def _facts(url: str, types: tuple[str, ...]):
         return queries.team_facts(store.engine, TEAM, types=types)
     finally:
         store.dispose()
+
+
+def test_the_milestone_form_offers_the_kinds_in_the_words_of_the_chart_and_the_pack(url):
+    at = _page("milestones")
+    assert at.selectbox(key="ms_kind").options == list(labels.MILESTONE_LABELS.values())
 
 
 def test_a_logged_milestone_is_on_the_team_chart_at_once(url):

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from audit.spc import funnel_limits, funnel_position, pooled_proportion
+from audit import funnel, spc
+from audit.funnel import funnel_limits, funnel_position, pooled_proportion
 
 
 def test_funnel_limits_follow_the_formula_for_each_denominator() -> None:
@@ -47,3 +48,20 @@ def test_the_pooled_proportion_is_total_yes_over_total_reviewed() -> None:
 def test_a_team_with_no_reviewed_notes_cannot_be_placed() -> None:
     with pytest.raises(ValueError, match="denominator"):
         funnel_position(0, 0, theta=0.5)
+
+
+def test_the_funnel_statistics_live_in_audit_funnel_and_spc_still_exports_them() -> None:
+    for name in (
+        "FunnelPosition",
+        "Z_998",
+        "funnel_limits",
+        "funnel_position",
+        "pooled_proportion",
+    ):
+        assert getattr(spc, name) is getattr(funnel, name)
+    assert funnel.funnel_limits.__module__ == "audit.funnel"
+
+
+def test_a_theta_outside_zero_to_one_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="theta must be a proportion"):
+        funnel_limits(1.5, [10])

@@ -302,7 +302,7 @@ def test_patients_are_pseudonyms_and_nothing_looks_like_an_nhs_number(demo):
         assert not NHS_NUMBER_LIKE.search(text), ne.event.type
 
 
-def test_events_all_validate_and_ids_are_unique_uuid4(demo):
+def test_events_all_validate_and_ids_are_unique_uuid7(demo):
     ids = set()
     for ne in demo:
         assert isinstance(ne.event, Event)

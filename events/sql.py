@@ -1,0 +1,212 @@
+"""One way to speak SQL in ``events/`` and ``audit/`` (issue #12, ADR 0006).
+
+Why this module exists: sipdash runs on SQLite and PostgreSQL, whose drivers spell a bound
+parameter differently (``?`` and ``%s``). Code that hand-built SQL for the driver switched on
+the dialect at every call site, chunked every ``IN`` list by hand and took "the write lock" in
+four slightly different ways. Here is the one way instead:
+
+* **Ordinary SQL** is SQLAlchemy :func:`text` with named binds (``:team_id``), so one string
+  runs on both backends and SQLAlchemy renders the driver's placeholders. ``IN`` lists are
+  expanding binds (:func:`in_list`, or ``sql(..., expanding=("ids",))``): one bind that takes a
+  list. :func:`select_in` is the ONE place that splits a list too long for the backend's bind
+  limit (SQLite builds differ: 999, 32,766 or 250,000; PostgreSQL's wire protocol: 65,535).
+* **Writes that must not interleave** go through :func:`locked_write`: one transaction that
+  holds the write lock from its first statement (SQLite: ``BEGIN IMMEDIATE``, the database's
+  single writer lock; PostgreSQL: a transaction-scoped advisory lock named by :class:`Lock`).
+* **The measured hot paths** (bulk append in ``events/store.py``, the projector's inserts and
+  catch-up read in ``audit/projections.py``) keep raw DBAPI cursors — SQLAlchemy's per-row
+  parameter and result processing costs a third or more there. :func:`marks` and
+  :func:`raw_executemany` are the single place that knows the driver's paramstyle; nothing
+  else writes ``?`` or ``%s``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from enum import IntEnum
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Engine, String, bindparam, text
+from sqlalchemy.engine import Row
+from sqlalchemy.sql.elements import BindParameter, TextClause
+from sqlalchemy.types import TypeEngine
+
+#: PostgreSQL's wire protocol counts bound parameters in 16 bits.
+PG_BIND_LIMIT = 65_535
+#: SQLite's compiled-in default before 3.32 (the smallest limit a build may have).
+SQLITE_SAFE_BIND_LIMIT = 999
+
+
+class Lock(IntEnum):
+    """The write locks, by what they serialise. On PostgreSQL each is its own advisory lock
+    (these are the keys, unchanged from earlier versions so that old and new processes still
+    exclude each other); SQLite has one writer lock for the whole file, so any of them takes it.
+    """
+
+    SCHEMA = 0x5_1B_DA_53  # creating or re-laying tables
+    APPEND = 0x5_1B_DA_54  # appending to (or restoring) the event log: positions in commit order
+    PROJECTION = 0x5_1B_DA_55  # folding events into the read models
+    PSEUDONYMS = 0x5_1B_DA_56  # reading-then-writing the patient token mapping
+
+
+# --- text() with named and expanding binds ---------------------------------------------------
+
+
+def in_list(
+    name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]] = String
+) -> BindParameter[Any]:
+    """An expanding bind: ``WHERE id IN :ids`` takes a list. The element type matters for an
+    empty list only: PostgreSQL compares the column with a typed empty set, and an untyped one
+    (SQLAlchemy's default: INTEGER) fails on a text column. Text unless said otherwise."""
+    return bindparam(name, expanding=True, type_=type_)
+
+
+def sql(
+    statement: str,
+    *,
+    expanding: Iterable[str] | Mapping[str, TypeEngine[Any] | type[TypeEngine[Any]]] = (),
+) -> TextClause:
+    """``text(statement)`` with the named binds in ``expanding`` taking lists (``IN :ids``):
+    names (text elements) or a mapping from name to element type (``{"positions": Integer}``).
+
+    Write ``IN :ids`` without parentheses: SQLAlchemy renders them with the list."""
+    clause = text(statement)
+    types = dict(expanding) if isinstance(expanding, Mapping) else dict.fromkeys(expanding, String)
+    return clause.bindparams(*(in_list(n, t) for n, t in types.items())) if types else clause
+
+
+def bind_limit(conn: Connection) -> int:
+    """How many parameters one statement on ``conn`` may bind."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        try:
+            return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        except (AttributeError, sqlite3.Error):  # pragma: no cover - Python < 3.11
+            return SQLITE_SAFE_BIND_LIMIT
+    return PG_BIND_LIMIT
+
+
+def select_in(
+    conn: Connection,
+    statement: str | TextClause,
+    name: str,
+    values: Iterable[Any],
+    *,
+    type_: TypeEngine[Any] | type[TypeEngine[Any]] = String,
+    **params: Any,
+) -> list[Row[Any]]:
+    """Rows of ``statement`` whose expanding bind ``name`` (``IN :name``) takes ``values``,
+    split into as few statements as the backend's bind limit allows (usually one). Values are
+    de-duplicated; the other binds in ``params`` are repeated in each statement. The one place
+    that chunks an ``IN`` list: a caller never needs to know SQLite's limit."""
+    clause = sql(statement, expanding={name: type_}) if isinstance(statement, str) else statement
+    unique = list(dict.fromkeys(values))
+    if not unique:
+        return []
+    size = max(1, bind_limit(conn) - len(params))
+    out: list[Row[Any]] = []
+    for i in range(0, len(unique), size):
+        out.extend(conn.execute(clause, {**params, name: unique[i : i + size]}).fetchall())
+    return out
+
+
+# --- the one locked write --------------------------------------------------------------------
+
+
+def take_lock(conn: Connection, lock: Lock) -> None:
+    """Inside a transaction already begun: on PostgreSQL wait for ``lock`` (released at commit
+    or rollback). SQLite: nothing — a :func:`locked_write` already holds its writer lock."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
+
+
+@contextmanager
+def locked_write(engine: Engine, lock: Lock) -> Iterator[Connection]:
+    """One write transaction that holds ``lock`` from its first statement to its commit.
+
+    SQLite: ``BEGIN IMMEDIATE`` (``events.db.make_engine`` lets us choose the BEGIN), so the
+    transaction owns the file's single writer lock before it reads anything; a read-then-write
+    transaction begun DEFERRED would fail on its stale snapshot when another writer got in
+    first. PostgreSQL: ``pg_advisory_xact_lock(lock)``, so writers of the same kind queue in
+    order while readers and other kinds of writer proceed. Commits on a normal exit, rolls
+    back (releasing the lock) on an exception."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            take_lock(conn, lock)
+            yield conn
+
+
+# --- raw DBAPI for the measured hot paths only -----------------------------------------------
+
+
+def _paramstyle(bind: Engine | Connection) -> str:
+    return str(bind.dialect.dbapi.paramstyle) if bind.dialect.dbapi else "qmark"
+
+
+def mark(bind: Engine | Connection) -> str:
+    """The driver's positional placeholder: ``?`` (sqlite3) or ``%s`` (psycopg). Only for raw
+    DBAPI SQL on a hot path; everything else uses :func:`sql` with named binds."""
+    return "?" if _paramstyle(bind) == "qmark" else "%s"
+
+
+def marks(bind: Engine | Connection, n: int) -> str:
+    """``n`` placeholders joined by commas, for a raw ``VALUES (...)`` or ``IN (...)``."""
+    return ", ".join([mark(bind)] * n)
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(
+    placeholder: str, table: str, columns: tuple[str, ...], constants: tuple[tuple[str, int], ...]
+) -> str:
+    names = ", ".join((*columns, *(c for c, _ in constants)))
+    values = ", ".join((*([placeholder] * len(columns)), *(str(int(v)) for _, v in constants)))
+    return f"INSERT INTO {table} ({names}) VALUES ({values})"
+
+
+def insert_sql(
+    bind: Engine | Connection,
+    table: str,
+    columns: Sequence[str],
+    constants: Mapping[str, int] | None = None,
+) -> str:
+    """The raw ``INSERT`` that :func:`raw_executemany` runs. ``constants`` are integer columns
+    written as literals, so a bulk path binds no more parameters per row than it must."""
+    return _insert_sql(mark(bind), table, tuple(columns), tuple(sorted((constants or {}).items())))
+
+
+def raw_executemany(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    constants: Mapping[str, int] | None = None,
+) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order) through the DBAPI cursor of ``conn``,
+    inside its current transaction: plain tuples, none of SQLAlchemy's per-row processing.
+    Only the bulk append and the projector use it (they were measured; see
+    docs/performance.md). ``table`` and ``columns`` are code, never input."""
+    if not rows:
+        return
+    statement = insert_sql(conn, table, columns, constants)
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.executemany(statement, rows)
+    finally:
+        cur.close()
+
+
+def raw_fetchall(conn: Connection, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """Plain tuples of a raw statement written with :func:`marks`, through the DBAPI cursor
+    of ``conn`` (the projector's catch-up read: millions of rows)."""
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(statement, tuple(params))
+        return cur.fetchall()
+    finally:
+        cur.close()
