@@ -19,12 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Files that still break a dashboard rule, each with who removes it and why.
-KNOWN_EXCEPTIONS: dict[str, str] = {
-    # TODO(dashboard engineer, issue #12): dashboard/data.py still builds SQL (sqlalchemy
-    # select/func) and imports EVENT_TYPES/MEASURES from events.types; its split moves that
-    # SQL into audit/queries.py. Remove this entry then.
-    "dashboard/data.py": "SQL and events.types imports not yet moved out (dashboard engineer)",
-}
+KNOWN_EXCEPTIONS: dict[str, str] = {}
 
 SQL_BUILDERS = {
     "text",
