@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time
 import pandas as pd
 import streamlit as st
 
-from audit import queries, views
+from audit import labels, queries, views
 from audit.bootstrap import Wiring, bootstrap, load_settings, wire
 from audit.projections import Projector, ReadModelsAhead  # noqa: F401 - app.py catches it
 from audit.views import Headline, TeamChart
@@ -50,7 +50,6 @@ from dashboard.presentation import (  # noqa: F401
 )
 from events import EventStore, Head, VerifyResult
 from events.chain import LogKeyError  # noqa: F401 - app.py catches it
-from events.types import EVENT_TYPES
 
 PAGE_SIZE = 50
 """Events per page of the event log."""
@@ -457,7 +456,7 @@ class EventPage:
 
 
 def event_types() -> list[str]:
-    return sorted(EVENT_TYPES)
+    return list(labels.EVENT_TYPE_NAMES)
 
 
 def _when(stamp: str) -> str:
