@@ -10,9 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from audit import labels
+from audit.labels import ELEMENTS, MEASURES
 from audit.views import MEASURE_LABELS, TeamChart
-from events.elements import ELEMENTS
-from events.types import MEASURES
 
 # One set of words and colours for the dashboard and the pack (audit/labels.py).
 VARIATION_BADGES: dict[str | None, str] = labels.VARIATION_BADGES
@@ -191,7 +190,7 @@ def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.
                 "Clinician",
                 "Reviewer",
                 "Review",
-                *(MEASURE_LABELS[e] for e in ELEMENTS.names),
+                *(MEASURE_LABELS[e] for e in ELEMENTS),
                 "Audit round",
             ]
         )
@@ -205,7 +204,7 @@ def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.
             "Review": notes["second_review"].map(lambda s: "second (blind)" if s else "first"),
             **{
                 MEASURE_LABELS[e]: notes[e].map(lambda f: FINDING_BADGES.get(f, f))
-                for e in ELEMENTS.names
+                for e in ELEMENTS
             },
             "Audit round": notes["round_id"],
         }

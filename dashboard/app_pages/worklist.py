@@ -9,18 +9,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from audit.labels import ELEMENT_HELP, ELEMENTS, MEASURE_LABELS
 from dashboard import data, writes
 from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
-from events.elements import ELEMENTS
 
 who = ui.require_editor()
 ctx = ui.context()
 snap = ctx.snap
 
 FINDINGS = {"yes": "Yes", "no": "No", "not_applicable": "Not applicable"}
-ELEMENT_LABELS = {e.name: e.label for e in ELEMENTS}  # the form's fields: one per enabler
-ELEMENT_HELP = {e.name: e.help for e in ELEMENTS}
+ELEMENT_LABELS = {e: MEASURE_LABELS[e] for e in ELEMENTS}  # the form's fields: one per enabler
 
 st.title("Audit worklist")
 st.caption(
@@ -180,7 +179,7 @@ def _review_form(row, *, second: bool) -> None:
         st.markdown(_note_line(row))
         cols = st.columns(len(ELEMENTS) + 1)
         picks = {}
-        for col, element in zip(cols[:-1], ELEMENTS.names, strict=True):
+        for col, element in zip(cols[:-1], ELEMENTS, strict=True):
             picks[element] = col.radio(
                 ELEMENT_LABELS[element],
                 list(FINDINGS),
@@ -212,7 +211,7 @@ def _review_form(row, *, second: bool) -> None:
                 return
 
             # the review rules (who may second-review what) are the audit service's
-            def save(_event, submission_id: str) -> None:
+            def save(sub: _forms.Submission) -> None:
                 writes.record_review(
                     info.round_id,
                     cid,
@@ -220,16 +219,14 @@ def _review_form(row, *, second: bool) -> None:
                     picks,
                     second_review=second,
                     actor=who.actor or reviewer,
-                    event_id=submission_id,
+                    event_id=sub.id,
                 )
 
             try:
                 _forms.save_once(
                     f"{prefix}_{cid}",
                     (info.round_id, cid, reviewer, second, tuple(sorted(picks.items()))),
-                    lambda _sub: None,
-                    actor=who.actor or reviewer,
-                    save=save,
+                    save,
                 )
             except writes.WriteRefused as exc:
                 problem.error(str(exc), icon=":material/error:")
@@ -285,7 +282,7 @@ if which == "first":
                         data.FINDING_BADGES.get(first_done[c][e], first_done[c][e])
                         for c in shown["consultation_id"]
                     ]
-                    for e in ELEMENTS.names
+                    for e in ELEMENTS
                 },
             }
         )
