@@ -765,3 +765,49 @@ def event_log_matches(
     q = q.order_by(column("position")).limit(limit)
     with engine.connect() as conn:
         return [(int(p), t) for p, t in conn.execute(q).fetchall()]
+
+
+# --- queries used by the dashboard (writes.py, pack.py, the training form)
+# (the dashboard holds no SQL: tests/unit/test_layering.py). events.sql: named binds, one
+# string for SQLite and PostgreSQL.
+
+
+def event_stored(engine: Engine, event_id: str) -> bool:
+    """Whether the log holds an event with this id (a form's submission already saved)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sql("SELECT 1 FROM events WHERE event_id = :event_id"), {"event_id": event_id}
+        )
+        return found.first() is not None
+
+
+def events_with_hash_prefix(
+    engine: Engine, prefix: str, *, limit: int = 2
+) -> list[tuple[int, str, str]]:
+    """(position, hash, recorded_at) of the first ``limit`` events whose row hash starts with
+    ``prefix`` (lower-case hex), oldest first: a published head is found from its printed
+    prefix, and two rows mean the prefix is ambiguous."""
+    if not all(c in "0123456789abcdef" for c in prefix):
+        return []  # never a LIKE pattern from input: only hex digits reach the query
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT position, hash, recorded_at FROM events WHERE hash LIKE :pattern "
+                "ORDER BY position LIMIT :limit"
+            ),
+            {"pattern": prefix + "%", "limit": int(limit)},
+        ).fetchall()
+    return [(int(p), str(h), str(r)) for p, h, r in rows]
+
+
+def team_clinicians(engine: Engine, team_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(clinician_id, display_name, trained_on) of the clinicians known in a team, by id."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT clinician_id, display_name, trained_on FROM rm_clinicians "
+                "WHERE team_id = :team_id ORDER BY clinician_id"
+            ),
+            {"team_id": team_id},
+        ).fetchall()
+    return [(str(c), n, None if t is None else str(t)) for c, n, t in rows]

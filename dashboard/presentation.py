@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from audit import labels
+from audit.labels import MEASURES
 from audit.views import MEASURE_LABELS, TeamChart
-from events.types import MEASURES
 
 # One set of words and colours for the dashboard and the pack (audit/labels.py).
 VARIATION_BADGES: dict[str | None, str] = labels.VARIATION_BADGES

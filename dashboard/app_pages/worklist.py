@@ -9,10 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from audit.labels import ELEMENTS
 from dashboard import data, writes
 from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
-from events.types import ELEMENTS
 
 who = ui.require_editor()
 ctx = ui.context()
@@ -221,7 +221,7 @@ def _review_form(row, *, second: bool) -> None:
                 return
 
             # the review rules (who may second-review what) are the audit service's
-            def save(_event, submission_id: str) -> None:
+            def save(sub: _forms.Submission) -> None:
                 writes.record_review(
                     info.round_id,
                     cid,
@@ -229,16 +229,14 @@ def _review_form(row, *, second: bool) -> None:
                     picks,
                     second_review=second,
                     actor=who.actor or reviewer,
-                    event_id=submission_id,
+                    event_id=sub.id,
                 )
 
             try:
                 _forms.save_once(
                     f"{prefix}_{cid}",
                     (info.round_id, cid, reviewer, second, tuple(sorted(picks.items()))),
-                    lambda _sub: None,
-                    actor=who.actor or reviewer,
-                    save=save,
+                    save,
                 )
             except writes.WriteRefused as exc:
                 problem.error(str(exc), icon=":material/error:")
