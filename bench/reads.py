@@ -186,7 +186,10 @@ def pages_compare(urls: dict[str, str], reps: int = REPS) -> dict:
     labels = list(urls)
     base = labels[0]
     out: dict = {"reps": reps, "sizes": labels, "pages": {}}
-    keys = [k for k in PAGE_KEYS if all(k in r for rs in runs.values() for r in rs)]
+    # the known pages first, then any the worker adds (e.g. interaction timings)
+    seen = [k for k, v in runs[base][0].items() if isinstance(v, dict) and "warm_s" in v]
+    ordered = [k for k in PAGE_KEYS if k in seen] + [k for k in seen if k not in PAGE_KEYS]
+    keys = [k for k in ordered if all(k in r for rs in runs.values() for r in rs)]
     for key in keys:
         entry: dict = {}
         for label in labels:

@@ -337,7 +337,13 @@ def render(res: dict) -> str:
         ("events_first", "event log p1"),
         ("events_later", "event log later"),
     ]
-    present = [(k, label) for k, label in pages if any(k in s["pages"] for s in S)]
+    known = {k for k, _ in pages}
+    extra = [
+        (k, k)
+        for k, v in first["pages"].items()
+        if k not in known and isinstance(v, dict) and "warm_s" in v
+    ]
+    present = [(k, label) for k, label in pages if any(k in s["pages"] for s in S)] + extra
     rows = []
     for s in S:
         p = s["pages"]
