@@ -131,3 +131,44 @@ def test_old_vs_new_flags_a_measure_slower_beyond_the_old_spread():
     bulk = next(x for x in lines if x.startswith("| bulk append"))
     catch = next(x for x in lines if x.startswith("| catch-up"))
     assert bulk.endswith("| no |") and catch.endswith("| **yes** |")
+
+
+def test_a_hooked_benchmark_gets_only_the_arguments_it_declares(monkeypatch):
+    import types
+
+    import run_all
+
+    seen: dict = {}
+    fake = types.ModuleType("projection_bench")
+
+    def run(url: str, reps: int) -> dict:
+        seen.update(url=url, reps=reps)
+        return {"ok": True}
+
+    fake.run = run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "projection_bench", fake)
+    errors: list[str] = []
+    out = run_all.run_hook("projection", errors, url="sqlite:///x", reps=5, tmp="/t", pg=None)
+    assert out == {"module": "projection_bench", "result": {"ok": True}}
+    assert seen == {"url": "sqlite:///x", "reps": 5} and errors == []
+
+
+def test_a_hooked_benchmark_that_crashes_is_recorded_not_lost(monkeypatch):
+    import types
+
+    import run_all
+
+    fake = types.ModuleType("interactions")
+
+    def run() -> dict:
+        raise RuntimeError("boom")
+
+    fake.run = run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "interactions", fake)
+    errors: list[str] = []
+    out = run_all.run_hook("interactions", errors)
+    assert (
+        out is not None
+        and "boom" in out["error"]
+        and errors == ["interactions: RuntimeError('boom')"]
+    )
