@@ -8,10 +8,12 @@ Each proportion carries a Wilson 95% interval; fewer than 10 reviewed notes is m
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.sql import sql
 from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
 
@@ -37,30 +39,25 @@ def to_quarter(period: str) -> str:
     return f"{year}-Q{(int(month) - 1) // 3 + 1}"
 
 
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
-
-
 def first_reviews(
     engine: Engine, *, as_of: datetime | None = None, team: str | None = None
 ) -> pd.DataFrame:
     """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
-    ph = _ph(engine)
-    where = ["second_review = " + ("0" if engine.dialect.name == "sqlite" else "false")]
-    params: list = []
+    where = ["second_review = :second"]
+    params: dict[str, Any] = {"second": False}
     if as_of is not None:
-        where.append(f"recorded_at <= {ph}")
-        params.append(format_ts(as_of))
+        where.append("recorded_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
     if team is not None:
-        where.append(f"team_id = {ph}")
-        params.append(team)
-    sql = (
+        where.append("team_id = :team")
+        params["team"] = team
+    statement = sql(
         "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
         "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
         f"WHERE {' AND '.join(where)} ORDER BY position"
     )
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
+        rows = conn.execute(statement, params).fetchall()
     df = pd.DataFrame(
         rows,
         columns=[
@@ -127,18 +124,20 @@ def open_periods(
 ) -> set[tuple[str, str]]:
     """(team, period) pairs with an audit round still open at ``as_of``: their figures are
     provisional (the round may yet add or change reviews)."""
-    ph = _ph(engine)
-    where, params = ["1 = 1"], []
+    where, params = ["1 = 1"], {}
     if as_of is not None:
-        where.append(f"opened_at <= {ph}")
-        params.append(format_ts(as_of))
+        where.append("opened_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
     if team is not None:
-        where.append(f"team_id = {ph}")
-        params.append(team)
+        where.append("team_id = :team")
+        params["team"] = team
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            f"SELECT team_id, period, closed_at FROM rm_audit_rounds WHERE {' AND '.join(where)}",
-            tuple(params),
+        rows = conn.execute(
+            sql(
+                "SELECT team_id, period, closed_at FROM rm_audit_rounds "
+                f"WHERE {' AND '.join(where)}"
+            ),
+            params,
         ).fetchall()
     cutoff = format_ts(as_of) if as_of is not None else None
     return {
@@ -193,38 +192,37 @@ def census_measures(
     Without ``as_of`` it reads the running totals; with it, the per-day totals of earlier days
     plus the exact changes of the cutoff's own day, so the cost does not grow with the log.
     """
-    ph = _ph(engine)
-    team_sql = f" AND team_id = {ph}" if team is not None else ""
-    team_params = (team,) if team is not None else ()
+    team_sql = " AND team_id = :team" if team is not None else ""
+    params: dict[str, Any] = {"team": team} if team is not None else {}
     with engine.connect() as conn:
         if as_of is None:
-            rows = conn.exec_driver_sql(
-                "SELECT team_id, period, measure, numerator, denominator FROM rm_census "
-                f"WHERE 1 = 1{team_sql}",
-                team_params,
+            rows = conn.execute(
+                sql(
+                    "SELECT team_id, period, measure, numerator, denominator FROM rm_census "
+                    f"WHERE 1 = 1{team_sql}"
+                ),
+                params,
             ).fetchall()
         else:
             cutoff = format_ts(as_of)
             day = cutoff[:10]
             # the cutoff's own day: a position range (rm_days), then the exact cutoff
             window = (
-                f"position >= (SELECT first_position FROM rm_days WHERE day = {ph}) "
-                f"AND position <= (SELECT last_position FROM rm_days WHERE day = {ph}) "
-                f"AND recorded_at >= {ph} AND recorded_at <= {ph}{team_sql}"
+                "position >= (SELECT first_position FROM rm_days WHERE day = :day) "
+                "AND position <= (SELECT last_position FROM rm_days WHERE day = :day) "
+                f"AND recorded_at >= :day AND recorded_at <= :cutoff{team_sql}"
             )
-            wparams = (day, day, day, cutoff, *team_params)
+            params.update(day=day, cutoff=cutoff)
             parts = [
                 "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
-                f"WHERE day < {ph}{team_sql}"
+                f"WHERE day < :day{team_sql}"
             ]
-            params: list = [day, *team_params]
             for measure in MEASURES:
                 parts.append(
                     f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
                     "FROM rm_case_notes "
                     f"WHERE {window}"
                 )
-                params.extend(wparams)
             for measure, column in ((None, "element"), ("all_three", "all_three")):
                 label = "element" if measure is None else f"'{measure}'"
                 parts.append(
@@ -232,13 +230,14 @@ def census_measures(
                     f"FROM rm_element_facts "
                     f"WHERE {window} AND (d_{column} <> 0 OR d_den_{column} <> 0)"
                 )
-                params.extend(wparams)
-            rows = conn.exec_driver_sql(
-                "SELECT team_id, period, measure, SUM(numerator), SUM(denominator) FROM ("
-                + " UNION ALL ".join(parts)
-                + ") AS c "
-                "GROUP BY team_id, period, measure",
-                tuple(params),
+            rows = conn.execute(
+                sql(
+                    "SELECT team_id, period, measure, SUM(numerator), SUM(denominator) FROM ("
+                    + " UNION ALL ".join(parts)
+                    + ") AS c "
+                    "GROUP BY team_id, period, measure"
+                ),
+                params,
             ).fetchall()
     counts = pd.DataFrame(rows, columns=["team", "period", "measure", "numerator", "denominator"])
     counts = counts[counts["denominator"] > 0]

@@ -12,6 +12,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.sql import sql
 from events.store import format_ts
 
 from . import queries, views
@@ -33,17 +34,15 @@ QUALITY_COLUMNS = [
 
 def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     """Team-months with a round still open at ``as_of``: team_id, period."""
-    ph = "?" if engine.dialect.name == "sqlite" else "%s"
-    sql = "SELECT DISTINCT team_id, period FROM rm_audit_rounds WHERE "
-    params: tuple = ()
+    statement = "SELECT DISTINCT team_id, period FROM rm_audit_rounds WHERE "
+    params: dict[str, str] = {}
     if as_of is None:
-        sql += "closed_at IS NULL"
+        statement += "closed_at IS NULL"
     else:
-        stamp = format_ts(as_of)
-        sql += f"opened_at <= {ph} AND (closed_at IS NULL OR closed_at > {ph})"
-        params = (stamp, stamp)
+        statement += "opened_at <= :as_of AND (closed_at IS NULL OR closed_at > :as_of)"
+        params["as_of"] = format_ts(as_of)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql + " ORDER BY team_id, period", params).fetchall()
+        rows = conn.execute(sql(statement + " ORDER BY team_id, period"), params).fetchall()
     return pd.DataFrame(rows, columns=["team_id", "period"])
 
 

@@ -3,33 +3,38 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.sql import select_in, sql
 from events.store import format_ts
+from events.types import ELEMENTS
 
-
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
+from .sampling import second_review_ids
 
 
 def _as_of(
     engine: Engine, as_of: datetime | None, column: str = "recorded_at"
-) -> tuple[str, tuple]:
+) -> tuple[str, dict[str, Any]]:
+    """`` AND column <= :as_of`` and its bind (nothing when ``as_of`` is None)."""
     if as_of is None:
-        return "", ()
-    return f" AND {column} <= {_ph(engine)}", (format_ts(as_of),)
+        return "", {}
+    return f" AND {column} <= :as_of", {"as_of": format_ts(as_of)}
 
 
 def teams(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     """Registered teams: team_id, name, site, service, synthetic."""
     cond, params = _as_of(engine, as_of)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT team_id, name, site, service, synthetic FROM rm_teams "
-            f"WHERE 1 = 1{cond} ORDER BY team_id",
+        rows = conn.execute(
+            sql(
+                "SELECT team_id, name, site, service, synthetic FROM rm_teams "
+                f"WHERE 1 = 1{cond} ORDER BY team_id"
+            ),
             params,
         ).fetchall()
     df = pd.DataFrame(rows, columns=["team_id", "name", "site", "service", "synthetic"])
@@ -62,19 +67,21 @@ def team_facts(
     as_of: datetime | None = None,
 ) -> pd.DataFrame:
     """Milestones, baselines, recalculations, targets, commentary and sign-offs, oldest first."""
-    ph = _ph(engine)
     cond, params = _as_of(engine, as_of)
     where = f"WHERE 1 = 1{cond}"
     if team_id is not None:
-        where += f" AND team_id = {ph}"
-        params = (*params, team_id)
+        where += " AND team_id = :team_id"
+        params["team_id"] = team_id
     if types:
-        where += f" AND type IN ({', '.join([ph] * len(types))})"
-        params = (*params, *types)
+        where += " AND type IN :types"
+        params["types"] = list(types)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT position, team_id, type, payload, actor, recorded_at FROM rm_team_facts "
-            f"{where} ORDER BY position",
+        rows = conn.execute(
+            sql(
+                "SELECT position, team_id, type, payload, actor, recorded_at FROM rm_team_facts "
+                f"{where} ORDER BY position",
+                expanding=("types",) if types else (),
+            ),
             params,
         ).fetchall()
     records = []
@@ -136,20 +143,151 @@ def all_limits_settings(
     return out
 
 
+# --- audit rounds and reviews
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    round_id: str
+    team_id: str
+    period: str
+    method: str
+    sample_size: int
+    sampled: tuple[str, ...]
+    second_review: tuple[str, ...]
+    opened_at: str
+    closed_at: str | None
+
+
+_ROUND_COLUMNS = (
+    "SELECT round_id, team_id, period, method, sample_size, sampling_seed, sampled, "
+    "second_review_share, opened_at, closed_at FROM rm_audit_rounds "
+)
+
+
+def _round_info(row: Any, cutoff: str | None) -> RoundInfo:
+    rid, team, per, method, size, seed, sampled, share, opened, closed = row
+    ids = tuple(json.loads(sampled))
+    if cutoff is not None and closed is not None and closed > cutoff:
+        closed = None
+    return RoundInfo(
+        rid,
+        team,
+        per,
+        method,
+        int(size),
+        ids,
+        tuple(second_review_ids(list(ids), float(share), seed)),
+        opened,
+        closed,
+    )
+
+
+def rounds_for(
+    engine: Engine,
+    *,
+    team_id: str | None = None,
+    period: str | None = None,
+    as_of: datetime | None = None,
+) -> list[RoundInfo]:
+    """Audit rounds from the read model, oldest first."""
+    where, params = ["1 = 1"], {}
+    if team_id is not None:
+        where.append("team_id = :team_id")
+        params["team_id"] = team_id
+    if period is not None:
+        where.append("period = :period")
+        params["period"] = period
+    if as_of is not None:
+        where.append("opened_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(_ROUND_COLUMNS + f"WHERE {' AND '.join(where)} ORDER BY opened_position"), params
+        ).fetchall()
+    cutoff = format_ts(as_of) if as_of is not None else None
+    return [_round_info(r, cutoff) for r in rows]
+
+
+def round_by_id(
+    engine: Engine, round_id: str, *, as_of: datetime | None = None
+) -> RoundInfo | None:
+    """One audit round by its id (None if there is none, or none yet at ``as_of``): one
+    primary-key lookup instead of reading every round and picking one."""
+    cond = " AND opened_at <= :as_of" if as_of is not None else ""
+    params: dict[str, Any] = {"round_id": round_id}
+    if as_of is not None:
+        params["as_of"] = format_ts(as_of)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sql(_ROUND_COLUMNS + f"WHERE round_id = :round_id{cond}"), params
+        ).first()
+    return None if row is None else _round_info(row, params.get("as_of"))
+
+
+def round_reviews(engine: Engine, round_id: str) -> list[dict[str, Any]]:
+    """Every review recorded in a round, in log order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT consultation_id, reviewer_id, second_review, agenda_setting, "
+                "goal_setting, follow_up, recorded_at FROM rm_reviews WHERE round_id = :round_id "
+                "ORDER BY position"
+            ),
+            {"round_id": round_id},
+        ).fetchall()
+    keys = ["consultation_id", "reviewer_id", "second_review", *ELEMENTS, "recorded_at"]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def consultations_in(engine: Engine, team_id: str, period: str) -> list[str]:
+    """The consultation ids of a team-month (what a round samples from)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT consultation_id FROM rm_case_notes "
+                "WHERE team_id = :team_id AND period = :period"
+            ),
+            {"team_id": team_id, "period": period},
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def documented_findings(engine: Engine, consultation_ids: list[str]) -> dict[str, dict[str, str]]:
+    """What the case-note read model says each note documents (yes / no / not_applicable)."""
+    with engine.connect() as conn:
+        rows = select_in(
+            conn,
+            "SELECT consultation_id, agenda_setting, goal_setting, follow_up, "
+            "na_agenda_setting, na_goal_setting, na_follow_up "
+            "FROM rm_case_notes WHERE consultation_id IN :ids",
+            "ids",
+            consultation_ids,
+        )
+    return {
+        cid: {
+            e: ("not_applicable" if na else "yes" if v else "no")
+            for e, v, na in zip(ELEMENTS, (a, g, f), (na_a, na_g, na_f), strict=True)
+        }
+        for cid, a, g, f, na_a, na_g, na_f in rows
+    }
+
+
 def sampled_notes(
     engine: Engine, team_id: str, period: str, *, as_of: datetime | None = None
 ) -> pd.DataFrame:
     """The audited case notes of a team-month: pseudonymous ids, findings, reviewer."""
-    ph = _ph(engine)
     cond, params = _as_of(engine, as_of, "r.recorded_at")
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT r.round_id, r.consultation_id, n.patient_ref, n.occurred_on, n.clinician_id, "
-            "r.reviewer_id, r.second_review, r.agenda_setting, r.goal_setting, r.follow_up, "
-            "r.recorded_at FROM rm_reviews r LEFT JOIN rm_case_notes n "
-            "ON n.consultation_id = r.consultation_id "
-            f"WHERE r.team_id = {ph} AND r.period = {ph}{cond} ORDER BY r.position",
-            (team_id, period, *params),
+        rows = conn.execute(
+            sql(
+                "SELECT r.round_id, r.consultation_id, n.patient_ref, n.occurred_on, "
+                "n.clinician_id, r.reviewer_id, r.second_review, r.agenda_setting, "
+                "r.goal_setting, r.follow_up, r.recorded_at FROM rm_reviews r "
+                "LEFT JOIN rm_case_notes n ON n.consultation_id = r.consultation_id "
+                f"WHERE r.team_id = :team_id AND r.period = :period{cond} ORDER BY r.position"
+            ),
+            {"team_id": team_id, "period": period, **params},
         ).fetchall()
     df = pd.DataFrame(
         rows,
@@ -175,22 +313,22 @@ def review_pairs(
     engine: Engine, *, team_id: str | None = None, as_of: datetime | None = None
 ) -> pd.DataFrame:
     """First and second findings of each doubly reviewed note, one row per note × enabler."""
-    ph = _ph(engine)
     cond, params = _as_of(engine, as_of, "s.recorded_at")
     team_cond = ""
     if team_id is not None:
-        team_cond = f" AND f.team_id = {ph}"
-        params = (*params, team_id)
-    false = "0" if engine.dialect.name == "sqlite" else "false"
-    true = "1" if engine.dialect.name == "sqlite" else "true"
+        team_cond = " AND f.team_id = :team_id"
+        params["team_id"] = team_id
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT f.team_id, f.period, f.consultation_id, f.agenda_setting, f.goal_setting, "
-            "f.follow_up, s.agenda_setting, s.goal_setting, s.follow_up FROM rm_reviews f "
-            "JOIN rm_reviews s ON s.round_id = f.round_id AND s.consultation_id = f.consultation_id "
-            f"WHERE f.second_review = {false} AND s.second_review = {true}{cond}{team_cond} "
-            "ORDER BY f.position",
-            params,
+        rows = conn.execute(
+            sql(
+                "SELECT f.team_id, f.period, f.consultation_id, f.agenda_setting, "
+                "f.goal_setting, f.follow_up, s.agenda_setting, s.goal_setting, s.follow_up "
+                "FROM rm_reviews f JOIN rm_reviews s "
+                "ON s.round_id = f.round_id AND s.consultation_id = f.consultation_id "
+                "WHERE f.second_review = :first AND s.second_review = :second"
+                f"{cond}{team_cond} ORDER BY f.position"
+            ),
+            {"first": False, "second": True, **params},
         ).fetchall()
     records = []
     for team, period, cid, fa, fg, ff, sa, sg, sf in rows:
@@ -214,3 +352,142 @@ def review_pairs(
     return pd.DataFrame(
         records, columns=["team_id", "period", "consultation_id", "element", "first", "second"]
     )
+
+
+# --- queries used by the dashboard (data.py)
+
+
+def case_note_months(engine: Engine, team_id: str) -> pd.DataFrame:
+    """Months in which the team has consultations, newest first, and how many: period, notes."""
+    from sqlalchemy import func, select
+
+    from . import readmodel as rm
+
+    c = rm.case_notes.c
+    q = (
+        select(c.period, func.count())
+        .where(c.team_id == team_id)
+        .group_by(c.period)
+        .order_by(c.period.desc())
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(q).fetchall()
+    return pd.DataFrame(rows, columns=["period", "notes"])
+
+
+def consultations(engine: Engine, ids: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """The consultations behind sampled notes, in the given order: consultation_id,
+    patient_ref, occurred_on, clinician_id (None where unknown; never a finding)."""
+    from sqlalchemy import bindparam, select
+
+    from . import readmodel as rm
+
+    c = rm.case_notes.c
+    q = select(c.consultation_id, c.patient_ref, c.occurred_on, c.clinician_id).where(
+        c.consultation_id.in_(bindparam("ids", expanding=True))
+    )
+    cols = ["consultation_id", "patient_ref", "occurred_on", "clinician_id"]
+    found: list = []
+    ids = list(ids)
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):  # bounded IN lists
+            found.extend(conn.execute(q, {"ids": ids[i : i + 500]}).fetchall())
+    order = pd.DataFrame({"consultation_id": ids})
+    if not found:
+        return order.assign(patient_ref=None, occurred_on=None, clinician_id=None)
+    return order.merge(pd.DataFrame(found, columns=cols), on="consultation_id", how="left")
+
+
+def event_log_matches(
+    engine: Engine,
+    *,
+    after: int,
+    scan_to: int,
+    limit: int,
+    types: tuple[str, ...] = (),
+    stream_prefix: str = "",
+    team_id: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    as_of: datetime | None = None,
+) -> list[tuple[int, str | None]]:
+    """The event log page's filter in one query: ``(position, team)`` of at most ``limit``
+    events with ``after < position <= scan_to`` (a bounded window of the log, so a filter that
+    matches little never scans the whole log) that match every filter, in position order.
+
+    An event's team is its payload's ``team_id``, else the team of its stream: ``team-T``,
+    the consultation of a ``consultation-…`` stream or the round of an ``audit-…`` stream (read
+    models), so the page never slices stream ids by hand."""
+    from sqlalchemy import (
+        JSON,
+        String,
+        and_,
+        case,
+        cast,
+        column,
+        func,
+        literal,
+        select,
+        table,
+        type_coerce,
+    )
+
+    from . import readmodel as rm
+
+    ev = table(
+        "events",
+        column("position"),
+        column("stream_id", String),
+        column("type", String),
+        column("occurred_at", String),
+        column("recorded_at", String),
+        column("payload", String),
+    )
+    notes, rounds = rm.case_notes.c, rm.audit_rounds.c
+    stream = ev.c.stream_id
+    of_consultation = (
+        select(notes.team_id)
+        .where(
+            and_(
+                stream.like("consultation-%"),
+                notes.consultation_id == func.substr(stream, len("consultation-") + 1),
+            )
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    of_round = (
+        select(rounds.team_id)
+        .where(and_(stream.like("audit-%"), rounds.round_id == func.substr(stream, 7)))
+        .limit(1)
+        .scalar_subquery()
+    )
+    # SQLite reads JSON from text as it is (a CAST would make it a number); PostgreSQL casts
+    payload = (
+        type_coerce(ev.c.payload, JSON)
+        if engine.dialect.name == "sqlite"
+        else cast(ev.c.payload, JSON)
+    )
+    team = func.coalesce(
+        payload["team_id"].as_string(),
+        case((stream.like("team-%"), func.substr(stream, 6)), else_=literal(None, String)),
+        of_consultation,
+        of_round,
+    ).label("team")
+    where = [ev.c.position > after, ev.c.position <= scan_to]
+    if types:
+        where.append(ev.c.type.in_(list(types)))
+    if as_of is not None:
+        where.append(ev.c.recorded_at <= format_ts(as_of))
+    if stream_prefix:
+        where.append(func.substr(stream, 1, len(stream_prefix)) == stream_prefix)
+    if date_from:
+        where.append(func.substr(ev.c.occurred_at, 1, 10) >= date_from)
+    if date_to:
+        where.append(func.substr(ev.c.occurred_at, 1, 10) <= date_to)
+    q = select(ev.c.position, team).where(and_(*where))
+    if team_id:
+        q = select(q.subquery()).where(column("team") == team_id)
+    q = q.order_by(column("position")).limit(limit)
+    with engine.connect() as conn:
+        return [(int(p), t) for p, t in conn.execute(q).fetchall()]

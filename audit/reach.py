@@ -15,11 +15,12 @@ figure carries its n.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.sql import sql
 from events.store import format_ts
 from events.types import IMD_VERSION, MEASURES
 
@@ -28,6 +29,10 @@ from .stats import Z_95, wilson_interval
 
 __all__ = [
     "ALL_TEAMS",
+    "complete_gaps",
+    "latest_complete_quarter",
+    "points_interval_text",
+    "signed_points",
     "IMD_VERSION",
     "MIN_STRATUM",
     "WINDOW_MONTHS",
@@ -58,10 +63,6 @@ DEN_COLUMNS = [f"den_{m}" for m in MEASURES]
 COUNT_COLUMNS = [*MEASURES, "notes", *DEN_COLUMNS]
 
 
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
-
-
 # ------------------------------------------------------------------------------------ reads
 
 
@@ -70,27 +71,28 @@ def _stratum_counts(
 ) -> pd.DataFrame:
     """Census counts per team × month × stratum as known at ``as_of``: running totals, or the
     per-day totals of earlier days plus the exact changes of the cutoff's own day."""
-    ph = _ph(engine)
-    team_sql = f" AND team_id = {ph}" if team is not None else ""
-    team_params: tuple = (team,) if team is not None else ()
+    team_sql = " AND team_id = :team" if team is not None else ""
+    params: dict[str, str] = {"team": team} if team is not None else {}
     cols = ", ".join(COUNT_COLUMNS)
     with engine.connect() as conn:
         if as_of is None:
-            rows = conn.exec_driver_sql(
-                f"SELECT team_id, period, {stratum}, {cols} FROM {table} WHERE 1 = 1{team_sql}",
-                team_params,
+            rows = conn.execute(
+                sql(
+                    f"SELECT team_id, period, {stratum}, {cols} FROM {table} WHERE 1 = 1{team_sql}"
+                ),
+                params,
             ).fetchall()
         else:
             cutoff = format_ts(as_of)
             day = cutoff[:10]
             window = (
-                "{p}position >= (SELECT first_position FROM rm_days WHERE day = {ph}) "
-                "AND {p}position <= (SELECT last_position FROM rm_days WHERE day = {ph}) "
-                "AND {p}recorded_at >= {ph} AND {p}recorded_at <= {ph}"
+                "{p}position >= (SELECT first_position FROM rm_days WHERE day = :day) "
+                "AND {p}position <= (SELECT last_position FROM rm_days WHERE day = :day) "
+                "AND {p}recorded_at >= :day AND {p}recorded_at <= :cutoff"
             )
-            wparams = (day, day, day, cutoff)
-            notes_team = f" AND team_id = {ph}" if team is not None else ""
-            facts_team = f" AND f.team_id = {ph}" if team is not None else ""
+            params.update(day=day, cutoff=cutoff)
+            notes_team = " AND team_id = :team" if team is not None else ""
+            facts_team = " AND f.team_id = :team" if team is not None else ""
             per_element = ", ".join(
                 f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
             )
@@ -100,25 +102,24 @@ def _stratum_counts(
             dens = ", ".join(f"SUM(d{i})" for i in range(4))
             daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
             init_dens = ", ".join(f"1 - init_na_{m}" for m in MEASURES)
-            sql = (
+            statement = sql(
                 f"SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n), {dens} "
                 f"FROM (SELECT team_id, period, {stratum} AS s, agenda_setting AS a, "
                 "goal_setting AS g, follow_up AS fu, all_three AS al, notes AS n, "
                 f"{daily_dens} FROM {table}_daily "
-                f"WHERE day < {ph}{team_sql} "
+                f"WHERE day < :day{team_sql} "
                 f"UNION ALL SELECT team_id, period, {stratum}, init_agenda_setting, "
                 f"init_goal_setting, init_follow_up, init_all_three, 1, {init_dens} "
-                f"FROM rm_case_notes WHERE {window.format(p='', ph=ph)}{notes_team} "
+                f"FROM rm_case_notes WHERE {window.format(p='')}{notes_team} "
                 f"UNION ALL SELECT f.team_id, f.period, n.{stratum}, {per_element}, "
                 f"f.d_all_three, 0, {per_den}, f.d_den_all_three FROM rm_element_facts f "
                 "JOIN rm_case_notes n "
-                f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.', ph=ph)}"
+                f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.')}"
                 " AND (f.d_element <> 0 OR f.d_all_three <> 0 OR f.d_den_element <> 0"
                 f" OR f.d_den_all_three <> 0){facts_team}"
                 ") AS c GROUP BY team_id, period, s"
             )
-            params = (day, *team_params, *wparams, *team_params, *wparams, *team_params)
-            rows = conn.exec_driver_sql(sql, params).fetchall()
+            rows = conn.execute(statement, params).fetchall()
     out = pd.DataFrame(rows, columns=["team", "period", stratum, *COUNT_COLUMNS])
     out = out[out["notes"] > 0] if not out.empty else out
     out = out.astype({c: int for c in COUNT_COLUMNS})
@@ -142,14 +143,15 @@ def imd_counts(
 
 def training_records(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     """``ClinicianTrained`` facts known at ``as_of``: clinician_id, programme, team, trained_on."""
-    ph = _ph(engine)
     cond, params = (
-        ("", ()) if as_of is None else (f" WHERE recorded_at <= {ph}", (format_ts(as_of),))
+        ("", {}) if as_of is None else (" WHERE recorded_at <= :as_of", {"as_of": format_ts(as_of)})
     )
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
-            f"{cond} ORDER BY trained_on, clinician_id",
+        rows = conn.execute(
+            sql(
+                "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
+                f"{cond} ORDER BY trained_on, clinician_id"
+            ),
             params,
         ).fetchall()
     return pd.DataFrame(rows, columns=["clinician_id", "programme", "team", "trained_on"])
@@ -533,7 +535,7 @@ def pack_tables(
     - ``coverage``: the latest month's active clinicians and how many were trained;
     - ``before_after``: trained clinicians' rates before and after training and the same
       months' not-yet-trained clinicians (complete windows only);
-    - ``deprivation``: the latest quarter's Q1 − Q5 gap with its interval and verdict, and the
+    - ``deprivation``: the latest complete quarter's Q1 − Q5 gap with its interval and verdict, and the
       share of notes with no quintile.
     """
     counts = clinician_counts(engine, as_of=as_of)
@@ -541,8 +543,9 @@ def pack_tables(
     cov = coverage(counts, training, programme=programme)
     latest_cov = cov.groupby("team", as_index=False).tail(1).reset_index(drop=True)
     summary = before_after_summary(before_after(counts, training, measure, programme=programme))
-    rates = quintile_rates(imd_counts(engine, as_of=as_of), measure)
-    gaps = quintile_gap(rates)
+    imd = imd_counts(engine, as_of=as_of)
+    rates = quintile_rates(imd, measure)
+    gaps = complete_gaps(quintile_gap(rates), latest_complete_quarter(as_of))
     latest_gap = gaps.groupby("team", as_index=False).tail(1).reset_index(drop=True)
     if not latest_gap.empty:
         missing = rates[rates["quintile"] == "missing"][["team", "period", "share_missing"]]
@@ -558,8 +561,8 @@ def pack_lines(tables: dict[str, pd.DataFrame], *, programme: str = "ADP") -> li
     """:func:`pack_tables` as plain sentences, one per team (all teams first), each with its
     n, for a pack section titled "Who the shift reaches (observational)"."""
     lines = [
-        "Observational figures from the census of case notes: they show who was trained and "
-        "whose patients' notes document the enablers, not that training caused a change.",
+        "Figures from the census of case notes: they show who was trained and whose patients' "
+        "notes document the enablers, not that training caused a change.",
         f"Deprivation: national IMD quintile of the patient's area ({IMD_VERSION}); a quintile "
         f"with fewer than {MIN_STRATUM} notes has no rate.",
     ]
@@ -578,9 +581,47 @@ def pack_lines(tables: dict[str, pd.DataFrame], *, programme: str = "ADP") -> li
                 text += f"; {g['period']}: too few notes for the Q1 − Q5 gap"
             else:
                 text += (
-                    f"; {g['period']} Q1 − Q5 gap {g['gap'] * 100:+.0f} points "
-                    f"({g['gap_low'] * 100:+.0f} to {g['gap_high'] * 100:+.0f}; "
+                    f"; {g['period']} Q1 − Q5 gap {signed_points(g['gap'])} points "
+                    f"({signed_points(g['gap_low'])} to {signed_points(g['gap_high'])}; "
                     f"n = {int(g['q1_notes'])} and {int(g['q5_notes'])}): {g['verdict']}"
                 )
         lines.append(text + ".")
     return lines
+
+
+# ------------------------------------------------------------------------------ wording
+
+
+MINUS = "\u2212"
+"""The minus sign (U+2212), not a hyphen, in every signed figure of the reach lenses."""
+
+
+def signed_points(value: float) -> str:
+    """A proportion difference as signed percentage points: ``+5``, ``−3`` (a minus sign),
+    and ``0`` for anything that rounds to zero (never ``-0`` or ``+0``)."""
+    points = round(float(value) * 100)
+    if points == 0:
+        return "0"
+    return f"+{points}" if points > 0 else f"{MINUS}{-points}"
+
+
+def points_interval_text(gap: float, low: float, high: float) -> str:
+    """``−8 points (−15 to −1)``: a difference with its 95% interval, signed as above."""
+    return f"{signed_points(gap)} points ({signed_points(low)} to {signed_points(high)})"
+
+
+def latest_complete_quarter(as_of: datetime | None = None) -> str:
+    """The newest quarter that is over at ``as_of`` (now if None): its last day has passed.
+    A quarter still running is shown, but no "latest quarter" verdict is given for it."""
+    day = (as_of or datetime.now(UTC)).date()
+    year, month = day.year, day.month
+    over = month - 1 - (month - 1) % 3  # the last month of the quarter before this one
+    return to_quarter(f"{year:04d}-{over:02d}") if over else f"{year - 1:04d}-Q4"
+
+
+def complete_gaps(gaps: pd.DataFrame, complete: str | None) -> pd.DataFrame:
+    """The gap rows of complete quarters only (at or before ``complete``): a quarter still
+    running is never the "latest quarter" a verdict is given for."""
+    if gaps.empty or complete is None:
+        return gaps.iloc[0:0]
+    return gaps[gaps["period"] <= complete].reset_index(drop=True)

@@ -17,6 +17,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.sql import sql
 from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
 
@@ -31,10 +32,6 @@ QUESTIONS: dict[str, str] = {
     "follow_up": "I know what happens next and when",
 }
 """The patient-facing wording of each enabler's question."""
-
-
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
 
 
 def answer_counts(answers: tuple[str, str, str]) -> list[tuple[int, int]]:
@@ -64,7 +61,7 @@ def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> st
     """The newest month with any survey return as known at ``as_of`` (it is provisional)."""
     where, params = _where(engine, as_of, None)
     with engine.connect() as conn:
-        row = conn.exec_driver_sql(f"SELECT MAX(period) FROM rm_surveys{where}", params).first()
+        row = conn.execute(sql(f"SELECT MAX(period) FROM rm_surveys{where}"), params).first()
     return row[0] if row and row[0] else None
 
 
@@ -74,16 +71,15 @@ def has_surveys(engine: Engine) -> bool:
         return conn.exec_driver_sql("SELECT 1 FROM rm_surveys LIMIT 1").first() is not None
 
 
-def _where(engine: Engine, as_of: datetime | None, team: str | None) -> tuple[str, tuple]:
-    ph = _ph(engine)
-    clauses, params = [], []
+def _where(engine: Engine, as_of: datetime | None, team: str | None) -> tuple[str, dict[str, str]]:
+    clauses, params = [], {}
     if as_of is not None:
-        clauses.append(f"recorded_at <= {ph}")
-        params.append(format_ts(as_of))
+        clauses.append("recorded_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
     if team is not None:
-        clauses.append(f"team_id = {ph}")
-        params.append(team)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+        clauses.append("team_id = :team")
+        params["team"] = team
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 def survey_counts(
@@ -93,12 +89,12 @@ def survey_counts(
     answer for a measure are absent)."""
     where, params = _where(engine, as_of, team)
     answers = ", ".join(ELEMENTS)
-    sql = (
+    statement = sql(
         f"SELECT team_id, period, {answers}, COUNT(*) FROM rm_surveys{where} "
         f"GROUP BY team_id, period, {answers}"
     )
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql, params).fetchall()
+        rows = conn.execute(statement, params).fetchall()
     return tally([tuple(r) for r in rows])
 
 
