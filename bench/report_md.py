@@ -465,14 +465,41 @@ def render(res: dict) -> str:
             )
         )
 
+    # --- interactions (bench/interactions.py, per size)
+    inter = [(s, g(s, "interactions", "result", "interactions")) for s in S]
+    inter = [(s, x) for s, x in inter if x]
+    if inter:
+        names = list(inter[0][1])
+        base_s, base_x = inter[0]
+        rows = []
+        for s, x in inter:
+            row = [s["label"]]
+            for name in names:
+                e = x.get(name)
+                if not e:
+                    row.append("–")
+                    continue
+                cell = f"{e['median_s'] * 1e3:.0f} ({e['min_s'] * 1e3:.0f}–{e['max_s'] * 1e3:.0f})"
+                if s is not base_s and name in base_x:
+                    r = e["median_s"] / base_x[name]["median_s"]
+                    cell += f"; ×{r:.2f} {mark(r <= 1.5)}"
+                cell += "" if e["median_s"] < 0.3 else " **≥ 300 ms**"
+                row.append(cell)
+            rows.append(row)
+        parts.append(
+            "### Dashboard interactions (AppTest server time), ms\n\nTargets: at 1M ≤ 1.5× the "
+            f"{base_s['label']} time, and under 300 ms. `bench/interactions.py` at each size: "
+            "each interaction's repetitions interleaved with the others; sizes run at different "
+            "moments of the run (the ratio is of medians, not per-repetition).\n\n"
+            + md(["size", *names], rows)
+        )
+
     # --- other engineers' benchmarks, as they report themselves
     hooks = []
     for s in S:
         for key in ("projection_hook", "import_cli_hook", "pg_append_hook"):
             if key in s:
                 hooks.append((f"{s['label']} {s[key]['module']}", s[key]))
-    if "interactions_hook" in res:
-        hooks.append(("interactions", res["interactions_hook"]))
     if hooks:
         lines = [
             f"* **{name}**: `{json.dumps(h.get('result', h.get('error')), default=str)[:600]}`"

@@ -75,7 +75,7 @@ HOOKS = {
     "projection": "projection_bench",  # projperf: projection speed, SQLite + PostgreSQL peers
     "pg_append": "pg_append_bench",  # ingest: PostgreSQL bulk append vs raw psycopg
     "import_cli": "import_cli_bench",  # ingest: `sipdash import` wall time vs raw executemany
-    "interactions": "interactions",  # dashboard: AppTest interaction timings
+    "interactions": "interactions",  # dashboard: AppTest interaction timings, per size
 }
 
 
@@ -253,6 +253,7 @@ def run_size(label: str, tmp: Path, args, pg, base: tuple[str, str] | None) -> t
     r.update(audit_vs_pandas(url, db, reps))
     log(f"{label}: dashboard pages (fresh process each) × {reps}")
     r["pages"] = pages_vs_base(label, url, base, reps)
+    interactions_at(r, db, args)
     single_and_incremental(r, url, args)
     if n_target <= args.import_max:
         log(f"{label}: CSV import × {reps}")
@@ -290,6 +291,22 @@ def _flatten_projection(r: dict) -> None:
             "us_per_event_spread": p["rebuild"]["us_per_event_spread"],
             "ratio_vs_raw_scan": p["rebuild"]["ratio_vs_raw_scan"],
         }
+
+
+def interactions_at(r: dict, db: Path, args) -> None:
+    """The dashboard's interaction timings (``bench/interactions.py``, AppTest in this
+    process, on a copy of the projected database) at the sizes in ``--interactions-at``."""
+    if r["label"] not in args.interactions_at:
+        return
+    log(f"{r['label']}: dashboard interactions (AppTest) × {args.reps}")
+    saved = dict(os.environ)
+    try:
+        hook = run_hook("interactions", args.errors, db_path=db, reps=args.reps)
+    finally:  # the AppTest run points the environment at its copy: put it back
+        os.environ.clear()
+        os.environ.update(saved)
+    if hook:
+        r["interactions"] = hook
 
 
 def single_and_incremental(r: dict, url: str, args) -> None:
@@ -368,6 +385,7 @@ def run_big(label: str, db: Path, seed: dict, tmp: Path, args, base) -> dict:
 
         log(f"{label}: review pack against {base[0]} × {args.pack_reps}")
         r["pack"] = pack_bench.compare_sizes({base[0]: base[1], label: url}, args.pack_reps)
+    interactions_at(r, db, args)
     single_and_incremental(r, url, args)
     return r
 
@@ -435,6 +453,11 @@ def main() -> None:
         "--rebuild-max", type=_count, default=1_000_000, help="time a full rebuild up to this"
     )
     ap.add_argument("--import-max", type=_count, default=100_000, help="CSV import up to this")
+    ap.add_argument(
+        "--interactions-at",
+        default="10k,1m,10m",
+        help="sizes at which bench/interactions.py times the dashboard's interactions",
+    )
     ap.add_argument("--reuse-10m", metavar="PATH", help="copy this seeded database (if it fits)")
     ap.add_argument("--keep-10m", metavar="PATH", help="save the largest size's fresh seed here")
     ap.add_argument("--tmp", default="/tmp")
@@ -446,6 +469,7 @@ def main() -> None:
         args.sizes, args.single, args.reps, args.peer_max = "2k,10k", 100, 2, 2_000
         args.pack_reps, args.pg_max = 1, min(args.pg_max, 2_000)
         args.no_pack = args.no_pack or not args.pack  # a pack build is a minute when loaded
+        args.interactions_at = ""  # AppTest interactions: minutes on a loaded machine
     labels = sorted(
         {s.strip().lower() for s in args.sizes.split(",") if s.strip()},
         key=lambda x: SIZES.get(x, 0),
@@ -456,6 +480,7 @@ def main() -> None:
     if args.reps < 5 and not args.quick:
         log(f"warning: --reps {args.reps} is below the method's five repetitions")
     args.errors = []
+    args.interactions_at = {x.strip().lower() for x in args.interactions_at.split(",")}
 
     started = time.perf_counter()
     pg = None
@@ -526,19 +551,6 @@ def main() -> None:
             res["wall_s"] = time.perf_counter() - started
             write_results(res, args.out)
             log(f"{label}: done in {r['wall_s']:.0f} s")
-        kept = dict([base] if base else [])
-        for label in big:
-            kept[label] = f"sqlite:///{prepared[label][0]}"
-        hook = run_hook(
-            "interactions",
-            args.errors,
-            urls=kept,
-            url=next(reversed(kept.values()), None),
-            reps=args.reps,
-            tmp=tmp,
-        )
-        if hook:
-            res["interactions_hook"] = hook
     finally:
         if pg is not None:
             pg.stop()
