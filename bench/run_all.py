@@ -455,7 +455,7 @@ def main() -> None:
     ap.add_argument("--import-max", type=_count, default=100_000, help="CSV import up to this")
     ap.add_argument(
         "--interactions-at",
-        default="10k,1m,10m",
+        default="10k,1m",
         help="sizes at which bench/interactions.py times the dashboard's interactions",
     )
     ap.add_argument("--reuse-10m", metavar="PATH", help="copy this seeded database (if it fits)")
