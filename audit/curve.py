@@ -15,8 +15,6 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.sql import sql
-from events.store import format_ts
 from events.types import MEASURES
 
 from . import queries
@@ -227,13 +225,7 @@ def training_waves(engine: Engine, *, as_of: datetime | None = None) -> pd.DataF
 
     Read from the clinicians read model; a clinician counts when registered by ``as_of`` and
     trained on or before its day."""
-    statement = "SELECT trained_on FROM rm_clinicians WHERE trained_on IS NOT NULL"
-    params: dict[str, str] = {}
-    if as_of is not None:
-        statement += " AND recorded_at <= :as_of AND trained_on <= :day"
-        params = {"as_of": format_ts(as_of), "day": as_of.date().isoformat()}
-    with engine.connect() as conn:
-        days = [r[0] for r in conn.execute(sql(statement), params).fetchall()]
+    days = queries.trained_days(engine, as_of=as_of)
     if not days:
         return pd.DataFrame(columns=["period", "trained"])
     s = pd.Series([str(d)[:7] for d in days])

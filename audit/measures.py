@@ -8,15 +8,15 @@ Each proportion carries a Wilson 95% interval; fewer than 10 reviewed notes is m
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.sql import sql
-from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
 
+from . import queries
+from .queries import first_reviews as first_reviews  # the read-model reads live in queries
+from .queries import open_periods as open_periods
 from .stats import wilson_interval
 
 SMALL_SAMPLE = 10
@@ -37,42 +37,6 @@ def to_quarter(period: str) -> str:
     """``2024-05`` → ``2024-Q2``."""
     year, month = period.split("-")
     return f"{year}-Q{(int(month) - 1) // 3 + 1}"
-
-
-def first_reviews(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
-) -> pd.DataFrame:
-    """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
-    where = ["second_review = :second"]
-    params: dict[str, Any] = {"second": False}
-    if as_of is not None:
-        where.append("recorded_at <= :as_of")
-        params["as_of"] = format_ts(as_of)
-    if team is not None:
-        where.append("team_id = :team")
-        params["team"] = team
-    statement = sql(
-        "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
-        "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
-        f"WHERE {' AND '.join(where)} ORDER BY position"
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(statement, params).fetchall()
-    df = pd.DataFrame(
-        rows,
-        columns=[
-            "position",
-            "round_id",
-            "team",
-            "period",
-            "consultation_id",
-            "reviewer_id",
-            *ELEMENTS,
-            "recorded_at",
-        ],
-    )
-    # A note reviewed again in a later round of the same team-month counts once: the first.
-    return df.drop_duplicates(["team", "period", "consultation_id"], keep="first")
 
 
 def _counts(reviews: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -117,34 +81,6 @@ def with_intervals(counts: pd.DataFrame) -> pd.DataFrame:
     out["ci_high"] = highs
     out["small"] = out["denominator"] < SMALL_SAMPLE
     return out
-
-
-def open_periods(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
-) -> set[tuple[str, str]]:
-    """(team, period) pairs with an audit round still open at ``as_of``: their figures are
-    provisional (the round may yet add or change reviews)."""
-    where, params = ["1 = 1"], {}
-    if as_of is not None:
-        where.append("opened_at <= :as_of")
-        params["as_of"] = format_ts(as_of)
-    if team is not None:
-        where.append("team_id = :team")
-        params["team"] = team
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sql(
-                "SELECT team_id, period, closed_at FROM rm_audit_rounds "
-                f"WHERE {' AND '.join(where)}"
-            ),
-            params,
-        ).fetchall()
-    cutoff = format_ts(as_of) if as_of is not None else None
-    return {
-        (t, p)
-        for t, p, closed in rows
-        if closed is None or (cutoff is not None and closed > cutoff)
-    }
 
 
 def audit_measures(
@@ -192,53 +128,7 @@ def census_measures(
     Without ``as_of`` it reads the running totals; with it, the per-day totals of earlier days
     plus the exact changes of the cutoff's own day, so the cost does not grow with the log.
     """
-    team_sql = " AND team_id = :team" if team is not None else ""
-    params: dict[str, Any] = {"team": team} if team is not None else {}
-    with engine.connect() as conn:
-        if as_of is None:
-            rows = conn.execute(
-                sql(
-                    "SELECT team_id, period, measure, numerator, denominator FROM rm_census "
-                    f"WHERE 1 = 1{team_sql}"
-                ),
-                params,
-            ).fetchall()
-        else:
-            cutoff = format_ts(as_of)
-            day = cutoff[:10]
-            # the cutoff's own day: a position range (rm_days), then the exact cutoff
-            window = (
-                "position >= (SELECT first_position FROM rm_days WHERE day = :day) "
-                "AND position <= (SELECT last_position FROM rm_days WHERE day = :day) "
-                f"AND recorded_at >= :day AND recorded_at <= :cutoff{team_sql}"
-            )
-            params.update(day=day, cutoff=cutoff)
-            parts = [
-                "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
-                f"WHERE day < :day{team_sql}"
-            ]
-            for measure in MEASURES:
-                parts.append(
-                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
-                    "FROM rm_case_notes "
-                    f"WHERE {window}"
-                )
-            for measure, column in ((None, "element"), ("all_three", "all_three")):
-                label = "element" if measure is None else f"'{measure}'"
-                parts.append(
-                    f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
-                    f"FROM rm_element_facts "
-                    f"WHERE {window} AND (d_{column} <> 0 OR d_den_{column} <> 0)"
-                )
-            rows = conn.execute(
-                sql(
-                    "SELECT team_id, period, measure, SUM(numerator), SUM(denominator) FROM ("
-                    + " UNION ALL ".join(parts)
-                    + ") AS c "
-                    "GROUP BY team_id, period, measure"
-                ),
-                params,
-            ).fetchall()
+    rows = queries.census_counts(engine, as_of=as_of, team=team)
     counts = pd.DataFrame(rows, columns=["team", "period", "measure", "numerator", "denominator"])
     counts = counts[counts["denominator"] > 0]
     if quarterly and not counts.empty:

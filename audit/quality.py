@@ -12,11 +12,11 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.sql import sql
-from events.store import format_ts
-
 from . import queries, views
 from .measures import audit_measures
+from .queries import (
+    provisional_months as provisional_months,  # the read-model reads live in queries
+)
 
 QUALITY_COLUMNS = [
     "team_id",
@@ -30,20 +30,6 @@ QUALITY_COLUMNS = [
     "percent_agreement",
     "kappa",
 ]
-
-
-def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
-    """Team-months with a round still open at ``as_of``: team_id, period."""
-    statement = "SELECT DISTINCT team_id, period FROM rm_audit_rounds WHERE "
-    params: dict[str, str] = {}
-    if as_of is None:
-        statement += "closed_at IS NULL"
-    else:
-        statement += "opened_at <= :as_of AND (closed_at IS NULL OR closed_at > :as_of)"
-        params["as_of"] = format_ts(as_of)
-    with engine.connect() as conn:
-        rows = conn.execute(sql(statement + " ORDER BY team_id, period"), params).fetchall()
-    return pd.DataFrame(rows, columns=["team_id", "period"])
 
 
 def audit_quality(

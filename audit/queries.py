@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from events.sql import select_in, sql
 from events.store import format_ts
-from events.types import ELEMENTS
+from events.types import ELEMENTS, MEASURES
 
 from .sampling import second_review_ids
 
@@ -141,6 +141,280 @@ def all_limits_settings(
             continue
         _fold_settings(out.setdefault((row.team_id, row.measure), _no_settings()), row.type, row)
     return out
+
+
+# --- measures, surveys, reach and training (moved here from their modules)
+
+
+def first_reviews(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> pd.DataFrame:
+    """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
+    where = ["second_review = :second"]
+    params: dict[str, Any] = {"second": False}
+    if as_of is not None:
+        where.append("recorded_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
+    if team is not None:
+        where.append("team_id = :team")
+        params["team"] = team
+    statement = sql(
+        "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
+        "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
+        f"WHERE {' AND '.join(where)} ORDER BY position"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(statement, params).fetchall()
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "position",
+            "round_id",
+            "team",
+            "period",
+            "consultation_id",
+            "reviewer_id",
+            *ELEMENTS,
+            "recorded_at",
+        ],
+    )
+    # A note reviewed again in a later round of the same team-month counts once: the first.
+    return df.drop_duplicates(["team", "period", "consultation_id"], keep="first")
+
+
+def open_periods(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> set[tuple[str, str]]:
+    """(team, period) pairs with an audit round still open at ``as_of``: their figures are
+    provisional (the round may yet add or change reviews)."""
+    where, params = ["1 = 1"], {}
+    if as_of is not None:
+        where.append("opened_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
+    if team is not None:
+        where.append("team_id = :team")
+        params["team"] = team
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT team_id, period, closed_at FROM rm_audit_rounds "
+                f"WHERE {' AND '.join(where)}"
+            ),
+            params,
+        ).fetchall()
+    cutoff = format_ts(as_of) if as_of is not None else None
+    return {
+        (t, p)
+        for t, p, closed in rows
+        if closed is None or (cutoff is not None and closed > cutoff)
+    }
+
+
+def census_counts(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> list[Any]:
+    """(team, period, measure, numerator, denominator) of the census as known at ``as_of``
+    (``audit.measures.census_measures`` shapes them).
+
+    Without ``as_of`` it reads the running totals; with it, the per-day totals of earlier days
+    plus the exact changes of the cutoff's own day, so the cost does not grow with the log.
+    """
+    team_sql = " AND team_id = :team" if team is not None else ""
+    params: dict[str, Any] = {"team": team} if team is not None else {}
+    with engine.connect() as conn:
+        if as_of is None:
+            rows = conn.execute(
+                sql(
+                    "SELECT team_id, period, measure, numerator, denominator FROM rm_census "
+                    f"WHERE 1 = 1{team_sql}"
+                ),
+                params,
+            ).fetchall()
+        else:
+            cutoff = format_ts(as_of)
+            day = cutoff[:10]
+            # the cutoff's own day: a position range (rm_days), then the exact cutoff
+            window = (
+                "position >= (SELECT first_position FROM rm_days WHERE day = :day) "
+                "AND position <= (SELECT last_position FROM rm_days WHERE day = :day) "
+                f"AND recorded_at >= :day AND recorded_at <= :cutoff{team_sql}"
+            )
+            params.update(day=day, cutoff=cutoff)
+            parts = [
+                "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
+                f"WHERE day < :day{team_sql}"
+            ]
+            for measure in MEASURES:
+                parts.append(
+                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
+                    "FROM rm_case_notes "
+                    f"WHERE {window}"
+                )
+            for measure, column in ((None, "element"), ("all_three", "all_three")):
+                label = "element" if measure is None else f"'{measure}'"
+                parts.append(
+                    f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
+                    f"FROM rm_element_facts "
+                    f"WHERE {window} AND (d_{column} <> 0 OR d_den_{column} <> 0)"
+                )
+            rows = conn.execute(
+                sql(
+                    "SELECT team_id, period, measure, SUM(numerator), SUM(denominator) FROM ("
+                    + " UNION ALL ".join(parts)
+                    + ") AS c "
+                    "GROUP BY team_id, period, measure"
+                ),
+                params,
+            ).fetchall()
+    return rows
+
+
+def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> str | None:
+    """The newest month with any survey return as known at ``as_of`` (it is provisional)."""
+    where, params = _survey_where(engine, as_of, None)
+    with engine.connect() as conn:
+        row = conn.execute(sql(f"SELECT MAX(period) FROM rm_surveys{where}"), params).first()
+    return row[0] if row and row[0] else None
+
+
+def has_surveys(engine: Engine) -> bool:
+    """Whether the log holds any survey (a demo seeded before surveys existed has none)."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT 1 FROM rm_surveys LIMIT 1").first() is not None
+
+
+def _survey_where(
+    engine: Engine, as_of: datetime | None, team: str | None
+) -> tuple[str, dict[str, str]]:
+    clauses, params = [], {}
+    if as_of is not None:
+        clauses.append("recorded_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
+    if team is not None:
+        clauses.append("team_id = :team")
+        params["team"] = team
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def survey_answer_counts(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> list[tuple]:
+    """(team, period, one answer per enabler, returns) per distinct answer combination
+    (``audit.surveys.tally`` turns them into measures)."""
+    where, params = _survey_where(engine, as_of, team)
+    answers = ", ".join(ELEMENTS)
+    statement = sql(
+        f"SELECT team_id, period, {answers}, COUNT(*) FROM rm_surveys{where} "
+        f"GROUP BY team_id, period, {answers}"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(statement, params).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def stratum_counts(
+    engine: Engine,
+    stratum: str,
+    table: str,
+    count_columns: list[str],
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+) -> list[Any]:
+    """Census counts per team × month × stratum (``audit.reach``'s clinician and IMD tables)
+    as known at ``as_of``: running totals, or the per-day totals of earlier days plus the
+    exact changes of the cutoff's own day. Rows: team, period, stratum, ``count_columns``."""
+    team_sql = " AND team_id = :team" if team is not None else ""
+    params: dict[str, str] = {"team": team} if team is not None else {}
+    cols = ", ".join(count_columns)
+    with engine.connect() as conn:
+        if as_of is None:
+            rows = conn.execute(
+                sql(
+                    f"SELECT team_id, period, {stratum}, {cols} FROM {table} WHERE 1 = 1{team_sql}"
+                ),
+                params,
+            ).fetchall()
+        else:
+            cutoff = format_ts(as_of)
+            day = cutoff[:10]
+            window = (
+                "{p}position >= (SELECT first_position FROM rm_days WHERE day = :day) "
+                "AND {p}position <= (SELECT last_position FROM rm_days WHERE day = :day) "
+                "AND {p}recorded_at >= :day AND {p}recorded_at <= :cutoff"
+            )
+            params.update(day=day, cutoff=cutoff)
+            notes_team = " AND team_id = :team" if team is not None else ""
+            facts_team = " AND f.team_id = :team" if team is not None else ""
+            per_element = ", ".join(
+                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
+            )
+            per_den = ", ".join(
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
+            )
+            dens = ", ".join(f"SUM(d{i})" for i in range(4))
+            daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
+            init_dens = ", ".join(f"1 - init_na_{m}" for m in MEASURES)
+            statement = sql(
+                f"SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n), {dens} "
+                f"FROM (SELECT team_id, period, {stratum} AS s, agenda_setting AS a, "
+                "goal_setting AS g, follow_up AS fu, all_three AS al, notes AS n, "
+                f"{daily_dens} FROM {table}_daily "
+                f"WHERE day < :day{team_sql} "
+                f"UNION ALL SELECT team_id, period, {stratum}, init_agenda_setting, "
+                f"init_goal_setting, init_follow_up, init_all_three, 1, {init_dens} "
+                f"FROM rm_case_notes WHERE {window.format(p='')}{notes_team} "
+                f"UNION ALL SELECT f.team_id, f.period, n.{stratum}, {per_element}, "
+                f"f.d_all_three, 0, {per_den}, f.d_den_all_three FROM rm_element_facts f "
+                "JOIN rm_case_notes n "
+                f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.')}"
+                " AND (f.d_element <> 0 OR f.d_all_three <> 0 OR f.d_den_element <> 0"
+                f" OR f.d_den_all_three <> 0){facts_team}"
+                ") AS c GROUP BY team_id, period, s"
+            )
+            rows = conn.execute(statement, params).fetchall()
+    return rows
+
+
+def training_records(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """``ClinicianTrained`` facts known at ``as_of``: clinician_id, programme, team, trained_on."""
+    cond, params = (
+        ("", {}) if as_of is None else (" WHERE recorded_at <= :as_of", {"as_of": format_ts(as_of)})
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
+                f"{cond} ORDER BY trained_on, clinician_id"
+            ),
+            params,
+        ).fetchall()
+    return pd.DataFrame(rows, columns=["clinician_id", "programme", "team", "trained_on"])
+
+
+def trained_days(engine: Engine, *, as_of: datetime | None = None) -> list[Any]:
+    """The training day of every clinician registered by ``as_of`` and trained by its day."""
+    statement = "SELECT trained_on FROM rm_clinicians WHERE trained_on IS NOT NULL"
+    params: dict[str, str] = {}
+    if as_of is not None:
+        statement += " AND recorded_at <= :as_of AND trained_on <= :day"
+        params = {"as_of": format_ts(as_of), "day": as_of.date().isoformat()}
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(sql(statement), params).fetchall()]
+
+
+def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """Team-months with a round still open at ``as_of``: team_id, period."""
+    statement = "SELECT DISTINCT team_id, period FROM rm_audit_rounds WHERE "
+    params: dict[str, str] = {}
+    if as_of is None:
+        statement += "closed_at IS NULL"
+    else:
+        statement += "opened_at <= :as_of AND (closed_at IS NULL OR closed_at > :as_of)"
+        params["as_of"] = format_ts(as_of)
+    with engine.connect() as conn:
+        rows = conn.execute(sql(statement + " ORDER BY team_id, period"), params).fetchall()
+    return pd.DataFrame(rows, columns=["team_id", "period"])
 
 
 # --- audit rounds and reviews

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.sql import sql
-from events.store import format_ts
 from events.types import IMD_VERSION, MEASURES
 
+from . import queries
 from .measures import to_quarter
+from .queries import training_records as training_records  # the read-model reads live in queries
 from .stats import Z_95, wilson_interval
 
 __all__ = [
@@ -71,55 +71,7 @@ def _stratum_counts(
 ) -> pd.DataFrame:
     """Census counts per team × month × stratum as known at ``as_of``: running totals, or the
     per-day totals of earlier days plus the exact changes of the cutoff's own day."""
-    team_sql = " AND team_id = :team" if team is not None else ""
-    params: dict[str, str] = {"team": team} if team is not None else {}
-    cols = ", ".join(COUNT_COLUMNS)
-    with engine.connect() as conn:
-        if as_of is None:
-            rows = conn.execute(
-                sql(
-                    f"SELECT team_id, period, {stratum}, {cols} FROM {table} WHERE 1 = 1{team_sql}"
-                ),
-                params,
-            ).fetchall()
-        else:
-            cutoff = format_ts(as_of)
-            day = cutoff[:10]
-            window = (
-                "{p}position >= (SELECT first_position FROM rm_days WHERE day = :day) "
-                "AND {p}position <= (SELECT last_position FROM rm_days WHERE day = :day) "
-                "AND {p}recorded_at >= :day AND {p}recorded_at <= :cutoff"
-            )
-            params.update(day=day, cutoff=cutoff)
-            notes_team = " AND team_id = :team" if team is not None else ""
-            facts_team = " AND f.team_id = :team" if team is not None else ""
-            per_element = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
-            )
-            per_den = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
-            )
-            dens = ", ".join(f"SUM(d{i})" for i in range(4))
-            daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
-            init_dens = ", ".join(f"1 - init_na_{m}" for m in MEASURES)
-            statement = sql(
-                f"SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n), {dens} "
-                f"FROM (SELECT team_id, period, {stratum} AS s, agenda_setting AS a, "
-                "goal_setting AS g, follow_up AS fu, all_three AS al, notes AS n, "
-                f"{daily_dens} FROM {table}_daily "
-                f"WHERE day < :day{team_sql} "
-                f"UNION ALL SELECT team_id, period, {stratum}, init_agenda_setting, "
-                f"init_goal_setting, init_follow_up, init_all_three, 1, {init_dens} "
-                f"FROM rm_case_notes WHERE {window.format(p='')}{notes_team} "
-                f"UNION ALL SELECT f.team_id, f.period, n.{stratum}, {per_element}, "
-                f"f.d_all_three, 0, {per_den}, f.d_den_all_three FROM rm_element_facts f "
-                "JOIN rm_case_notes n "
-                f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.')}"
-                " AND (f.d_element <> 0 OR f.d_all_three <> 0 OR f.d_den_element <> 0"
-                f" OR f.d_den_all_three <> 0){facts_team}"
-                ") AS c GROUP BY team_id, period, s"
-            )
-            rows = conn.execute(statement, params).fetchall()
+    rows = queries.stratum_counts(engine, stratum, table, COUNT_COLUMNS, as_of=as_of, team=team)
     out = pd.DataFrame(rows, columns=["team", "period", stratum, *COUNT_COLUMNS])
     out = out[out["notes"] > 0] if not out.empty else out
     out = out.astype({c: int for c in COUNT_COLUMNS})
@@ -139,22 +91,6 @@ def imd_counts(
 ) -> pd.DataFrame:
     """Census counts per team × month × IMD quintile (0 = not given)."""
     return _stratum_counts(engine, "imd_quintile", "rm_reach_imd", as_of, team)
-
-
-def training_records(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
-    """``ClinicianTrained`` facts known at ``as_of``: clinician_id, programme, team, trained_on."""
-    cond, params = (
-        ("", {}) if as_of is None else (" WHERE recorded_at <= :as_of", {"as_of": format_ts(as_of)})
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sql(
-                "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
-                f"{cond} ORDER BY trained_on, clinician_id"
-            ),
-            params,
-        ).fetchall()
-    return pd.DataFrame(rows, columns=["clinician_id", "programme", "team", "trained_on"])
 
 
 # ------------------------------------------------------------------------------- helpers
