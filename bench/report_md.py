@@ -85,6 +85,7 @@ def _method_line(res: dict) -> str:
         f"Method: {m.get('reps')} interleaved repetitions per ratio up to "
         f"{m.get('peer_max', 0):,} events ({m.get('big_reps')} above, stated), pack "
         f"{m.get('pack_reps')} builds per size; the largest size seeded first, alone; "
+        f"bulk-append peers up to {m.get('bulk_max', m.get('peer_max', 0)):,}, "
         f"`eventsourcing` up to {m.get('es_max', 0):,}, PostgreSQL up to "
         f"{m.get('pg_max', 0):,}, rebuild up to {m.get('rebuild_max', 0):,} events. "
         "Cells: median (min–max).\n\n"
@@ -492,6 +493,40 @@ def render(res: dict) -> str:
             "each interaction's repetitions interleaved with the others; sizes run at different "
             "moments of the run (the ratio is of medians, not per-repetition).\n\n"
             + md(["size", *names], rows)
+        )
+
+    # --- PostgreSQL projection against its own raw psycopg peer (projection_bench.run)
+    rows = []
+    for s in S:
+        pr = g(s, "postgresql", "projection", "result")
+        if not pr:
+            continue
+        row = [s["label"], f"{pr['events']:,}", f"{pr['peer']['us_per_event']:.1f}"]
+        for name in ("catch_up", "rebuild"):
+            x = pr[name]
+            row.append(f"{x['us_per_event']:.1f}")
+            row.append(
+                f"{x['ratio_vs_peer']:.2f} ({x['ratio_min']:.2f}–{x['ratio_max']:.2f}) "
+                + mark(x["ratio_vs_peer"] >= 0.5)
+            )
+        rows.append(row)
+    if rows:
+        parts.append(
+            "### PostgreSQL projection, µs per event (`bench/projection_bench.py`)\n\nTarget: "
+            "≥ 0.5× its raw psycopg peer (keyset scan, orjson decode, census fold in dicts), "
+            "interleaved repetitions.\n\n"
+            + md(
+                [
+                    "size",
+                    "events",
+                    "peer",
+                    "catch-up",
+                    "catch-up / peer",
+                    "rebuild",
+                    "rebuild / peer",
+                ],
+                rows,
+            )
         )
 
     # --- other engineers' benchmarks, as they report themselves

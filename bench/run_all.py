@@ -19,9 +19,11 @@ Method (``bench/method.py``; ``../shared/DESIGN.md`` "Performance targets"):
   team, only the consultations grow) is built once and reused for every measure at that size;
   the smallest size's database is kept so pages and pack at every size are measured
   interleaved against it.
-* Peers: raw sqlite3 and ``eventsourcing`` (20,000 per transaction, as sipdash) up to
-  ``--peer-max`` (``eventsourcing`` up to ``--es-max``), naive pandas up to ``--peer-max``,
-  PostgreSQL up to ``--pg-max``. What each peer does is written beside its figures.
+* Peers: bulk append against raw sqlite3 and ``eventsourcing`` (20,000 per transaction, as
+  sipdash) up to ``--bulk-max`` (``eventsourcing`` up to ``--es-max``); the projection's peer
+  (``projection_bench.peer`` when present), naive pandas and pages at every size up to
+  ``--peer-max``; PostgreSQL up to ``--pg-max``. What each peer does is written beside its
+  figures.
 * Other engineers' benchmarks are called when present (``HOOKS``); a hook that crashes is
   recorded in ``errors`` and printed; with ``--quick`` or ``--strict`` the run then exits 1
   (after the results are written), so the smoke run fails on a crash.
@@ -72,7 +74,7 @@ PEER_MAX = 1_000_000  # raw/eventsourcing/pandas peers up to this size; above: t
 #: Benchmarks other engineers add (module in bench/, its ``run`` called with the keyword
 #: arguments it declares among: url, path, db, events, reps, tmp, label, pg). HOOK POINT.
 HOOKS = {
-    "projection": "projection_bench",  # projperf: projection speed, SQLite + PostgreSQL peers
+    "projection": "projection_bench",  # projperf: its peer on SQLite (reads), its run() on PG
     "pg_append": "pg_append_bench",  # ingest: PostgreSQL bulk append vs raw psycopg
     "import_cli": "import_cli_bench",  # ingest: `sipdash import` wall time vs raw executemany
     "interactions": "interactions",  # dashboard: AppTest interaction timings, per size
@@ -224,31 +226,28 @@ def run_size(label: str, tmp: Path, args, pg, base: tuple[str, str] | None) -> t
     cons = consultations_for(n_target)
     reps = args.reps
     r: dict = {"label": label, "target_events": n_target, "consultations": cons, "reps": reps}
-    log(f"{label}: generating the event list ({cons:,} consultations)")
-    t_gen, events = ab.generate_list(cons)
-    r["generate_s"] = t_gen
     es = not args.no_eventsourcing and n_target <= args.es_max
-    log(f"{label}: bulk append sipdash / raw{' / eventsourcing' if es else ''} × {reps}")
-    r["append"] = ab.append_compare(events, tmp, with_eventsourcing=es, reps=reps)
-    if not es:
-        r["append"]["eventsourcing_skipped"] = (
-            "--no-eventsourcing" if args.no_eventsourcing else f"above --es-max {args.es_max:,}"
-        )
-    del events
+    if n_target <= args.bulk_max:
+        log(f"{label}: generating the event list ({cons:,} consultations)")
+        r["generate_s"], events = ab.generate_list(cons)
+        log(f"{label}: bulk append sipdash / raw{' / eventsourcing' if es else ''} × {reps}")
+        r["append"] = ab.append_compare(events, tmp, with_eventsourcing=es, reps=reps)
+        if not es:
+            r["append"]["eventsourcing_skipped"] = (
+                "--no-eventsourcing" if args.no_eventsourcing else f"above --es-max {args.es_max:,}"
+            )
+        del events
     db, r["seed"] = seed_size(label, tmp)
     url = f"sqlite:///{db}"
     r["events"] = n = r["seed"]["events"]
-    r["seed"]["ratio_vs_bulk"] = r["seed"]["eps"] / r["append"]["sipdash_eps"]
+    if "append" in r:
+        r["seed"]["ratio_vs_bulk"] = r["seed"]["eps"] / r["append"]["sipdash_eps"]
     r["db_bytes"] = db.stat().st_size
     log(f"{label}: projection catch-up / raw scan / rebuild × {reps}")
     r["projection"] = reads.projection_compare(
         db, n, reps, with_rebuild=n_target <= args.rebuild_max
     )
     _flatten_projection(r)
-    hook = run_hook("projection", args.errors, url=url, path=db, db=db, events=n, reps=reps,
-                    tmp=tmp, label=label, pg=pg)  # fmt: skip
-    if hook:
-        r["projection_hook"] = hook
     log(f"{label}: audit report and the naive pandas peer × {reps}")
     r.update(audit_vs_pandas(url, db, reps))
     log(f"{label}: dashboard pages (fresh process each) × {reps}")
@@ -372,10 +371,6 @@ def run_big(label: str, db: Path, seed: dict, tmp: Path, args, base) -> dict:
         db, n, reps, with_rebuild=SIZES[label] <= args.rebuild_max
     )
     _flatten_projection(r)
-    hook = run_hook("projection", args.errors, url=url, path=db, db=db, events=n, reps=reps,
-                    tmp=tmp, label=label, pg=None)  # fmt: skip
-    if hook:
-        r["projection_hook"] = hook
     log(f"{label}: audit report × {args.reps}")
     r.update(audit_vs_pandas(url, None, args.reps))
     log(f"{label}: dashboard pages against {base[0] if base else 'nothing'} × {args.reps}")
@@ -400,6 +395,11 @@ def run_pg(label: str, cons: int, pg, args) -> dict:
         log(f"{label}: PostgreSQL catch-up")
         t, applied = reads.catch_up(url)
         out["catch_up"] = {"seconds": t, "us_per_event": t / applied * 1e6}
+        # the PostgreSQL peer (raw psycopg scan + decode + fold), interleaved with catch-up
+        # from empty and rebuild: projection_bench.run, when present
+        hook = run_hook("projection", args.errors, url=url, reps=args.reps)
+        if hook:
+            out["projection"] = hook
         out["audit_report"] = reads.audit_report(url, reps=args.reps)
         pages = reads.pages(url)
         out["pages"] = {k: pages[k] for k in ("overview", "team", "compare", "events_first")}
@@ -447,6 +447,12 @@ def main() -> None:
     )
     ap.add_argument("--pack-reps", type=int, default=3, help="pack builds per size (10k vs 10M)")
     ap.add_argument("--peer-max", type=_count, default=PEER_MAX, help="peers up to this size")
+    ap.add_argument(
+        "--bulk-max",
+        type=_count,
+        default=100_000,
+        help="bulk-append peers up to this size (1m adds ~6-8 min: 5 x 2 x 1M appends)",
+    )
     ap.add_argument("--es-max", type=_count, default=100_000, help="eventsourcing up to this")
     ap.add_argument("--pg-max", type=_count, default=100_000, help="PostgreSQL up to this")
     ap.add_argument(
@@ -508,6 +514,7 @@ def main() -> None:
             "big_reps": args.big_reps,
             "pack_reps": args.pack_reps,
             "peer_max": args.peer_max,
+            "bulk_max": args.bulk_max,
             "es_max": args.es_max,
             "pg_max": args.pg_max,
             "rebuild_max": args.rebuild_max,
