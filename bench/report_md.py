@@ -530,20 +530,40 @@ def render(res: dict) -> str:
         )
 
     # --- other engineers' benchmarks, as they report themselves
-    hooks = []
-    for s in S:
-        for key in ("projection_hook", "import_cli_hook", "pg_append_hook"):
-            if key in s:
-                hooks.append((f"{s['label']} {s[key]['module']}", s[key]))
+    hooks = [(name, res[name]) for name in ("import_cli", "pg_append") if res.get(name)]
     if hooks:
-        lines = [
-            f"* **{name}**: `{json.dumps(h.get('result', h.get('error')), default=str)[:600]}`"
-            for name, h in hooks
-        ]
-        parts.append("### Further benchmarks (their own result objects)\n\n" + "\n".join(lines))
+        lines = []
+        for _name, h in hooks:
+            if "error" in h:
+                lines.append(f"* **{h['module']}**: crashed: `{h['error']}`")
+                continue
+            lines.append(f"* **{h['module']}**: " + _summarise(h.get("result")))
+        parts.append(
+            "### Import as a user meets it, PostgreSQL bulk append (their own results)\n\n"
+            "Targets: `sipdash import` wall time (fold included) ≥ 0.25× raw `executemany`; "
+            "PostgreSQL bulk append ≥ 0.7× raw psycopg (COPY or executemany, the faster). "
+            "Each module's docstring states its peer's work.\n\n" + "\n".join(lines)
+        )
     if res.get("errors"):
         parts.append("**Errors during the run:** " + "; ".join(res["errors"]))
     return "\n\n".join(parts) + "\n"
+
+
+def _summarise(result) -> str:
+    """One line from a result object: its numbers and median (min–max) spreads, by key."""
+    if not isinstance(result, dict):
+        return f"`{result!r}`"[:300]
+    bits = []
+    for key, v in result.items():
+        if isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, int | float):
+            bits.append(f"{key} {v:,.3g}" if isinstance(v, float) else f"{key} {v:,}")
+        elif isinstance(v, dict) and "median" in v and "min" in v and "max" in v:
+            bits.append(f"{key} {fmt_spread(v)}")
+        elif isinstance(v, dict) and {"median_s", "min_s", "max_s"} <= set(v):
+            bits.append(f"{key} {v['median_s']:.3f} s ({v['min_s']:.3f}–{v['max_s']:.3f})")
+    return "; ".join(bits) if bits else f"`{json.dumps(result, default=str)[:300]}`"
 
 
 def render_old_vs_new(ov: dict) -> str:

@@ -75,8 +75,8 @@ PEER_MAX = 1_000_000  # raw/eventsourcing/pandas peers up to this size; above: t
 #: arguments it declares among: url, path, db, events, reps, tmp, label, pg). HOOK POINT.
 HOOKS = {
     "projection": "projection_bench",  # projperf: its peer on SQLite (reads), its run() on PG
-    "pg_append": "pg_append_bench",  # ingest: PostgreSQL bulk append vs raw psycopg
-    "import_cli": "import_cli_bench",  # ingest: `sipdash import` wall time vs raw executemany
+    "pg_append": "pg_append_bench",  # ingest: PostgreSQL bulk append vs raw psycopg (once)
+    "import_cli": "import_cli_bench",  # ingest: `sipdash import` wall time vs raw (once)
     "interactions": "interactions",  # dashboard: AppTest interaction timings, per size
 }
 
@@ -257,11 +257,6 @@ def run_size(label: str, tmp: Path, args, pg, base: tuple[str, str] | None) -> t
     if n_target <= args.import_max:
         log(f"{label}: CSV import × {reps}")
         r["import"] = import_bench.import_compare(tmp, n_target, reps)
-    for name in ("import_cli", "pg_append"):
-        hook = run_hook(name, args.errors, events=n_target, reps=reps, tmp=tmp, label=label,
-                        pg=pg)  # fmt: skip
-        if hook:
-            r[f"{name}_hook"] = hook
     if pg is not None and n_target <= args.pg_max:
         r["postgresql"] = run_pg(label, cons, pg, args)
     return r, db
@@ -544,9 +539,20 @@ def main() -> None:
             res["wall_s"] = time.perf_counter() - started
             write_results(res, args.out)
             log(f"{label}: done in {r['wall_s']:.0f} s")
+        # once per run (their sizes are fixed by their targets; --quick caps them):
+        # the `sipdash import` command as a user meets it, and PostgreSQL bulk append
+        cap = {"events": 10_000} if args.quick else {}
+        hook = run_hook("import_cli", args.errors, reps=args.reps, **cap)
+        if hook:
+            res["import_cli"] = hook
         if pg is not None:
+            cap = {"events": 2_000} if args.quick else {}
+            hook = run_hook("pg_append", args.errors, reps=args.reps, pg=pg, **cap)
+            if hook:
+                res["pg_append"] = hook
             pg.stop()
             pg = None
+        write_results(res, args.out)
         for label in big:
             t0 = time.perf_counter()
             db, info = prepared[label]
