@@ -22,18 +22,17 @@ from datetime import date
 from pydantic import ValidationError
 
 from events import AppendResult, DuplicateEventConflict, EventStore, NewEvent
+from events.elements import ELEMENTS as ELEMENT_REGISTRY
 from events.pseudonym import KeyMismatch, PatientRegistry
 from events.sql import sql
 from events.types import (
     ELEMENTS,
-    AgendaSet,
+    EVENT_TYPES,
     CaseNoteReviewed,
     ClinicianRegistered,
     ConsultationHeld,
     ElementNotApplicable,
     ElementRetracted,
-    FollowUpArranged,
-    GoalAgreed,
     TeamRegistered,
 )
 
@@ -77,11 +76,8 @@ REVIEW_COLUMNS = ["team", "period", "consultation_id", "reviewer", *ELEMENTS]
 REVIEW_OPTIONAL = ["second_review"]
 MAX_BYTES = 200 * 1024 * 1024
 MAX_ERRORS_SHOWN = 200
-_ELEMENT_EVENTS = {
-    "agenda_setting": AgendaSet,
-    "goal_setting": GoalAgreed,
-    "follow_up": FollowUpArranged,
-}
+#: each enabler's "documented" event class (from the ELEMENTS registry)
+_ELEMENT_EVENTS = {e.name: EVENT_TYPES[e.event_type] for e in ELEMENT_REGISTRY}
 _shown = shown  # the one quoting rule (audit.csv_rows); the name other importers import
 
 
