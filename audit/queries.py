@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from events.elements import ALL, Registry
-from events.elements import ELEMENTS as ELEMENT_REGISTRY
+from events.elements import ELEMENTS as REGISTRY
 from events.sql import select_in, sql
 from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
@@ -169,7 +169,7 @@ def first_reviews(
     *,
     as_of: datetime | None = None,
     team: str | None = None,
-    elements: Registry = ELEMENT_REGISTRY,
+    elements: Registry = REGISTRY,
 ) -> pd.DataFrame:
     """One row per reviewed note: its first (non-second) review as known at ``as_of``, with
     one finding column per enabler of ``elements``."""
@@ -238,7 +238,7 @@ def census_counts(
     *,
     as_of: datetime | None = None,
     team: str | None = None,
-    elements: Registry = ELEMENT_REGISTRY,
+    elements: Registry = REGISTRY,
 ) -> list[Any]:
     """(team, period, measure, numerator, denominator) of the census as known at ``as_of``
     (``audit.measures.census_measures`` shapes them).
@@ -307,7 +307,7 @@ def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> st
 def has_surveys(engine: Engine) -> bool:
     """Whether the log holds any survey (a demo seeded before surveys existed has none)."""
     with engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT 1 FROM rm_surveys LIMIT 1").first() is not None
+        return conn.execute(sql("SELECT 1 FROM rm_surveys LIMIT 1")).first() is not None
 
 
 def _survey_where(
@@ -374,12 +374,10 @@ def stratum_counts(
             notes_team = " AND team_id = :team" if team is not None else ""
             facts_team = " AND f.team_id = :team" if team is not None else ""
             per_element = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END"
-                for m in ELEMENT_REGISTRY.names
+                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in ELEMENTS
             )
             per_den = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END"
-                for m in ELEMENT_REGISTRY.names
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in ELEMENTS
             )
             dens = ", ".join(f"SUM(d{i})" for i in range(4))
             daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
@@ -444,6 +442,13 @@ def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.D
     with engine.connect() as conn:
         rows = conn.execute(sql(statement + " ORDER BY team_id, period"), params).fetchall()
     return pd.DataFrame(rows, columns=["team_id", "period"])
+
+
+def clinician_teams(engine: Engine) -> dict[str, str]:
+    """Every registered clinician's team, by clinician id (the importers check rows against it)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sql("SELECT clinician_id, team_id FROM rm_clinicians")).fetchall()
+    return {cid: team for cid, team in rows}
 
 
 # --- audit rounds and reviews
@@ -794,3 +799,49 @@ def event_log_matches(
     q = q.order_by(column("position")).limit(limit)
     with engine.connect() as conn:
         return [(int(p), t) for p, t in conn.execute(q).fetchall()]
+
+
+# --- queries used by the dashboard (writes.py, pack.py, the training form)
+# (the dashboard holds no SQL: tests/unit/test_layering.py). events.sql: named binds, one
+# string for SQLite and PostgreSQL.
+
+
+def event_stored(engine: Engine, event_id: str) -> bool:
+    """Whether the log holds an event with this id (a form's submission already saved)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sql("SELECT 1 FROM events WHERE event_id = :event_id"), {"event_id": event_id}
+        )
+        return found.first() is not None
+
+
+def events_with_hash_prefix(
+    engine: Engine, prefix: str, *, limit: int = 2
+) -> list[tuple[int, str, str]]:
+    """(position, hash, recorded_at) of the first ``limit`` events whose row hash starts with
+    ``prefix`` (lower-case hex), oldest first: a published head is found from its printed
+    prefix, and two rows mean the prefix is ambiguous."""
+    if not all(c in "0123456789abcdef" for c in prefix):
+        return []  # never a LIKE pattern from input: only hex digits reach the query
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT position, hash, recorded_at FROM events WHERE hash LIKE :pattern "
+                "ORDER BY position LIMIT :limit"
+            ),
+            {"pattern": prefix + "%", "limit": int(limit)},
+        ).fetchall()
+    return [(int(p), str(h), str(r)) for p, h, r in rows]
+
+
+def team_clinicians(engine: Engine, team_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(clinician_id, display_name, trained_on) of the clinicians known in a team, by id."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT clinician_id, display_name, trained_on FROM rm_clinicians "
+                "WHERE team_id = :team_id ORDER BY clinician_id"
+            ),
+            {"team_id": team_id},
+        ).fetchall()
+    return [(str(c), n, None if t is None else str(t)) for c, n, t in rows]
