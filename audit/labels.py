@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from audit.spc import POINT_COLOURS
+from events.elements import ELEMENTS as REGISTRY
 
 # The vocabulary the labels are keyed by, re-exported so the dashboard takes it from audit and
 # imports nothing from events.types (tests/unit/test_layering.py).
@@ -23,13 +24,11 @@ from events.types import PROGRAMME as PROGRAMME
 EVENT_TYPE_NAMES: tuple[str, ...] = tuple(sorted(_EVENT_TYPES))
 """Every event type's name, for the event log's filter (the classes stay in events/audit)."""
 
-MEASURE_LABELS: dict[str, str] = {
-    "agenda_setting": "Agenda setting",
-    "goal_setting": "Goal setting",
-    "follow_up": "Follow-up",
-    "all_three": "All three",
-}
-"""The three enablers and the bundle, as people say them."""
+MEASURE_LABELS: dict[str, str] = dict(REGISTRY.labels)
+"""The enablers and the bundle, as people say them (from the ELEMENTS registry's labels)."""
+
+ELEMENT_HELP: dict[str, str] = {e.name: e.help for e in REGISTRY}
+"""Each enabler's question to the reviewer (the worklist form's help), from the registry."""
 
 POINT_LABELS: dict[str, str] = {
     "improvement": "Improvement",

@@ -10,6 +10,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.elements import ALL, Registry
+from events.elements import ELEMENTS as REGISTRY
 from events.sql import select_in, sql
 from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
@@ -147,9 +149,14 @@ def all_limits_settings(
 
 
 def first_reviews(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = REGISTRY,
 ) -> pd.DataFrame:
-    """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
+    """One row per reviewed note: its first (non-second) review as known at ``as_of``, with
+    one finding column per enabler of ``elements``."""
     where = ["second_review = :second"]
     params: dict[str, Any] = {"second": False}
     if as_of is not None:
@@ -160,7 +167,7 @@ def first_reviews(
         params["team"] = team
     statement = sql(
         "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
-        "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
+        f"{', '.join(elements.names)}, recorded_at FROM rm_reviews "
         f"WHERE {' AND '.join(where)} ORDER BY position"
     )
     with engine.connect() as conn:
@@ -174,7 +181,7 @@ def first_reviews(
             "period",
             "consultation_id",
             "reviewer_id",
-            *ELEMENTS,
+            *elements.names,
             "recorded_at",
         ],
     )
@@ -211,7 +218,11 @@ def open_periods(
 
 
 def census_counts(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = REGISTRY,
 ) -> list[Any]:
     """(team, period, measure, numerator, denominator) of the census as known at ``as_of``
     (``audit.measures.census_measures`` shapes them).
@@ -244,13 +255,13 @@ def census_counts(
                 "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
                 f"WHERE day < :day{team_sql}"
             ]
-            for measure in MEASURES:
+            for measure in elements.measures:
                 parts.append(
                     f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
                     "FROM rm_case_notes "
                     f"WHERE {window}"
                 )
-            for measure, column in ((None, "element"), ("all_three", "all_three")):
+            for measure, column in ((None, "element"), (ALL, ALL)):
                 label = "element" if measure is None else f"'{measure}'"
                 parts.append(
                     f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
@@ -280,7 +291,7 @@ def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> st
 def has_surveys(engine: Engine) -> bool:
     """Whether the log holds any survey (a demo seeded before surveys existed has none)."""
     with engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT 1 FROM rm_surveys LIMIT 1").first() is not None
+        return conn.execute(sql("SELECT 1 FROM rm_surveys LIMIT 1")).first() is not None
 
 
 def _survey_where(
@@ -347,10 +358,10 @@ def stratum_counts(
             notes_team = " AND team_id = :team" if team is not None else ""
             facts_team = " AND f.team_id = :team" if team is not None else ""
             per_element = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
+                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in ELEMENTS
             )
             per_den = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in ELEMENTS
             )
             dens = ", ".join(f"SUM(d{i})" for i in range(4))
             daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
@@ -415,6 +426,13 @@ def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.D
     with engine.connect() as conn:
         rows = conn.execute(sql(statement + " ORDER BY team_id, period"), params).fetchall()
     return pd.DataFrame(rows, columns=["team_id", "period"])
+
+
+def clinician_teams(engine: Engine) -> dict[str, str]:
+    """Every registered clinician's team, by clinician id (the importers check rows against it)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sql("SELECT clinician_id, team_id FROM rm_clinicians")).fetchall()
+    return {cid: team for cid, team in rows}
 
 
 # --- audit rounds and reviews

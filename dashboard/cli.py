@@ -303,11 +303,14 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of)
     if args.source == "surveys":
         return _survey_report(store, as_of, args)
-    df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    elements = projector.registry  # the programme's enablers, as wired by bootstrap
+    df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly, elements=elements)
     if args.format == "json":
         sys.stdout.write(json.dumps(report_records(df), indent=2) + "\n")
         return EXIT_OK
-    census = census_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    census = census_measures(
+        store.engine, as_of=as_of, quarterly=args.quarterly, elements=elements
+    )
     merged = df.merge(
         census[["team", "period", "measure", "proportion", "denominator"]].rename(
             columns={"proportion": "census_proportion", "denominator": "census_denominator"}

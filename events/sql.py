@@ -32,7 +32,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, String, bindparam, text
-from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.types import TypeEngine
 
@@ -83,7 +82,7 @@ def sql(
 def bind_limit(conn: Connection) -> int:
     """How many parameters one statement on ``conn`` may bind."""
     if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
+        raw: Any = conn.connection.driver_connection
         try:
             return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
         except (AttributeError, sqlite3.Error):  # pragma: no cover - Python < 3.11
@@ -99,7 +98,7 @@ def select_in(
     *,
     type_: TypeEngine[Any] | type[TypeEngine[Any]] = String,
     **params: Any,
-) -> list[Row[Any]]:
+) -> list[Any]:
     """Rows of ``statement`` whose expanding bind ``name`` (``IN :name``) takes ``values``,
     split into as few statements as the backend's bind limit allows (usually one). Values are
     de-duplicated; the other binds in ``params`` are repeated in each statement. The one place
@@ -109,7 +108,7 @@ def select_in(
     if not unique:
         return []
     size = max(1, bind_limit(conn) - len(params))
-    out: list[Row[Any]] = []
+    out: list[Any] = []
     for i in range(0, len(unique), size):
         out.extend(conn.execute(clause, {**params, name: unique[i : i + size]}).fetchall())
     return out
@@ -168,6 +167,14 @@ def locked_write(engine: Engine, lock: Lock) -> Iterator[Connection]:
 _MARK_OF_PARAMSTYLE = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
+def _driver(conn: Connection) -> Any:
+    """The DBAPI connection under ``conn`` (inside its current transaction)."""
+    raw = conn.connection.driver_connection
+    if raw is None:  # pragma: no cover - a connection that was invalidated
+        raise RuntimeError("the database connection is closed")
+    return raw
+
+
 def _paramstyle(bind: Engine | Connection) -> str:
     return str(bind.dialect.dbapi.paramstyle) if bind.dialect.dbapi else "qmark"
 
@@ -218,7 +225,7 @@ def raw_executemany(
     if not rows:
         return
     statement = insert_sql(conn, table, columns, constants)
-    cur = conn.connection.driver_connection.cursor()
+    cur = _driver(conn).cursor()
     try:
         cur.executemany(statement, rows)
     finally:
@@ -228,7 +235,7 @@ def raw_executemany(
 def raw_fetchall(conn: Connection, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
     """Plain tuples of a raw statement written with :func:`marks`, through the DBAPI cursor
     of ``conn`` (the projector's catch-up read: millions of rows)."""
-    cur = conn.connection.driver_connection.cursor()
+    cur = _driver(conn).cursor()
     try:
         cur.execute(statement, tuple(params))
         return cur.fetchall()

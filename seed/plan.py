@@ -17,7 +17,9 @@ from typing import Any
 
 from faker import Faker
 
-from .params import ELEMENTS, load_params
+from events.elements import ELEMENTS, Registry
+
+from .params import load_params, per_element
 from .reach import gap_plans, quintile_cut
 
 SCENARIOS = ("demo", "large")
@@ -109,7 +111,7 @@ class ClinicianSeed:
     clinician_id: str
     role: str
     display_name: str
-    effects: tuple[float, float, float]  # logit random effect per enabler
+    effects: tuple[float, ...]  # logit random effect per enabler
 
 
 @dataclass
@@ -125,9 +127,9 @@ class TeamPlan:
     contact_cut: tuple[float, float]  # cumulative face_to_face, +telephone
     archetype: str
     shift: bool
-    base: tuple[float, float, float]
-    plateau: tuple[float, float, float]
-    mid: tuple[float, float, float]  # month (float) of each logistic midpoint
+    base: tuple[float, ...]  # per enabler of the plan's registry, in its order
+    plateau: tuple[float, ...]
+    mid: tuple[float, ...]  # month (float) of each logistic midpoint
     slope: float
     sip_start: int
     sip_day: int
@@ -182,6 +184,8 @@ class Plan:
     teams: list[TeamPlan]
     fake: Faker
     consultations: int
+    #: the enablers the programme audits: the seed's per-enabler loops derive from it
+    elements: Registry = ELEMENTS
 
     def scale(self, months: float) -> float:
         """A month count on the reference calendar, scaled to this programme's length."""
@@ -218,6 +222,7 @@ def build_plan(
     months: int | None = None,
     consultations: int | None = None,
     clinicians: int | None = None,
+    elements: Registry = ELEMENTS,
 ) -> Plan:
     """Everything about the programme that is not an individual consultation.
 
@@ -320,18 +325,21 @@ def build_plan(
     per_clin = float(spec["consultations_per_clinician_month"])
     rates = params["rates"]
     ms = params["milestones"]
-    plan = Plan(scenario, seed, params, calendar, organisations, reviewers, [], fake, total)
+    plan = Plan(
+        scenario, seed, params, calendar, organisations, reviewers, [], fake, total, elements
+    )
+    names = elements.names
     for i, ts in enumerate(team_specs):
         service = params["service"][ts["service"]]
         arch = params["archetype"][ts["archetype"]]
         shift = bool(arch.get("shift", True))
-        base = tuple(_range(rng, rates["baseline"][e]) for e in ELEMENTS)
+        base = tuple(_range(rng, per_element(rates["baseline"], e)) for e in names)
         if shift:
-            plateau = tuple(_range(rng, arch["plateau"][e]) for e in ELEMENTS)
-            lags = tuple(plan.scale(_range(rng, arch["lag"][e])) for e in ELEMENTS)
+            plateau = tuple(_range(rng, per_element(arch["plateau"], e)) for e in names)
+            lags = tuple(plan.scale(_range(rng, per_element(arch["lag"], e))) for e in names)
             slope = plan.scale(_range(rng, arch["slope"]))
         else:
-            plateau, lags, slope = base, (0.0, 0.0, 0.0), 1.0
+            plateau, lags, slope = base, (0.0,) * len(names), 1.0
         sip = max(1, round(plan.scale(_irange(rng, arch["sip_start"]))))
         sip_day = rng.randint(10, 20)
         lag_months = round(plan.scale(_irange(rng, arch["training_lag"])))
@@ -359,7 +367,7 @@ def build_plan(
                 f"{team_id}-c{k + 1:03d}",
                 rng.choice(roles),
                 person_name(fake),
-                tuple(rng.gauss(0.0, float(rates["clinician_sd"])) for _ in ELEMENTS),
+                tuple(rng.gauss(0.0, float(rates["clinician_sd"])) for _ in names),
             )
             for k in range(n_clin)
         ]
