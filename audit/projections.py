@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, inspect
@@ -638,7 +639,7 @@ class Projector:
                 tuple(chunk),
             ):
                 cid, team, period, clinician, imd = row[:5]
-                note = [None] * width
+                note: list[Any] = [None] * width
                 note[1], note[lay.team], note[lay.period] = cid, team, period
                 note[lay.clinician], note[lay.imd] = clinician, imd
                 note[lay.flag : lay.flag + n] = [bool(v) for v in row[5 : 5 + n]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import cache
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -434,8 +434,8 @@ def catalogue(registry: Registry = DEFAULT_REGISTRY) -> dict[str, type[Event]]:
 @cache
 def _catalogue(registry: Registry) -> dict[str, type[Event]]:
     sfx = registry.suffix
-    element = Literal[registry.names]  # type: ignore[valid-type]
-    measure = Literal[registry.measures]  # type: ignore[valid-type]
+    element = Literal.__getitem__(registry.names)  # a Literal of the registry's names
+    measure = Literal.__getitem__(registry.measures)
     per = registry.names
     documented = {
         e.event_type: _derive(_Documented, e.event_type, sfx, {"documented_on": date}, type=e.event_type)
@@ -538,17 +538,72 @@ _EXTENSION_TYPES: dict[str, type[Event]] = {}
 
 EVENT_TYPES: dict[str, type[Event]] = catalogue()
 
-# The default registry's classes under their own names (imports and isinstance checks).
-BaselineFixed = EVENT_TYPES["BaselineFixed"]
-LimitsRecalculated = EVENT_TYPES["LimitsRecalculated"]
-TargetSet = EVENT_TYPES["TargetSet"]
-AgendaSet = EVENT_TYPES["AgendaSet"]
-GoalAgreed = EVENT_TYPES["GoalAgreed"]
-FollowUpArranged = EVENT_TYPES["FollowUpArranged"]
-ElementRetracted = EVENT_TYPES["ElementRetracted"]
-ElementNotApplicable = EVENT_TYPES["ElementNotApplicable"]
-CaseNoteReviewed = EVENT_TYPES["CaseNoteReviewed"]
-PatientSurveyReturned = EVENT_TYPES["PatientSurveyReturned"]
+# The default registry's classes under their own names (imports and isinstance checks). For a
+# type checker they are declared statically with the default registry's fields (the catalogue
+# makes exactly these: tests/unit/test_elements_registry.py pins their payloads).
+if TYPE_CHECKING:
+
+    class BaselineFixed(_BaselineFixed):
+        measure: Measure
+        period: Period
+        reason: Text
+
+    class LimitsRecalculated(_LimitsRecalculated):
+        measure: Measure
+        period: Period
+        reason: Text
+
+    class TargetSet(_TargetSet):
+        measure: Measure
+        target: Proportion
+        from_period: Period
+        reason: Text
+
+    class AgendaSet(_Documented):
+        documented_on: date
+
+    class GoalAgreed(_Documented):
+        documented_on: date
+
+    class FollowUpArranged(_Documented):
+        documented_on: date
+
+    class ElementRetracted(_ElementRetracted):
+        element: Element
+        reason: Text = ""
+
+    class ElementNotApplicable(_ElementNotApplicable):
+        element: Element
+        reason: Text = ""
+
+    class CaseNoteReviewed(_CaseNoteReviewed):
+        consultation_id: Identifier
+        reviewer_id: Identifier
+        agenda_setting: Finding
+        goal_setting: Finding
+        follow_up: Finding
+        second_review: bool = False
+
+    class PatientSurveyReturned(_PatientSurveyReturned):
+        survey_id: Identifier
+        team_id: Identifier
+        returned_on: date
+        agenda_setting: SurveyAnswer
+        goal_setting: SurveyAnswer
+        follow_up: SurveyAnswer
+        confidence: int | None = None
+
+else:
+    BaselineFixed = EVENT_TYPES["BaselineFixed"]
+    LimitsRecalculated = EVENT_TYPES["LimitsRecalculated"]
+    TargetSet = EVENT_TYPES["TargetSet"]
+    AgendaSet = EVENT_TYPES["AgendaSet"]
+    GoalAgreed = EVENT_TYPES["GoalAgreed"]
+    FollowUpArranged = EVENT_TYPES["FollowUpArranged"]
+    ElementRetracted = EVENT_TYPES["ElementRetracted"]
+    ElementNotApplicable = EVENT_TYPES["ElementNotApplicable"]
+    CaseNoteReviewed = EVENT_TYPES["CaseNoteReviewed"]
+    PatientSurveyReturned = EVENT_TYPES["PatientSurveyReturned"]
 
 #: Which element each "documented" event records (default registry).
 ELEMENT_OF_TYPE: dict[str, str] = dict(DEFAULT_REGISTRY.element_of_type)

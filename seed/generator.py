@@ -23,6 +23,7 @@ import math
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from audit.sampling import draw_sample, second_review_ids
 from events.ids import RAND_B as _RAND_B
@@ -85,7 +86,7 @@ class _TeamState:
         self.pending: list[tuple[int, int, _Clinician]] = []  # (month, day, clinician)
         self.lapsed = False
         self.caseload: list[str] = []
-        self.probs: list[tuple[str, float, float, float]] = []
+        self.probs: list[tuple[Any, ...]] = []  # (clinician id, probability per enabler…)
         self.gapf: tuple[float, ...] | None = None  # per IMD quintile, this month
         self.keeps: list[tuple[float, ...]] = []  # per clinician, as probs
 
@@ -100,7 +101,7 @@ class Generator:
         # the enablers (plan.elements): every per-enabler loop and event class derives from it
         self.elements = plan.elements
         self.n = len(plan.elements)
-        self.types = catalogue(plan.elements)
+        self.types: dict[str, Any] = catalogue(plan.elements)  # classes made per registry
         self.keep_all = (1.0,) * self.n
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:events")
         self.heap: list[tuple[int, int, NewEvent]] = []
@@ -252,6 +253,7 @@ class Generator:
     def _surveys(self, tp: TeamPlan, m: int) -> None:
         """The month's patient surveys, each recorded a few days after its return."""
         seeder = self.surveys
+        survey: Any
         for secs, survey in seeder.month(tp, m):
             at = self._at(secs)
             new = NewEvent(survey, survey.returned_on, seeder.event_id(secs), at)

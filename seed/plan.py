@@ -328,18 +328,18 @@ def build_plan(
     plan = Plan(
         scenario, seed, params, calendar, organisations, reviewers, [], fake, total, elements
     )
-    names = elements.names
+    enablers = elements.names
     for i, ts in enumerate(team_specs):
         service = params["service"][ts["service"]]
         arch = params["archetype"][ts["archetype"]]
         shift = bool(arch.get("shift", True))
-        base = tuple(_range(rng, per_element(rates["baseline"], e)) for e in names)
+        base = tuple(_range(rng, per_element(rates["baseline"], e)) for e in enablers)
         if shift:
-            plateau = tuple(_range(rng, per_element(arch["plateau"], e)) for e in names)
-            lags = tuple(plan.scale(_range(rng, per_element(arch["lag"], e))) for e in names)
+            plateau = tuple(_range(rng, per_element(arch["plateau"], e)) for e in enablers)
+            lags = tuple(plan.scale(_range(rng, per_element(arch["lag"], e))) for e in enablers)
             slope = plan.scale(_range(rng, arch["slope"]))
         else:
-            plateau, lags, slope = base, (0.0,) * len(names), 1.0
+            plateau, lags, slope = base, (0.0,) * len(enablers), 1.0
         sip = max(1, round(plan.scale(_irange(rng, arch["sip_start"]))))
         sip_day = rng.randint(10, 20)
         lag_months = round(plan.scale(_irange(rng, arch["training_lag"])))
@@ -367,7 +367,7 @@ def build_plan(
                 f"{team_id}-c{k + 1:03d}",
                 rng.choice(roles),
                 person_name(fake),
-                tuple(rng.gauss(0.0, float(rates["clinician_sd"])) for _ in names),
+                tuple(rng.gauss(0.0, float(rates["clinician_sd"])) for _ in enablers),
             )
             for k in range(n_clin)
         ]

@@ -17,6 +17,7 @@ import math
 import random
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 from events.ids import uuid7_from
 from events.types import Event, catalogue
@@ -55,7 +56,7 @@ class SurveySeeder:
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:surveys")
         self.epoch_ms = epoch_ms
         self.names = plan.elements.names
-        self.survey_type = catalogue(plan.elements)["PatientSurveyReturned"]
+        self.survey_type: Any = catalogue(plan.elements)["PatientSurveyReturned"]
         self.profiles = {tp.team_id: self._profile(tp) for tp in plan.teams}
 
     def _range(self, spec) -> float:
