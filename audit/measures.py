@@ -225,8 +225,8 @@ def census_measures(
                     f"WHERE {window}"
                 )
                 params.extend(wparams)
-            for measure, column in ((None, "element"), ("all_three", "all_three")):
-                label = "element" if measure is None else f"'{measure}'"
+            # the element facts: each row's own element column, then the bundle as 'all_three'
+            for label, column in (("element", "element"), ("'all_three'", "all_three")):
                 parts.append(
                     f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
                     f"FROM rm_element_facts "

@@ -42,7 +42,7 @@ _CONCERN_ORDER = {"concern": 0, "neither": 1, "common_cause": 2, None: 3, "impro
 class TeamChart:
     team_id: str
     measure: str
-    result: SpcResult
+    result: SpcResult | None  # None while every month is provisional (``frame`` still draws)
     target: float
     baseline_end: str | None
     recalculate_at: tuple[str, ...]
