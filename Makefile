@@ -26,9 +26,10 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-test: venv ## Lint (ruff check + format check), the whole test suite, then a bench smoke run
+test: venv ## Lint (ruff check + format check + mypy), the whole test suite, then a bench smoke run
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory bench-smoke
 
@@ -51,9 +52,10 @@ bench: $(BENCH_STAMP) ## Install sipdash[test,bench]; run bench/ingest.py, then 
 	$(BIN)/python bench/ingest.py --json bench/results/ingest.json
 	$(BIN)/python bench/run_all.py
 
-lint: venv ## ruff check + ruff format --check (changes nothing)
+lint: venv ## ruff check + ruff format --check + mypy (changes nothing)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv ## Apply ruff formatting and safe lint fixes
 	$(BIN)/ruff format .
