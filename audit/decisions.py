@@ -16,6 +16,7 @@ gaps do not count), with the programme's minimum-points setting.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from events import EventStore, NewEvent
 from events.types import (
@@ -31,6 +32,8 @@ from .judgement import Decisions, chart_args
 from .measures import audit_measures
 from .settings import PROGRAMME_STREAM, load_settings_from_engine
 from .spc import partitions
+
+E = TypeVar("E", bound=Event)
 
 OPEN_PARTITION_MINIMUM = 6
 
@@ -216,7 +219,7 @@ def change_spc_settings(
     return event
 
 
-def _event(cls: type[Event], **fields) -> Event:
+def _event(cls: type[E], **fields: Any) -> E:
     from pydantic import ValidationError
 
     reason = str(fields.get("reason", "")).strip()

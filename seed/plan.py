@@ -109,7 +109,7 @@ class ClinicianSeed:
     clinician_id: str
     role: str
     display_name: str
-    effects: tuple[float, float, float]  # logit random effect per enabler
+    effects: tuple[float, ...]  # logit random effect per enabler, in ELEMENTS order
 
 
 @dataclass
