@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test demo bench bench-smoke lint format clean pins
+.PHONY: help venv test demo bench bench-smoke bench-old-vs-new lint format clean pins
 
 help: ## List the targets
 	@echo "sipdash make targets:"
@@ -33,7 +34,7 @@ test: venv ## Lint (ruff check + format check + mypy), the whole test suite, the
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory bench-smoke
 
-bench-smoke: venv ## A few seconds of bench/run_all.py at 10k (no PostgreSQL): fails if the benchmarks crash
+bench-smoke: venv ## bench/run_all.py --quick (2k + 10k, 2 reps, no PostgreSQL, no pack): fails if a benchmark crashes
 	@tmp=$$(mktemp -d) && \
 	$(BIN)/python bench/run_all.py --quick --no-pg --no-eventsourcing --tmp $$tmp \
 		--out $$tmp/smoke.json --chart $$tmp/smoke.png > $$tmp/smoke.log 2>&1 \
@@ -48,9 +49,14 @@ $(BENCH_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## Install sipdash[test,bench]; run bench/ingest.py, then bench/run_all.py (10k-10M)
-	$(BIN)/python bench/ingest.py --json bench/results/ingest.json
-	$(BIN)/python bench/run_all.py
+bench: $(BENCH_STAMP) ## Install sipdash[test,bench]; bench/run_all.py (10k-10M, ~35-40 min), then old vs new
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-old-vs-new
+	$(BIN)/python bench/report_md.py > bench/results/report.md
+	@echo "tables: bench/results/report.md"
+
+bench-old-vs-new: $(BENCH_STAMP) ## The old commit (75f4e0d) vs this tree, interleaved (100k events, 5 reps, ~3-4 min)
+	$(BIN)/python bench/old_vs_new.py --out bench/results/old_vs_new.json > /dev/null
 
 lint: venv ## ruff check + ruff format --check + mypy (changes nothing)
 	$(BIN)/ruff check .

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import MONTHS, SCENARIO, SEED, SIZES, TEAMS, consultations_for, log  # noqa: E402
+from benchlib import (  # noqa: E402
+    CLINICIANS,
+    MONTHS,
+    SCENARIO,
+    SEED,
+    SIZES,
+    TEAMS,
+    consultations_for,
+    log,
+)
+from method import spread  # noqa: E402
 
 SIZES = {**SIZES, "500k": 500_000}
 
@@ -64,6 +73,7 @@ def seed_db(path: Path, consultations: int | None, scenario: str) -> int:
             teams=TEAMS,
             months=MONTHS,
             consultations=consultations,
+            clinicians=CLINICIANS,
         )
     Projector(store).catch_up()
     store.dispose()
@@ -85,12 +95,32 @@ def build_once(tree: Path, url: str) -> dict:
 
 
 def summary(values: list[float]) -> dict:
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "n": len(values),
+    return spread(values)
+
+
+def compare_sizes(urls: dict[str, str], reps: int, tree: Path | None = None) -> dict:
+    """The pack built from each database (a fresh process per build), A B A B … ``reps``
+    times: per size the median and min–max of collect / render / total, and the ratio of the
+    last size to the first as the median of the per-repetition ratios (with its spread)."""
+    tree = tree or Path(__file__).resolve().parents[1]
+    labels = list(urls)
+    runs: dict[str, list[dict]] = {label: [] for label in labels}
+    for rep in range(reps):
+        for label in labels:
+            r = build_once(tree, urls[label])
+            runs[label].append(r)
+            log(f"pack rep {rep + 1}/{reps}: {label}: {r['total']:.2f} s")
+    out: dict = {
+        "reps": reps,
+        "sizes": {
+            label: {k: summary([r[k] for r in rs]) for k in ("collect", "render_write", "total")}
+            for label, rs in runs.items()
+        },
     }
+    small, large = labels[0], labels[-1]
+    ratios = [b["total"] / a["total"] for a, b in zip(runs[small], runs[large], strict=True)]
+    out["ratio"] = {"of": f"{large}/{small}", **summary(ratios)}
+    return out
 
 
 def main() -> None:
@@ -135,19 +165,7 @@ def main() -> None:
                 log(f"seeding {label} ({cons} consultations) into {path}")
                 results[f"{label}_events"] = seed_db(path, cons, SCENARIO)
             urls[label] = f"sqlite:///{path}"
-        runs: dict[str, list[dict]] = {label: [] for label in labels}
-        for rep in range(args.reps):
-            for label in labels:
-                r = build_once(here, urls[label])
-                runs[label].append(r)
-                log(f"rep {rep + 1}: {label}: {r['total']:.2f} s")
-        results["sizes"] = {
-            label: {k: summary([r[k] for r in rs]) for k in ("collect", "render_write", "total")}
-            for label, rs in runs.items()
-        }
-        small, large = labels[0], labels[-1]
-        ratios = [b["total"] / a["total"] for a, b in zip(runs[small], runs[large], strict=True)]
-        results["ratio"] = {"of": f"{large}/{small}", **summary(ratios)}
+        results.update(compare_sizes(urls, args.reps, here))
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

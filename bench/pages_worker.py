@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import text
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit import queries, views  # noqa: E402
@@ -43,10 +45,8 @@ def main() -> None:
     probe = make_engine(url)
     team = queries.teams(probe)["team_id"].iloc[0]
     with probe.connect() as conn:
-        period = conn.exec_driver_sql(
-            "SELECT MAX(period) FROM rm_reviews WHERE team_id = "
-            + ("?" if probe.dialect.name == "sqlite" else "%s"),
-            (team,),
+        period = conn.execute(
+            text("SELECT MAX(period) FROM rm_reviews WHERE team_id = :team"), {"team": team}
         ).scalar_one()
     head = EventStore(url, engine=probe).head().position
     probe.dispose()
@@ -65,6 +65,15 @@ def main() -> None:
 
     def compare(engine) -> object:
         return views.funnel(engine, MEASURE)
+
+    def surveys_page(engine) -> object:
+        """The team page in "Patient surveys"/"Both" mode and the triangulation table: reads of
+        ``rm_surveys`` (the survey p-chart) and the latest complete quarter of both sources."""
+        from audit import sources, triangulation
+
+        chart = sources.survey_chart(engine, team, MEASURE)
+        table = triangulation.triangulation(engine)
+        return chart, table
 
     def reach_page(engine) -> object:
         """The Reach page's reads and lenses: per-team-month aggregates (teams × months ×
@@ -92,6 +101,7 @@ def main() -> None:
         ("overview", overview),
         ("team", team_page),
         ("compare", compare),
+        ("surveys", surveys_page),
         ("reach", reach_page),
         ("events_first", log_first),
         ("events_later", log_later),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
-from benchlib import best_of, raw_scan_decode, timed
+from benchlib import RAW_SCAN_WORK, best_of, raw_scan_decode, remove_db, timed
+from method import REPS, interleave, ratio, spread
 
 from audit.measures import audit_measures, report_records
 from audit.projections import Projector
@@ -37,6 +39,66 @@ def rebuild(url: str) -> tuple[float, int]:
 
 def raw_scan(path: Path) -> tuple[float, int]:
     return timed(lambda: raw_scan_decode(path))
+
+
+def checkpoint_wal(path: Path) -> None:
+    """Fold the WAL into the main file, so the file alone is the whole database (to copy)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def projection_compare(db: Path, events: int, reps: int = REPS, with_rebuild: bool = True) -> dict:
+    """Catch-up from position 0, full rebuild and the like-for-like raw scan, interleaved.
+
+    Each repetition: catch-up of a fresh copy of the unprojected log (the copy is made before
+    the timing starts), the raw scan of the same log, and (``with_rebuild``) a rebuild of the
+    projected copy. With ``reps == 1`` (10M, stated) the log itself is projected, no copy.
+    Leaves ``db`` projected.
+    """
+    url = f"sqlite:///{db}"
+    checkpoint_wal(db)
+    work = db.with_name(db.stem + "_proj.db")
+    applied = {"n": 0}
+
+    def cu() -> float:
+        if reps == 1:
+            t, n = catch_up(url)
+        else:
+            remove_db(work)
+            shutil.copyfile(db, work)
+            t, n = catch_up(f"sqlite:///{work}")
+        applied["n"] = n
+        return t
+
+    def scan() -> float:
+        return raw_scan(db)[0]
+
+    def rb() -> float:
+        return rebuild(url if reps == 1 else f"sqlite:///{work}")[0]
+
+    contenders = {"catch_up": cu, "raw_scan": scan}
+    if with_rebuild:
+        contenders["rebuild"] = rb
+    times = interleave(contenders, reps)
+    if reps > 1:
+        remove_db(db)
+        checkpoint_wal(work)
+        work.rename(db)
+        remove_db(work)
+    n = applied["n"] or events
+    out: dict = {"reps": reps, "events": n, "raw_scan_work": RAW_SCAN_WORK}
+    for name, ts in times.items():
+        sp = spread(ts)
+        out[name] = {
+            "seconds": sp,
+            "us_per_event": sp["median"] / n * 1e6,
+            "us_per_event_spread": spread([t / n * 1e6 for t in ts]),
+        }
+    out["catch_up"]["ratio_vs_raw_scan"] = ratio(times["raw_scan"], times["catch_up"])
+    if with_rebuild:
+        out["rebuild"]["ratio_vs_raw_scan"] = ratio(times["raw_scan"], times["rebuild"])
+    return out
 
 
 def audit_report(url: str, reps: int = 5) -> dict:
@@ -98,13 +160,47 @@ def naive_pandas_report(path: Path) -> tuple[float, pd.DataFrame]:
     return timed(run)
 
 
-def pages(url: str) -> dict:
+def pages(url: str, worker: Path | None = None) -> dict:
     """Dashboard pages' server-side work in a fresh subprocess (cold, warm, peak RSS)."""
     out = subprocess.run(
-        [sys.executable, str(HERE / "pages_worker.py"), url],
+        [sys.executable, str(worker or HERE / "pages_worker.py"), url],
         capture_output=True,
         text=True,
         check=True,
         timeout=1800,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+PAGE_KEYS = ("overview", "team", "compare", "surveys", "reach", "events_first", "events_later")
+
+
+def pages_compare(urls: dict[str, str], reps: int = REPS) -> dict:
+    """The pages of two (or more) sizes, a fresh process each, interleaved A B A B …: per page
+    the median warm and cold time per size with spread, and per-repetition ratios of each
+    size to the first (same teams, months and clinicians; only the log differs)."""
+    runs: dict[str, list[dict]] = {label: [] for label in urls}
+    for _ in range(reps):
+        for label, url in urls.items():
+            runs[label].append(pages(url))
+    labels = list(urls)
+    base = labels[0]
+    out: dict = {"reps": reps, "sizes": labels, "pages": {}}
+    keys = [k for k in PAGE_KEYS if all(k in r for rs in runs.values() for r in rs)]
+    for key in keys:
+        entry: dict = {}
+        for label in labels:
+            entry[label] = {
+                "warm_s": spread([r[key]["warm_s"] for r in runs[label]]),
+                "cold_s": spread([r[key]["cold_s"] for r in runs[label]]),
+            }
+        for label in labels[1:]:
+            entry[f"ratio_{label}_vs_{base}"] = ratio(
+                [r[key]["warm_s"] for r in runs[label]], [r[key]["warm_s"] for r in runs[base]]
+            )
+        out["pages"][key] = entry
+    out["peak_hwm_mb"] = {
+        label: spread([r.get("peak_hwm_mb", r["peak_rss_mb"]) for r in runs[label]])
+        for label in labels
+    }
+    return out

@@ -1,32 +1,49 @@
-"""Every sipdash benchmark in one run: the log grows, teams and months stay fixed.
+"""Every sipdash benchmark in one run: the log grows, teams, months and clinicians stay fixed.
 
     .venv/bin/python bench/run_all.py                       # 10k, 100k, 1M, 10M (make bench)
-    .venv/bin/python bench/run_all.py --quick               # smoke run: 10k only, fewer reps
+    .venv/bin/python bench/run_all.py --quick [--pack]      # smoke run: 2k + 10k, 2 reps
     .venv/bin/python bench/run_all.py --sizes 10k,100k --no-pg
+    .venv/bin/python bench/run_all.py --keep-10m /data/sipdash-10m.db     # save the 10M seed
+    .venv/bin/python bench/run_all.py --reuse-10m /data/sipdash-10m.db    # reuse it (no seed)
 
-Each size's database is built once (``seed --scenario large --teams 8 --months 12`` with the
-number of consultations chosen for the target event count) and reused for every measure at
-that size. Peers (raw sqlite3, ``eventsourcing``, naive pandas) and PostgreSQL run up to 1M.
-The 10M database is seeded by a second process started at the beginning, beside the smaller
-sizes (the machine has two cores; ``--no-overlap`` seeds it in turn); every 10M measure runs
-after that seed has finished and the smaller sizes are done, alone on the machine.
-Results: ``bench/results/latest.json`` and tables on stdout; chart: ``docs/performance-cost.png``.
-Only ratios against a peer measured in the same run are targets; absolute times are orientation.
+Method (``bench/method.py``; ``../shared/DESIGN.md`` "Performance targets"):
+
+* Every ratio comes from interleaved repetitions (A B A B …, ``--reps``, default 5) and is the
+  median of the per-repetition ratios with its spread (min–max, quartiles); every time is a
+  median with its spread. ``latest.json`` keeps every sample.
+* Nothing is measured beside another heavy job: the largest size (above ``--peer-max``) is
+  seeded FIRST, alone (or copied from ``--reuse-10m`` when its seed parameters match), then
+  the smaller sizes run, then the largest size's measures. At the largest size the projection
+  runs once (``--big-reps``, stated in the output) and the pack ``--pack-reps`` times.
+* Each size's database (``seed --scenario large --teams 8 --months 12``, 20 clinicians per
+  team, only the consultations grow) is built once and reused for every measure at that size;
+  the smallest size's database is kept so pages and pack at every size are measured
+  interleaved against it.
+* Peers: raw sqlite3 and ``eventsourcing`` (20,000 per transaction, as sipdash) up to
+  ``--peer-max`` (``eventsourcing`` up to ``--es-max``), naive pandas up to ``--peer-max``,
+  PostgreSQL up to ``--pg-max``. What each peer does is written beside its figures.
+* Other engineers' benchmarks are called when present (``HOOKS``); a hook that crashes makes
+  the run exit non-zero after the results are written.
+
+Results: ``bench/results/latest.json``, tables on stdout, chart ``docs/performance-cost.png``;
+``bench/report_md.py`` turns the JSON into docs/performance.md's tables. Only ratios against a
+peer measured in the same run are targets; absolute times are orientation.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import importlib
+import inspect
 import json
 import os
 import platform
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,9 +51,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import append_bench as ab  # noqa: E402
 import import_bench  # noqa: E402
 import reads  # noqa: E402
-from benchlib import MONTHS, ROOT, SCENARIO, SEED, SIZES, TEAMS, consultations_for, log  # noqa: E402
+from benchlib import (  # noqa: E402
+    CLINICIANS,
+    MONTHS,
+    ROOT,
+    SCENARIO,
+    SEED,
+    SIZES,
+    TEAMS,
+    consultations_for,
+    log,
+    remove_db,
+)
+from method import REPS, interleave, ratio, spread  # noqa: E402
 
-PEER_MAX = 1_000_000  # raw/eventsourcing/pandas peers and PostgreSQL up to this size
+SIZES = {"2k": 2_000, **SIZES}
+PEER_MAX = 1_000_000  # raw/eventsourcing/pandas peers up to this size; above: the "big" phase
+
+#: Benchmarks other engineers add (module in bench/, its ``run`` called with the keyword
+#: arguments it declares among: url, path, db, events, reps, tmp, label, pg). HOOK POINT.
+HOOKS = {
+    "projection": "projection_bench",  # projperf: projection speed, SQLite + PostgreSQL peers
+    "pg_append": "pg_append_bench",  # ingest: PostgreSQL bulk append vs raw psycopg
+    "import_cli": "import_cli_bench",  # ingest: `sipdash import` wall time vs raw executemany
+    "interactions": "interactions",  # dashboard: AppTest interaction timings
+}
 
 
 def machine(pg_version: str | None) -> dict:
@@ -48,6 +87,7 @@ def machine(pg_version: str | None) -> dict:
     return {
         "nproc": os.cpu_count(),
         "memory_mb": mem,
+        "load_before": os.getloadavg(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "postgresql": pg_version,
@@ -67,117 +107,277 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def run_size(label: str, tmp: Path, args, pg) -> dict:
+def seed_params(label: str) -> dict:
+    """What a database's content depends on (a cached database is reused only if equal)."""
+    return {
+        "scenario": SCENARIO,
+        "seed": SEED,
+        "teams": TEAMS,
+        "months": MONTHS,
+        "clinicians": CLINICIANS,
+        "consultations": consultations_for(SIZES[label]),
+    }
+
+
+def run_hook(name: str, errors: list[str], **kw) -> dict | None:
+    """Call ``HOOKS[name]``'s ``run`` with the arguments it accepts; None when not present."""
+    module = HOOKS[name]
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+    fn = getattr(mod, "run", None)
+    if fn is None:
+        return None
+    params = inspect.signature(fn).parameters
+    accepted = {k: v for k, v in kw.items() if k in params}
+    log(f"hook {module}.run({', '.join(accepted)})")
+    try:
+        return {"module": module, "result": fn(**accepted)}
+    except Exception as exc:  # keep the rest of the run; fail at the end
+        errors.append(f"{module}: {exc!r}")
+        traceback.print_exc()
+        return {"module": module, "error": repr(exc)}
+
+
+# --- one size ---------------------------------------------------------------------------
+
+
+def _scalar(sp: dict) -> float:
+    return sp["median"]
+
+
+def seed_size(label: str, tmp: Path) -> tuple[Path, dict]:
+    """Seed the size's database (timed: generation + append)."""
+    db = tmp / f"sipdash_{label}.db"
+    remove_db(db)
+    cons = consultations_for(SIZES[label])
+    log(f"{label}: seeding {cons:,} consultations (generation + append)")
+    t, n = ab.seeding(f"sqlite:///{db}", cons)
+    return db, {"seconds": t, "eps": n / t, "events": n, "consultations": cons}
+
+
+def audit_vs_pandas(url: str, db: Path | None, reps: int) -> dict:
+    """``audit report`` (warm: after one cold call) and the naive pandas peer interleaved."""
+    store_url = url
+    first = reads.audit_report(store_url, reps=1)
+    contenders = {"audit_report": lambda: reads.audit_report(store_url, reps=1)["warm_s"]}
+    if db is not None:
+        contenders["naive_pandas"] = lambda: reads.naive_pandas_report(db)[0]
+    times = interleave(contenders, reps)
+    out: dict = {
+        "audit_report": {
+            "cold_s": first["cold_s"],
+            "warm_s": _scalar(spread(times["audit_report"])),
+            "warm_spread": spread(times["audit_report"]),
+            "rows": first["rows"],
+        }
+    }
+    if db is not None:
+        out["naive_pandas"] = {
+            "seconds": _scalar(spread(times["naive_pandas"])),
+            "spread": spread(times["naive_pandas"]),
+            "speedup_of_audit_report": ratio(times["naive_pandas"], times["audit_report"]),
+        }
+    return out
+
+
+def pages_vs_base(label: str, url: str, base: tuple[str, str] | None, reps: int) -> dict:
+    """This size's pages, interleaved with the smallest size's (the base) when there is one."""
+    urls = {label: url} if base is None or base[0] == label else {base[0]: base[1], label: url}
+    cmp = reads.pages_compare(urls, reps)
+    pages: dict = {"reps": reps, "vs": list(urls)[0]}
+    for key, entry in cmp["pages"].items():
+        mine = entry[label]
+        pages[key] = {
+            "warm_s": mine["warm_s"]["median"],
+            "cold_s": mine["cold_s"]["median"],
+            "warm_spread": mine["warm_s"],
+            "cold_spread": mine["cold_s"],
+        }
+        r = entry.get(f"ratio_{label}_vs_{pages['vs']}")
+        if r is not None:
+            pages[key]["ratio_vs_base"] = r
+    hwm = cmp["peak_hwm_mb"][label]
+    pages["peak_hwm_mb"] = hwm["median"]
+    pages["peak_rss_mb"] = hwm["max"]
+    return pages
+
+
+def team_of(url: str) -> str:
+    from audit import queries
+    from events.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        return str(queries.teams(engine)["team_id"].iloc[0])
+    finally:
+        engine.dispose()
+
+
+def run_size(label: str, tmp: Path, args, pg, base: tuple[str, str] | None) -> tuple[dict, Path]:
+    """A size up to ``--peer-max``: peers, every ratio from ``--reps`` interleaved repetitions."""
     n_target = SIZES[label]
     cons = consultations_for(n_target)
-    r: dict = {"label": label, "target_events": n_target, "consultations": cons}
-    peers = n_target <= PEER_MAX
-    if peers:
-        log(f"{label}: generating the event list ({cons:,} consultations)")
-        t_gen, events = ab.generate_list(cons)
-        r["generate_s"] = t_gen
-        log(f"{label}: bulk append sipdash / raw / eventsourcing ({len(events):,} events)")
-        r["append"] = ab.append_compare(events, tmp, with_eventsourcing=not args.no_eventsourcing)
-        del events
-        gc.collect()
-    db = tmp / f"sipdash_{label}.db"
+    reps = args.reps
+    r: dict = {"label": label, "target_events": n_target, "consultations": cons, "reps": reps}
+    log(f"{label}: generating the event list ({cons:,} consultations)")
+    t_gen, events = ab.generate_list(cons)
+    r["generate_s"] = t_gen
+    es = not args.no_eventsourcing and n_target <= args.es_max
+    log(f"{label}: bulk append sipdash / raw{' / eventsourcing' if es else ''} × {reps}")
+    r["append"] = ab.append_compare(events, tmp, with_eventsourcing=es, reps=reps)
+    if not es:
+        r["append"]["eventsourcing_skipped"] = (
+            "--no-eventsourcing" if args.no_eventsourcing else f"above --es-max {args.es_max:,}"
+        )
+    del events
+    db, r["seed"] = seed_size(label, tmp)
     url = f"sqlite:///{db}"
-    background = getattr(args, "background_seeds", {}).get(label)
-    if background is not None:
-        log(f"{label}: waiting for the seed started at the beginning of the run")
-        t_seed, n = background.wait()
-        r["seed_overlapped_smaller_sizes"] = True
-    else:
-        log(f"{label}: seeding (generation + append)")
-        t_seed, n = ab.seeding(url, cons)
-    r["events"] = n
-    r["seed"] = {"seconds": t_seed, "eps": n / t_seed}
-    if peers:
-        r["seed"]["ratio_vs_bulk"] = r["seed"]["eps"] / r["append"]["sipdash_eps"]
+    r["events"] = n = r["seed"]["events"]
+    r["seed"]["ratio_vs_bulk"] = r["seed"]["eps"] / r["append"]["sipdash_eps"]
     r["db_bytes"] = db.stat().st_size
-    log(f"{label}: projection catch-up of {n:,} events")
-    t, applied = reads.catch_up(url)
-    r["catch_up"] = {"seconds": t, "events": applied, "us_per_event": t / applied * 1e6}
-    t_raw, scanned = reads.raw_scan(db)
-    r["raw_scan"] = {"seconds": t_raw, "us_per_event": t_raw / scanned * 1e6}
-    r["catch_up"]["ratio_vs_raw_scan"] = t_raw / t
-    if n_target <= args.rebuild_max:
-        log(f"{label}: rebuild")
-        t, applied = reads.rebuild(url)
+    log(f"{label}: projection catch-up / raw scan / rebuild × {reps}")
+    r["projection"] = reads.projection_compare(
+        db, n, reps, with_rebuild=n_target <= args.rebuild_max
+    )
+    _flatten_projection(r)
+    hook = run_hook("projection", args.errors, url=url, path=db, db=db, events=n, reps=reps,
+                    tmp=tmp, label=label, pg=pg)  # fmt: skip
+    if hook:
+        r["projection_hook"] = hook
+    log(f"{label}: audit report and the naive pandas peer × {reps}")
+    r.update(audit_vs_pandas(url, db, reps))
+    log(f"{label}: dashboard pages (fresh process each) × {reps}")
+    r["pages"] = pages_vs_base(label, url, base, reps)
+    single_and_incremental(r, url, args)
+    if n_target <= args.import_max:
+        log(f"{label}: CSV import × {reps}")
+        r["import"] = import_bench.import_compare(tmp, n_target, reps)
+    for name in ("import_cli", "pg_append"):
+        hook = run_hook(name, args.errors, events=n_target, reps=reps, tmp=tmp, label=label,
+                        pg=pg)  # fmt: skip
+        if hook:
+            r[f"{name}_hook"] = hook
+    if pg is not None and n_target <= args.pg_max:
+        r["postgresql"] = run_pg(label, cons, pg, args)
+    return r, db
+
+
+def _flatten_projection(r: dict) -> None:
+    """The keys older readers (plot.py) use: medians as plain numbers, spreads beside."""
+    p = r["projection"]
+    r["catch_up"] = {
+        "seconds": p["catch_up"]["seconds"]["median"],
+        "us_per_event": p["catch_up"]["us_per_event"],
+        "us_per_event_spread": p["catch_up"]["us_per_event_spread"],
+        "ratio_vs_raw_scan": p["catch_up"]["ratio_vs_raw_scan"],
+        "events": p["events"],
+    }
+    r["raw_scan"] = {
+        "seconds": p["raw_scan"]["seconds"]["median"],
+        "us_per_event": p["raw_scan"]["us_per_event"],
+        "us_per_event_spread": p["raw_scan"]["us_per_event_spread"],
+        "work": p["raw_scan_work"],
+    }
+    if "rebuild" in p:
         r["rebuild"] = {
-            "seconds": t,
-            "us_per_event": t / applied * 1e6,
-            "ratio_vs_raw_scan": t_raw / t,
+            "seconds": p["rebuild"]["seconds"]["median"],
+            "us_per_event": p["rebuild"]["us_per_event"],
+            "us_per_event_spread": p["rebuild"]["us_per_event_spread"],
+            "ratio_vs_raw_scan": p["rebuild"]["ratio_vs_raw_scan"],
         }
-    log(f"{label}: audit report")
-    r["audit_report"] = reads.audit_report(url, reps=args.reps)
-    if peers:
-        log(f"{label}: naive pandas report")
-        t, naive = reads.naive_pandas_report(db)
-        r["naive_pandas"] = {"seconds": t, "rows": len(naive)}
-        r["naive_pandas"]["speedup_of_audit_report"] = t / r["audit_report"]["warm_s"]
-        r["naive_pandas"]["speedup_of_audit_report_cold"] = t / r["audit_report"]["cold_s"]
-    log(f"{label}: dashboard pages (fresh process)")
-    r["pages"] = reads.pages(url)
-    log(f"{label}: single appends ({args.single})")
-    team = r["pages"]["team_id"]
-    sip, raw = ab.single_latency(url, args.single, team)
-    r["single_append"] = ab.latency_summary(sip, raw)
+
+
+def single_and_incremental(r: dict, url: str, args) -> None:
+    log(f"{r['label']}: single appends ({args.single}, interleaved one for one with the peer)")
+    sip, raw = ab.single_latency(url, args.single, team_of(url))
+    r["single_append"] = ab.latency_summary(sip, raw, reps=max(args.reps, 5))
     t, applied = reads.catch_up(url)
     r["incremental_catch_up"] = {
         "events": applied,
         "seconds": t,
         "us_per_event": t / max(applied, 1) * 1e6,
     }
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    if n_target <= args.import_max:
-        log(f"{label}: CSV import")
-        r["import"] = import_bench.import_compare(tmp, n_target)
-    if pg is not None and peers:
-        r["postgresql"] = run_pg(label, cons, pg, args)
+
+
+def prepare_big(label: str, tmp: Path, args) -> tuple[Path, dict]:
+    """Phase 0: the largest size's database, seeded alone before anything else is measured,
+    or copied from ``--reuse-10m`` when the seed parameters recorded beside it match."""
+    params = seed_params(label)
+    db = tmp / f"sipdash_{label}.db"
+    if args.reuse_10m:
+        src = Path(args.reuse_10m)
+        side = Path(str(src) + ".json")
+        cached = json.loads(side.read_text()) if side.exists() else None
+        if cached and cached.get("params") == params:
+            log(f"{label}: reusing {src} (seed parameters match); copying it")
+            remove_db(db)
+            shutil.copyfile(src, db)
+            info = dict(cached["seed"])
+            info["reused_from"] = str(src)
+            return db, info
+        log(f"{label}: {src} not reusable (parameters differ or no {side.name}); seeding")
+    db, info = seed_size(label, tmp)
+    if args.keep_10m:
+        dest = Path(args.keep_10m)
+        log(f"{label}: keeping the seeded (unprojected) database as {dest}")
+        reads.checkpoint_wal(db)
+        remove_db(dest)
+        shutil.copyfile(db, dest)
+        Path(str(dest) + ".json").write_text(json.dumps({"params": params, "seed": info}))
+    return db, info
+
+
+def run_big(label: str, db: Path, seed: dict, tmp: Path, args, base) -> dict:
+    """The largest size: no peers for append (stated), projection ``--big-reps`` times,
+    pages and pack interleaved against the smallest size."""
+    reps = args.big_reps
+    url = f"sqlite:///{db}"
+    n = seed["events"]
+    r: dict = {
+        "label": label,
+        "target_events": SIZES[label],
+        "consultations": seed["consultations"],
+        "events": n,
+        "seed": seed,
+        "seeded_alone_first": True,
+        "reps": reps,
+        "db_bytes": db.stat().st_size,
+    }
+    log(
+        f"{label}: projection catch-up / raw scan{' / rebuild' if SIZES[label] <= args.rebuild_max else ''} × {reps}"
+    )
+    r["projection"] = reads.projection_compare(
+        db, n, reps, with_rebuild=SIZES[label] <= args.rebuild_max
+    )
+    _flatten_projection(r)
+    hook = run_hook("projection", args.errors, url=url, path=db, db=db, events=n, reps=reps,
+                    tmp=tmp, label=label, pg=None)  # fmt: skip
+    if hook:
+        r["projection_hook"] = hook
+    log(f"{label}: audit report × {args.reps}")
+    r.update(audit_vs_pandas(url, None, args.reps))
+    log(f"{label}: dashboard pages against {base[0] if base else 'nothing'} × {args.reps}")
+    r["pages"] = pages_vs_base(label, url, base, args.reps)
+    if base is not None and base[0] != label and not args.no_pack:
+        import pack_bench
+
+        log(f"{label}: review pack against {base[0]} × {args.pack_reps}")
+        r["pack"] = pack_bench.compare_sizes({base[0]: base[1], label: url}, args.pack_reps)
+    single_and_incremental(r, url, args)
     return r
 
 
-class BackgroundSeed:
-    """The largest size's seed, started first in its own process (``seed_db.py``)."""
-
-    def __init__(self, label: str, tmp: Path) -> None:
-        self.label = label
-        self.out = tmp / f"seed_{label}.json"
-        db = tmp / f"sipdash_{label}.db"
-        cons = consultations_for(SIZES[label])
-        log(f"{label}: seeding {cons:,} consultations in the background")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve().parent / "seed_db.py"),
-                f"sqlite:///{db}",
-                str(cons),
-                str(self.out),
-            ]
-        )
-
-    def wait(self) -> tuple[float, int]:
-        if self.proc.wait() != 0:
-            raise RuntimeError(
-                f"the background seed of {self.label} failed ({self.proc.returncode})"
-            )
-        done = json.loads(self.out.read_text())
-        return done["seconds"], done["events"]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def run_pg(label: str, cons: int, pg, args) -> dict:
+    """One sample each (stated): PostgreSQL seed, catch-up, audit report, pages."""
     url = pg.new_database()
     try:
         log(f"{label}: PostgreSQL seed")
         t, n = ab.seeding(url, cons)
-        out: dict = {"events": n, "seed": {"seconds": t, "eps": n / t}}
+        out: dict = {"events": n, "seed": {"seconds": t, "eps": n / t}, "samples": 1}
         log(f"{label}: PostgreSQL catch-up")
         t, applied = reads.catch_up(url)
         out["catch_up"] = {"seconds": t, "us_per_event": t / applied * 1e6}
@@ -194,186 +394,11 @@ def run_pg(label: str, cons: int, pg, args) -> dict:
 # --- printing ----------------------------------------------------------------------------
 
 
-def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def _g(d: dict, *path):
-    for p in path:
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
-
-
-def table(title: str, header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = [f"\n{title}", "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
-
-
 def report(res: dict) -> str:
-    sizes = res["sizes"]
-    out = []
-    rows = []
-    for s in sizes:
-        a = s.get("append", {})
-        rows.append(
-            [
-                s["label"],
-                f"{s['events']:,}",
-                _fmt(a.get("sipdash_eps"), ",.0f"),
-                _fmt(a.get("raw_eps"), ",.0f"),
-                _fmt(a.get("ratio_vs_raw"), ".2f"),
-                _fmt(a.get("eventsourcing_eps"), ",.0f"),
-                _fmt(a.get("ratio_vs_eventsourcing"), ".2f"),
-                _fmt(_g(s, "postgresql", "seed", "eps"), ",.0f"),
-            ]
-        )
-    out.append(
-        table(
-            "bulk append, events/s (targets: ≥0.7× raw, ≥1.5× eventsourcing)",
-            ["size", "events", "sipdash", "raw", "×raw", "evsrc", "×evsrc", "sipdash PG seed"],
-            rows,
-        )
-    )
-    rows = [
-        [
-            s["label"],
-            _fmt(s["seed"]["eps"], ",.0f"),
-            _fmt(_g(s, "append", "sipdash_eps"), ",.0f"),
-            _fmt(s["seed"].get("ratio_vs_bulk"), ".2f"),
-            _fmt(s["seed"]["seconds"], ".1f"),
-        ]
-        for s in sizes
-    ]
-    out.append(
-        table(
-            "seeding (generate + append), events/s (target ≥0.5× bulk)",
-            ["size", "seed", "bulk", "×bulk", "seed s"],
-            rows,
-        )
-    )
-    rows = [
-        [
-            s["label"],
-            f"{s['single_append']['sipdash_p50_ms']:.2f}",
-            f"{s['single_append']['sipdash_p99_ms']:.2f}",
-            f"{s['single_append']['raw_p50_ms']:.2f}",
-            f"{s['single_append']['raw_p99_ms']:.2f}",
-            f"{s['single_append']['p99_ratio']:.2f}",
-        ]
-        for s in sizes
-    ]
-    out.append(
-        table(
-            "single append latency, ms (target p99 ≤3× raw)",
-            ["size", "sip p50", "sip p99", "raw p50", "raw p99", "p99 ×"],
-            rows,
-        )
-    )
-    rows = [
-        [
-            s["label"],
-            f"{s['import']['rows']:,}",
-            f"{s['import']['events']:,}",
-            f"{s['import']['sipdash_eps']:,.0f}",
-            f"{s['import']['raw_eps']:,.0f}",
-            f"{s['import']['ratio_vs_raw']:.2f}",
-            f"{s['import']['ratio_vs_raw_excl_projection']:.2f}",
-        ]
-        for s in sizes
-        if "import" in s
-    ]
-    if rows:
-        out.append(
-            table(
-                "CSV import, events/s (target ≥0.25× raw)",
-                ["size", "rows", "events", "sipdash", "raw", "×raw", "×raw w/o proj"],
-                rows,
-            )
-        )
-    rows = [
-        [
-            s["label"],
-            f"{s['catch_up']['us_per_event']:.1f}",
-            _fmt(_g(s, "rebuild", "us_per_event"), ".1f"),
-            f"{s['raw_scan']['us_per_event']:.1f}",
-            f"{s['catch_up']['ratio_vs_raw_scan']:.2f}",
-            _fmt(_g(s, "rebuild", "ratio_vs_raw_scan"), ".2f"),
-            f"{s['incremental_catch_up']['us_per_event']:.0f}",
-            _fmt(_g(s, "postgresql", "catch_up", "us_per_event"), ".1f"),
-        ]
-        for s in sizes
-    ]
-    out.append(
-        table(
-            "projection, µs/event (target ≥0.5× raw scan-and-decode; flat per event)",
-            ["size", "catch-up", "rebuild", "raw scan", "×raw cu", "×raw rb", "incr", "PG cu"],
-            rows,
-        )
-    )
-    base = sizes[0]
-    rows = []
-    for s in sizes:
-        ar = s["audit_report"]
-        rows.append(
-            [
-                s["label"],
-                f"{ar['cold_s'] * 1e3:.1f}",
-                f"{ar['warm_s'] * 1e3:.1f}",
-                f"{ar['warm_s'] / base['audit_report']['warm_s']:.2f}",
-                _fmt(_g(s, "naive_pandas", "seconds"), ".2f"),
-                _fmt(_g(s, "naive_pandas", "speedup_of_audit_report"), ",.0f"),
-                _fmt(
-                    _g(s, "postgresql", "audit_report", "warm_s")
-                    and _g(s, "postgresql", "audit_report", "warm_s") * 1e3,
-                    ".1f",
-                ),
-            ]
-        )
-    out.append(
-        table(
-            f"audit report, ms (targets: ≤1.5× the {base['label']} cost; ≥50× faster than pandas at 1M)",
-            ["size", "cold", "warm", f"×{base['label']}", "pandas s", "speedup", "PG warm"],
-            rows,
-        )
-    )
-    rows = []
-    for s in sizes:
-        p = s["pages"]
-        row = [s["label"]]
-        for page in ("overview", "team", "compare", "events_first", "events_later"):
-            row.append(f"{p[page]['cold_s'] * 1e3:.0f}/{p[page]['warm_s'] * 1e3:.0f}")
-        row.append(f"{p['overview']['warm_s'] / base['pages']['overview']['warm_s']:.2f}")
-        row.append(f"{p['peak_rss_mb']:.0f}")
-        row.append(
-            _fmt(
-                _g(s, "postgresql", "pages", "overview", "warm_s")
-                and _g(s, "postgresql", "pages", "overview", "warm_s") * 1e3,
-                ".0f",
-            )
-        )
-        rows.append(row)
-    out.append(
-        table(
-            "dashboard pages, ms cold/warm (target ≤1.5× the smallest size; warm < 500 ms); peak RSS MB",
-            [
-                "size",
-                "overview",
-                "team",
-                "compare",
-                "log p1",
-                "log later",
-                "ov ×",
-                "RSS",
-                "PG ov warm",
-            ],
-            rows,
-        )
-    )
-    return "\n".join(out)
+    """The same tables as ``report_md`` (Markdown reads fine in a terminal)."""
+    from report_md import render
+
+    return render(res)
 
 
 def write_results(res: dict, path: Path) -> None:
@@ -381,41 +406,54 @@ def write_results(res: dict, path: Path) -> None:
     path.write_text(json.dumps(res, indent=2, default=str))
 
 
+def _count(text: str) -> int:
+    return SIZES[text.strip().lower()] if text.strip().lower() in SIZES else int(float(text))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--sizes", default="10k,100k,1m,10m")
-    ap.add_argument("--quick", action="store_true", help="smoke run: 10k, fewer repetitions")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2k + 10k, 2 repetitions")
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--no-eventsourcing", action="store_true")
+    ap.add_argument("--no-pack", action="store_true", help="skip the pack at the largest size")
+    ap.add_argument("--pack", action="store_true", help="with --quick: build the pack too")
     ap.add_argument("--single", type=int, default=1_000, help="single appends per size")
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=REPS, help="interleaved repetitions (>= 5)")
     ap.add_argument(
-        "--rebuild-max",
-        type=int,
-        default=max(SIZES.values()),
-        help="time a full rebuild (drop + fold from position 0) up to this many events "
-        "(default: every size)",
+        "--big-reps", type=int, default=1, help="projection repetitions above --peer-max"
     )
+    ap.add_argument("--pack-reps", type=int, default=3, help="pack builds per size (10k vs 10M)")
+    ap.add_argument("--peer-max", type=_count, default=PEER_MAX, help="peers up to this size")
+    ap.add_argument("--es-max", type=_count, default=100_000, help="eventsourcing up to this")
+    ap.add_argument("--pg-max", type=_count, default=100_000, help="PostgreSQL up to this")
     ap.add_argument(
-        "--import-max", type=int, default=100_000, help="CSV import up to this many events"
+        "--rebuild-max", type=_count, default=1_000_000, help="time a full rebuild up to this"
     )
-    ap.add_argument(
-        "--no-overlap",
-        action="store_true",
-        help="seed the largest size (above 1M) in its turn instead of beside the smaller ones",
-    )
+    ap.add_argument("--import-max", type=_count, default=100_000, help="CSV import up to this")
+    ap.add_argument("--reuse-10m", metavar="PATH", help="copy this seeded database (if it fits)")
+    ap.add_argument("--keep-10m", metavar="PATH", help="save the largest size's fresh seed here")
     ap.add_argument("--tmp", default="/tmp")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/latest.json")
     ap.add_argument("--chart", type=Path, default=ROOT / "docs/performance-cost.png")
     args = ap.parse_args()
     if args.quick:
-        args.sizes, args.single, args.reps = "10k", 200, 2
-    labels = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+        # every code path at tiny sizes: 2k with peers, 10k through the "big" phase
+        args.sizes, args.single, args.reps, args.peer_max = "2k,10k", 100, 2, 2_000
+        args.pack_reps, args.pg_max = 1, min(args.pg_max, 2_000)
+        args.no_pack = args.no_pack or not args.pack  # a pack build is a minute when loaded
+    labels = sorted(
+        {s.strip().lower() for s in args.sizes.split(",") if s.strip()},
+        key=lambda x: SIZES.get(x, 0),
+    )
     unknown = [s for s in labels if s not in SIZES]
     if unknown:
         ap.error(f"unknown size(s) {unknown}; choose from {', '.join(SIZES)}")
+    if args.reps < 5 and not args.quick:
+        log(f"warning: --reps {args.reps} is below the method's five repetitions")
+    args.errors = []
 
     started = time.perf_counter()
     pg = None
@@ -431,31 +469,70 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(pg.version if pg else None),
         "postgresql_settings": pg.settings() if pg else None,
-        "programme": {"scenario": SCENARIO, "seed": SEED, "teams": TEAMS, "months": MONTHS},
+        "programme": {
+            "scenario": SCENARIO,
+            "seed": SEED,
+            "teams": TEAMS,
+            "months": MONTHS,
+            "clinicians_per_team": CLINICIANS,
+        },
+        "method": {
+            "reps": args.reps,
+            "big_reps": args.big_reps,
+            "pack_reps": args.pack_reps,
+            "peer_max": args.peer_max,
+            "es_max": args.es_max,
+            "pg_max": args.pg_max,
+            "rebuild_max": args.rebuild_max,
+            "order": "interleaved A B A B …; the largest size seeded first, alone",
+        },
         "sizes": [],
     }
     tmp = Path(tempfile.mkdtemp(prefix="sipdash-bench-", dir=args.tmp))
-    args.background_seeds = {}
+    big = [x for x in labels if SIZES[x] > args.peer_max]
+    small = [x for x in labels if SIZES[x] <= args.peer_max]
+    base: tuple[str, str] | None = None
     try:
-        if len(labels) > 1 and not args.no_overlap:
-            # the largest size's seed is the longest single step: run it beside the others
-            big = max(labels, key=lambda x: SIZES[x])
-            if SIZES[big] > PEER_MAX:
-                args.background_seeds[big] = BackgroundSeed(big, tmp)
-        for label in labels:
+        prepared = {}
+        for label in big:  # phase 0: alone, before anything is measured
             t0 = time.perf_counter()
-            res["sizes"].append(run_size(label, tmp, args, pg))
-            res["sizes"][-1]["wall_s"] = time.perf_counter() - t0
+            prepared[label] = prepare_big(label, tmp, args)
+            res.setdefault("phase0_s", {})[label] = time.perf_counter() - t0
+        for label in small:
+            t0 = time.perf_counter()
+            r, db = run_size(label, tmp, args, pg, base)
+            if base is None:
+                base = (label, f"sqlite:///{db}")  # kept: pages and pack compare against it
+            else:
+                remove_db(db)
+            r["wall_s"] = time.perf_counter() - t0
+            res["sizes"].append(r)
             res["wall_s"] = time.perf_counter() - started
             write_results(res, args.out)
-            log(f"{label}: done in {res['sizes'][-1]['wall_s']:.0f} s")
+            log(f"{label}: done in {r['wall_s']:.0f} s")
+        if pg is not None:
+            pg.stop()
+            pg = None
+        for label in big:
+            t0 = time.perf_counter()
+            db, info = prepared[label]
+            if base is None:
+                base = (label, f"sqlite:///{db}")
+            r = run_big(label, db, info, tmp, args, base)
+            r["wall_s"] = time.perf_counter() - t0
+            res["sizes"].append(r)
+            res["wall_s"] = time.perf_counter() - started
+            write_results(res, args.out)
+            log(f"{label}: done in {r['wall_s']:.0f} s")
+        hook = run_hook("interactions", args.errors, reps=args.reps, tmp=tmp)
+        if hook:
+            res["interactions_hook"] = hook
     finally:
-        for seed_proc in args.background_seeds.values():
-            seed_proc.stop()
         if pg is not None:
             pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     res["wall_s"] = time.perf_counter() - started
+    res["errors"] = args.errors
     write_results(res, args.out)
     print(report(res))
     try:
@@ -466,6 +543,9 @@ def main() -> None:
     except Exception as exc:  # the chart is a by-product: never lose the results for it
         log(f"chart not written: {exc!r}")
     print(f"\nresults: {args.out}\ntotal wall time: {res['wall_s']:.0f} s")
+    if args.errors:
+        print("errors:\n  " + "\n  ".join(args.errors), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

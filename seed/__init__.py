@@ -39,14 +39,16 @@ def generate(
     teams: int | None = None,
     months: int | None = None,
     consultations: int | None = None,
+    clinicians: int | None = None,
 ) -> Iterator[NewEvent]:
     """Stream the scenario's events in ``recorded_at`` order (constant memory per month).
 
     ``teams`` (large scenario only), ``months`` and ``consultations`` (the total over the
-    whole programme) override the scenario's defaults. Raises ``ValueError`` at once for bad
+    whole programme) override the scenario's defaults; ``clinicians`` fixes each team's
+    starting staff (benchmarks hold it constant while the log grows). Raises ``ValueError`` at once for bad
     arguments.
     """
-    plan = build_plan(scenario, seed, teams, months, consultations)
+    plan = build_plan(scenario, seed, teams, months, consultations, clinicians)
     return Generator(plan).events()
 
 
@@ -56,9 +58,10 @@ def estimate_events(
     teams: int | None = None,
     months: int | None = None,
     consultations: int | None = None,
+    clinicians: int | None = None,
 ) -> int:
     """About how many events :func:`generate` yields (for a progress bar; within a few %)."""
-    return _estimate(build_plan(scenario, seed, teams, months, consultations))
+    return _estimate(build_plan(scenario, seed, teams, months, consultations, clinicians))
 
 
 def seed_metadata(scenario: str, seed: int) -> dict[str, object]:
@@ -73,6 +76,7 @@ def run_seed(
     months: int | None = None,
     consultations: int | None = None,
     progress: Callable[[int], None] | None = None,
+    clinicians: int | None = None,
 ) -> AppendResult:
     """Generate the scenario and append it through the store's bulk path.
 
@@ -84,7 +88,7 @@ def run_seed(
             f"the database already holds {head.position} events; "
             "sipdash seed only writes into an empty database"
         )
-    events = generate(scenario, seed, teams, months, consultations)
+    events = generate(scenario, seed, teams, months, consultations, clinicians)
     return store.append_many(
         events,
         history=True,

@@ -217,8 +217,13 @@ def build_plan(
     teams: int | None = None,
     months: int | None = None,
     consultations: int | None = None,
+    clinicians: int | None = None,
 ) -> Plan:
-    """Everything about the programme that is not an individual consultation."""
+    """Everything about the programme that is not an individual consultation.
+
+    ``clinicians`` fixes each team's starting staff (otherwise volume / consultations per
+    clinician-month, clamped): benchmarks grow the log with the staff held constant.
+    """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     params = load_params()
@@ -238,6 +243,9 @@ def build_plan(
     total = int(consultations if consultations is not None else spec["consultations"])
     if total < 0:
         raise ValueError("--consultations must not be negative")
+    if clinicians is not None and clinicians < 1:
+        raise ValueError("--clinicians must be at least 1")
+    fixed_staff = clinicians
 
     rng = random.Random(f"sipdash-seed:{scenario}:{seed}:plan")
     fake = Faker("en_GB")
@@ -341,10 +349,12 @@ def build_plan(
         mean_volume = sum(volumes[i]) / max(1, n_months)
         n_clin = round(mean_volume / per_clin)
         n_clin = min(max(n_clin, int(staff["min_clinicians"])), int(staff["max_clinicians"]))
+        if fixed_staff is not None:
+            n_clin = fixed_staff
         place = _unique(lambda: fake.city(), places)
         team_id = ts["id"]
         roles = tuple(service["roles"])
-        clinicians = [
+        team_staff = [
             ClinicianSeed(
                 f"{team_id}-c{k + 1:03d}",
                 rng.choice(roles),
@@ -395,7 +405,7 @@ def build_plan(
                 key_staff_leave_share=float(arch.get("key_staff_leave_share", 0.0)),
                 milestones=milestones,
                 volumes=volumes[i],
-                clinicians=clinicians,
+                clinicians=team_staff,
                 caseload=max(10, round(mean_volume * float(vol_p["caseload_months"]))),
             )
         )
