@@ -21,6 +21,7 @@ from events import EventStore
 from events.chain import LOG_KEY_ENV
 from events.chain import log_key as chain_log_key
 from events.db import DEFAULT_URL, ENV_VAR, normalise_url
+from events.elements import ELEMENTS, Registry
 from events.pseudonym import DEMO_KEY, KEY_ENV, PatientRegistry
 
 from .projections import Projector
@@ -98,6 +99,8 @@ class Wiring:
     store: EventStore
     projector: Projector
     registry: PatientRegistry
+    #: the programme's enablers (events.elements): the projector's read models derive from it
+    elements: Registry = ELEMENTS
 
     def importer(self, *, actor: str = "sipdash import"):
         """An :class:`audit.imports.Importer` over this wiring."""
@@ -118,13 +121,17 @@ def bootstrap(
     *,
     create: bool = True,
     settings: Settings | None = None,
+    registry: Registry = ELEMENTS,
 ) -> Wiring:
     """Open the database named by the settings and wire store, projector and registry.
 
-    ``create`` makes any missing tables (the read models and the pseudonym mapping)."""
+    ``create`` makes any missing tables (the read models and the pseudonym mapping).
+    ``registry``: the programme's enablers (default: the three of events.elements); a
+    programme with another set passes its own, and the read models, projector and services
+    derive from it."""
     settings = settings or load_settings(url, key)
     store = EventStore(settings.database_url, log_key=settings.log_key)
-    wiring = wire(settings, store, Projector(store))
+    wiring = wire(settings, store, Projector(store, registry))
     if create:
         wiring.projector.ensure_schema()
         wiring.registry.ensure_schema()
@@ -134,4 +141,10 @@ def bootstrap(
 def wire(settings: Settings, store: EventStore, projector: Projector) -> Wiring:
     """The wiring over an already open store and projector (the dashboard keeps one of each
     per database for the life of the server, while the key is re-read on every run)."""
-    return Wiring(settings, store, projector, PatientRegistry(store.engine, settings.pseudonym_key))
+    return Wiring(
+        settings,
+        store,
+        projector,
+        PatientRegistry(store.engine, settings.pseudonym_key),
+        projector.registry,
+    )

@@ -9,6 +9,7 @@ Everything is read from the read models as known at the request's ``as_of``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import datetime
 
 import pandas as pd
@@ -18,9 +19,10 @@ from events.store import format_ts
 from events.types import MEASURES
 
 from . import queries
-from .judgement import Decisions, judge_team
+from .judgement import Decisions, Verdict, chart_args, is_counted, verdict
 from .measures import audit_measures
 from .settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine
+from .spc import p_chart
 
 CURVE_COLUMNS = ["period", "measure", "teams_norm", "teams_total"]
 TEAM_COLUMNS = ["team_id", "period", "measure", "is_norm", "counted"]
@@ -64,42 +66,99 @@ def judge_months(
     """Every team judged at every month from its first audited month to the programme's last,
     on its own series up to that month with the decisions in force then (pure: no I/O).
 
-    The judgement is the overview's own (``audit.judgement.judge_team``, called exactly as
-    ``views.overview`` calls it, with ``up_to`` the month). ``measures``: ``audit_measures``
-    rows (team, period, measure, numerator, denominator, proportion[, provisional]).
-    ``limits``: ``queries.all_limits_settings``. ``counted`` says whether the team is in
-    ``teams_total`` at that month (audited recently); ``is_norm`` is only ever true if counted."""
+    The judgement is the overview's own rule (``audit.judgement.verdict`` on the p-chart of
+    the final points up to the month, as ``judge_team(..., up_to=month)`` computes it; a test
+    holds them equal). ``measures``: ``audit_measures`` rows (team, period, measure, numerator,
+    denominator, proportion[, provisional]). ``limits``: ``queries.all_limits_settings``.
+    ``counted`` says whether the team is in ``teams_total`` at that month (audited recently);
+    ``is_norm`` is only ever true if counted.
+
+    Each verdict is memoised on what it depends on (the final points up to the month, the
+    decisions in force then, the settings), so a month with no new final point reuses the last
+    one and, across calls, a new event re-judges only the months of the team it touches."""
     m = measures[measures["denominator"] > 0]
     if m.empty:
         return pd.DataFrame(columns=TEAM_COLUMNS)
     months = month_range(str(m["period"].min()), str(m["period"].max()))
+    if "proportion" not in m:
+        m = m.assign(proportion=m["numerator"] / m["denominator"])
+    provisional = (
+        m["provisional"].fillna(False).astype(bool)
+        if "provisional" in m
+        else pd.Series(False, index=m.index)
+    )
+    m = m.assign(_provisional=provisional)
     records = []
     for (team_id, measure), rows in m.groupby(["team", "measure"], sort=True):
-        rows = rows.sort_values("period").reset_index(drop=True)
+        rows = rows.sort_values("period")
         decisions = Decisions.from_settings(limits.get((team_id, measure)))
         first = str(rows["period"].iloc[0])
+        final = rows[~rows["_provisional"]]
+        periods = [str(p) for p in final["period"]]
+        nums = [int(x) for x in final["numerator"]]
+        dens = [int(x) for x in final["denominator"]]
+        props = final["proportion"].tolist()
         for period in months:
             if period < first:
                 continue
-            judged = judge_team(
-                rows,
-                decisions,
-                up_to=period,
-                settings=settings,
-                team_id=team_id,
-                measure=measure,
-                with_frame=False,
+            n = bisect_right(periods, period)
+            judged = _verdict_memo(
+                tuple(periods[:n]),
+                tuple(nums[:n]),
+                tuple(dens[:n]),
+                tuple(props[:n]),
+                decisions.up_to(period),
+                settings,
             )
+            counted = is_counted(judged.last_period, period)
             records.append(
                 {
                     "team_id": team_id,
                     "period": period,
                     "measure": measure,
-                    "is_norm": bool(judged.is_norm and judged.counted),
-                    "counted": bool(judged.counted),
+                    "is_norm": bool(judged.is_norm and counted),
+                    "counted": bool(counted),
                 }
             )
     return pd.DataFrame(records, columns=TEAM_COLUMNS)
+
+
+_VERDICTS: dict[tuple, Verdict] = {}
+_VERDICTS_MAX = 200_000
+"""Memoised verdicts (a few hundred bytes each): cleared whole when full."""
+
+
+def _verdict_memo(
+    periods: tuple[str, ...],
+    nums: tuple[int, ...],
+    dens: tuple[int, ...],
+    props: tuple[float, ...],
+    decisions: Decisions,
+    settings: ProgrammeSettings,
+) -> Verdict:
+    """:func:`audit.judgement.verdict` of the p-chart of these final points, memoised on
+    exactly what it depends on (so a hit is the same verdict, never a stale one)."""
+    key = (periods, nums, dens, props, decisions, settings)
+    hit = _VERDICTS.get(key)
+    if hit is not None:
+        return hit
+    result = (
+        p_chart(
+            list(periods),
+            list(nums),
+            list(dens),
+            settings=settings.spc,
+            **chart_args(list(periods), decisions),
+        )
+        if periods
+        else None
+    )
+    small = [d < settings.small_sample for d in dens]
+    out = verdict(list(periods), list(props), small, result, decisions, settings)
+    if len(_VERDICTS) >= _VERDICTS_MAX:
+        _VERDICTS.clear()
+    _VERDICTS[key] = out
+    return out
 
 
 def culture_curve(

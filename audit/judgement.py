@@ -334,38 +334,18 @@ def judge_team(
         frame = _frame(rows, drawn, decisions, chart)
     final_periods = final["period"].tolist()
     parts = _partitions(final_periods, decisions, settings)
-
-    small_flags = final["small"].tolist()
-    eligible = [i for i, small in enumerate(small_flags) if not small]
-    j = eligible[-1] if eligible else None
-    variation = assurance = state = since = target_now = None
-    last_period = None
-    if j is not None and result is not None:
-        point = result.points[j]
-        last_period = point.period
-        target_now = decisions.target_for(point.period)
-        if result.variation is not None:  # enough points for limits and icons
-            variation = state = point.point_type
-            assurance = assurance_against_target(
-                improvement, target_now, point.lower_limit, point.upper_limit
-            )
-            if _against_old_limits(j, final_periods, decisions) and SUSTAINED.intersection(
-                point.signals
-            ):
-                assurance = NOT_ASSESSABLE
-            since = point.period
-            for k in range(j - 1, -1, -1):
-                if result.points[k].point_type != state:
-                    break
-                since = result.points[k].period
-    is_norm, why = _norm(result, final, eligible, decisions, assurance, settings, improvement)
+    v = verdict(
+        final_periods,
+        final["proportion"].tolist(),
+        final["small"].tolist(),
+        result,
+        decisions,
+        settings,
+        improvement,
+    )
     first = _first_sustained_improvement(final, decisions, settings)
     reference = up_to or (rows["period"].iloc[-1] if len(rows) else None)
-    counted = (
-        last_period is not None
-        and reference is not None
-        and month_index(reference) - month_index(last_period) < STALE_MONTHS
-    )
+    counted = is_counted(v.last_period, reference)
     present = rows["period"].tolist()
     return Judgement(
         team_id=team_id,
@@ -375,18 +355,82 @@ def judge_team(
         frame=frame,
         missing=missing_months(present),
         partitions=parts,
-        last_period=last_period,
-        variation=variation,
-        assurance=assurance,
-        target_now=target_now,
-        is_norm=is_norm and counted,
-        norm_reason=why if counted else "not audited recently: counted neither way",
+        last_period=v.last_period,
+        variation=v.variation,
+        assurance=v.assurance,
+        target_now=v.target_now,
+        is_norm=v.is_norm and counted,
+        norm_reason=v.norm_reason if counted else "not audited recently: counted neither way",
         first_improvement=first,
-        state=state,
-        state_since=since,
+        state=v.variation,
+        state_since=v.state_since,
         counted=counted,
         small_months=tuple(rows.loc[rows["small"] & ~rows["provisional"], "period"]),
         provisional_months=tuple(rows.loc[rows["provisional"], "period"]),
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict of one p-chart of final points: what the icons, the norm and the headline
+    say (before the "audited recently" rule, which depends on the month it is judged at)."""
+
+    last_period: str | None  # the last final, non-small point
+    variation: str | None  # its point type (also the state)
+    assurance: str | None
+    target_now: float | None
+    state_since: str | None
+    is_norm: bool
+    norm_reason: str
+
+
+def verdict(
+    periods: list[str],
+    proportions: list[float],
+    small: list[bool],
+    result: SpcResult | None,
+    decisions: Decisions,
+    settings: ProgrammeSettings = DEFAULT_SETTINGS,
+    improvement: str = "up",
+) -> Verdict:
+    """The verdict from the p-chart ``result`` of the final points (``periods``,
+    ``proportions``, ``small`` flags), with ``decisions`` already cut to the month judged.
+
+    Plain lists, no pandas: :func:`judge_team` and the culture-shift curve (which judges every
+    team at every month) share this one rule."""
+    eligible = [i for i, s in enumerate(small) if not s]
+    j = eligible[-1] if eligible else None
+    variation = assurance = since = target_now = None
+    last_period = None
+    if j is not None and result is not None:
+        point = result.points[j]
+        last_period = point.period
+        target_now = decisions.target_for(point.period)
+        if result.variation is not None:  # enough points for limits and icons
+            variation = point.point_type
+            assurance = assurance_against_target(
+                improvement, target_now, point.lower_limit, point.upper_limit
+            )
+            if _against_old_limits(j, periods, decisions) and SUSTAINED.intersection(point.signals):
+                assurance = NOT_ASSESSABLE
+            since = point.period
+            for k in range(j - 1, -1, -1):
+                if result.points[k].point_type != variation:
+                    break
+                since = result.points[k].period
+    is_norm, why = _norm(
+        result, periods, proportions, eligible, decisions, assurance, settings, improvement
+    )
+    return Verdict(last_period, variation, assurance, target_now, since, is_norm, why)
+
+
+def is_counted(last_period: str | None, reference: str | None) -> bool:
+    """Audited recently at ``reference``: the last final, non-small point is less than
+    ``STALE_MONTHS`` months older (else counted neither way in the headline)."""
+    return (
+        last_period is not None
+        and reference is not None
+        and month_index(reference) - month_index(last_period) < STALE_MONTHS
     )
 
 
@@ -400,7 +444,8 @@ def _against_old_limits(j: int, periods: list[str], decisions: Decisions) -> boo
 
 def _norm(
     result: SpcResult | None,
-    final: pd.DataFrame,
+    periods: list[str],
+    values: list[float],
     eligible: list[int],
     decisions: Decisions,
     assurance: str | None,
@@ -415,7 +460,6 @@ def _norm(
     recent = eligible[-window:]
     if len(recent) < window:
         return False, f"not yet the norm: fewer than {window} final months with enough notes"
-    periods, values = final["period"].tolist(), final["proportion"].tolist()
     met = []
     for i in recent:
         target = decisions.target_for(str(periods[i]))

@@ -20,7 +20,8 @@ from sqlalchemy import Connection, inspect
 
 from events import EventStore, StoreError
 from events.db import driver_cursor, lock_schema, tables_missing
-from events.types import ELEMENT_OF_TYPE, ELEMENTS, EVENT_TYPES, MEASURES, event_class
+from events.elements import ELEMENTS, Registry
+from events.types import EVENT_TYPES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
@@ -42,34 +43,56 @@ _TEAM_FACT_TYPES = frozenset(
     }
 )
 
-
-#: A note being folded is its rm_case_notes row as a list, in the order the insert names the
-#: columns (a list, not a class: the fold makes one per consultation and is the projector's hot
-#: loop). A note loaded from the read model has only its id, team, period and the three flags
-#: filled: it is written back as an UPDATE when it changed. An element is yes (its _FLAG set),
-#: no (neither set) or not applicable (its _NA set: out of that element's denominator and the
-#: bundle's). _INIT / _INIT_NA: numerator / denominator-exclusion known at creation.
-_TEAM, _PERIOD, _FLAG, _INIT = 2, 5, 8, 12  # _FLAG + element index; _INIT + element index
-_CLINICIAN, _IMD = 3, 16  # the reach strata (who wrote the note; the patient's IMD quintile)
-_NA, _INIT_NA = 17, 20  # _NA + element index; _INIT_NA + element index (+ 3: all three)
-_TABLE_NAMES = tuple(t.name for t in rm.ALL_TABLES)
-_NOTE_COLUMNS = (
-    "position, consultation_id, team_id, clinician_id, patient_ref, period, occurred_on, "
-    "contact, agenda_setting, goal_setting, follow_up, recorded_at, "
-    "init_agenda_setting, init_goal_setting, init_follow_up, init_all_three, imd_quintile, "
-    "na_agenda_setting, na_goal_setting, na_follow_up, "
-    "init_na_agenda_setting, init_na_goal_setting, init_na_follow_up, init_na_all_three"
-)
 #: Element-state events: type -> (documented, not applicable); the element is in the payload
-#: for the last two, implied by the type for the others.
+#: for these, implied by the type for the registry's "documented" types.
 _STATE_OF_TYPE = {"ElementRetracted": (False, False), "ElementNotApplicable": (False, True)}
-_ELEMENT_INDEX = {element: i for i, element in enumerate(ELEMENTS)}
-_INDEX_OF_TYPE = {typ: _ELEMENT_INDEX[element] for typ, element in ELEMENT_OF_TYPE.items()}
 _CURRENT_VERSION = {name: event_class(name).schema_version for name in EVENT_TYPES}
-
 
 #: The only types whose metadata the fold reads (``synthetic``, ``actor``).
 _METADATA_OF = _TEAM_FACT_TYPES | {"TeamRegistered"}
+
+
+class _Layout:
+    """Where things sit in the fold's lists, derived from the registry (n enablers) and the
+    rm_case_notes columns: never a positional constant that a fourth enabler would shift.
+
+    A note being folded is its rm_case_notes row as a list, in the table's column order (a
+    list, not a class: the fold makes one per consultation and is the projector's hot loop). A
+    note loaded from the read model has only its id, team, period, clinician, IMD quintile and
+    the per-enabler flags filled: it is written back as an UPDATE when it changed. An element
+    is yes (its ``flag`` set), no (neither set) or not applicable (its ``na`` set: out of that
+    element's denominator and the bundle's). ``init`` / ``init_na``: numerator /
+    denominator-exclusion known at creation (enablers, then the bundle).
+
+    The census sums of the fold are, per (day, team, period, clinician, IMD quintile):
+    ``[numerator of each enabler…, of the bundle, notes, exclusions of each enabler…, of the
+    bundle]`` (``2n + 3`` values)."""
+
+    def __init__(self, registry: Registry, tables: rm.ReadModels) -> None:
+        self.registry = registry
+        self.names = names = registry.names
+        self.measures = registry.measures
+        self.n = n = len(names)
+        self.bundle = registry.measures[-1]
+        self.columns = columns = tuple(c.name for c in tables.tables["case_notes"].columns)
+        at = columns.index
+        self.team, self.period = at("team_id"), at("period")
+        self.clinician, self.imd = at("clinician_id"), at("imd_quintile")
+        self.flag, self.na = at(names[0]), at(f"na_{names[0]}")
+        self.init, self.init_na = at(f"init_{names[0]}"), at(f"init_na_{names[0]}")
+        for i, name in enumerate(names):  # the per-enabler columns are consecutive, in order
+            assert at(name) == self.flag + i and at(f"na_{name}") == self.na + i
+        for i, m in enumerate(registry.measures):
+            assert at(f"init_{m}") == self.init + i and at(f"init_na_{m}") == self.init_na + i
+        self.note_columns = ", ".join(columns)
+        #: census sums: numerator of the bundle, notes, first exclusion, bundle exclusion
+        self.s_all, self.s_notes, self.s_na, self.s_na_all = n, n + 1, n + 2, 2 * n + 2
+        self.sums = 2 * n + 3
+        self.index_of = dict(registry.index_of)
+        self.index_of_type = {t: registry.index_of[e] for t, e in registry.element_of_type.items()}
+        #: a new note's per-enabler flags and its creation-time counts (enablers + bundle)
+        self.no_flags = (False,) * n
+        self.zero_counts = (0,) * (n + 1)
 
 
 @dataclass
@@ -82,10 +105,9 @@ class _Batch:
     training: list[tuple] = field(default_factory=list)
     team_facts: list[tuple] = field(default_factory=list)
     element_facts: list[tuple] = field(default_factory=list)
-    #: census changes summed per (day, team, period, clinician, IMD quintile):
-    #: [agenda, goal, follow-up, all three, n, then the notes excluded as not applicable from
-    #: agenda, goal, follow-up, all three]
-    census: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    #: census changes summed per (day, team, period, clinician, IMD quintile), laid out as
+    #: :class:`_Layout` says
+    census: dict[tuple[str, str, str, str, int], list[int]] = field(default_factory=dict)
     rounds: list[tuple] = field(default_factory=list)
     closed: list[tuple] = field(default_factory=list)
     reviews: list[tuple] = field(default_factory=list)
@@ -100,32 +122,249 @@ class _Batch:
 _NO_CHANGE = (0, 0, 0, 0)
 
 
-def _change(
-    census: dict, note: list, index: int, documented: bool, na: bool, rec: str
-) -> tuple[int, int, int, int]:
-    """Apply one element's new state to a note; returns the change to the numerators (element,
-    all three) and to the notes excluded as not applicable (element, all three)."""
-    old_doc = note[_FLAG + index]
-    old_na = note[_NA + index]
-    if old_doc == documented and old_na == na:
-        return _NO_CHANGE
-    was_all = note[8] and note[9] and note[10]
-    was_any_na = note[_NA] or note[_NA + 1] or note[_NA + 2]
-    note[_FLAG + index] = documented
-    note[_NA + index] = na
-    d_el = int(documented) - int(old_doc)
-    x_el = int(na) - int(old_na)
-    d_all = int(note[8] and note[9] and note[10]) - int(was_all)
-    x_all = int(note[_NA] or note[_NA + 1] or note[_NA + 2]) - int(was_any_na)
-    key = (rec[:10], note[_TEAM], note[_PERIOD], note[_CLINICIAN], note[_IMD])
+def _change_function(lay: _Layout) -> Callable[[dict, list, int, bool, bool, str], tuple]:
+    """``change(census, note, index, documented, na, rec)``: apply one element's new state to a
+    note; returns the change to the numerators (element, bundle) and to the notes excluded as
+    not applicable (element, bundle). The layout's offsets are bound once, as closure cells."""
+    flag, flag_end = lay.flag, lay.flag + lay.n
+    na0, na_end = lay.na, lay.na + lay.n
+    team, period, clinician, imd = lay.team, lay.period, lay.clinician, lay.imd
+    s_all, s_na, s_na_all, width = lay.s_all, lay.s_na, lay.s_na_all, lay.sums
+
+    def change(
+        census: dict, note: list, index: int, documented: bool, na: bool, rec: str
+    ) -> tuple[int, int, int, int]:
+        old_doc = note[flag + index]
+        old_na = note[na0 + index]
+        if old_doc == documented and old_na == na:
+            return _NO_CHANGE
+        was_all = False not in note[flag:flag_end]  # every enabler documented
+        was_any_na = True in note[na0:na_end]
+        note[flag + index] = documented
+        note[na0 + index] = na
+        d_el = int(documented) - int(old_doc)
+        x_el = int(na) - int(old_na)
+        d_all = int(False not in note[flag:flag_end]) - int(was_all)
+        x_all = int(True in note[na0:na_end]) - int(was_any_na)
+        key = (rec[:10], note[team], note[period], note[clinician], note[imd])
+        sums = census.get(key)
+        if sums is None:
+            sums = census[key] = [0] * width
+        sums[index] += d_el
+        sums[s_all] += d_all
+        sums[s_na + index] += x_el
+        sums[s_na_all] += x_all
+        return d_el, d_all, x_el, x_all
+
+    return change
+
+
+class _Fold:
+    """The state of folding one batch, shared by the per-type handlers."""
+
+    __slots__ = (
+        "b", "census", "notes", "rounds", "pending", "created", "changed", "lay", "change",
+        "projector", "conn", "no", "zeros", "width", "s_notes",
+    )  # fmt: skip
+
+    def __init__(self, projector: Projector, conn: Connection, pending: dict) -> None:
+        self.b = _Batch()
+        self.census = self.b.census
+        self.notes: dict[str, list] = {}
+        self.rounds: dict[str, tuple[str, str]] = {}
+        self.pending = pending
+        self.created: list[list] = []  # new notes, in log order: inserted with final flags
+        self.changed: set[str] = set()  # notes whose flags moved
+        self.lay = projector.layout
+        self.change = projector._change
+        self.projector = projector
+        self.conn = conn
+        # the layout's constants the per-consultation handler needs, one attribute away
+        self.no, self.zeros = self.lay.no_flags, self.lay.zero_counts
+        self.width, self.s_notes = self.lay.sums, self.lay.s_notes
+
+
+# --- handlers: one function per event type, dispatched from a table (see _handlers) ----------
+# Each takes (fold, position, type, payload, metadata JSON, recorded_at).
+
+
+def _on_consultation_held(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    cid = data["consultation_id"]
+    notes = f.notes
+    if cid in notes:
+        return  # a second ConsultationHeld for a known note changes nothing
+    team = data["team_id"]
+    period = data["occurred_on"][:7]
+    clinician = data["clinician_id"]
+    imd = data.get("imd_quintile") or 0
+    no, zeros = f.no, f.zeros
+    note = notes[cid] = [
+        pos, cid, team, clinician, data["patient_ref"], period, data["occurred_on"],
+        data["contact"], *no, rec, *zeros, imd, *no, *zeros,
+    ]  # fmt: skip
+    f.created.append(note)
+    census = f.census
+    key = (rec[:10], team, period, clinician, imd)
     sums = census.get(key)
     if sums is None:
-        sums = census[key] = [0] * 9
-    sums[index] += d_el
-    sums[3] += d_all
-    sums[5 + index] += x_el
-    sums[8] += x_all
-    return d_el, d_all, x_el, x_all
+        sums = census[key] = [0] * f.width
+    sums[f.s_notes] += 1
+    early = f.pending.pop(cid, None)
+    if early:
+        lay = f.lay
+        change, index_of = f.change, lay.index_of
+        init, init_all = lay.init, lay.init + lay.n
+        init_na, init_na_all = lay.init_na, lay.init_na + lay.n
+        for element, documented, na in early:
+            index = index_of[element]
+            d_el, d_all, x_el, x_all = change(census, note, index, documented, na, rec)
+            note[init + index] += d_el
+            note[init_all] += d_all
+            note[init_na + index] += x_el
+            note[init_na_all] += x_all
+            f.b.resolved_orphans.append((cid,))
+
+
+def _element(
+    f: _Fold, pos: int, data: dict, rec: str, element: str, index: int, documented: bool, na: bool
+) -> None:
+    cid = data["consultation_id"]
+    note = f.notes.get(cid)
+    if note is None:  # documented before the consultation itself was recorded
+        f.pending.setdefault(cid, []).append((element, documented, na))
+        f.b.orphans.append((pos, cid))
+        team = period = None
+        delta = _NO_CHANGE
+    else:
+        lay = f.lay
+        team, period = note[lay.team], note[lay.period]
+        delta = f.change(f.census, note, index, documented, na, rec)
+        if delta is not _NO_CHANGE:
+            f.changed.add(cid)
+    f.b.element_facts.append(
+        (pos, cid, element, documented, data.get("documented_on"), rec)
+        + (team, period, delta[0], delta[1], na, -delta[2], -delta[3])
+    )
+
+
+def _on_documented(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    """One of the registry's "documented" types (``AgendaSet`` …): its enabler is yes."""
+    index = f.lay.index_of_type[typ]
+    _element(f, pos, data, rec, f.lay.names[index], index, True, False)
+
+
+def _on_element_state(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    """``ElementRetracted`` (no) or ``ElementNotApplicable``: the element is in the payload."""
+    element = data["element"]
+    documented, na = _STATE_OF_TYPE[typ]
+    _element(f, pos, data, rec, element, f.lay.index_of[element], documented, na)
+
+
+def _on_team_registered(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    synthetic = bool(orjson.loads(meta).get("synthetic", False))
+    f.b.teams.append(
+        (data["team_id"], data["name"], data["site"], data["service"], pos, rec, synthetic)
+    )
+
+
+def _on_clinician_registered(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    f.b.clinicians.append(
+        (data["clinician_id"], data["team_id"], data["role"], data.get("display_name"), pos, rec)
+    )
+
+
+def _on_clinician_trained(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    f.b.trained.append((data["on"], data["clinician_id"]))
+    f.b.training.append(
+        (
+            data["clinician_id"],
+            data.get("programme", "ADP"),
+            data["team_id"],
+            data["on"],
+            pos,
+            rec,
+        )
+    )
+
+
+def _on_team_fact(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    actor = orjson.loads(meta).get("actor")
+    f.b.team_facts.append((pos, data["team_id"], typ, payload_of(data), actor, rec))
+
+
+def _on_round_opened(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    f.rounds[data["round_id"]] = (data["team_id"], data["period"])
+    f.b.rounds.append(
+        (
+            data["round_id"],
+            data["team_id"],
+            data["period"],
+            data["method"],
+            data["sample_size"],
+            data["sampling_seed"],
+            json.dumps(data["sampled"]),
+            str(data.get("second_review_share", 0.1)),
+            pos,
+            rec,
+        )
+    )
+
+
+def _on_round_closed(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    f.b.closed.append((rec, data["round_id"]))
+
+
+def _on_case_note_reviewed(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    rid = data["round_id"]
+    rounds = f.rounds
+    if rid not in rounds:
+        rounds[rid] = f.projector._round_team_period(f.conn, rid)
+    team_id, period = rounds[rid]
+    f.b.reviews.append(
+        (
+            pos,
+            rid,
+            team_id,
+            period,
+            data["consultation_id"],
+            data["reviewer_id"],
+            bool(data.get("second_review", False)),
+            *[data[e] for e in f.lay.names],
+            rec,
+        )
+    )
+
+
+def _on_patient_forgotten(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    f.b.forgotten.append((data["patient_ref"], pos, rec))
+
+
+def _on_survey_returned(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
+    f.b.surveys.append(survey_row(pos, data, rec, f.lay.names))
+
+
+Handler = Callable[[_Fold, int, str, dict, str, str], None]
+
+
+def _handlers(registry: Registry) -> dict[str, Handler]:
+    """Event type -> its handler. Types not here (exports, key checks, settings …) change no
+    read model of this projector."""
+    table: dict[str, Handler] = {
+        "ConsultationHeld": _on_consultation_held,
+        "ElementRetracted": _on_element_state,
+        "ElementNotApplicable": _on_element_state,
+        "TeamRegistered": _on_team_registered,
+        "ClinicianRegistered": _on_clinician_registered,
+        "ClinicianTrained": _on_clinician_trained,
+        "AuditRoundOpened": _on_round_opened,
+        "AuditRoundClosed": _on_round_closed,
+        "CaseNoteReviewed": _on_case_note_reviewed,
+        "PatientForgotten": _on_patient_forgotten,
+        "PatientSurveyReturned": _on_survey_returned,
+    }
+    table.update(dict.fromkeys(_TEAM_FACT_TYPES, _on_team_fact))
+    table.update(dict.fromkeys(registry.event_types, _on_documented))
+    return table
 
 
 @contextmanager
@@ -148,11 +387,17 @@ class ReadModelsAhead(StoreError):
 class Projector:
     """Keeps the read models in step with the log."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, registry: Registry = ELEMENTS) -> None:
         self.store = store
         self.engine = store.engine
         self.sqlite = store.sqlite
         self.ph = "?" if self.sqlite else "%s"
+        self.registry = registry
+        self.read_models = rm.read_models(registry)
+        self.layout = _Layout(registry, self.read_models)
+        self._change = _change_function(self.layout)
+        self._handlers = _handlers(registry)
+        self._table_names = self.read_models.table_names
 
     # -- schema and checkpoint --
 
@@ -160,7 +405,7 @@ class Projector:
         """Create the read models; re-create them (empty, to be folded again by the next
         catch-up) when they were laid out by another version of sipdash."""
         self.store.create_schema()
-        if not tables_missing(self.engine, _TABLE_NAMES):
+        if not tables_missing(self.engine, self._table_names):
             with self.engine.connect() as conn:
                 if self._version_in(conn) == rm.VERSION:
                     return
@@ -172,11 +417,11 @@ class Projector:
         (laid out by another version: dropped first; missing tables created; stamped)."""
         lock_schema(conn)
         version = self._version_in(conn)
-        if version == rm.VERSION and not tables_missing(conn, _TABLE_NAMES):
+        if version == rm.VERSION and not tables_missing(conn, self._table_names):
             return
         if version != rm.VERSION:
-            rm.metadata.drop_all(conn, checkfirst=True)
-        rm.metadata.create_all(conn, checkfirst=True)
+            self.read_models.metadata.drop_all(conn, checkfirst=True)
+        self.read_models.metadata.create_all(conn, checkfirst=True)
         self._stamp(conn)
 
     def _version_in(self, conn: Connection) -> int | None:
@@ -279,7 +524,7 @@ class Projector:
     def _empty(self, conn: Connection) -> None:
         """Every read-model row gone, the tables kept (no DDL: a small log rebuilds in
         milliseconds; SQLite's unqualified DELETE and PostgreSQL's TRUNCATE free whole tables)."""
-        names = [name for name in _TABLE_NAMES if name != rm.meta.name]
+        names = [name for name in self._table_names if name != rm.meta.name]
         if self.sqlite:
             for name in names:
                 conn.exec_driver_sql(f"DELETE FROM {name}")
@@ -303,15 +548,13 @@ class Projector:
             )
 
     def _apply(self, conn: Connection, rows: list[tuple]) -> None:
-        b = _Batch()
-        census = b.census
-        notes: dict[str, list] = {}
-        rounds: dict[str, tuple[str, str]] = {}
+        """Decode a batch, fold each event through its type's handler, write the result."""
         decoded = []
         touched: set[str] = set()
         held_here: set[str] = set()
         loads = orjson.loads
         current = _CURRENT_VERSION
+        noted = self.layout.index_of_type.keys() | _STATE_OF_TYPE.keys()
         spans: list[tuple[str, int, int]] = []  # (day, first, last): runs of one day
         day = None
         first = last = 0
@@ -327,180 +570,24 @@ class Projector:
             decoded.append(data)
             if typ == "ConsultationHeld":
                 held_here.add(data["consultation_id"])
-            elif typ in _INDEX_OF_TYPE or typ in _STATE_OF_TYPE:
+            elif typ in noted:
                 touched.add(data["consultation_id"])
         if day is not None:
             spans.append((day, first, last))
+        f = _Fold(self, conn, self._load_orphans(conn, held_here) if held_here else {})
+        b = f.b
         for d, lo, hi in spans:
             known = b.days.get(d)
             b.days[d] = (min(lo, known[0]), max(hi, known[1])) if known else (lo, hi)
+        notes = f.notes
         self._load_notes(conn, touched - held_here, notes)
         loaded = set(notes)
-        pending = self._load_orphans(conn, held_here) if held_here else {}
-
-        created: list[list] = []  # new notes, in log order: inserted with their final flags
-        changed: set[str] = set()  # notes whose flags moved
-        facts = b.element_facts.append
-        find = notes.get
+        handlers = self._handlers
         for (pos, typ, _sver, _payload, meta, rec), data in zip(rows, decoded, strict=True):
-            if typ == "ConsultationHeld":
-                cid = data["consultation_id"]
-                if cid in notes:
-                    continue  # a second ConsultationHeld for a known note changes nothing
-                team = data["team_id"]
-                occurred = data["occurred_on"]
-                period = occurred[:7]
-                note = notes[cid] = [
-                    pos,
-                    cid,
-                    team,
-                    data["clinician_id"],
-                    data["patient_ref"],
-                    period,
-                    occurred,
-                    data["contact"],
-                    False,
-                    False,
-                    False,
-                    rec,
-                    0,
-                    0,
-                    0,
-                    0,
-                    data.get("imd_quintile") or 0,
-                    False,
-                    False,
-                    False,
-                    0,
-                    0,
-                    0,
-                    0,
-                ]
-                created.append(note)
-                key = (rec[:10], team, period, note[_CLINICIAN], note[_IMD])
-                sums = census.get(key)
-                if sums is None:
-                    sums = census[key] = [0] * 9
-                sums[4] += 1
-                early = pending.pop(cid, None)
-                if early:
-                    for element, documented, na in early:
-                        index = _ELEMENT_INDEX[element]
-                        d_el, d_all, x_el, x_all = _change(census, note, index, documented, na, rec)
-                        note[_INIT + index] += d_el
-                        note[_INIT + 3] += d_all
-                        note[_INIT_NA + index] += x_el
-                        note[_INIT_NA + 3] += x_all
-                        b.resolved_orphans.append((cid,))
-                continue
-            index = _INDEX_OF_TYPE.get(typ)
-            state = _STATE_OF_TYPE.get(typ)
-            if index is not None or state is not None:
-                cid = data["consultation_id"]
-                if index is None:
-                    element = data["element"]
-                    index = _ELEMENT_INDEX[element]
-                    documented, na = state
-                else:
-                    element = ELEMENTS[index]
-                    documented, na = True, False
-                note = find(cid)
-                if note is None:  # documented before the consultation itself was recorded
-                    pending.setdefault(cid, []).append((element, documented, na))
-                    b.orphans.append((pos, cid))
-                    team = period = None
-                    delta = _NO_CHANGE
-                else:
-                    team, period = note[_TEAM], note[_PERIOD]
-                    delta = _change(census, note, index, documented, na, rec)
-                    if delta is not _NO_CHANGE:
-                        changed.add(cid)
-                facts(
-                    (pos, cid, element, documented, data.get("documented_on"), rec)
-                    + (team, period, delta[0], delta[1], na, -delta[2], -delta[3])
-                )
-            elif typ == "TeamRegistered":
-                synthetic = bool(loads(meta).get("synthetic", False))
-                b.teams.append(
-                    (
-                        data["team_id"],
-                        data["name"],
-                        data["site"],
-                        data["service"],
-                        pos,
-                        rec,
-                        synthetic,
-                    )
-                )
-            elif typ == "ClinicianRegistered":
-                b.clinicians.append(
-                    (
-                        data["clinician_id"],
-                        data["team_id"],
-                        data["role"],
-                        data.get("display_name"),
-                        pos,
-                        rec,
-                    )
-                )
-            elif typ == "ClinicianTrained":
-                b.trained.append((data["on"], data["clinician_id"]))
-                b.training.append(
-                    (
-                        data["clinician_id"],
-                        data.get("programme", "ADP"),
-                        data["team_id"],
-                        data["on"],
-                        pos,
-                        rec,
-                    )
-                )
-            elif typ in _TEAM_FACT_TYPES:
-                actor = loads(meta).get("actor")
-                b.team_facts.append((pos, data["team_id"], typ, payload_of(data), actor, rec))
-            elif typ == "AuditRoundOpened":
-                rounds[data["round_id"]] = (data["team_id"], data["period"])
-                b.rounds.append(
-                    (
-                        data["round_id"],
-                        data["team_id"],
-                        data["period"],
-                        data["method"],
-                        data["sample_size"],
-                        data["sampling_seed"],
-                        json.dumps(data["sampled"]),
-                        str(data.get("second_review_share", 0.1)),
-                        pos,
-                        rec,
-                    )
-                )
-            elif typ == "AuditRoundClosed":
-                b.closed.append((rec, data["round_id"]))
-            elif typ == "CaseNoteReviewed":
-                rid = data["round_id"]
-                if rid not in rounds:
-                    rounds[rid] = self._round_team_period(conn, rid)
-                team_id, period = rounds[rid]
-                b.reviews.append(
-                    (
-                        pos,
-                        rid,
-                        team_id,
-                        period,
-                        data["consultation_id"],
-                        data["reviewer_id"],
-                        bool(data.get("second_review", False)),
-                        data["agenda_setting"],
-                        data["goal_setting"],
-                        data["follow_up"],
-                        rec,
-                    )
-                )
-            elif typ == "PatientForgotten":
-                b.forgotten.append((data["patient_ref"], pos, rec))
-            elif typ == "PatientSurveyReturned":
-                b.surveys.append(survey_row(pos, data, rec))
-        self._write(conn, b, created, [notes[cid] for cid in changed & loaded])
+            handler = handlers.get(typ)
+            if handler is not None:
+                handler(f, pos, typ, data, meta, rec)
+        self._write(conn, b, f.created, [notes[cid] for cid in f.changed & loaded])
 
     def _round_team_period(self, conn: Connection, round_id: str) -> tuple[str, str]:
         row = conn.exec_driver_sql(
@@ -511,34 +598,30 @@ class Projector:
         return (row[0], row[1])
 
     def _load_notes(self, conn: Connection, ids: set[str], notes: dict[str, list]) -> None:
+        lay = self.layout
+        n, width = lay.n, len(lay.columns)
+        select = ", ".join(
+            ["consultation_id", "team_id", "period", "clinician_id", "imd_quintile"]
+            + list(lay.names)
+            + [f"na_{e}" for e in lay.names]
+        )
         ordered = sorted(ids)
         for i in range(0, len(ordered), _CHUNK):
             chunk = ordered[i : i + _CHUNK]
             marks = ", ".join([self.ph] * len(chunk))
-            for (
-                cid,
-                team,
-                period,
-                a,
-                g,
-                f,
-                clinician,
-                imd,
-                na_a,
-                na_g,
-                na_f,
-            ) in conn.exec_driver_sql(
-                "SELECT consultation_id, team_id, period, agenda_setting, goal_setting, follow_up, "
-                "clinician_id, imd_quintile, na_agenda_setting, na_goal_setting, na_follow_up "
-                f"FROM rm_case_notes WHERE consultation_id IN ({marks})",
+            for row in conn.exec_driver_sql(
+                f"SELECT {select} FROM rm_case_notes WHERE consultation_id IN ({marks})",
                 tuple(chunk),
             ):
-                notes[cid] = [
-                    None, cid, team, clinician, None, period, None, None,
-                    bool(a), bool(g), bool(f),
-                    None, 0, 0, 0, 0, imd,
-                    bool(na_a), bool(na_g), bool(na_f), 0, 0, 0, 0,
-                ]  # fmt: skip
+                cid, team, period, clinician, imd = row[:5]
+                note = [None] * width
+                note[1], note[lay.team], note[lay.period] = cid, team, period
+                note[lay.clinician], note[lay.imd] = clinician, imd
+                note[lay.flag : lay.flag + n] = [bool(v) for v in row[5 : 5 + n]]
+                note[lay.na : lay.na + n] = [bool(v) for v in row[5 + n :]]
+                note[lay.init : lay.init + n + 1] = lay.zero_counts
+                note[lay.init_na : lay.init_na + n + 1] = lay.zero_counts
+                notes[cid] = note
 
     def _load_orphans(
         self, conn: Connection, held: set[str]
@@ -600,21 +683,22 @@ class Projector:
             "position, team_id, type, payload, actor, recorded_at",
             b.team_facts,
         )
-        updates = [(n[8], n[9], n[10], n[_NA], n[_NA + 1], n[_NA + 2], n[1]) for n in updated]
-        if updates:
+        lay = self.layout
+        if updated:
+            flags, flags_end = lay.flag, lay.flag + lay.n
+            na, na_end = lay.na, lay.na + lay.n
+            sets = ", ".join(f"{c} = {ph}" for c in (*lay.names, *(f"na_{e}" for e in lay.names)))
             conn.exec_driver_sql(
-                f"UPDATE rm_case_notes SET agenda_setting = {ph}, goal_setting = {ph}, "
-                f"follow_up = {ph}, na_agenda_setting = {ph}, na_goal_setting = {ph}, "
-                f"na_follow_up = {ph} WHERE consultation_id = {ph}",
-                updates,
+                f"UPDATE rm_case_notes SET {sets} WHERE consultation_id = {ph}",
+                [(*n[flags:flags_end], *n[na:na_end], n[1]) for n in updated],
             )
-        ins(conn, "rm_case_notes", _NOTE_COLUMNS, created)
+        ins(conn, "rm_case_notes", lay.note_columns, created)
         ins(
             conn,
             "rm_element_facts",
             "position, consultation_id, element, documented, documented_on, recorded_at, "
-            "team_id, period, d_element, d_all_three, not_applicable, d_den_element, "
-            "d_den_all_three",
+            f"team_id, period, d_element, d_{lay.bundle}, not_applicable, d_den_element, "
+            f"d_den_{lay.bundle}",
             b.element_facts,
         )
         self._write_census(conn, b.census)
@@ -650,8 +734,8 @@ class Projector:
         if b.reviews:
             conn.exec_driver_sql(
                 "INSERT INTO rm_reviews (position, round_id, team_id, period, consultation_id, "
-                "reviewer_id, second_review, agenda_setting, goal_setting, follow_up, recorded_at) "
-                f"VALUES ({', '.join([ph] * 11)}) ON CONFLICT DO NOTHING",
+                f"reviewer_id, second_review, {', '.join(lay.names)}, recorded_at) "
+                f"VALUES ({', '.join([ph] * (8 + lay.n))}) ON CONFLICT DO NOTHING",
                 b.reviews,
             )
         if b.forgotten:
@@ -661,9 +745,10 @@ class Projector:
                 b.forgotten,
             )
         if b.surveys:
+            columns = survey_columns(lay.names)
             conn.exec_driver_sql(
-                f"INSERT INTO rm_surveys ({SURVEY_COLUMNS}) "
-                f"VALUES ({', '.join([ph] * 10)}) ON CONFLICT DO NOTHING",
+                f"INSERT INTO rm_surveys ({columns}) "
+                f"VALUES ({', '.join([ph] * len(columns.split(', ')))}) ON CONFLICT DO NOTHING",
                 b.surveys,
             )
 
@@ -671,8 +756,11 @@ class Projector:
         if not census:
             return
         ph = self.ph
-        now: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)
-        by_day: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)
+        lay = self.layout
+        width, notes, na = lay.sums, lay.s_notes, lay.s_na
+        measures = tuple(enumerate(lay.measures))
+        now: dict[tuple, list[int]] = defaultdict(lambda: [0] * width)
+        by_day: dict[tuple, list[int]] = defaultdict(lambda: [0] * width)
         for (day, team, period, _clinician, _imd), sums in census.items():
             total = now[(team, period)]
             today = by_day[(day, team, period)]
@@ -680,11 +768,11 @@ class Projector:
                 total[i] += value
                 today[i] += value
         daily = [
-            (day, team, period, m, sums[i], sums[4] - sums[5 + i])
+            (day, team, period, m, sums[i], sums[notes] - sums[na + i])
             for (day, team, period), sums in by_day.items()
-            for i, m in enumerate(MEASURES)
+            for i, m in measures
         ]
-        write_reach(conn, ph, census)
+        write_reach(conn, ph, census, self.registry)
         conn.exec_driver_sql(
             "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
@@ -692,9 +780,9 @@ class Projector:
             "numerator = rm_census.numerator + EXCLUDED.numerator, "
             "denominator = rm_census.denominator + EXCLUDED.denominator",
             [
-                (t, p, m, v[i], v[4] - v[5 + i])
+                (t, p, m, v[i], v[notes] - v[na + i])
                 for (t, p), v in now.items()
-                for i, m in enumerate(MEASURES)
+                for i, m in measures
             ],
         )
         conn.exec_driver_sql(
@@ -707,13 +795,18 @@ class Projector:
         )
 
 
-SURVEY_COLUMNS = (
-    "position, team_id, survey_id, period, returned_on, agenda_setting, goal_setting, "
-    "follow_up, confidence, recorded_at"
-)
+def survey_columns(names: tuple[str, ...] = ELEMENTS.names) -> str:
+    """The rm_surveys columns :func:`survey_row` fills, for a registry's enabler names."""
+    return ", ".join(
+        ["position", "team_id", "survey_id", "period", "returned_on", *names]
+        + ["confidence", "recorded_at"]
+    )
 
 
-def survey_row(pos: int, data: dict, rec: str) -> tuple:
+SURVEY_COLUMNS = survey_columns()
+
+
+def survey_row(pos: int, data: dict, rec: str, names: tuple[str, ...] = ELEMENTS.names) -> tuple:
     """The rm_surveys row of one ``PatientSurveyReturned`` (period = month of return)."""
     returned = data["returned_on"]
     return (
@@ -722,9 +815,7 @@ def survey_row(pos: int, data: dict, rec: str) -> tuple:
         data["survey_id"],
         returned[:7],
         returned,
-        data["agenda_setting"],
-        data["goal_setting"],
-        data["follow_up"],
+        *[data[e] for e in names],
         data.get("confidence"),
         rec,
     )
@@ -734,9 +825,9 @@ def payload_of(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def _reach_upsert(table: str, stratum: str, daily: bool, ph: str) -> str:
+def _reach_upsert(table: str, stratum: str, daily: bool, ph: str, measures: tuple[str, ...]) -> str:
     keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
-    values = (*MEASURES, "notes", *(f"den_{m}" for m in MEASURES))
+    values = (*measures, "notes", *(f"den_{m}" for m in measures))
     columns = f"{keys}, {', '.join(values)}"
     marks = ", ".join([ph] * (len(keys.split(", ")) + len(values)))
     sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in values)
@@ -746,14 +837,18 @@ def _reach_upsert(table: str, stratum: str, daily: bool, ph: str) -> str:
     )
 
 
-def write_reach(conn: Connection, ph: str, census: dict[tuple, list[int]]) -> None:
+def write_reach(
+    conn: Connection, ph: str, census: dict[tuple, list[int]], registry: Registry = ELEMENTS
+) -> None:
     """The batch's census changes into the reach aggregates (who the shift reaches): per team ×
     month × clinician and per team × month × IMD quintile, running totals and per recorded day.
 
-    ``census`` values are the fold's nine sums (four numerators, notes, four not-applicable
+    ``census`` values are the fold's sums (:class:`_Layout`: numerators, notes, not-applicable
     exclusions); each measure's denominator is notes less its exclusions, as in rm_census."""
+    n = len(registry)
+    width, notes, na = 2 * n + 3, n + 1, n + 2
     per: dict[str, dict[tuple, list[int]]] = {
-        name: defaultdict(lambda: [0] * 9)
+        name: defaultdict(lambda: [0] * width)
         for name in ("clinician", "clinician_daily", "imd", "imd_daily")
     }
     for (day, team, period, clinician, imd), sums in census.items():
@@ -768,8 +863,13 @@ def write_reach(conn: Connection, ph: str, census: dict[tuple, list[int]]) -> No
                 acc[i] += value
     for name, rows in per.items():
         stratum = "clinician_id" if name.startswith("clinician") else "imd_quintile"
-        sql = _reach_upsert(f"rm_reach_{name}", stratum, name.endswith("daily"), ph)
+        sql = _reach_upsert(
+            f"rm_reach_{name}", stratum, name.endswith("daily"), ph, registry.measures
+        )
         conn.exec_driver_sql(
             sql,
-            [(*key, *s[:5], *(s[4] - s[5 + i] for i in range(4))) for key, s in rows.items()],
+            [
+                (*key, *s[: n + 2], *(s[notes] - s[na + i] for i in range(n + 1)))
+                for key, s in rows.items()
+            ],
         )

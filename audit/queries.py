@@ -214,3 +214,142 @@ def review_pairs(
     return pd.DataFrame(
         records, columns=["team_id", "period", "consultation_id", "element", "first", "second"]
     )
+
+
+# --- queries used by the dashboard (data.py)
+
+
+def case_note_months(engine: Engine, team_id: str) -> pd.DataFrame:
+    """Months in which the team has consultations, newest first, and how many: period, notes."""
+    from sqlalchemy import func, select
+
+    from . import readmodel as rm
+
+    c = rm.case_notes.c
+    q = (
+        select(c.period, func.count())
+        .where(c.team_id == team_id)
+        .group_by(c.period)
+        .order_by(c.period.desc())
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(q).fetchall()
+    return pd.DataFrame(rows, columns=["period", "notes"])
+
+
+def consultations(engine: Engine, ids: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """The consultations behind sampled notes, in the given order: consultation_id,
+    patient_ref, occurred_on, clinician_id (None where unknown; never a finding)."""
+    from sqlalchemy import bindparam, select
+
+    from . import readmodel as rm
+
+    c = rm.case_notes.c
+    q = select(c.consultation_id, c.patient_ref, c.occurred_on, c.clinician_id).where(
+        c.consultation_id.in_(bindparam("ids", expanding=True))
+    )
+    cols = ["consultation_id", "patient_ref", "occurred_on", "clinician_id"]
+    found: list = []
+    ids = list(ids)
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):  # bounded IN lists
+            found.extend(conn.execute(q, {"ids": ids[i : i + 500]}).fetchall())
+    order = pd.DataFrame({"consultation_id": ids})
+    if not found:
+        return order.assign(patient_ref=None, occurred_on=None, clinician_id=None)
+    return order.merge(pd.DataFrame(found, columns=cols), on="consultation_id", how="left")
+
+
+def event_log_matches(
+    engine: Engine,
+    *,
+    after: int,
+    scan_to: int,
+    limit: int,
+    types: tuple[str, ...] = (),
+    stream_prefix: str = "",
+    team_id: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    as_of: datetime | None = None,
+) -> list[tuple[int, str | None]]:
+    """The event log page's filter in one query: ``(position, team)`` of at most ``limit``
+    events with ``after < position <= scan_to`` (a bounded window of the log, so a filter that
+    matches little never scans the whole log) that match every filter, in position order.
+
+    An event's team is its payload's ``team_id``, else the team of its stream: ``team-T``,
+    the consultation of a ``consultation-…`` stream or the round of an ``audit-…`` stream (read
+    models), so the page never slices stream ids by hand."""
+    from sqlalchemy import (
+        JSON,
+        String,
+        and_,
+        case,
+        cast,
+        column,
+        func,
+        literal,
+        select,
+        table,
+        type_coerce,
+    )
+
+    from . import readmodel as rm
+
+    ev = table(
+        "events",
+        column("position"),
+        column("stream_id", String),
+        column("type", String),
+        column("occurred_at", String),
+        column("recorded_at", String),
+        column("payload", String),
+    )
+    notes, rounds = rm.case_notes.c, rm.audit_rounds.c
+    stream = ev.c.stream_id
+    of_consultation = (
+        select(notes.team_id)
+        .where(
+            and_(
+                stream.like("consultation-%"),
+                notes.consultation_id == func.substr(stream, len("consultation-") + 1),
+            )
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    of_round = (
+        select(rounds.team_id)
+        .where(and_(stream.like("audit-%"), rounds.round_id == func.substr(stream, 7)))
+        .limit(1)
+        .scalar_subquery()
+    )
+    # SQLite reads JSON from text as it is (a CAST would make it a number); PostgreSQL casts
+    payload = (
+        type_coerce(ev.c.payload, JSON)
+        if engine.dialect.name == "sqlite"
+        else cast(ev.c.payload, JSON)
+    )
+    team = func.coalesce(
+        payload["team_id"].as_string(),
+        case((stream.like("team-%"), func.substr(stream, 6)), else_=literal(None, String)),
+        of_consultation,
+        of_round,
+    ).label("team")
+    where = [ev.c.position > after, ev.c.position <= scan_to]
+    if types:
+        where.append(ev.c.type.in_(list(types)))
+    if as_of is not None:
+        where.append(ev.c.recorded_at <= format_ts(as_of))
+    if stream_prefix:
+        where.append(func.substr(stream, 1, len(stream_prefix)) == stream_prefix)
+    if date_from:
+        where.append(func.substr(ev.c.occurred_at, 1, 10) >= date_from)
+    if date_to:
+        where.append(func.substr(ev.c.occurred_at, 1, 10) <= date_to)
+    q = select(ev.c.position, team).where(and_(*where))
+    if team_id:
+        q = select(q.subquery()).where(column("team") == team_id)
+    q = q.order_by(column("position")).limit(limit)
+    with engine.connect() as conn:
+        return [(int(p), t) for p, t in conn.execute(q).fetchall()]

@@ -15,7 +15,7 @@ figure carries its n.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -29,6 +29,10 @@ from .stats import Z_95, wilson_interval
 
 __all__ = [
     "ALL_TEAMS",
+    "complete_gaps",
+    "latest_complete_quarter",
+    "points_interval_text",
+    "signed_points",
     "IMD_VERSION",
     "MIN_STRATUM",
     "WINDOW_MONTHS",
@@ -527,7 +531,7 @@ def pack_tables(
     - ``coverage``: the latest month's active clinicians and how many were trained;
     - ``before_after``: trained clinicians' rates before and after training and the same
       months' not-yet-trained clinicians (complete windows only);
-    - ``deprivation``: the latest quarter's Q1 − Q5 gap with its interval and verdict, and the
+    - ``deprivation``: the latest complete quarter's Q1 − Q5 gap with its interval and verdict, and the
       share of notes with no quintile.
     """
     counts = clinician_counts(engine, as_of=as_of)
@@ -535,8 +539,9 @@ def pack_tables(
     cov = coverage(counts, training, programme=programme)
     latest_cov = cov.groupby("team", as_index=False).tail(1).reset_index(drop=True)
     summary = before_after_summary(before_after(counts, training, measure, programme=programme))
-    rates = quintile_rates(imd_counts(engine, as_of=as_of), measure)
-    gaps = quintile_gap(rates)
+    imd = imd_counts(engine, as_of=as_of)
+    rates = quintile_rates(imd, measure)
+    gaps = complete_gaps(quintile_gap(rates), latest_complete_quarter(as_of))
     latest_gap = gaps.groupby("team", as_index=False).tail(1).reset_index(drop=True)
     if not latest_gap.empty:
         missing = rates[rates["quintile"] == "missing"][["team", "period", "share_missing"]]
@@ -552,8 +557,8 @@ def pack_lines(tables: dict[str, pd.DataFrame], *, programme: str = "ADP") -> li
     """:func:`pack_tables` as plain sentences, one per team (all teams first), each with its
     n, for a pack section titled "Who the shift reaches (observational)"."""
     lines = [
-        "Observational figures from the census of case notes: they show who was trained and "
-        "whose patients' notes document the enablers, not that training caused a change.",
+        "Figures from the census of case notes: they show who was trained and whose patients' "
+        "notes document the enablers, not that training caused a change.",
         f"Deprivation: national IMD quintile of the patient's area ({IMD_VERSION}); a quintile "
         f"with fewer than {MIN_STRATUM} notes has no rate.",
     ]
@@ -572,9 +577,47 @@ def pack_lines(tables: dict[str, pd.DataFrame], *, programme: str = "ADP") -> li
                 text += f"; {g['period']}: too few notes for the Q1 − Q5 gap"
             else:
                 text += (
-                    f"; {g['period']} Q1 − Q5 gap {g['gap'] * 100:+.0f} points "
-                    f"({g['gap_low'] * 100:+.0f} to {g['gap_high'] * 100:+.0f}; "
+                    f"; {g['period']} Q1 − Q5 gap {signed_points(g['gap'])} points "
+                    f"({signed_points(g['gap_low'])} to {signed_points(g['gap_high'])}; "
                     f"n = {int(g['q1_notes'])} and {int(g['q5_notes'])}): {g['verdict']}"
                 )
         lines.append(text + ".")
     return lines
+
+
+# ------------------------------------------------------------------------------ wording
+
+
+MINUS = "\u2212"
+"""The minus sign (U+2212), not a hyphen, in every signed figure of the reach lenses."""
+
+
+def signed_points(value: float) -> str:
+    """A proportion difference as signed percentage points: ``+5``, ``−3`` (a minus sign),
+    and ``0`` for anything that rounds to zero (never ``-0`` or ``+0``)."""
+    points = round(float(value) * 100)
+    if points == 0:
+        return "0"
+    return f"+{points}" if points > 0 else f"{MINUS}{-points}"
+
+
+def points_interval_text(gap: float, low: float, high: float) -> str:
+    """``−8 points (−15 to −1)``: a difference with its 95% interval, signed as above."""
+    return f"{signed_points(gap)} points ({signed_points(low)} to {signed_points(high)})"
+
+
+def latest_complete_quarter(as_of: datetime | None = None) -> str:
+    """The newest quarter that is over at ``as_of`` (now if None): its last day has passed.
+    A quarter still running is shown, but no "latest quarter" verdict is given for it."""
+    day = (as_of or datetime.now(UTC)).date()
+    year, month = day.year, day.month
+    over = month - 1 - (month - 1) % 3  # the last month of the quarter before this one
+    return to_quarter(f"{year:04d}-{over:02d}") if over else f"{year - 1:04d}-Q4"
+
+
+def complete_gaps(gaps: pd.DataFrame, complete: str | None) -> pd.DataFrame:
+    """The gap rows of complete quarters only (at or before ``complete``): a quarter still
+    running is never the "latest quarter" a verdict is given for."""
+    if gaps.empty or complete is None:
+        return gaps.iloc[0:0]
+    return gaps[gaps["period"] <= complete].reset_index(drop=True)

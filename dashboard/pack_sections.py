@@ -128,7 +128,7 @@ def before_after_table(summary: pd.DataFrame, names: dict[str, str]) -> pd.DataF
                 else "not yet trained (same team, same months)",
                 "Before": rate_text(b["proportion"], b["ci_low"], b["ci_high"], b["denominator"]),
                 "After": rate_text(a["proportion"], a["ci_low"], a["ci_high"], a["denominator"]),
-                "Change": "—" if pd.isna(change) else f"{change * 100:+.0f} points",
+                "Change": "—" if pd.isna(change) else f"{reach.signed_points(change)} points",
                 "Trained clinicians": str(int(b["trained_clinicians"])),
             }
         )
@@ -140,9 +140,7 @@ def gap_table(gaps: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     rows = []
     for r in gaps.itertuples(index=False):
         gap = (
-            f"{r.gap * 100:+.0f} points ({r.gap_low * 100:+.0f} to {r.gap_high * 100:+.0f})"
-            if not pd.isna(r.gap)
-            else "—"
+            reach.points_interval_text(r.gap, r.gap_low, r.gap_high) if not pd.isna(r.gap) else "—"
         )
         missing = getattr(r, "share_missing", None)
         rows.append(
@@ -185,7 +183,7 @@ def reach_section(engine: Engine, *, as_of: datetime | None) -> PackSection:
         OBSERVATIONAL,
         f"Enabler: {measure} (every enabler documented); training programme: "
         f"{REACH_PROGRAMME}; training as of the latest month, deprivation as of the latest "
-        "quarter, both at the pack's as-of.",
+        "complete quarter, both at the pack's as-of.",
         *reach.pack_lines(named, programme=REACH_PROGRAMME),
     ]
     if tables["coverage"].empty:

@@ -62,13 +62,27 @@ class ReachTables:
     quintiles: pd.DataFrame
     gaps: pd.DataFrame
     has_quintiles: bool
+    complete_quarter: str | None = None
+    """The latest quarter that is over (the newest one may still be running)."""
+
+    def latest_gap(self) -> pd.Series | None:
+        """The gap of the latest complete quarter: the one the page gives a verdict for."""
+        done = reach.complete_gaps(self.gaps, self.complete_quarter)
+        return done.iloc[-1] if not done.empty else None
+
+    def running_quarter(self) -> str | None:
+        """The newest quarter in the tables if it is not over yet, else None."""
+        if self.gaps.empty:
+            return None
+        last = str(self.gaps["period"].iloc[-1])
+        return last if self.complete_quarter is None or last > self.complete_quarter else None
 
 
 @st.cache_data(**_CACHE)
 def _tables(
     url: str, head: int, as_of: datetime | None, team: str, measure: str, programme: str
 ) -> ReachTables:
-    return tables(_counts(url, head, as_of), team, measure, programme)
+    return tables(_counts(url, head, as_of), team, measure, programme, as_of=as_of)
 
 
 def cached_tables(
@@ -77,7 +91,9 @@ def cached_tables(
     return _tables(snap.url, snap.position, as_of, team, measure, programme)
 
 
-def tables(rc: ReachCounts, team: str, measure: str, programme: str) -> ReachTables:
+def tables(
+    rc: ReachCounts, team: str, measure: str, programme: str, *, as_of: datetime | None = None
+) -> ReachTables:
     """The lenses computed for ``team`` (a team id or :data:`reach.ALL_TEAMS`)."""
     cov = reach.coverage(rc.clinicians, rc.training, programme=programme)
     groups = reach.trained_vs_untrained(rc.clinicians, rc.training, measure, programme=programme)
@@ -85,6 +101,7 @@ def tables(rc: ReachCounts, team: str, measure: str, programme: str) -> ReachTab
     summary = reach.before_after_summary(per)
     rates = reach.quintile_rates(rc.quintiles, measure)
     gaps = reach.quintile_gap(rates)
+    complete = reach.latest_complete_quarter(as_of)
     has_q = bool((rc.quintiles["imd_quintile"] > 0).any()) if not rc.quintiles.empty else False
 
     def mine(frame: pd.DataFrame) -> pd.DataFrame:
@@ -94,7 +111,7 @@ def tables(rc: ReachCounts, team: str, measure: str, programme: str) -> ReachTab
 
     per_mine = per if team == reach.ALL_TEAMS else mine(per)
     return ReachTables(
-        mine(cov), mine(groups), mine(summary), per_mine, mine(rates), mine(gaps), has_q
+        mine(cov), mine(groups), mine(summary), per_mine, mine(rates), mine(gaps), has_q, complete
     )
 
 
@@ -141,7 +158,9 @@ def groups_table(groups: pd.DataFrame) -> pd.DataFrame:
     ].fillna(0)
 
 
-def before_after_table(summary: pd.DataFrame) -> pd.DataFrame:
+def before_after_table(summary: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Before and after training per team (by its name, from ``names``: id → name)."""
+    names = names or {}
     if summary.empty:
         return pd.DataFrame(
             columns=["Team", "Group", "Before", "After", "Change", "Trained clinicians"]
@@ -153,13 +172,13 @@ def before_after_table(summary: pd.DataFrame) -> pd.DataFrame:
         change = b["change"]
         rows.append(
             {
-                "Team": team,
+                "Team": names.get(team, team),
                 "Group": "trained clinicians"
                 if group == "trained"
                 else "not yet trained (same team, same months)",
                 "Before": rate_text(b["proportion"], b["ci_low"], b["ci_high"], b["denominator"]),
                 "After": rate_text(a["proportion"], a["ci_low"], a["ci_high"], a["denominator"]),
-                "Change": "—" if pd.isna(change) else f"{change * 100:+.0f} points",
+                "Change": "—" if pd.isna(change) else f"{reach.signed_points(change)} points",
                 "Trained clinicians": int(b["trained_clinicians"]),
             }
         )
@@ -196,9 +215,7 @@ def gap_table(gaps: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in gaps.itertuples(index=False):
         gap = (
-            f"{r.gap * 100:+.0f} points ({r.gap_low * 100:+.0f} to {r.gap_high * 100:+.0f})"
-            if not pd.isna(r.gap)
-            else "—"
+            reach.points_interval_text(r.gap, r.gap_low, r.gap_high) if not pd.isna(r.gap) else "—"
         )
         rows.append(
             {

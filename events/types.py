@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -21,6 +22,9 @@ from pydantic import (
     field_validator,
 )
 
+from .elements import ELEMENTS as DEFAULT_REGISTRY
+from .elements import Registry
+
 __all__ = [
     "Event",
     "EventValidationError",
@@ -29,6 +33,7 @@ __all__ = [
     "MEASURES",
     "ELEMENTS",
     "PROGRAMME",
+    "catalogue",
     "event_class",
     "parse_event",
 ]
@@ -53,14 +58,17 @@ Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 Proportion = Annotated[float, Field(ge=0.0, le=1.0)]
 Finding = Literal["yes", "no", "not_applicable"]
+#: Static names of the default registry's enablers and measures (for type hints only: the
+#: event classes take theirs from the registry, see :func:`catalogue`).
 Element = Literal["agenda_setting", "goal_setting", "follow_up"]
 Measure = Literal["agenda_setting", "goal_setting", "follow_up", "all_three"]
 MilestoneKind = Literal["sip_start", "adp_training", "change_idea", "pdsa_cycle", "note"]
 Contact = Literal["face_to_face", "telephone", "video"]
 SurveyAnswer = Literal["yes", "no", "not_sure", "doesnt_apply", "blank"]
 
-ELEMENTS: tuple[str, ...] = ("agenda_setting", "goal_setting", "follow_up")
-MEASURES: tuple[str, ...] = (*ELEMENTS, "all_three")
+#: The default registry's enabler names and measure ids (events.elements is the source).
+ELEMENTS: tuple[str, ...] = DEFAULT_REGISTRY.names
+MEASURES: tuple[str, ...] = DEFAULT_REGISTRY.measures
 
 #: The reserved team subject of programme-level facts (a programme review's sign-off): a team
 #: can never be registered under it, so ``team-_programme`` is the programme's own stream.
@@ -152,30 +160,22 @@ class MilestoneLogged(_TeamEvent):
     title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 
-class BaselineFixed(_TeamEvent):
+class _BaselineFixed(_TeamEvent):
     """Limits for ``measure`` are computed from periods up to and including ``period``."""
 
     type: ClassVar[str] = "BaselineFixed"
-    measure: Measure
-    period: Period
-    reason: Text
 
 
-class LimitsRecalculated(_TeamEvent):
+class _LimitsRecalculated(_TeamEvent):
     """New limits for ``measure`` start at ``period`` (an explicit, never automatic, decision)."""
 
     type: ClassVar[str] = "LimitsRecalculated"
-    measure: Measure
-    period: Period
-    reason: Text
 
 
-class TargetSet(_TeamEvent):
+class _TargetSet(_TeamEvent):
+    """From ``from_period`` on, ``measure``'s target is ``target``."""
+
     type: ClassVar[str] = "TargetSet"
-    measure: Measure
-    target: Proportion
-    from_period: Period
-    reason: Text
 
 
 class CommentaryAdded(_TeamEvent):
@@ -260,37 +260,23 @@ class ConsultationHeld(_ConsultationEvent):
         return data
 
 
-class AgendaSet(_ConsultationEvent):
-    type: ClassVar[str] = "AgendaSet"
-    documented_on: date
+class _Documented(_ConsultationEvent):
+    """The case note documents one enabler: one such type per enabler of the registry (its
+    ``event_type``, e.g. ``AgendaSet``), with the date it was documented."""
 
 
-class GoalAgreed(_ConsultationEvent):
-    type: ClassVar[str] = "GoalAgreed"
-    documented_on: date
-
-
-class FollowUpArranged(_ConsultationEvent):
-    type: ClassVar[str] = "FollowUpArranged"
-    documented_on: date
-
-
-class ElementRetracted(_ConsultationEvent):
+class _ElementRetracted(_ConsultationEvent):
     """A correction: the case note did not, after all, document ``element``."""
 
     type: ClassVar[str] = "ElementRetracted"
-    element: Element
-    reason: Text = ""
 
 
-class ElementNotApplicable(_ConsultationEvent):
+class _ElementNotApplicable(_ConsultationEvent):
     """``element`` does not apply to this consultation (e.g. follow-up for a discharged
     patient): the note leaves that element's census denominator (and the bundle's); it never
     counts as "no". A later ``AgendaSet``/... or ``ElementRetracted`` replaces it (ADR 0007)."""
 
     type: ClassVar[str] = "ElementNotApplicable"
-    element: Element
-    reason: Text = ""
 
 
 # --- audit stream ----------------------------------------------------------------------------
@@ -313,17 +299,12 @@ class AuditRoundOpened(_AuditEvent):
     second_review_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
 
 
-class CaseNoteReviewed(_AuditEvent):
-    """One reviewer's findings for one sampled note (v2: yes/no/not_applicable)."""
+class _CaseNoteReviewed(_AuditEvent):
+    """One reviewer's findings for one sampled note, one field per enabler (v2:
+    yes/no/not_applicable)."""
 
     type: ClassVar[str] = "CaseNoteReviewed"
     schema_version: ClassVar[int] = 2
-    consultation_id: Identifier
-    reviewer_id: Identifier
-    agenda_setting: Finding
-    goal_setting: Finding
-    follow_up: Finding
-    second_review: bool = False
 
 
 class AuditRoundClosed(_AuditEvent):
@@ -333,8 +314,9 @@ class AuditRoundClosed(_AuditEvent):
 # --- survey stream ---------------------------------------------------------------------------
 
 
-class PatientSurveyReturned(Event):
-    """One anonymous patient survey: the patient's own view of the three enablers.
+class _PatientSurveyReturned(Event):
+    """One anonymous patient survey: the patient's own view of each enabler (one answer field
+    per enabler of the registry).
 
     Keyed by (team, survey_id): survey numbers are only unique within a team's batch of forms,
     so the stream is ``survey-<team>-<survey_id>``. There is deliberately no patient field at
@@ -344,17 +326,10 @@ class PatientSurveyReturned(Event):
     type: ClassVar[str] = "PatientSurveyReturned"
     stream_prefix: ClassVar[str] = "survey"
     stream_key: ClassVar[str] = "survey_id"
-    survey_id: Identifier
-    team_id: Identifier
-    returned_on: date
-    agenda_setting: SurveyAnswer
-    goal_setting: SurveyAnswer
-    follow_up: SurveyAnswer
-    confidence: Annotated[int, Field(ge=0, le=10)] | None = None
 
     @property
     def stream_id(self) -> str:
-        return f"survey-{self.team_id}-{self.survey_id}"
+        return f"survey-{self.team_id}-{self.survey_id}"  # type: ignore[attr-defined]
 
     def payload(self) -> dict[str, Any]:
         """As the base, but a blank confidence is absent rather than ``null``."""
@@ -364,7 +339,7 @@ class PatientSurveyReturned(Event):
         return data
 
     def natural_time(self) -> date | None:
-        return self.returned_on
+        return self.returned_on  # type: ignore[attr-defined,no-any-return]
 
 
 # --- governance stream -----------------------------------------------------------------------
@@ -427,55 +402,174 @@ class PseudonymKeyRecorded(_GovernanceEvent):
     earlier_tokens: bool = False
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls
-    for cls in (
+def _derive(
+    base: type[Event], name: str, suffix: str, fields: dict[str, Any], **classvars: Any
+) -> type[Event]:
+    """A subclass of ``base`` with ``fields`` (name -> annotation, or (annotation, default)) in
+    this order: how the registry-dependent types are made."""
+    annotations: dict[str, Any] = {k: ClassVar[type(v)] for k, v in classvars.items()}
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name + suffix}
+    namespace["__doc__"] = base.__doc__
+    for field, spec in fields.items():
+        if isinstance(spec, tuple):
+            annotations[field], namespace[field] = spec
+        else:
+            annotations[field] = spec
+    namespace["__annotations__"] = annotations
+    namespace.update(classvars)
+    return type(name + suffix, (base,), namespace)
+
+
+def catalogue(registry: Registry = DEFAULT_REGISTRY) -> dict[str, type[Event]]:
+    """Every event type for a registry of enablers, by type name, in catalogue order.
+
+    The types with one thing per enabler (the "documented" types, the findings of a review or a
+    survey, the ``element`` of a retraction, the ``measure`` of a decision) are made from the
+    registry; the default registry makes exactly the classes, fields and payloads sipdash has
+    always written (same names, same JSON, same hashes). Other registries' classes carry a
+    suffix in their class name (never in their type name) so both can live in one process."""
+    return _catalogue(registry)
+
+
+@cache
+def _catalogue(registry: Registry) -> dict[str, type[Event]]:
+    sfx = registry.suffix
+    element = Literal[registry.names]  # type: ignore[valid-type]
+    measure = Literal[registry.measures]  # type: ignore[valid-type]
+    per = registry.names
+    documented = {
+        e.event_type: _derive(_Documented, e.event_type, sfx, {"documented_on": date}, type=e.event_type)
+        for e in registry
+    }
+    made = {
+        "BaselineFixed": _derive(
+            _BaselineFixed, "BaselineFixed", sfx, {"measure": measure, "period": Period, "reason": Text}
+        ),
+        "LimitsRecalculated": _derive(
+            _LimitsRecalculated,
+            "LimitsRecalculated",
+            sfx,
+            {"measure": measure, "period": Period, "reason": Text},
+        ),
+        "TargetSet": _derive(
+            _TargetSet,
+            "TargetSet",
+            sfx,
+            {"measure": measure, "target": Proportion, "from_period": Period, "reason": Text},
+        ),
+        "ElementRetracted": _derive(
+            _ElementRetracted, "ElementRetracted", sfx, {"element": element, "reason": (Text, "")}
+        ),
+        "ElementNotApplicable": _derive(
+            _ElementNotApplicable,
+            "ElementNotApplicable",
+            sfx,
+            {"element": element, "reason": (Text, "")},
+        ),
+        "CaseNoteReviewed": _derive(
+            _CaseNoteReviewed,
+            "CaseNoteReviewed",
+            sfx,
+            {
+                "consultation_id": Identifier,
+                "reviewer_id": Identifier,
+                **{name: Finding for name in per},
+                "second_review": (bool, False),
+            },
+        ),
+        "PatientSurveyReturned": _derive(
+            _PatientSurveyReturned,
+            "PatientSurveyReturned",
+            sfx,
+            {
+                "survey_id": Identifier,
+                "team_id": Identifier,
+                "returned_on": date,
+                **{name: SurveyAnswer for name in per},
+                "confidence": (Annotated[int, Field(ge=0, le=10)] | None, None),
+            },
+        ),
+    }
+    order: tuple[type[Event] | str, ...] = (
         TeamRegistered,
         MilestoneLogged,
-        BaselineFixed,
-        LimitsRecalculated,
-        TargetSet,
+        "BaselineFixed",
+        "LimitsRecalculated",
+        "TargetSet",
         CommentaryAdded,
         CommentaryWithdrawn,
         ReviewSignedOff,
         ClinicianRegistered,
         ClinicianTrained,
         ConsultationHeld,
-        AgendaSet,
-        GoalAgreed,
-        FollowUpArranged,
-        ElementRetracted,
-        ElementNotApplicable,
+        "documented",
+        "ElementRetracted",
+        "ElementNotApplicable",
         AuditRoundOpened,
-        CaseNoteReviewed,
+        "CaseNoteReviewed",
         AuditRoundClosed,
-        PatientSurveyReturned,
+        "PatientSurveyReturned",
         PatientForgotten,
         ExportRecorded,
         PseudonymKeyRecorded,
         SpcSettingsChanged,
     )
-}
+    types: dict[str, type[Event]] = {}
+    for item in order:
+        if item == "documented":
+            types.update(documented)
+        elif isinstance(item, str):
+            types[item] = made[item]
+        else:
+            types[item.type] = item
+    fixed = {item if isinstance(item, str) else item.type for item in order} - {"documented"}
+    clash = sorted(set(documented) & fixed)
+    if clash:
+        raise ValueError(f"an enabler's event type is already an event type: {', '.join(clash)}")
+    if not registry.is_default:
+        for name, cls in documented.items():
+            _EXTENSION_TYPES.setdefault(name, cls)
+    return types
 
-#: Which element each "documented" event records.
-ELEMENT_OF_TYPE: dict[str, str] = {
-    "AgendaSet": "agenda_setting",
-    "GoalAgreed": "goal_setting",
-    "FollowUpArranged": "follow_up",
-}
+
+#: "Documented" types of registries other than the default, by name: a log written with a
+#: fourth enabler still upcasts and reads in a process that built that registry.
+_EXTENSION_TYPES: dict[str, type[Event]] = {}
+
+EVENT_TYPES: dict[str, type[Event]] = catalogue()
+
+# The default registry's classes under their own names (imports and isinstance checks).
+BaselineFixed = EVENT_TYPES["BaselineFixed"]
+LimitsRecalculated = EVENT_TYPES["LimitsRecalculated"]
+TargetSet = EVENT_TYPES["TargetSet"]
+AgendaSet = EVENT_TYPES["AgendaSet"]
+GoalAgreed = EVENT_TYPES["GoalAgreed"]
+FollowUpArranged = EVENT_TYPES["FollowUpArranged"]
+ElementRetracted = EVENT_TYPES["ElementRetracted"]
+ElementNotApplicable = EVENT_TYPES["ElementNotApplicable"]
+CaseNoteReviewed = EVENT_TYPES["CaseNoteReviewed"]
+PatientSurveyReturned = EVENT_TYPES["PatientSurveyReturned"]
+
+#: Which element each "documented" event records (default registry).
+ELEMENT_OF_TYPE: dict[str, str] = dict(DEFAULT_REGISTRY.element_of_type)
 
 
-def event_class(type_name: str) -> type[Event]:
-    """The class for a type name, or :class:`UnknownEventType`."""
-    try:
-        return EVENT_TYPES[type_name]
-    except KeyError:
-        raise UnknownEventType(f"unknown event type {type_name!r}") from None
+def event_class(type_name: str, registry: Registry | None = None) -> type[Event]:
+    """The class for a type name (in ``registry``'s catalogue; by default the default one,
+    then any other registry's "documented" types built in this process), or
+    :class:`UnknownEventType`."""
+    types = catalogue(registry) if registry is not None else EVENT_TYPES
+    cls = types.get(type_name) or (None if registry else _EXTENSION_TYPES.get(type_name))
+    if cls is None:
+        raise UnknownEventType(f"unknown event type {type_name!r}")
+    return cls
 
 
-def parse_event(type_name: str, payload: dict[str, Any]) -> Event:
+def parse_event(
+    type_name: str, payload: dict[str, Any], registry: Registry | None = None
+) -> Event:
     """Validate ``payload`` as ``type_name``; errors name every bad field, never the values."""
-    cls = event_class(type_name)
+    cls = event_class(type_name, registry)
     try:
         return cls.model_validate(payload)
     except ValidationError as exc:

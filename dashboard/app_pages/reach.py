@@ -31,11 +31,30 @@ st.info(
 names = data.team_names(snap, ctx.as_of)
 options = [reach.ALL_TEAMS, *names]
 rc = reach_data.counts(snap, ctx.as_of)
+
+
+def _team_label(t: str) -> str:
+    return "All teams (programme view)" if t == reach.ALL_TEAMS else names.get(t, t)
+
+
+asked = st.query_params.get("reach_team")  # a link's team, before the widget settles on one
+labels_shown = {_team_label(t) for t in options}
+if asked in names and asked not in labels_shown:
+    # a link may carry the team's id; the widget binds its label, so translate it first
+    st.query_params["reach_team"] = names[asked]
+    st.session_state["reach_team"] = asked
+elif asked is not None and asked not in labels_shown:
+    st.warning(
+        "The link names a team that is not registered "
+        f"({'as known then' if ctx.as_of else 'in this database'}); showing all teams "
+        "instead. Pick the team below.",
+        icon=":material/link_off:",
+    )
 c1, c2, c3 = st.columns([3, 2, 2])
 team = c1.selectbox(
     "Team",
     options,
-    format_func=lambda t: "All teams (programme view)" if t == reach.ALL_TEAMS else names.get(t, t),
+    format_func=_team_label,
     key="reach_team",
     bind="query-params",
     persist_state="session",
@@ -99,7 +118,7 @@ st.caption(
     "notes-weighted; beside them, over the same calendar months, the clinicians of the same team "
     "not yet trained by the end of that window. Only clinicians with both windows complete count."
 )
-ba = reach_data.before_after_table(t.before_after)
+ba = reach_data.before_after_table(t.before_after, names)
 if ba.empty:
     st.caption("No trained clinician has a complete before and after window yet.")
 else:
@@ -123,21 +142,32 @@ elif t.quintiles.empty:
     st.caption(f"No notes for {who} ({ctx.as_of_text}).")
 else:
     gaps = t.gaps
-    latest_gap = gaps.iloc[-1]
-    flagged = gaps[gaps["verdict"] == "less often"]["period"].tolist()
-    if latest_gap["verdict"] == "less often":
+    latest_gap = t.latest_gap()
+    running = t.running_quarter()
+    if running is not None:
+        st.caption(
+            f"{running} is not over yet: its figures so far are in the table, but the verdict "
+            "below is for the latest complete quarter"
+            + (f", {latest_gap['period']}." if latest_gap is not None else " (none yet).")
+        )
+    done = reach.complete_gaps(gaps, t.complete_quarter)
+    flagged = done[done["verdict"] == "less often"]["period"].tolist()
+    if latest_gap is None:
+        st.markdown("No quarter is complete yet: no verdict on the gap.")
+    elif latest_gap["verdict"] == "less often":
         st.warning(
             f"**{who}, {latest_gap['period']}: patients from the most deprived areas had "
             f"{label} documented less often** than those from the least deprived: "
-            f"{latest_gap['gap'] * 100:+.0f} points (95% interval {latest_gap['gap_low'] * 100:+.0f} "
-            f"to {latest_gap['gap_high'] * 100:+.0f}; {int(latest_gap['q1_notes'])} and "
+            f"{reach.signed_points(latest_gap['gap'])} points (95% interval "
+            f"{reach.signed_points(latest_gap['gap_low'])} to "
+            f"{reach.signed_points(latest_gap['gap_high'])}; {int(latest_gap['q1_notes'])} and "
             f"{int(latest_gap['q5_notes'])} notes). A prompt to look, not a verdict.",
             icon=":material/warning:",
         )
     elif flagged:
         st.markdown(
             f"The most deprived got it significantly less often in {', '.join(flagged)}; "
-            f"not in the latest quarter ({latest_gap['period']}: "
+            f"not in the latest complete quarter ({latest_gap['period']}: "
             f"{reach_data.VERDICT_LABELS.get(latest_gap['verdict'])})."
         )
     else:
@@ -146,7 +176,7 @@ else:
     if not pd.isna(missing["share_missing"]):
         st.caption(
             f"No quintile recorded for {float(missing['share_missing']):.0%} of "
-            f"{latest_gap['period']}'s notes ({int(missing['denominator'])} notes); they are "
+            f"{missing['period']}'s notes ({int(missing['denominator'])} notes); they are "
             "in no quintile's rate."
         )
     left, right = st.columns(2)

@@ -103,7 +103,7 @@ def test_a_team_whose_most_deprived_get_it_less_often_is_flagged_with_the_n(app_
 def test_a_team_whose_gap_closed_says_when_it_was_flagged_and_that_it_is_not_now(app_env) -> None:
     at = _reach("a-msk")
     assert not [w.value for w in at.warning if "less often" in w.value]
-    assert "not in the latest quarter" in _text(at)
+    assert "not in the latest complete quarter" in _text(at)
     titles = [r.get("title") for r in _chart_rows(at, "title")]
     assert any("deprived areas" in str(t) for t in titles), "the change idea is on the gap chart"
 
@@ -233,3 +233,40 @@ def test_a_training_recorded_on_the_milestones_page_counts_at_once(writable) -> 
     at.button(key="tr_submit").click().run()
     assert any("a training record is not edited" in e.value for e in at.error)
     store.dispose()
+
+
+# ------------------------------------------------------------------ issue #18's rough edges
+
+
+def test_a_link_with_a_team_id_opens_that_team_on_the_reach_page(app_env) -> None:
+    at = _reach(reach_team="b-copd")
+    assert at.selectbox(key="reach_team").value == "b-copd"
+    assert not [w.value for w in at.warning if "not registered" in w.value]
+    unknown = _reach(reach_team="no-such-team")
+    assert any("not registered" in w.value for w in unknown.warning)
+
+
+def test_the_before_after_table_shows_team_names_not_ids(app_env) -> None:
+    at = _reach("a-coach")
+    teams = set(_frame(at, "Before")["Team"])
+    assert _name("a-coach") in teams
+    assert "a-coach" not in teams
+
+
+def test_gaps_and_changes_use_a_minus_sign_and_never_minus_zero(app_env) -> None:
+    import re
+
+    at = _reach("b-copd")
+    (flag,) = [w.value for w in at.warning if "less often" in w.value]
+    assert "\u2212" in flag and not re.search(r"(^|[\s(])-\d", flag)
+    cells = [*_frame(at, "Verdict")["Q1 − Q5 gap"], *_frame(at, "Before")["Change"]]
+    assert not [c for c in cells if re.search(r"(^|[\s(])-\d|[+\u2212]0 points", c)], cells
+
+
+def test_the_deprivation_verdict_is_for_the_latest_complete_quarter(app_env) -> None:
+    at = _reach("b-copd", as_of="2025-05-20")  # 2025-Q2 is still running then
+    text = _text(at)
+    assert "2025-Q2 is not over yet" in text
+    assert "latest complete quarter, 2025-Q1" in text
+    flags = [w.value for w in at.warning if "less often" in w.value]
+    assert all("2025-Q2" not in f for f in flags)

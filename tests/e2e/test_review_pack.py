@@ -377,9 +377,23 @@ def test_the_reach_section_shows_coverage_both_groups_the_deprivation_gap_and_no
     assert len(flagged) >= 1, "the demo has a team whose most deprived get it less often"
     g = flagged.iloc[0]
     assert (
-        f"{g['gap'] * 100:+.0f} points ({g['gap_low'] * 100:+.0f} to {g['gap_high'] * 100:+.0f})"
+        f"{reach.points_interval_text(g['gap'], g['gap_low'], g['gap_high'])}"
         f" ⚠ most deprived less often {int(g['q1_notes'])} {int(g['q5_notes'])}"
     ) in section
+
+
+def test_the_reach_section_says_observational_once_and_signs_with_a_minus(board_pack) -> None:
+    import re
+
+    from dashboard.pack_sections import REACH_TITLE
+
+    _store, _pack, pdf = board_pack
+    section = _section_pages(_pages(pdf), REACH_TITLE)
+    body = section.replace(REACH_TITLE, "")
+    assert body.lower().count("observational") == 1, body
+    assert not re.search(r"(^|[\s(])-\d|[+\u2212]0 points", body), (
+        "hyphens or ±0 in the reach figures"
+    )
 
 
 def test_a_log_without_patient_surveys_says_reseed_rather_than_an_empty_table(

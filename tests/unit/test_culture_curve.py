@@ -192,3 +192,101 @@ def test_direction_since_the_last_review_puts_the_norm_first() -> None:
     d = directions(THEN, NOW).tolist()
     assert d == ["same", "better", "better", "same", "new"]
     assert directions(NOW, THEN).tolist() == ["same", "worse", "worse", "same"]
+
+
+# ------------------------------------------------- the curve's fast path equals the judgement
+
+
+def _from_scratch(measures: pd.DataFrame, limits: dict) -> pd.DataFrame:
+    """The curve's per-team rows the slow way: ``judge_team`` from scratch at every month."""
+    from audit.judgement import Decisions, judge_team
+
+    m = measures[measures["denominator"] > 0]
+    months_all = month_range(str(m["period"].min()), str(m["period"].max()))
+    out = []
+    for (team, measure), rows in m.groupby(["team", "measure"], sort=True):
+        rows = rows.sort_values("period").reset_index(drop=True)
+        decisions = Decisions.from_settings(limits.get((team, measure)))
+        for period in months_all:
+            if period < str(rows["period"].iloc[0]):
+                continue
+            j = judge_team(rows, decisions, up_to=period, team_id=team, measure=measure)
+            out.append(
+                {
+                    "team_id": team,
+                    "period": period,
+                    "measure": measure,
+                    "is_norm": bool(j.is_norm and j.counted),
+                    "counted": bool(j.counted),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def _random_programme(seed: int) -> tuple[pd.DataFrame, dict]:
+    """Teams with gaps, small and provisional months, baselines, recalculations and targets
+    changing over time: everything the judgement cuts by month."""
+    import random
+
+    rng = random.Random(seed)
+    rows, limits = [], {}
+    all_months = months(30)
+    for t in range(4):
+        team = f"team-{t}"
+        level = rng.uniform(0.3, 0.95)
+        for measure in ("agenda_setting", "all_three"):
+            start = rng.randrange(0, 8)
+            for i, period in enumerate(all_months[start:], start):
+                if rng.random() < 0.1:
+                    continue  # a gap
+                if i == 14:
+                    level = min(0.99, level + rng.uniform(-0.2, 0.3))
+                n = rng.choice([4, 9, 10, 20, 20, 20])
+                k = sum(rng.random() < level for _ in range(n))
+                rows.append(
+                    {
+                        "team": team,
+                        "period": period,
+                        "measure": measure,
+                        "numerator": k,
+                        "denominator": n if rng.random() > 0.03 else 0,
+                        "proportion": k / n,
+                        "provisional": i >= 28 or rng.random() < 0.05,
+                    }
+                )
+            limits[(team, measure)] = {
+                "baseline_end": all_months[start + 12] if rng.random() < 0.5 else None,
+                "recalculate_at": [all_months[20]] if rng.random() < 0.5 else [],
+                "targets": [(all_months[10], 0.7), (all_months[22], 0.85)]
+                if rng.random() < 0.5
+                else [],
+            }
+    return pd.DataFrame(rows), limits
+
+
+def test_the_memoised_curve_equals_judging_every_team_from_scratch_at_every_month() -> None:
+    for seed in range(3):
+        measures, limits = _random_programme(seed)
+        fast = judge_months(measures, limits)
+        slow = _from_scratch(measures, limits)
+        pd.testing.assert_frame_equal(
+            fast.reset_index(drop=True), slow.reset_index(drop=True), check_dtype=False
+        )
+        assert fast["is_norm"].any() and not fast["is_norm"].all()
+
+
+def test_a_changed_month_is_re_judged_never_served_from_the_memo() -> None:
+    measures, limits = _random_programme(7)
+    judge_months(measures, limits)  # fills the memo
+    changed = measures.copy()
+    last = changed.index[changed["team"] == "team-0"][-1]
+    changed.loc[last, ["numerator", "proportion", "provisional"]] = [0, 0.0, False]
+    small = changed["team"] == "team-1"  # every month small now
+    changed.loc[small, "denominator"] = 5
+    changed.loc[small, "numerator"] = changed.loc[small, "numerator"].clip(upper=5)
+    changed.loc[small, "proportion"] = changed.loc[small, "numerator"] / 5
+    pd.testing.assert_frame_equal(
+        judge_months(changed, limits).reset_index(drop=True),
+        _from_scratch(changed, limits).reset_index(drop=True),
+        check_dtype=False,
+    )

@@ -304,3 +304,70 @@ def test_imd_quintile_out_of_range_is_refused(cell: str) -> None:
 def test_imd_quintile_that_is_not_a_whole_number_is_refused(cell: str) -> None:
     value, problem = parse_imd_quintile(cell)
     assert value is None and "whole number" in problem
+
+
+# ---------------------------------------------------------------- wording (issue #18 nits)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.05, "+5"), (-0.08, "\u22128"), (-0.004, "0"), (0.004, "0"), (-0.0, "0"), (0.0, "0")],
+)
+def test_signed_points_use_a_minus_sign_and_never_say_minus_zero(value, expected) -> None:
+    from audit.reach import signed_points
+
+    assert signed_points(value) == expected
+
+
+def test_an_interval_in_points_has_minus_signs_not_hyphens() -> None:
+    from audit.reach import points_interval_text
+
+    text = points_interval_text(-0.12, -0.2, -0.001)
+    assert text == "\u221212 points (\u221220 to 0)"
+    assert "-" not in text
+
+
+@pytest.mark.parametrize(
+    ("day", "quarter"),
+    [
+        ("2026-11-29", "2026-Q3"),  # Q4 still running
+        ("2026-10-01", "2026-Q3"),
+        ("2026-12-31", "2026-Q3"),  # its last day is not over yet
+        ("2027-01-01", "2026-Q4"),
+        ("2026-04-15", "2026-Q1"),
+        ("2026-02-01", "2025-Q4"),
+    ],
+)
+def test_the_latest_complete_quarter_is_the_newest_one_over_at_the_as_of(day, quarter) -> None:
+    from datetime import UTC, datetime, time
+
+    from audit.reach import latest_complete_quarter
+
+    at = datetime.combine(datetime.fromisoformat(day).date(), time.max, tzinfo=UTC)
+    assert latest_complete_quarter(at) == quarter
+
+
+def test_a_running_quarter_is_never_the_quarter_the_gap_verdict_is_for() -> None:
+    from audit.reach import complete_gaps
+
+    gaps = pd.DataFrame({"team": ["a", "a", "a"], "period": ["2026-Q2", "2026-Q3", "2026-Q4"]})
+    assert complete_gaps(gaps, "2026-Q3")["period"].tolist() == ["2026-Q2", "2026-Q3"]
+    assert complete_gaps(gaps, None).empty
+
+
+def test_the_before_after_table_names_the_team_not_its_id() -> None:
+    from dashboard.reach_data import before_after_table
+
+    per = before_after(
+        counts(
+            [("t-1", p, "c1", 9, 10) for p in ("2024-01", "2024-02", "2024-03")]
+            + [("t-1", p, "c1", 5, 10) for p in ("2024-05", "2024-06", "2024-07")]
+        ),
+        training([("c1", "t-1", "2024-04-10")]),
+        M,
+    )
+    table = before_after_table(before_after_summary(per), {"t-1": "Team One"})
+    assert set(table["Team"]) <= {"Team One", ALL_TEAMS}
+    assert "Team One" in set(table["Team"])
+    assert "\u221240 points" in table["Change"].tolist()
+    assert not table["Change"].str.contains("-").any()

@@ -1,0 +1,253 @@
+"""The interactions people feel, timed as the server runs them (streamlit AppTest, in process).
+
+    .venv/bin/python bench/interactions.py /tmp/demo.db --reps 5
+
+DESIGN ("Performance targets", interaction): every dashboard interaction's server time at 1M
+events ≤ 1.5× at 10k, and under 300 ms on the development machine. Each interaction is the
+rerun one user action causes, timed around ``AppTest.run()`` (the script run the server does;
+no browser, no network):
+
+- ``team``: pick another team on the Team page;
+- ``measure``: pick another enabler on the Team page;
+- ``as_of``: set (or clear) the sidebar's as-of date on the overview;
+- ``pack_tab``: open the review pack page (not building the pack: that is ``pack_bench``);
+- ``overview_back``: go back to the overview from the pack page;
+- ``review``: submit one first review on the worklist (appends an event, so the head moves);
+- ``overview_after_append``: the overview's next run after that new event (every cached read
+  keyed on the head is recomputed: the "cold render after a new event").
+
+Every interaction is done once first (warm: caches filled as for a user who has looked around),
+then ``reps`` repetitions of the reads run interleaved (team, measure, as_of, …, team, …) so
+the shared machine's noise falls on all of them, then ``reps`` repetitions of the write pair
+(a write moves the head, which would make every read after it cold). Each figure is the median
+with its min–max spread, as wall time and as this process's CPU time (``cpu_*``: less
+sensitive to other jobs on a shared machine).
+The database is copied first (the review interaction writes); ``run(db_path, reps)`` is what
+``bench/run_all.py`` calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(os.environ.get("SIPDASH_TREE") or Path(__file__).resolve().parents[1]).resolve()
+"""The source tree whose dashboard is timed (``SIPDASH_TREE=../old`` for a before/after)."""
+sys.path.insert(0, str(ROOT))
+
+APP = str(ROOT / "dashboard" / "app.py")
+ELEMENTS = ("agenda_setting", "goal_setting", "follow_up")
+READS = ("team", "measure", "as_of", "pack_tab", "overview_back")
+WRITES = ("review", "overview_after_append")
+INTERACTIONS = READS + WRITES
+
+
+def _next_month(period: str) -> str:
+    y, m = int(period[:4]), int(period[5:7])
+    return f"{y + 1:04d}-01" if m == 12 else f"{y:04d}-{m + 1:02d}"
+
+
+def _prepare_month(url: str, team: str, notes: int) -> str:
+    """A new month of ``notes`` consultations for ``team`` (the worklist then opens a round
+    sampling them: the notes the review interaction submits, one per repetition)."""
+    from sqlalchemy import text
+
+    from audit.bootstrap import bootstrap
+
+    wiring = bootstrap(url)
+    store = wiring.store
+    with store.engine.connect() as conn:
+        last = conn.execute(
+            text("SELECT MAX(period) FROM rm_case_notes WHERE team_id = :t"), {"t": team}
+        ).scalar_one()
+    period = _next_month(str(last))
+    lines = [
+        "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,"
+        "goal_setting,follow_up"
+    ]
+    lines += [
+        f"bench-{period}-{i:03d},{team},bench-clin-{i % 3},B{i:05d},{period}-{1 + i % 28:02d},"
+        "face_to_face,yes,no,yes"
+        for i in range(notes)
+    ]
+    wiring.importer(actor="bench").import_consultations(("\n".join(lines) + "\n").encode())
+    wiring.projector.catch_up()
+    store.dispose()
+    return period
+
+
+def _check(at) -> None:
+    if at.exception:
+        raise RuntimeError(f"the page failed: {at.exception}")
+
+
+def run(db_path: str | Path, reps: int = 5, *, keep_copy: bool = False) -> dict:
+    """Median server time (seconds) of each interaction over ``reps`` interleaved repetitions
+    on a copy of the SQLite database at ``db_path``; with min, max and every sample."""
+    from streamlit.testing.v1 import AppTest
+
+    from audit import queries
+    from events.db import make_engine
+
+    work = Path(tempfile.mkdtemp(prefix="sipdash-interactions-"))
+    copy = work / "db.sqlite"
+    shutil.copyfile(db_path, copy)
+    for suffix in ("-wal", "-shm"):
+        if Path(f"{db_path}{suffix}").exists():
+            shutil.copyfile(f"{db_path}{suffix}", f"{copy}{suffix}")
+    url = f"sqlite:///{copy}"
+    os.environ["SIPDASH_DATABASE_URL"] = url
+    os.environ.pop("SIPDASH_LOCAL_ROLE", None)
+    probe = make_engine(url)
+    teams = queries.teams(probe).sort_values("team_id")["team_id"].tolist()
+    probe.dispose()
+    from events import EventStore
+
+    head_store = EventStore(url)
+    head_before = head_store.head().position
+    head_store.dispose()
+    team_a, team_b = teams[0], teams[1 % len(teams)]
+    period = _prepare_month(url, team_a, notes=max(20, reps + 3))  # sampled whole: one per rep
+
+    def app(page: str | None = None) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=600)
+        at.run()
+        _check(at)
+        if page:
+            at.switch_page(page).run()
+            _check(at)
+        return at
+
+    team_at = app("app_pages/team.py")
+    overview_at = app()
+    pack_at = app()
+    work_at = app("app_pages/worklist.py")
+    work_at.selectbox(key="wl_team").set_value(team_a).run()
+    work_at.selectbox(key="wl_month").set_value(period).run()
+    _check(work_at)
+    work_at.number_input(key="wl_size").set_value(max(20, reps + 3))
+    opener = [b for b in work_at.button if (b.key or "").startswith("open_submit_")]
+    opener[0].click().run()
+    _check(work_at)
+    from audit.service import rounds_for
+
+    engine = make_engine(url)
+    (info,) = rounds_for(engine, team_id=team_a, period=period)
+    engine.dispose()
+    pending = list(info.sampled)
+    if len(pending) < reps + 1:
+        raise RuntimeError(f"the round sampled {len(pending)} notes; {reps + 1} are needed")
+    as_of_day = date.fromisoformat(f"{period[:7]}-01")
+    state = {"team": 0, "measure": 0, "as_of": 0}
+
+    def team() -> None:
+        state["team"] ^= 1
+        team_at.selectbox(key="team").set_value((team_a, team_b)[state["team"]]).run()
+        _check(team_at)
+
+    def measure() -> None:
+        state["measure"] ^= 1
+        choice = ("agenda_setting", "all_three")[state["measure"]]
+        team_at.selectbox(key="measure").set_value(choice).run()
+        _check(team_at)
+
+    def as_of() -> None:
+        state["as_of"] ^= 1
+        overview_at.date_input(key="as_of").set_value(as_of_day if state["as_of"] else None).run()
+        _check(overview_at)
+
+    def pack_tab() -> None:
+        pack_at.switch_page("app_pages/pack.py").run()
+        _check(pack_at)
+
+    def overview_back() -> None:
+        pack_at.switch_page("app_pages/overview.py").run()
+        _check(pack_at)
+
+    def overview_after_append() -> None:
+        overview_at.run()
+        _check(overview_at)
+
+    def review() -> None:
+        cid = pending.pop(0)
+        for element in ELEMENTS:
+            work_at.radio(key=f"first_{cid}_{element}").set_value("yes")
+        work_at.text_input(key=f"first_{cid}_reviewer").set_value("bench")
+        work_at.button(key=f"first_{cid}_submit").click().run()
+        _check(work_at)
+
+    actions: dict[str, Callable[[], None]] = {
+        "team": team,
+        "measure": measure,
+        "as_of": as_of,
+        "pack_tab": pack_tab,
+        "overview_back": overview_back,
+        "review": review,
+        "overview_after_append": overview_after_append,
+    }
+
+    def timed(name: str) -> tuple[float, float]:
+        t, c = time.perf_counter(), time.process_time()
+        actions[name]()
+        return time.perf_counter() - t, time.process_time() - c
+
+    if state["as_of"]:  # the overview starts on the latest data
+        as_of()
+    for name in READS:  # warm: every page visited, every cache filled once
+        timed(name)
+        if name in ("team", "measure", "as_of"):
+            timed(name)  # and back, so both values are cached
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in INTERACTIONS}
+    for _ in range(reps):
+        for name in READS:
+            samples[name].append(timed(name))
+    timed("review")  # the worklist's first submit fills its own caches
+    timed("overview_after_append")
+    for _ in range(reps):
+        for name in WRITES:
+            samples[name].append(timed(name))
+    out: dict = {"db": str(db_path), "events": head_before, "reps": reps, "interactions": {}}
+    for name, pairs in samples.items():
+        wall = [w for w, _ in pairs]
+        cpu = [c for _, c in pairs]
+        out["interactions"][name] = {
+            "median_s": statistics.median(wall),
+            "min_s": min(wall),
+            "max_s": max(wall),
+            "cpu_median_s": statistics.median(cpu),
+            "cpu_min_s": min(cpu),
+            "cpu_max_s": max(cpu),
+            "samples_s": wall,
+        }
+    if not keep_copy:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("db", help="a seeded, projected SQLite database (copied, never changed)")
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    result = run(args.db, args.reps)
+    print(json.dumps(result))
+    for name, r in result["interactions"].items():
+        print(
+            f"{name:>22}: median {r['median_s'] * 1000:7.1f} ms "
+            f"(min {r['min_s'] * 1000:.1f}, max {r['max_s'] * 1000:.1f}); "
+            f"cpu {r['cpu_median_s'] * 1000:.1f} ms",
+            file=sys.stderr,
+        )
+
+
+if __name__ == "__main__":
+    main()
