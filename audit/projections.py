@@ -11,9 +11,10 @@ from __future__ import annotations
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, inspect
@@ -614,7 +615,7 @@ class Projector:
                 tuple(chunk),
             ):
                 cid, team, period, clinician, imd = row[:5]
-                note = [None] * width
+                note: list[Any] = [None] * width
                 note[1], note[lay.team], note[lay.period] = cid, team, period
                 note[lay.clinician], note[lay.imd] = clinician, imd
                 note[lay.flag : lay.flag + n] = [bool(v) for v in row[5 : 5 + n]]
@@ -644,7 +645,9 @@ class Projector:
                 pending.setdefault(cid, []).append((element, bool(documented), bool(na)))
         return pending
 
-    def _insert(self, conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
+    def _insert(
+        self, conn: Connection, table: str, columns: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
         if rows:
             marks = ", ".join([self.ph] * len(rows[0]))
             with driver_cursor(conn) as cur:  # SQLAlchemy would re-check every row

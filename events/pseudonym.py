@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Column, Engine, MetaData, String, Table
 
 from .db import schema_transaction, tables_missing
+from .sql import driver_connection
 
 if TYPE_CHECKING:
     from .store import EventStore, NewEvent
@@ -202,14 +203,14 @@ class PatientRegistry:
         with self.engine.connect() as conn:
             sqlite = self.engine.dialect.name == "sqlite"
             if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA secure_delete=ON")
+                driver_connection(conn).execute("PRAGMA secure_delete=ON")
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             try:
                 with conn.begin():
                     yield conn
             finally:
                 if sqlite:
-                    conn.connection.driver_connection.execute("PRAGMA secure_delete=OFF")
+                    driver_connection(conn).execute("PRAGMA secure_delete=OFF")
 
     def hashes_for(self, canonicals: list[str]) -> dict[str, str]:
         out = {c: key_hash(self.key, c) for c in canonicals}
@@ -315,7 +316,7 @@ class PatientRegistry:
         WAL segments already archived, backups and replicas are out of reach (ADR 0003)."""
         if self.engine.dialect.name == "sqlite":
             with self.engine.connect() as conn:
-                raw = conn.connection.driver_connection
+                raw = driver_connection(conn)
                 # The engine's busy timeout is a minute; a checkpoint blocked by a reader
                 # should retry briefly instead, then report the erasure pending.
                 timeout = raw.execute("PRAGMA busy_timeout").fetchone()[0]

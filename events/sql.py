@@ -81,7 +81,7 @@ def sql(
 def bind_limit(conn: Connection) -> int:
     """How many parameters one statement on ``conn`` may bind."""
     if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         try:
             return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
         except (AttributeError, sqlite3.Error):  # pragma: no cover - Python < 3.11
@@ -179,6 +179,15 @@ def insert_sql(
     return _insert_sql(mark(bind), table, tuple(columns), tuple(sorted((constants or {}).items())))
 
 
+def driver_connection(conn: Connection) -> Any:
+    """The driver's own connection under ``conn`` (sqlite3 or psycopg), for the raw paths.
+    SQLAlchemy types it as optional: it is None only once the connection is closed."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the database connection is closed")
+    return raw
+
+
 def raw_executemany(
     conn: Connection,
     table: str,
@@ -194,7 +203,7 @@ def raw_executemany(
     if not rows:
         return
     statement = insert_sql(conn, table, columns, constants)
-    cur = conn.connection.driver_connection.cursor()
+    cur = driver_connection(conn).cursor()
     try:
         cur.executemany(statement, rows)
     finally:
@@ -204,7 +213,7 @@ def raw_executemany(
 def raw_fetchall(conn: Connection, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
     """Plain tuples of a raw statement written with :func:`marks`, through the DBAPI cursor
     of ``conn`` (the projector's catch-up read: millions of rows)."""
-    cur = conn.connection.driver_connection.cursor()
+    cur = driver_connection(conn).cursor()
     try:
         cur.execute(statement, tuple(params))
         return cur.fetchall()

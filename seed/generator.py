@@ -38,6 +38,7 @@ from events.types import (
     ClinicianRegistered,
     ClinicianTrained,
     ConsultationHeld,
+    Contact,
     ElementRetracted,
     FollowUpArranged,
     GoalAgreed,
@@ -61,7 +62,7 @@ _ELEMENT_TYPES = (AgendaSet, GoalAgreed, FollowUpArranged)
 class _Clinician:
     __slots__ = ("clinician_id", "effects", "trained", "active", "lag", "response")
 
-    def __init__(self, clinician_id: str, effects: tuple[float, float, float]) -> None:
+    def __init__(self, clinician_id: str, effects: tuple[float, ...]) -> None:
         self.clinician_id = clinician_id
         self.effects = effects
         self.trained: tuple[int, int] | None = None  # (month, day of month)
@@ -465,7 +466,9 @@ class Generator:
                     keep = (keep[0] * f, keep[1] * f, keep[2] * f)
                 v = rnd()
                 cut = tp.contact_cut
-                contact = "face_to_face" if v < cut[0] else "telephone" if v < cut[1] else "video"
+                contact: Contact = (
+                    "face_to_face" if v < cut[0] else "telephone" if v < cut[1] else "video"
+                )
                 at = epoch + timedelta(seconds=secs)
                 yield NewEvent(
                     ConsultationHeld(

@@ -17,6 +17,8 @@ from typing import Any
 
 from faker import Faker
 
+from events.types import MilestoneKind
+
 from .params import ELEMENTS, load_params
 from .reach import gap_plans, quintile_cut
 
@@ -138,7 +140,7 @@ class TeamPlan:
     regress_slope: float
     key_staff_leave_share: float
     #: (month, day of month, kind, title), in time order
-    milestones: list[tuple[int, int, str, str]]
+    milestones: list[tuple[int, int, MilestoneKind, str]]
     volumes: list[int]
     clinicians: list[ClinicianSeed]
     caseload: int
@@ -363,7 +365,7 @@ def build_plan(
             )
             for k in range(n_clin)
         ]
-        milestones = [
+        milestones: list[tuple[int, int, MilestoneKind, str]] = [
             (sip, sip_day, "sip_start", ms["sip_start_title"]),
             (adp, adp_day, "adp_training", ms["adp_training_title"]),
         ]
