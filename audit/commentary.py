@@ -13,34 +13,25 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import BigInteger, Engine
 
+from events.sql import select_in
 from events.types import PROGRAMME
 
 from .queries import team_facts
 
-_CHUNK = 500
-
-
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
-
 
 def event_ids_at(engine: Engine, positions: list[int]) -> dict[int, str]:
     """The event id of each log position given."""
-    out: dict[int, str] = {}
-    unique = sorted({int(p) for p in positions})
-    ph = _ph(engine)
     with engine.connect() as conn:
-        for i in range(0, len(unique), _CHUNK):
-            chunk = unique[i : i + _CHUNK]
-            rows = conn.exec_driver_sql(
-                "SELECT position, event_id FROM events "
-                f"WHERE position IN ({', '.join([ph] * len(chunk))})",
-                tuple(chunk),
-            )
-            out.update({int(p): e for p, e in rows})
-    return out
+        rows = select_in(
+            conn,
+            "SELECT position, event_id FROM events WHERE position IN :positions",
+            "positions",
+            sorted({int(p) for p in positions}),
+            type_=BigInteger,
+        )
+    return {int(p): e for p, e in rows}
 
 
 def commentary(

@@ -7,8 +7,9 @@ can be corrected (yes → no becomes ``ElementRetracted``; anything → not appl
 consultation, the element, the new state and the stream version they follow, so yes → no → yes
 works and a re-run of the same file appends nothing.
 
-Existing state is read in bulk: one query per chunk of consultation ids (the case-note read
-model plus each stream's version), never one per row.
+Existing state is read in bulk: one query for all the consultation ids (``events.sql.select_in``
+splits it only past the backend's bind limit), the case-note read model plus each stream's
+version, never one per row.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events import EventStore
+from events.sql import select_in
 
-_CHUNK = 500
 YES, NO, NA = "yes", "no", "not_applicable"
 #: Columns of a consultation that a re-import may never change (file column → what it is).
 FIXED_COLUMNS = ("team", "clinician", "patient", "occurred_on", "contact", "imd_quintile")
@@ -42,32 +43,30 @@ class Existing:
 
 def existing_consultations(store: EventStore, ids: list[str]) -> dict[str, Existing]:
     """The consultations among ``ids`` already in the log (read models caught up first)."""
-    ph = "?" if store.engine.dialect.name == "sqlite" else "%s"
-    out: dict[str, Existing] = {}
-    unique = sorted(set(ids))
     with store.engine.connect() as conn:
-        for i in range(0, len(unique), _CHUNK):
-            chunk = unique[i : i + _CHUNK]
-            rows = conn.exec_driver_sql(
-                "SELECT n.consultation_id, n.team_id, n.clinician_id, n.patient_ref, "
-                "n.occurred_on, n.contact, n.agenda_setting, n.goal_setting, n.follow_up, "
-                "n.na_agenda_setting, n.na_goal_setting, n.na_follow_up, n.imd_quintile, "
-                "(SELECT MAX(e.stream_version) FROM events e "
-                "WHERE e.stream_id = 'consultation-' || n.consultation_id) "
-                f"FROM rm_case_notes n WHERE n.consultation_id IN ({', '.join([ph] * len(chunk))})",
-                tuple(chunk),
+        rows = select_in(
+            conn,
+            "SELECT n.consultation_id, n.team_id, n.clinician_id, n.patient_ref, "
+            "n.occurred_on, n.contact, n.agenda_setting, n.goal_setting, n.follow_up, "
+            "n.na_agenda_setting, n.na_goal_setting, n.na_follow_up, n.imd_quintile, "
+            "(SELECT MAX(e.stream_version) FROM events e "
+            "WHERE e.stream_id = 'consultation-' || n.consultation_id) "
+            "FROM rm_case_notes n WHERE n.consultation_id IN :ids",
+            "ids",
+            sorted(set(ids)),
+        )
+    out: dict[str, Existing] = {}
+    for cid, team, clin, pref, occ, contact, a, g, f, na_a, na_g, na_f, imd, ver in rows:
+        states = {
+            element: NA if na else (YES if doc else NO)
+            for element, doc, na in (
+                ("agenda_setting", a, na_a),
+                ("goal_setting", g, na_g),
+                ("follow_up", f, na_f),
             )
-            for cid, team, clin, pref, occ, contact, a, g, f, na_a, na_g, na_f, imd, ver in rows:
-                states = {
-                    element: NA if na else (YES if doc else NO)
-                    for element, doc, na in (
-                        ("agenda_setting", a, na_a),
-                        ("goal_setting", g, na_g),
-                        ("follow_up", f, na_f),
-                    )
-                }
-                quintile = int(imd) if imd else None  # the read model keeps 0 for "not given"
-                out[cid] = Existing(team, clin, pref, occ, contact, quintile, states, int(ver or 0))
+        }
+        quintile = int(imd) if imd else None  # the read model keeps 0 for "not given"
+        out[cid] = Existing(team, clin, pref, occ, contact, quintile, states, int(ver or 0))
     return out
 
 

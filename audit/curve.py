@@ -15,7 +15,6 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.store import format_ts
 from events.types import MEASURES
 
 from . import queries
@@ -226,14 +225,7 @@ def training_waves(engine: Engine, *, as_of: datetime | None = None) -> pd.DataF
 
     Read from the clinicians read model; a clinician counts when registered by ``as_of`` and
     trained on or before its day."""
-    ph = "?" if engine.dialect.name == "sqlite" else "%s"
-    sql = "SELECT trained_on FROM rm_clinicians WHERE trained_on IS NOT NULL"
-    params: tuple = ()
-    if as_of is not None:
-        sql += f" AND recorded_at <= {ph} AND trained_on <= {ph}"
-        params = (format_ts(as_of), as_of.date().isoformat())
-    with engine.connect() as conn:
-        days = [r[0] for r in conn.exec_driver_sql(sql, params).fetchall()]
+    days = queries.trained_days(engine, as_of=as_of)
     if not days:
         return pd.DataFrame(columns=["period", "trained"])
     s = pd.Series([str(d)[:7] for d in days])

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from events import AppendResult, DuplicateEventConflict, EventStore, NewEvent
 from events.pseudonym import KeyMismatch, PatientRegistry, PseudonymError, normalise_identifier
+from events.sql import sql
 from events.types import (
     EARLIEST_DATE,
     ELEMENTS,
@@ -765,9 +766,8 @@ class Importer:
 
     def _stored(self, eid: str) -> bool:
         """Whether the event is in the log already (a re-import of an accepted review)."""
-        ph = "?" if self.store.engine.dialect.name == "sqlite" else "%s"
         with self.store.engine.connect() as conn:
-            found = conn.exec_driver_sql(f"SELECT 1 FROM events WHERE event_id = {ph}", (eid,))
+            found = conn.execute(sql("SELECT 1 FROM events WHERE event_id = :eid"), {"eid": eid})
             return found.first() is not None
 
 

@@ -12,9 +12,11 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
 
+from . import queries
+from .queries import first_reviews as first_reviews  # the read-model reads live in queries
+from .queries import open_periods as open_periods
 from .stats import wilson_interval
 
 SMALL_SAMPLE = 10
@@ -35,47 +37,6 @@ def to_quarter(period: str) -> str:
     """``2024-05`` → ``2024-Q2``."""
     year, month = period.split("-")
     return f"{year}-Q{(int(month) - 1) // 3 + 1}"
-
-
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
-
-
-def first_reviews(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
-) -> pd.DataFrame:
-    """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
-    ph = _ph(engine)
-    where = ["second_review = " + ("0" if engine.dialect.name == "sqlite" else "false")]
-    params: list = []
-    if as_of is not None:
-        where.append(f"recorded_at <= {ph}")
-        params.append(format_ts(as_of))
-    if team is not None:
-        where.append(f"team_id = {ph}")
-        params.append(team)
-    sql = (
-        "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
-        "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
-        f"WHERE {' AND '.join(where)} ORDER BY position"
-    )
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
-    df = pd.DataFrame(
-        rows,
-        columns=[
-            "position",
-            "round_id",
-            "team",
-            "period",
-            "consultation_id",
-            "reviewer_id",
-            *ELEMENTS,
-            "recorded_at",
-        ],
-    )
-    # A note reviewed again in a later round of the same team-month counts once: the first.
-    return df.drop_duplicates(["team", "period", "consultation_id"], keep="first")
 
 
 def _counts(reviews: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -120,32 +81,6 @@ def with_intervals(counts: pd.DataFrame) -> pd.DataFrame:
     out["ci_high"] = highs
     out["small"] = out["denominator"] < SMALL_SAMPLE
     return out
-
-
-def open_periods(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
-) -> set[tuple[str, str]]:
-    """(team, period) pairs with an audit round still open at ``as_of``: their figures are
-    provisional (the round may yet add or change reviews)."""
-    ph = _ph(engine)
-    where, params = ["1 = 1"], []
-    if as_of is not None:
-        where.append(f"opened_at <= {ph}")
-        params.append(format_ts(as_of))
-    if team is not None:
-        where.append(f"team_id = {ph}")
-        params.append(team)
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            f"SELECT team_id, period, closed_at FROM rm_audit_rounds WHERE {' AND '.join(where)}",
-            tuple(params),
-        ).fetchall()
-    cutoff = format_ts(as_of) if as_of is not None else None
-    return {
-        (t, p)
-        for t, p, closed in rows
-        if closed is None or (cutoff is not None and closed > cutoff)
-    }
 
 
 def audit_measures(
@@ -193,53 +128,7 @@ def census_measures(
     Without ``as_of`` it reads the running totals; with it, the per-day totals of earlier days
     plus the exact changes of the cutoff's own day, so the cost does not grow with the log.
     """
-    ph = _ph(engine)
-    team_sql = f" AND team_id = {ph}" if team is not None else ""
-    team_params = (team,) if team is not None else ()
-    with engine.connect() as conn:
-        if as_of is None:
-            rows = conn.exec_driver_sql(
-                "SELECT team_id, period, measure, numerator, denominator FROM rm_census "
-                f"WHERE 1 = 1{team_sql}",
-                team_params,
-            ).fetchall()
-        else:
-            cutoff = format_ts(as_of)
-            day = cutoff[:10]
-            # the cutoff's own day: a position range (rm_days), then the exact cutoff
-            window = (
-                f"position >= (SELECT first_position FROM rm_days WHERE day = {ph}) "
-                f"AND position <= (SELECT last_position FROM rm_days WHERE day = {ph}) "
-                f"AND recorded_at >= {ph} AND recorded_at <= {ph}{team_sql}"
-            )
-            wparams = (day, day, day, cutoff, *team_params)
-            parts = [
-                "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
-                f"WHERE day < {ph}{team_sql}"
-            ]
-            params: list = [day, *team_params]
-            for measure in MEASURES:
-                parts.append(
-                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
-                    "FROM rm_case_notes "
-                    f"WHERE {window}"
-                )
-                params.extend(wparams)
-            # the element facts: each row's own element column, then the bundle as 'all_three'
-            for label, column in (("element", "element"), ("'all_three'", "all_three")):
-                parts.append(
-                    f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
-                    f"FROM rm_element_facts "
-                    f"WHERE {window} AND (d_{column} <> 0 OR d_den_{column} <> 0)"
-                )
-                params.extend(wparams)
-            rows = conn.exec_driver_sql(
-                "SELECT team_id, period, measure, SUM(numerator), SUM(denominator) FROM ("
-                + " UNION ALL ".join(parts)
-                + ") AS c "
-                "GROUP BY team_id, period, measure",
-                tuple(params),
-            ).fetchall()
+    rows = queries.census_counts(engine, as_of=as_of, team=team)
     counts = pd.DataFrame(rows, columns=["team", "period", "measure", "numerator", "denominator"])
     counts = counts[counts["denominator"] > 0]
     if quarterly and not counts.empty:

@@ -12,10 +12,11 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.store import format_ts
-
 from . import queries, views
 from .measures import audit_measures
+from .queries import (
+    provisional_months as provisional_months,  # the read-model reads live in queries
+)
 
 QUALITY_COLUMNS = [
     "team_id",
@@ -29,22 +30,6 @@ QUALITY_COLUMNS = [
     "percent_agreement",
     "kappa",
 ]
-
-
-def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
-    """Team-months with a round still open at ``as_of``: team_id, period."""
-    ph = "?" if engine.dialect.name == "sqlite" else "%s"
-    sql = "SELECT DISTINCT team_id, period FROM rm_audit_rounds WHERE "
-    params: tuple = ()
-    if as_of is None:
-        sql += "closed_at IS NULL"
-    else:
-        stamp = format_ts(as_of)
-        sql += f"opened_at <= {ph} AND (closed_at IS NULL OR closed_at > {ph})"
-        params = (stamp, stamp)
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql + " ORDER BY team_id, period", params).fetchall()
-    return pd.DataFrame(rows, columns=["team_id", "period"])
 
 
 def audit_quality(

@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.sql import AnyRow, select_in, sql
 from events.store import format_ts
+from events.types import ELEMENTS, MEASURES
 
-
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
+from .sampling import second_review_ids
 
 
 def _as_of(
     engine: Engine, as_of: datetime | None, column: str = "recorded_at"
-) -> tuple[str, tuple]:
+) -> tuple[str, dict[str, Any]]:
+    """`` AND column <= :as_of`` and its bind (nothing when ``as_of`` is None)."""
     if as_of is None:
-        return "", ()
-    return f" AND {column} <= {_ph(engine)}", (format_ts(as_of),)
+        return "", {}
+    return f" AND {column} <= :as_of", {"as_of": format_ts(as_of)}
 
 
 def teams(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
     """Registered teams: team_id, name, site, service, synthetic."""
     cond, params = _as_of(engine, as_of)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT team_id, name, site, service, synthetic FROM rm_teams "
-            f"WHERE 1 = 1{cond} ORDER BY team_id",
+        rows = conn.execute(
+            sql(
+                "SELECT team_id, name, site, service, synthetic FROM rm_teams "
+                f"WHERE 1 = 1{cond} ORDER BY team_id"
+            ),
             params,
         ).fetchall()
     df = pd.DataFrame(rows, columns=["team_id", "name", "site", "service", "synthetic"])
@@ -62,19 +68,21 @@ def team_facts(
     as_of: datetime | None = None,
 ) -> pd.DataFrame:
     """Milestones, baselines, recalculations, targets, commentary and sign-offs, oldest first."""
-    ph = _ph(engine)
     cond, params = _as_of(engine, as_of)
     where = f"WHERE 1 = 1{cond}"
     if team_id is not None:
-        where += f" AND team_id = {ph}"
-        params = (*params, team_id)
+        where += " AND team_id = :team_id"
+        params["team_id"] = team_id
     if types:
-        where += f" AND type IN ({', '.join([ph] * len(types))})"
-        params = (*params, *types)
+        where += " AND type IN :types"
+        params["types"] = list(types)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT position, team_id, type, payload, actor, recorded_at FROM rm_team_facts "
-            f"{where} ORDER BY position",
+        rows = conn.execute(
+            sql(
+                "SELECT position, team_id, type, payload, actor, recorded_at FROM rm_team_facts "
+                f"{where} ORDER BY position",
+                expanding=("types",) if types else (),
+            ),
             params,
         ).fetchall()
     records = []
@@ -136,20 +144,425 @@ def all_limits_settings(
     return out
 
 
+# --- measures, surveys, reach and training (moved here from their modules)
+
+
+def first_reviews(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> pd.DataFrame:
+    """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
+    where = ["second_review = :second"]
+    params: dict[str, Any] = {"second": False}
+    if as_of is not None:
+        where.append("recorded_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
+    if team is not None:
+        where.append("team_id = :team")
+        params["team"] = team
+    statement = sql(
+        "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
+        "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
+        f"WHERE {' AND '.join(where)} ORDER BY position"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(statement, params).fetchall()
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "position",
+            "round_id",
+            "team",
+            "period",
+            "consultation_id",
+            "reviewer_id",
+            *ELEMENTS,
+            "recorded_at",
+        ],
+    )
+    # A note reviewed again in a later round of the same team-month counts once: the first.
+    return df.drop_duplicates(["team", "period", "consultation_id"], keep="first")
+
+
+def open_periods(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> set[tuple[str, str]]:
+    """(team, period) pairs with an audit round still open at ``as_of``: their figures are
+    provisional (the round may yet add or change reviews)."""
+    where, params = ["1 = 1"], {}
+    if as_of is not None:
+        where.append("opened_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
+    if team is not None:
+        where.append("team_id = :team")
+        params["team"] = team
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT team_id, period, closed_at FROM rm_audit_rounds "
+                f"WHERE {' AND '.join(where)}"
+            ),
+            params,
+        ).fetchall()
+    cutoff = format_ts(as_of) if as_of is not None else None
+    return {
+        (t, p)
+        for t, p, closed in rows
+        if closed is None or (cutoff is not None and closed > cutoff)
+    }
+
+
+def census_counts(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> Sequence[AnyRow]:
+    """(team, period, measure, numerator, denominator) of the census as known at ``as_of``
+    (``audit.measures.census_measures`` shapes them).
+
+    Without ``as_of`` it reads the running totals; with it, the per-day totals of earlier days
+    plus the exact changes of the cutoff's own day, so the cost does not grow with the log.
+    """
+    team_sql = " AND team_id = :team" if team is not None else ""
+    params: dict[str, Any] = {"team": team} if team is not None else {}
+    with engine.connect() as conn:
+        if as_of is None:
+            rows = conn.execute(
+                sql(
+                    "SELECT team_id, period, measure, numerator, denominator FROM rm_census "
+                    f"WHERE 1 = 1{team_sql}"
+                ),
+                params,
+            ).fetchall()
+        else:
+            cutoff = format_ts(as_of)
+            day = cutoff[:10]
+            # the cutoff's own day: a position range (rm_days), then the exact cutoff
+            window = (
+                "position >= (SELECT first_position FROM rm_days WHERE day = :day) "
+                "AND position <= (SELECT last_position FROM rm_days WHERE day = :day) "
+                f"AND recorded_at >= :day AND recorded_at <= :cutoff{team_sql}"
+            )
+            params.update(day=day, cutoff=cutoff)
+            parts = [
+                "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
+                f"WHERE day < :day{team_sql}"
+            ]
+            for measure in MEASURES:
+                parts.append(
+                    f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
+                    "FROM rm_case_notes "
+                    f"WHERE {window}"
+                )
+            # the element facts: each row's own element column, then the bundle as 'all_three'
+            for label, column in (("element", "element"), ("'all_three'", "all_three")):
+                parts.append(
+                    f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
+                    f"FROM rm_element_facts "
+                    f"WHERE {window} AND (d_{column} <> 0 OR d_den_{column} <> 0)"
+                )
+            rows = conn.execute(
+                sql(
+                    "SELECT team_id, period, measure, SUM(numerator), SUM(denominator) FROM ("
+                    + " UNION ALL ".join(parts)
+                    + ") AS c "
+                    "GROUP BY team_id, period, measure"
+                ),
+                params,
+            ).fetchall()
+    return rows
+
+
+def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> str | None:
+    """The newest month with any survey return as known at ``as_of`` (it is provisional)."""
+    where, params = _survey_where(engine, as_of, None)
+    with engine.connect() as conn:
+        row = conn.execute(sql(f"SELECT MAX(period) FROM rm_surveys{where}"), params).first()
+    return row[0] if row and row[0] else None
+
+
+def has_surveys(engine: Engine) -> bool:
+    """Whether the log holds any survey (a demo seeded before surveys existed has none)."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT 1 FROM rm_surveys LIMIT 1").first() is not None
+
+
+def _survey_where(
+    engine: Engine, as_of: datetime | None, team: str | None
+) -> tuple[str, dict[str, str]]:
+    clauses, params = [], {}
+    if as_of is not None:
+        clauses.append("recorded_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
+    if team is not None:
+        clauses.append("team_id = :team")
+        params["team"] = team
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def survey_answer_counts(
+    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+) -> list[tuple]:
+    """(team, period, one answer per enabler, returns) per distinct answer combination
+    (``audit.surveys.tally`` turns them into measures)."""
+    where, params = _survey_where(engine, as_of, team)
+    answers = ", ".join(ELEMENTS)
+    statement = sql(
+        f"SELECT team_id, period, {answers}, COUNT(*) FROM rm_surveys{where} "
+        f"GROUP BY team_id, period, {answers}"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(statement, params).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def stratum_counts(
+    engine: Engine,
+    stratum: str,
+    table: str,
+    count_columns: list[str],
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+) -> Sequence[AnyRow]:
+    """Census counts per team × month × stratum (``audit.reach``'s clinician and IMD tables)
+    as known at ``as_of``: running totals, or the per-day totals of earlier days plus the
+    exact changes of the cutoff's own day. Rows: team, period, stratum, ``count_columns``."""
+    team_sql = " AND team_id = :team" if team is not None else ""
+    params: dict[str, str] = {"team": team} if team is not None else {}
+    cols = ", ".join(count_columns)
+    with engine.connect() as conn:
+        if as_of is None:
+            rows = conn.execute(
+                sql(
+                    f"SELECT team_id, period, {stratum}, {cols} FROM {table} WHERE 1 = 1{team_sql}"
+                ),
+                params,
+            ).fetchall()
+        else:
+            cutoff = format_ts(as_of)
+            day = cutoff[:10]
+            window = (
+                "{p}position >= (SELECT first_position FROM rm_days WHERE day = :day) "
+                "AND {p}position <= (SELECT last_position FROM rm_days WHERE day = :day) "
+                "AND {p}recorded_at >= :day AND {p}recorded_at <= :cutoff"
+            )
+            params.update(day=day, cutoff=cutoff)
+            notes_team = " AND team_id = :team" if team is not None else ""
+            facts_team = " AND f.team_id = :team" if team is not None else ""
+            per_element = ", ".join(
+                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
+            )
+            per_den = ", ".join(
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
+            )
+            dens = ", ".join(f"SUM(d{i})" for i in range(4))
+            daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
+            init_dens = ", ".join(f"1 - init_na_{m}" for m in MEASURES)
+            statement = sql(
+                f"SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n), {dens} "
+                f"FROM (SELECT team_id, period, {stratum} AS s, agenda_setting AS a, "
+                "goal_setting AS g, follow_up AS fu, all_three AS al, notes AS n, "
+                f"{daily_dens} FROM {table}_daily "
+                f"WHERE day < :day{team_sql} "
+                f"UNION ALL SELECT team_id, period, {stratum}, init_agenda_setting, "
+                f"init_goal_setting, init_follow_up, init_all_three, 1, {init_dens} "
+                f"FROM rm_case_notes WHERE {window.format(p='')}{notes_team} "
+                f"UNION ALL SELECT f.team_id, f.period, n.{stratum}, {per_element}, "
+                f"f.d_all_three, 0, {per_den}, f.d_den_all_three FROM rm_element_facts f "
+                "JOIN rm_case_notes n "
+                f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.')}"
+                " AND (f.d_element <> 0 OR f.d_all_three <> 0 OR f.d_den_element <> 0"
+                f" OR f.d_den_all_three <> 0){facts_team}"
+                ") AS c GROUP BY team_id, period, s"
+            )
+            rows = conn.execute(statement, params).fetchall()
+    return rows
+
+
+def training_records(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """``ClinicianTrained`` facts known at ``as_of``: clinician_id, programme, team, trained_on."""
+    cond, params = (
+        ("", {}) if as_of is None else (" WHERE recorded_at <= :as_of", {"as_of": format_ts(as_of)})
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
+                f"{cond} ORDER BY trained_on, clinician_id"
+            ),
+            params,
+        ).fetchall()
+    return pd.DataFrame(rows, columns=["clinician_id", "programme", "team", "trained_on"])
+
+
+def trained_days(engine: Engine, *, as_of: datetime | None = None) -> list[Any]:
+    """The training day of every clinician registered by ``as_of`` and trained by its day."""
+    statement = "SELECT trained_on FROM rm_clinicians WHERE trained_on IS NOT NULL"
+    params: dict[str, str] = {}
+    if as_of is not None:
+        statement += " AND recorded_at <= :as_of AND trained_on <= :day"
+        params = {"as_of": format_ts(as_of), "day": as_of.date().isoformat()}
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(sql(statement), params).fetchall()]
+
+
+def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """Team-months with a round still open at ``as_of``: team_id, period."""
+    statement = "SELECT DISTINCT team_id, period FROM rm_audit_rounds WHERE "
+    params: dict[str, str] = {}
+    if as_of is None:
+        statement += "closed_at IS NULL"
+    else:
+        statement += "opened_at <= :as_of AND (closed_at IS NULL OR closed_at > :as_of)"
+        params["as_of"] = format_ts(as_of)
+    with engine.connect() as conn:
+        rows = conn.execute(sql(statement + " ORDER BY team_id, period"), params).fetchall()
+    return pd.DataFrame(rows, columns=["team_id", "period"])
+
+
+# --- audit rounds and reviews
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    round_id: str
+    team_id: str
+    period: str
+    method: str
+    sample_size: int
+    sampled: tuple[str, ...]
+    second_review: tuple[str, ...]
+    opened_at: str
+    closed_at: str | None
+
+
+_ROUND_COLUMNS = (
+    "SELECT round_id, team_id, period, method, sample_size, sampling_seed, sampled, "
+    "second_review_share, opened_at, closed_at FROM rm_audit_rounds "
+)
+
+
+def _round_info(row: Any, cutoff: str | None) -> RoundInfo:
+    rid, team, per, method, size, seed, sampled, share, opened, closed = row
+    ids = tuple(json.loads(sampled))
+    if cutoff is not None and closed is not None and closed > cutoff:
+        closed = None
+    return RoundInfo(
+        rid,
+        team,
+        per,
+        method,
+        int(size),
+        ids,
+        tuple(second_review_ids(list(ids), float(share), seed)),
+        opened,
+        closed,
+    )
+
+
+def rounds_for(
+    engine: Engine,
+    *,
+    team_id: str | None = None,
+    period: str | None = None,
+    as_of: datetime | None = None,
+) -> list[RoundInfo]:
+    """Audit rounds from the read model, oldest first."""
+    where, params = ["1 = 1"], {}
+    if team_id is not None:
+        where.append("team_id = :team_id")
+        params["team_id"] = team_id
+    if period is not None:
+        where.append("period = :period")
+        params["period"] = period
+    if as_of is not None:
+        where.append("opened_at <= :as_of")
+        params["as_of"] = format_ts(as_of)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(_ROUND_COLUMNS + f"WHERE {' AND '.join(where)} ORDER BY opened_position"), params
+        ).fetchall()
+    cutoff = format_ts(as_of) if as_of is not None else None
+    return [_round_info(r, cutoff) for r in rows]
+
+
+def round_by_id(
+    engine: Engine, round_id: str, *, as_of: datetime | None = None
+) -> RoundInfo | None:
+    """One audit round by its id (None if there is none, or none yet at ``as_of``): one
+    primary-key lookup instead of reading every round and picking one."""
+    cond = " AND opened_at <= :as_of" if as_of is not None else ""
+    params: dict[str, Any] = {"round_id": round_id}
+    if as_of is not None:
+        params["as_of"] = format_ts(as_of)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sql(_ROUND_COLUMNS + f"WHERE round_id = :round_id{cond}"), params
+        ).first()
+    return None if row is None else _round_info(row, params.get("as_of"))
+
+
+def round_reviews(engine: Engine, round_id: str) -> list[dict[str, Any]]:
+    """Every review recorded in a round, in log order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT consultation_id, reviewer_id, second_review, agenda_setting, "
+                "goal_setting, follow_up, recorded_at FROM rm_reviews WHERE round_id = :round_id "
+                "ORDER BY position"
+            ),
+            {"round_id": round_id},
+        ).fetchall()
+    keys = ["consultation_id", "reviewer_id", "second_review", *ELEMENTS, "recorded_at"]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def consultations_in(engine: Engine, team_id: str, period: str) -> list[str]:
+    """The consultation ids of a team-month (what a round samples from)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT consultation_id FROM rm_case_notes "
+                "WHERE team_id = :team_id AND period = :period"
+            ),
+            {"team_id": team_id, "period": period},
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def documented_findings(engine: Engine, consultation_ids: list[str]) -> dict[str, dict[str, str]]:
+    """What the case-note read model says each note documents (yes / no / not_applicable)."""
+    with engine.connect() as conn:
+        rows = select_in(
+            conn,
+            "SELECT consultation_id, agenda_setting, goal_setting, follow_up, "
+            "na_agenda_setting, na_goal_setting, na_follow_up "
+            "FROM rm_case_notes WHERE consultation_id IN :ids",
+            "ids",
+            consultation_ids,
+        )
+    return {
+        cid: {
+            e: ("not_applicable" if na else "yes" if v else "no")
+            for e, v, na in zip(ELEMENTS, (a, g, f), (na_a, na_g, na_f), strict=True)
+        }
+        for cid, a, g, f, na_a, na_g, na_f in rows
+    }
+
+
 def sampled_notes(
     engine: Engine, team_id: str, period: str, *, as_of: datetime | None = None
 ) -> pd.DataFrame:
     """The audited case notes of a team-month: pseudonymous ids, findings, reviewer."""
-    ph = _ph(engine)
     cond, params = _as_of(engine, as_of, "r.recorded_at")
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT r.round_id, r.consultation_id, n.patient_ref, n.occurred_on, n.clinician_id, "
-            "r.reviewer_id, r.second_review, r.agenda_setting, r.goal_setting, r.follow_up, "
-            "r.recorded_at FROM rm_reviews r LEFT JOIN rm_case_notes n "
-            "ON n.consultation_id = r.consultation_id "
-            f"WHERE r.team_id = {ph} AND r.period = {ph}{cond} ORDER BY r.position",
-            (team_id, period, *params),
+        rows = conn.execute(
+            sql(
+                "SELECT r.round_id, r.consultation_id, n.patient_ref, n.occurred_on, "
+                "n.clinician_id, r.reviewer_id, r.second_review, r.agenda_setting, "
+                "r.goal_setting, r.follow_up, r.recorded_at FROM rm_reviews r "
+                "LEFT JOIN rm_case_notes n ON n.consultation_id = r.consultation_id "
+                f"WHERE r.team_id = :team_id AND r.period = :period{cond} ORDER BY r.position"
+            ),
+            {"team_id": team_id, "period": period, **params},
         ).fetchall()
     df = pd.DataFrame(
         rows,
@@ -175,22 +588,22 @@ def review_pairs(
     engine: Engine, *, team_id: str | None = None, as_of: datetime | None = None
 ) -> pd.DataFrame:
     """First and second findings of each doubly reviewed note, one row per note × enabler."""
-    ph = _ph(engine)
     cond, params = _as_of(engine, as_of, "s.recorded_at")
     team_cond = ""
     if team_id is not None:
-        team_cond = f" AND f.team_id = {ph}"
-        params = (*params, team_id)
-    false = "0" if engine.dialect.name == "sqlite" else "false"
-    true = "1" if engine.dialect.name == "sqlite" else "true"
+        team_cond = " AND f.team_id = :team_id"
+        params["team_id"] = team_id
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT f.team_id, f.period, f.consultation_id, f.agenda_setting, f.goal_setting, "
-            "f.follow_up, s.agenda_setting, s.goal_setting, s.follow_up FROM rm_reviews f "
-            "JOIN rm_reviews s ON s.round_id = f.round_id AND s.consultation_id = f.consultation_id "
-            f"WHERE f.second_review = {false} AND s.second_review = {true}{cond}{team_cond} "
-            "ORDER BY f.position",
-            params,
+        rows = conn.execute(
+            sql(
+                "SELECT f.team_id, f.period, f.consultation_id, f.agenda_setting, "
+                "f.goal_setting, f.follow_up, s.agenda_setting, s.goal_setting, s.follow_up "
+                "FROM rm_reviews f JOIN rm_reviews s "
+                "ON s.round_id = f.round_id AND s.consultation_id = f.consultation_id "
+                "WHERE f.second_review = :first AND s.second_review = :second"
+                f"{cond}{team_cond} ORDER BY f.position"
+            ),
+            {"first": False, "second": True, **params},
         ).fetchall()
     records = []
     for team, period, cid, fa, fg, ff, sa, sg, sf in rows:

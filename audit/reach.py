@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.store import format_ts
 from events.types import IMD_VERSION, MEASURES
 
-from . import stats
+from . import queries, stats
 from .measures import to_quarter
+from .queries import training_records as training_records  # the read-model reads live in queries
 from .stats import Z_95, wilson_interval
 
 __all__ = [
@@ -63,10 +63,6 @@ DEN_COLUMNS = [f"den_{m}" for m in MEASURES]
 COUNT_COLUMNS = [*MEASURES, "notes", *DEN_COLUMNS]
 
 
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
-
-
 # ------------------------------------------------------------------------------------ reads
 
 
@@ -75,55 +71,7 @@ def _stratum_counts(
 ) -> pd.DataFrame:
     """Census counts per team × month × stratum as known at ``as_of``: running totals, or the
     per-day totals of earlier days plus the exact changes of the cutoff's own day."""
-    ph = _ph(engine)
-    team_sql = f" AND team_id = {ph}" if team is not None else ""
-    team_params: tuple = (team,) if team is not None else ()
-    cols = ", ".join(COUNT_COLUMNS)
-    with engine.connect() as conn:
-        if as_of is None:
-            rows = conn.exec_driver_sql(
-                f"SELECT team_id, period, {stratum}, {cols} FROM {table} WHERE 1 = 1{team_sql}",
-                team_params,
-            ).fetchall()
-        else:
-            cutoff = format_ts(as_of)
-            day = cutoff[:10]
-            window = (
-                "{p}position >= (SELECT first_position FROM rm_days WHERE day = {ph}) "
-                "AND {p}position <= (SELECT last_position FROM rm_days WHERE day = {ph}) "
-                "AND {p}recorded_at >= {ph} AND {p}recorded_at <= {ph}"
-            )
-            wparams = (day, day, day, cutoff)
-            notes_team = f" AND team_id = {ph}" if team is not None else ""
-            facts_team = f" AND f.team_id = {ph}" if team is not None else ""
-            per_element = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
-            )
-            per_den = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
-            )
-            dens = ", ".join(f"SUM(d{i})" for i in range(4))
-            daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
-            init_dens = ", ".join(f"1 - init_na_{m}" for m in MEASURES)
-            sql = (
-                f"SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n), {dens} "
-                f"FROM (SELECT team_id, period, {stratum} AS s, agenda_setting AS a, "
-                "goal_setting AS g, follow_up AS fu, all_three AS al, notes AS n, "
-                f"{daily_dens} FROM {table}_daily "
-                f"WHERE day < {ph}{team_sql} "
-                f"UNION ALL SELECT team_id, period, {stratum}, init_agenda_setting, "
-                f"init_goal_setting, init_follow_up, init_all_three, 1, {init_dens} "
-                f"FROM rm_case_notes WHERE {window.format(p='', ph=ph)}{notes_team} "
-                f"UNION ALL SELECT f.team_id, f.period, n.{stratum}, {per_element}, "
-                f"f.d_all_three, 0, {per_den}, f.d_den_all_three FROM rm_element_facts f "
-                "JOIN rm_case_notes n "
-                f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.', ph=ph)}"
-                " AND (f.d_element <> 0 OR f.d_all_three <> 0 OR f.d_den_element <> 0"
-                f" OR f.d_den_all_three <> 0){facts_team}"
-                ") AS c GROUP BY team_id, period, s"
-            )
-            params = (day, *team_params, *wparams, *team_params, *wparams, *team_params)
-            rows = conn.exec_driver_sql(sql, params).fetchall()
+    rows = queries.stratum_counts(engine, stratum, table, COUNT_COLUMNS, as_of=as_of, team=team)
     out = pd.DataFrame(rows, columns=["team", "period", stratum, *COUNT_COLUMNS])
     out = out[out["notes"] > 0] if not out.empty else out
     out = out.astype({c: int for c in COUNT_COLUMNS})
@@ -143,21 +91,6 @@ def imd_counts(
 ) -> pd.DataFrame:
     """Census counts per team × month × IMD quintile (0 = not given)."""
     return _stratum_counts(engine, "imd_quintile", "rm_reach_imd", as_of, team)
-
-
-def training_records(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
-    """``ClinicianTrained`` facts known at ``as_of``: clinician_id, programme, team, trained_on."""
-    ph = _ph(engine)
-    cond, params = (
-        ("", ()) if as_of is None else (f" WHERE recorded_at <= {ph}", (format_ts(as_of),))
-    )
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT clinician_id, programme, team_id, trained_on FROM rm_training"
-            f"{cond} ORDER BY trained_on, clinician_id",
-            params,
-        ).fetchall()
-    return pd.DataFrame(rows, columns=["clinician_id", "programme", "team", "trained_on"])
 
 
 # ------------------------------------------------------------------------------- helpers

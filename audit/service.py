@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 
 from events import EventStore, NewEvent, VersionConflict
-from events.store import format_ts
+from events.sql import sql
 from events.types import (
     ELEMENTS,
     AuditRoundClosed,
@@ -19,12 +16,19 @@ from events.types import (
 )
 
 from .projections import Projector
-from .queries import team_ids
+from .queries import (  # the round reads live with the other read-model queries
+    RoundInfo,
+    consultations_in,
+    documented_findings,
+    round_by_id,
+    round_reviews,
+    rounds_for,
+    team_ids,
+)
 from .sampling import (
     DEFAULT_SAMPLE_SIZE,
     DEFAULT_SECOND_REVIEW_SHARE,
     draw_sample,
-    second_review_ids,
 )
 
 AUTO_REVIEWER = "auto-reviewer"
@@ -36,19 +40,6 @@ class AuditError(Exception):
 
 class ReviewRefused(AuditError):
     """A review the rules do not allow (see :func:`check_review`)."""
-
-
-@dataclass(frozen=True)
-class RoundInfo:
-    round_id: str
-    team_id: str
-    period: str
-    method: str
-    sample_size: int
-    sampled: tuple[str, ...]
-    second_review: tuple[str, ...]
-    opened_at: str
-    closed_at: str | None
 
 
 @dataclass(frozen=True)
@@ -72,72 +63,8 @@ class RunOutcome:
     sampled: int
 
 
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
-
-
-def rounds_for(
-    engine: Engine,
-    *,
-    team_id: str | None = None,
-    period: str | None = None,
-    as_of: datetime | None = None,
-) -> list[RoundInfo]:
-    """Audit rounds from the read model, oldest first."""
-    ph = _ph(engine)
-    where, params = ["1 = 1"], []
-    if team_id is not None:
-        where.append(f"team_id = {ph}")
-        params.append(team_id)
-    if period is not None:
-        where.append(f"period = {ph}")
-        params.append(period)
-    if as_of is not None:
-        where.append(f"opened_at <= {ph}")
-        params.append(format_ts(as_of))
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT round_id, team_id, period, method, sample_size, sampling_seed, sampled, "
-            "second_review_share, opened_at, closed_at FROM rm_audit_rounds "
-            f"WHERE {' AND '.join(where)} ORDER BY opened_position",
-            tuple(params),
-        ).fetchall()
-    cutoff = format_ts(as_of) if as_of is not None else None
-    out = []
-    for rid, team, per, method, size, seed, sampled, share, opened, closed in rows:
-        ids = tuple(json.loads(sampled))
-        if cutoff is not None and closed is not None and closed > cutoff:
-            closed = None
-        out.append(
-            RoundInfo(
-                rid,
-                team,
-                per,
-                method,
-                int(size),
-                ids,
-                tuple(second_review_ids(list(ids), float(share), seed)),
-                opened,
-                closed,
-            )
-        )
-    return out
-
-
-def round_reviews(engine: Engine, round_id: str) -> list[dict[str, Any]]:
-    ph = _ph(engine)
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT consultation_id, reviewer_id, second_review, agenda_setting, goal_setting, "
-            f"follow_up, recorded_at FROM rm_reviews WHERE round_id = {ph} ORDER BY position",
-            (round_id,),
-        ).fetchall()
-    keys = ["consultation_id", "reviewer_id", "second_review", *ELEMENTS, "recorded_at"]
-    return [dict(zip(keys, r, strict=True)) for r in rows]
-
-
 def round_progress(engine: Engine, round_id: str) -> RoundProgress:
-    info = next((r for r in rounds_for(engine) if r.round_id == round_id), None)
+    info = round_by_id(engine, round_id)
     if info is None:
         raise AuditError(f"no audit round {round_id}")
     done = round_reviews(engine, round_id)
@@ -231,16 +158,12 @@ class AuditService:
             raise AuditError(
                 f"round {round_id} was opened by someone else a moment ago; reload and try again"
             ) from exc
-        return next(r for r in rounds_for(self.store.engine) if r.round_id == round_id)
+        info = round_by_id(self.store.engine, round_id)
+        assert info is not None  # just appended and folded
+        return info
 
     def _consultations(self, team_id: str, period: str) -> list[str]:
-        ph = _ph(self.store.engine)
-        with self.store.engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                f"SELECT consultation_id FROM rm_case_notes WHERE team_id = {ph} AND period = {ph}",
-                (team_id, period),
-            ).fetchall()
-        return [r[0] for r in rows]
+        return consultations_in(self.store.engine, team_id, period)
 
     def record_review(
         self,
@@ -258,7 +181,7 @@ class AuditService:
         ``event_id`` (e.g. the submission id of the form that asked) makes a resubmission
         append nothing."""
         self.projector.catch_up()
-        info = next((r for r in rounds_for(self.store.engine) if r.round_id == round_id), None)
+        info = round_by_id(self.store.engine, round_id)
         if info is None:
             raise AuditError(f"no audit round {round_id}")
         problem = check_review(
@@ -283,17 +206,14 @@ class AuditService:
         self._append([new], None, actor or reviewer_id)
 
     def _already_stored(self, event_id: str) -> bool:
-        ph = _ph(self.store.engine)
         with self.store.engine.connect() as conn:
-            return (
-                conn.exec_driver_sql(
-                    f"SELECT 1 FROM events WHERE event_id = {ph}", (event_id,)
-                ).first()
-                is not None
+            found = conn.execute(
+                sql("SELECT 1 FROM events WHERE event_id = :event_id"), {"event_id": event_id}
             )
+            return found.first() is not None
 
     def close_round(self, round_id: str, *, actor: str = "sipdash") -> None:
-        info = next((r for r in rounds_for(self.store.engine) if r.round_id == round_id), None)
+        info = round_by_id(self.store.engine, round_id)
         if info is None:
             raise AuditError(f"no audit round {round_id}")
         if info.closed_at is None:
@@ -301,23 +221,7 @@ class AuditService:
 
     def automated_findings(self, consultation_ids: list[str]) -> dict[str, dict[str, str]]:
         """What the case-note read model says each note documents (yes / no)."""
-        ph = _ph(self.store.engine)
-        out: dict[str, dict[str, str]] = {}
-        with self.store.engine.connect() as conn:
-            for i in range(0, len(consultation_ids), 500):
-                chunk = consultation_ids[i : i + 500]
-                rows = conn.exec_driver_sql(
-                    "SELECT consultation_id, agenda_setting, goal_setting, follow_up, "
-                    "na_agenda_setting, na_goal_setting, na_follow_up "
-                    f"FROM rm_case_notes WHERE consultation_id IN ({', '.join([ph] * len(chunk))})",
-                    tuple(chunk),
-                )
-                for cid, a, g, f, na_a, na_g, na_f in rows:
-                    out[cid] = {
-                        e: ("not_applicable" if na else "yes" if v else "no")
-                        for e, v, na in zip(ELEMENTS, (a, g, f), (na_a, na_g, na_f), strict=True)
-                    }
-        return out
+        return documented_findings(self.store.engine, consultation_ids)
 
     def run(
         self,

@@ -96,18 +96,16 @@ def load_settings(store, *, as_of: datetime | None = None) -> ProgrammeSettings:
 
 def load_settings_from_engine(engine, *, as_of: datetime | None = None) -> ProgrammeSettings:
     """:func:`load_settings` for callers that hold only an engine (views, the CLI)."""
+    from events.sql import sql
     from events.store import format_ts
 
-    ph = "?" if engine.dialect.name == "sqlite" else "%s"
-    sql = f"SELECT payload, recorded_at FROM events WHERE stream_id = {ph} AND type = {ph}"
-    params: list = [PROGRAMME_STREAM, SpcSettingsChanged.type]
+    statement = "SELECT payload, recorded_at FROM events WHERE stream_id = :stream AND type = :type"
+    params = {"stream": PROGRAMME_STREAM, "type": SpcSettingsChanged.type}
     if as_of is not None:
-        sql += f" AND recorded_at <= {ph}"
-        params.append(format_ts(as_of))
+        statement += " AND recorded_at <= :as_of"
+        params["as_of"] = format_ts(as_of)
     with engine.connect() as conn:
-        row = conn.exec_driver_sql(
-            sql + " ORDER BY position DESC LIMIT 1", tuple(params)
-        ).fetchone()
+        row = conn.execute(sql(statement + " ORDER BY position DESC LIMIT 1"), params).fetchone()
     if row is None:
         return DEFAULT_SETTINGS
     import json

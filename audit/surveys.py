@@ -17,10 +17,12 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.store import format_ts
-from events.types import ELEMENTS, MEASURES
+from events.types import MEASURES
 
+from . import queries
 from .measures import COLUMNS, report_records, to_quarter, with_intervals
+from .queries import has_surveys as has_surveys  # the read-model reads live in queries
+from .queries import latest_survey_period as latest_survey_period
 
 ANSWERS: tuple[str, ...] = ("yes", "no", "not_sure", "doesnt_apply", "blank")
 COUNTED: tuple[str, ...] = ("yes", "no", "not_sure")
@@ -31,10 +33,6 @@ QUESTIONS: dict[str, str] = {
     "follow_up": "I know what happens next and when",
 }
 """The patient-facing wording of each enabler's question."""
-
-
-def _ph(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
 
 
 def answer_counts(answers: tuple[str, str, str]) -> list[tuple[int, int]]:
@@ -60,46 +58,12 @@ def tally(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["team", "period", "measure", "numerator", "denominator"])
 
 
-def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> str | None:
-    """The newest month with any survey return as known at ``as_of`` (it is provisional)."""
-    where, params = _where(engine, as_of, None)
-    with engine.connect() as conn:
-        row = conn.exec_driver_sql(f"SELECT MAX(period) FROM rm_surveys{where}", params).first()
-    return row[0] if row and row[0] else None
-
-
-def has_surveys(engine: Engine) -> bool:
-    """Whether the log holds any survey (a demo seeded before surveys existed has none)."""
-    with engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT 1 FROM rm_surveys LIMIT 1").first() is not None
-
-
-def _where(engine: Engine, as_of: datetime | None, team: str | None) -> tuple[str, tuple]:
-    ph = _ph(engine)
-    clauses, params = [], []
-    if as_of is not None:
-        clauses.append(f"recorded_at <= {ph}")
-        params.append(format_ts(as_of))
-    if team is not None:
-        clauses.append(f"team_id = {ph}")
-        params.append(team)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
-
-
 def survey_counts(
     engine: Engine, *, as_of: datetime | None = None, team: str | None = None
 ) -> pd.DataFrame:
     """Numerator and denominator per team × month × measure (months without any counted
     answer for a measure are absent)."""
-    where, params = _where(engine, as_of, team)
-    answers = ", ".join(ELEMENTS)
-    sql = (
-        f"SELECT team_id, period, {answers}, COUNT(*) FROM rm_surveys{where} "
-        f"GROUP BY team_id, period, {answers}"
-    )
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql, params).fetchall()
-    return tally([tuple(r) for r in rows])
+    return tally(queries.survey_answer_counts(engine, as_of=as_of, team=team))
 
 
 def survey_measures(

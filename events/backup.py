@@ -27,6 +27,7 @@ from typing import IO
 
 from . import pseudonym
 from .chain import ChainChecker, ChainError, canonical_json
+from .sql import sql
 from .store import CHAIN_COLUMNS, COLUMNS, EventStore, StoreError
 
 FIELDS_1 = [c.strip() for c in COLUMNS.split(",")]
@@ -266,7 +267,6 @@ def restore_backup(
         raise BackupError("restore only writes into an empty database; this one holds events")
     pseudonym.metadata.create_all(store.engine, checkfirst=True)
     reader = _Reader(path, ChainChecker(key=store.log_key))
-    ph = "?" if store.sqlite else "%s"
     with store.begin_write() as conn:
         held = conn.exec_driver_sql(
             "SELECT (SELECT COUNT(*) FROM patient_tokens) + "
@@ -285,41 +285,41 @@ def restore_backup(
                 f"{FORMAT_1} backup: its pseudonym mapping carries no HMAC and was not checked"
             )
         if reader.tokens:
-            conn.exec_driver_sql(
-                f"INSERT INTO patient_tokens (key_hash, token) VALUES ({ph}, {ph})", reader.tokens
+            conn.execute(
+                pseudonym.patient_tokens.insert(),
+                [{"key_hash": h, "token": t} for h, t in reader.tokens],
             )
         if reader.forgotten:
-            conn.exec_driver_sql(
-                f"INSERT INTO patient_forgotten_keys (key_hash) VALUES ({ph})", reader.forgotten
+            conn.execute(
+                pseudonym.forgotten_keys.insert(), [{"key_hash": h} for (h,) in reader.forgotten]
             )
         result.patient_tokens, result.forgotten_keys = len(reader.tokens), len(reader.forgotten)
-        _reapply_forgotten(conn, ph, result)
+        _reapply_forgotten(conn, result)
     return result
 
 
-def _reapply_forgotten(conn, ph: str, result: RestoreResult) -> None:
+def _reapply_forgotten(conn, result: RestoreResult) -> None:
     """Every ``PatientForgotten`` in the restored log erases the mapping it names (a backup
     taken while a ``forget`` was under way may still hold it) and refuses that patient from now
     on, exactly as ``forget`` left it."""
     refs = [
         json.loads(payload).get("patient_ref")
-        for (payload,) in conn.exec_driver_sql(
-            f"SELECT payload FROM events WHERE type = {ph} ORDER BY position",
-            ("PatientForgotten",),
+        for (payload,) in conn.execute(
+            sql("SELECT payload FROM events WHERE type = :type ORDER BY position"),
+            {"type": "PatientForgotten"},
         )
     ]
     result.forgotten_events = len(refs)
     for ref in refs:
-        found = conn.exec_driver_sql(
-            f"SELECT key_hash FROM patient_tokens WHERE token = {ph}", (ref,)
+        found = conn.execute(
+            sql("SELECT key_hash FROM patient_tokens WHERE token = :token"), {"token": ref}
         ).first()
         if found is None:
             continue
-        conn.exec_driver_sql(f"DELETE FROM patient_tokens WHERE token = {ph}", (ref,))
-        if not conn.exec_driver_sql(
-            f"SELECT 1 FROM patient_forgotten_keys WHERE key_hash = {ph}", (found[0],)
+        conn.execute(sql("DELETE FROM patient_tokens WHERE token = :token"), {"token": ref})
+        key = {"key_hash": found[0]}
+        if not conn.execute(
+            sql("SELECT 1 FROM patient_forgotten_keys WHERE key_hash = :key_hash"), key
         ).first():
-            conn.exec_driver_sql(
-                f"INSERT INTO patient_forgotten_keys (key_hash) VALUES ({ph})", (found[0],)
-            )
+            conn.execute(pseudonym.forgotten_keys.insert(), key)
         result.erasures_reapplied += 1

@@ -19,11 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from .sql import driver_connection
+from .sql import Lock, driver_connection, locked_write, take_lock
 
 DEFAULT_URL = "sqlite:///sipdash.db"
 ENV_VAR = "SIPDASH_DATABASE_URL"
-_PG_SCHEMA_LOCK = 0x5_1B_DA_53  # advisory lock key that serialises schema changes on PostgreSQL
 
 
 def resolve_url(explicit: str | None = None) -> str:
@@ -141,18 +140,13 @@ def tables_missing(engine: Engine | Connection, names: Iterable[str]) -> bool:
 
 def lock_schema(conn: Connection) -> None:
     """Inside a transaction on PostgreSQL: wait for any other process changing the schema."""
-    if conn.dialect.name != "sqlite":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
+    take_lock(conn, Lock.SCHEMA)
 
 
 @contextmanager
 def schema_transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction for creating tables, serialised across processes (SQLite: the write
-    lock taken up front; PostgreSQL: an advisory lock), so that commands started at once on a
+    """One transaction for creating tables, serialised across processes
+    (``events.sql.locked_write`` with the schema lock), so that commands started at once on a
     fresh database do not trip over each other's ``CREATE``."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            lock_schema(conn)
-            yield conn
+    with locked_write(engine, Lock.SCHEMA) as conn:
+        yield conn

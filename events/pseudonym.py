@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, Engine, MetaData, String, Table
+from sqlalchemy import Column, Engine, String
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 from .db import schema_transaction, tables_missing
-from .sql import driver_connection
+from .sql import Lock, driver_connection, locked_write, select_in, sql
 
 if TYPE_CHECKING:
     from .store import EventStore, NewEvent
@@ -30,18 +32,31 @@ if TYPE_CHECKING:
 DEMO_KEY = "sipdash-demo-key-NOT-FOR-REAL-PATIENT-DATA"
 KEY_ENV = "SIPDASH_PSEUDONYM_KEY"
 
-metadata = MetaData()
-patient_tokens = Table(
-    "patient_tokens",
-    metadata,
-    Column("key_hash", String(64), primary_key=True),
-    Column("token", String(40), nullable=False, unique=True),
-)
-forgotten_keys = Table(
-    "patient_forgotten_keys",
-    metadata,
-    Column("key_hash", String(64), primary_key=True),
-)
+
+class _PseudonymModel(SQLModel, registry=registry()):
+    """Base of the mapping tables: their own metadata, so that creating (or backing up) the
+    mapping never touches the event log or the read models, and vice versa."""
+
+
+class PatientToken(_PseudonymModel, table=True):
+    """The erasable link: keyed hash of a patient identifier → the random token events carry."""
+
+    __tablename__ = "patient_tokens"
+    key_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    token: str = Field(sa_column=Column(String(40), nullable=False, unique=True))
+
+
+class ForgottenKey(_PseudonymModel, table=True):
+    """A patient who asked to be forgotten (keyed hash only): refused from then on."""
+
+    __tablename__ = "patient_forgotten_keys"
+    key_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+
+
+#: The mapping's tables, as SQLModel declares them (``metadata.create_all`` makes both).
+metadata = _PseudonymModel.metadata
+patient_tokens = metadata.tables[PatientToken.__tablename__]
+forgotten_keys = metadata.tables[ForgottenKey.__tablename__]
 
 # An NHS number as typed: 10 digits, at most one separator (space, no-break space, tab, -, .,
 # /) between digits. Every such form is one patient (``nhs:<10 digits>``).
@@ -135,7 +150,6 @@ class PatientRegistry:
     def __init__(self, engine: Engine, key: str) -> None:
         self.engine = engine
         self.key = key
-        self.ph = "?" if engine.dialect.name == "sqlite" else "%s"
         # Whether tokens made by an older version may exist (then formatted NHS numbers are
         # also looked up in their old local-id forms); :meth:`check_key` narrows it.
         self.legacy = True
@@ -195,19 +209,17 @@ class PatientRegistry:
 
     @contextmanager
     def transaction(self) -> Iterator:
-        """A write transaction on the mapping. On SQLite it takes the write lock up front
-        (``BEGIN IMMEDIATE``): a read-then-write transaction that waited for another writer
-        would otherwise fail on its stale snapshot. ``secure_delete`` is on for it, so that
-        mapping bytes freed by a delete or moved by a page split are overwritten, not left in
-        free space."""
-        with self.engine.connect() as conn:
-            sqlite = self.engine.dialect.name == "sqlite"
+        """A write transaction on the mapping (``events.sql.locked_write``, pseudonym lock):
+        the lock is held from the first statement, since a read-then-write transaction that
+        waited for another writer would otherwise fail on its stale snapshot (SQLite) or race
+        it (PostgreSQL). On SQLite ``secure_delete`` is on for it, so that mapping bytes freed
+        by a delete or moved by a page split are overwritten, not left in free space."""
+        with locked_write(self.engine, Lock.PSEUDONYMS) as conn:
+            sqlite = conn.dialect.name == "sqlite"
             if sqlite:
                 driver_connection(conn).execute("PRAGMA secure_delete=ON")
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             try:
-                with conn.begin():
-                    yield conn
+                yield conn
             finally:
                 if sqlite:
                     driver_connection(conn).execute("PRAGMA secure_delete=OFF")
@@ -222,17 +234,10 @@ class PatientRegistry:
         return out
 
     def _select(self, conn, table: str, columns: str, hashes: list[str]) -> list[tuple]:
-        out: list[tuple] = []
-        unique = sorted(set(hashes))
-        for i in range(0, len(unique), 500):
-            chunk = unique[i : i + 500]
-            rows = conn.exec_driver_sql(
-                f"SELECT {columns} FROM {table} "
-                f"WHERE key_hash IN ({', '.join([self.ph] * len(chunk))})",
-                tuple(chunk),
-            )
-            out.extend(tuple(r) for r in rows)
-        return out
+        rows = select_in(
+            conn, f"SELECT {columns} FROM {table} WHERE key_hash IN :hashes", "hashes", hashes
+        )
+        return [tuple(r) for r in rows]
 
     def tokens_for(self, hashes: list[str], conn, *, create: bool) -> dict[str, str]:
         """Tokens for keyed hashes, creating random new ones (inside the caller's transaction).
@@ -251,10 +256,12 @@ class PatientRegistry:
             new = [(h, new_token()) for h in missing]
             # Another import may be creating the same patient's token right now: keep whichever
             # commits first, and read back what was kept.
-            conn.exec_driver_sql(
-                f"INSERT INTO patient_tokens (key_hash, token) VALUES ({self.ph}, {self.ph}) "
-                "ON CONFLICT (key_hash) DO NOTHING",
-                new,
+            conn.execute(
+                sql(
+                    "INSERT INTO patient_tokens (key_hash, token) VALUES (:key_hash, :token) "
+                    "ON CONFLICT (key_hash) DO NOTHING"
+                ),
+                [{"key_hash": h, "token": t} for h, t in new],
             )
             found.update(self.tokens_for(missing, conn, create=False))
         return found
@@ -294,14 +301,14 @@ class PatientRegistry:
         with self.transaction() as conn:
             held = dict(self._select(conn, "patient_tokens", "key_hash, token", hashes))
             if held:
-                conn.exec_driver_sql(
-                    f"DELETE FROM patient_tokens WHERE key_hash = {self.ph}",
-                    [(h,) for h in held],
+                conn.execute(
+                    sql("DELETE FROM patient_tokens WHERE key_hash = :key_hash"),
+                    [{"key_hash": h} for h in held],
                 )
             if not self._select(conn, "patient_forgotten_keys", "key_hash", hashes[:1]):
-                conn.exec_driver_sql(
-                    f"INSERT INTO patient_forgotten_keys (key_hash) VALUES ({self.ph})",
-                    (hashes[0],),
+                conn.execute(
+                    sql("INSERT INTO patient_forgotten_keys (key_hash) VALUES (:key_hash)"),
+                    {"key_hash": hashes[0]},
                 )
         return [held[h] for h in hashes if h in held]
 

@@ -10,6 +10,7 @@ four slightly different ways. Here is the one way instead:
   expanding binds (:func:`in_list`, or ``sql(..., expanding=("ids",))``): one bind that takes a
   list. :func:`select_in` is the ONE place that splits a list too long for the backend's bind
   limit (SQLite builds differ: 999, 32,766 or 250,000; PostgreSQL's wire protocol: 65,535).
+  Bulk paths whose lists have no bound bind the whole list as one parameter (:func:`any_of`).
 * **Writes that must not interleave** go through :func:`locked_write`: one transaction that
   holds the write lock from its first statement (SQLite: ``BEGIN IMMEDIATE``, the database's
   single writer lock; PostgreSQL: a transaction-scoped advisory lock named by :class:`Lock`).
@@ -22,17 +23,21 @@ four slightly different ways. Here is the one way instead:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, Engine, String, bindparam, text
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.types import TypeEngine
+
+#: A result row of any width (SQLAlchemy types a row by the tuple of its columns).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 #: PostgreSQL's wire protocol counts bound parameters in 16 bits.
 PG_BIND_LIMIT = 65_535
@@ -97,7 +102,7 @@ def select_in(
     *,
     type_: TypeEngine[Any] | type[TypeEngine[Any]] = String,
     **params: Any,
-) -> list[Row[Any]]:
+) -> list[AnyRow]:
     """Rows of ``statement`` whose expanding bind ``name`` (``IN :name``) takes ``values``,
     split into as few statements as the backend's bind limit allows (usually one). Values are
     de-duplicated; the other binds in ``params`` are repeated in each statement. The one place
@@ -107,10 +112,28 @@ def select_in(
     if not unique:
         return []
     size = max(1, bind_limit(conn) - len(params))
-    out: list[Row[Any]] = []
+    out: list[AnyRow] = []
     for i in range(0, len(unique), size):
         out.extend(conn.execute(clause, {**params, name: unique[i : i + size]}).fetchall())
     return out
+
+
+def any_of(conn: Connection, name: str) -> str:
+    """A membership test against a whole list bound as ONE parameter ``:name`` (pass
+    :func:`any_of_value`): ``= ANY(:name)`` over an array on PostgreSQL, ``IN (SELECT value
+    FROM json_each(:name))`` on SQLite. For the bulk paths whose lists have no bound (the
+    append's duplicate and version checks over a 100,000-event batch): one statement, no bind
+    limit, no per-element placeholders to render. Bounded lists use ``IN :name`` (above)."""
+    if conn.dialect.name == "sqlite":
+        return f"IN (SELECT value FROM json_each(:{name}))"
+    return f"= ANY(:{name})"
+
+
+def any_of_value(conn: Connection, values: Iterable[Any]) -> Any:
+    """The one parameter of :func:`any_of`: a JSON array (SQLite) or a list (an array)."""
+    if conn.dialect.name == "sqlite":
+        return json.dumps(list(values))
+    return list(values)
 
 
 # --- the one locked write --------------------------------------------------------------------
@@ -144,6 +167,10 @@ def locked_write(engine: Engine, lock: Lock) -> Iterator[Connection]:
 # --- raw DBAPI for the measured hot paths only -----------------------------------------------
 
 
+#: PEP 249 positional paramstyles of the drivers sipdash runs on (sqlite3, psycopg).
+_MARK_OF_PARAMSTYLE = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
 def _paramstyle(bind: Engine | Connection) -> str:
     return str(bind.dialect.dbapi.paramstyle) if bind.dialect.dbapi else "qmark"
 
@@ -151,7 +178,7 @@ def _paramstyle(bind: Engine | Connection) -> str:
 def mark(bind: Engine | Connection) -> str:
     """The driver's positional placeholder: ``?`` (sqlite3) or ``%s`` (psycopg). Only for raw
     DBAPI SQL on a hot path; everything else uses :func:`sql` with named binds."""
-    return "?" if _paramstyle(bind) == "qmark" else "%s"
+    return _MARK_OF_PARAMSTYLE[_paramstyle(bind)]
 
 
 def marks(bind: Engine | Connection, n: int) -> str:

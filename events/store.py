@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -39,14 +39,22 @@ from sqlmodel import Field, SQLModel
 
 from . import chain
 from .chain import GENESIS_HASH, ChainChecker, ChainError, canonical_json, has_control_characters
-from .db import driver_cursor, is_sqlite, make_engine, normalise_url, schema_transaction
+from .db import is_sqlite, make_engine, normalise_url, schema_transaction
 from .ids import new_event_id
+from .sql import (
+    Lock,
+    any_of,
+    any_of_value,
+    locked_write,
+    marks,
+    raw_executemany,
+    raw_fetchall,
+    sql,
+)
 from .types import Event, parse_event
 from .upcast import upcast
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_PG_APPEND_LOCK = 0x5_1B_DA_54  # advisory lock key that serialises appends on PostgreSQL
-_ID_CHUNK = 500
 
 
 class StoredEvent(SQLModel, table=True):
@@ -83,6 +91,8 @@ COLUMNS = (
 )
 #: The row as the chain sees it: ``COLUMNS`` plus the hash encoding and the keyed HMAC.
 CHAIN_COLUMNS = COLUMNS + ", hash_version, hmac"
+_COLUMN_NAMES = tuple(COLUMNS.split(", "))
+_CHAIN_COLUMN_NAMES = tuple(CHAIN_COLUMNS.split(", "))
 _CHAIN_EXTRA = ("hash_version", "hmac")
 
 # --- errors ----------------------------------------------------------------------------------
@@ -269,11 +279,6 @@ def _prepare(
     )
 
 
-def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
 # --- the store -------------------------------------------------------------------------------
 
 
@@ -289,20 +294,9 @@ class EventStore:
         self.engine = engine or make_engine(self.url)
         self.sqlite = is_sqlite(self.url)
         self.log_key = chain.log_key(log_key) if log_key else None
-        self._ph = "?" if self.sqlite else "%s"
-        marks = ", ".join([self._ph] * 11)
-        # appends: hash version 2 as a literal, and the HMAC only in keyed mode, so the bulk
-        # path binds no more parameters per row than before hash versions existed
-        self._append_sql = (
-            f"INSERT INTO events ({COLUMNS}, hash_version) VALUES ({marks}, {HASH_VERSION})"
-            if self.log_key is None
-            else f"INSERT INTO events ({COLUMNS}, hash_version, hmac) "
-            f"VALUES ({marks}, {HASH_VERSION}, {self._ph})"
-        )
-        # restore: every column as the backup holds it
-        self._insert_sql = (
-            f"INSERT INTO events ({CHAIN_COLUMNS}) VALUES ({marks}, {self._ph}, {self._ph})"
-        )
+        # appends (raw DBAPI: the measured bulk path): hash version 2 as a literal, and the
+        # HMAC only in keyed mode, so a row binds no more parameters than before hash versions
+        self._append_columns = _COLUMN_NAMES if self.log_key is None else (*_COLUMN_NAMES, "hmac")
 
     # -- schema --
 
@@ -455,16 +449,9 @@ class EventStore:
         with self._write() as conn:
             yield conn
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction holding the append lock (SQLite: BEGIN IMMEDIATE; PG: advisory)."""
-        with self.engine.connect() as conn:
-            if self.sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                if not self.sqlite:
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_APPEND_LOCK})")
-                yield conn
+    def _write(self) -> AbstractContextManager[Connection]:
+        """A write transaction holding the append lock (``events.sql.locked_write``)."""
+        return locked_write(self.engine, Lock.APPEND)
 
     def _append_in(
         self,
@@ -556,7 +543,9 @@ class EventStore:
             else:
                 rows.append((position, *fields, digest, chain.row_mac(key, digest)))
             prev_hash, prev_rec = digest, rec
-        conn.exec_driver_sql(self._append_sql, rows)
+        raw_executemany(
+            conn, "events", self._append_columns, rows, constants={"hash_version": HASH_VERSION}
+        )
         return AppendResult(len(rows), skipped, Head(position, prev_hash, prev_rec))
 
     def load_verified_rows(
@@ -579,41 +568,43 @@ class EventStore:
         for row in rows:
             batch.append(tuple(row))
             if len(batch) >= 20_000:
-                conn.exec_driver_sql(self._insert_sql, batch)
+                raw_executemany(conn, "events", _CHAIN_COLUMN_NAMES, batch)
                 n += len(batch)
                 if progress:
                     progress(len(batch))
                 batch = []
         if batch:
-            conn.exec_driver_sql(self._insert_sql, batch)
+            raw_executemany(conn, "events", _CHAIN_COLUMN_NAMES, batch)
             n += len(batch)
             if progress:
                 progress(len(batch))
         return n
 
     def _stored_content(self, conn, ids: list[str]) -> dict[str, tuple[str, str, str]]:
-        found: dict[str, tuple[str, str, str]] = {}
-        for chunk in _chunks(ids, _ID_CHUNK):
-            marks = ", ".join([self._ph] * len(chunk))
-            rows = conn.exec_driver_sql(
-                f"SELECT event_id, stream_id, type, payload FROM events WHERE event_id IN ({marks})",
-                tuple(chunk),
-            )
-            for eid, sid, typ, payload in rows:
-                found[eid] = (sid, typ, payload)
-        return found
+        if not ids:
+            return {}
+        # the bulk path: a whole batch's ids as one parameter (events.sql.any_of)
+        rows = conn.execute(
+            sql(
+                "SELECT event_id, stream_id, type, payload FROM events "
+                f"WHERE event_id {any_of(conn, 'ids')}"
+            ),
+            {"ids": any_of_value(conn, ids)},
+        )
+        return {eid: (sid, typ, payload) for eid, sid, typ, payload in rows}
 
     def _stream_versions(self, conn, streams: Iterable[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for chunk in _chunks(sorted(streams), _ID_CHUNK):
-            marks = ", ".join([self._ph] * len(chunk))
-            rows = conn.exec_driver_sql(
+        streams = sorted(streams)
+        if not streams:
+            return {}
+        rows = conn.execute(
+            sql(
                 "SELECT stream_id, MAX(stream_version) FROM events "
-                f"WHERE stream_id IN ({marks}) GROUP BY stream_id",
-                tuple(chunk),
-            )
-            out.update({sid: int(v) for sid, v in rows})
-        return out
+                f"WHERE stream_id {any_of(conn, 'streams')} GROUP BY stream_id"
+            ),
+            {"streams": any_of_value(conn, streams)},
+        )
+        return {sid: int(v) for sid, v in rows}
 
     # -- reading --
 
@@ -632,10 +623,12 @@ class EventStore:
                 "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
             ).first()
         else:
-            row = conn.exec_driver_sql(
-                "SELECT position, hash, recorded_at FROM events WHERE recorded_at <= "
-                f"{self._ph} ORDER BY position DESC LIMIT 1",
-                (as_of,),
+            row = conn.execute(
+                sql(
+                    "SELECT position, hash, recorded_at FROM events WHERE recorded_at <= :as_of "
+                    "ORDER BY position DESC LIMIT 1"
+                ),
+                {"as_of": as_of},
             ).first()
         if row is None:
             return Head(0, GENESIS_HASH, None)
@@ -677,24 +670,24 @@ class EventStore:
         batch_size: int = 5_000,
     ) -> Iterator[tuple]:
         """Raw rows (``COLUMNS`` order) for readers that decode only what they need."""
-        ph = self._ph
-        where = [f"position > {ph}"]
-        fixed: list[Any] = []
+        where = ["position > :after"]
+        fixed: dict[str, Any] = {}
         if types:
-            where.append(f"type IN ({', '.join([ph] * len(types))})")
-            fixed.extend(types)
+            where.append("type IN :types")
+            fixed["types"] = list(types)
         if as_of is not None:
-            where.append(f"recorded_at <= {ph}")
-            fixed.append(format_ts(as_of))
-        sql = (
-            f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position LIMIT {ph}"
+            where.append("recorded_at <= :as_of")
+            fixed["as_of"] = format_ts(as_of)
+        statement = sql(
+            f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position LIMIT :n",
+            expanding=("types",) if types else (),
         )
         remaining = limit
         cursor = after
         while remaining is None or remaining > 0:
             n = batch_size if remaining is None else min(batch_size, remaining)
             with self.engine.connect() as conn:
-                rows = conn.exec_driver_sql(sql, (cursor, *fixed, n)).fetchall()
+                rows = conn.execute(statement, {"after": cursor, "n": n, **fixed}).fetchall()
             if not rows:
                 return
             yield from rows
@@ -715,30 +708,27 @@ class EventStore:
         payload, metadata, recorded_at)`` for the next ``limit`` events; ``metadata`` only for
         the types in ``metadata_of`` (None for the rest: most folds never read it)."""
         types = sorted(metadata_of)
-        ph = self._ph
         meta = (
-            f"CASE WHEN type IN ({', '.join([ph] * len(types))}) THEN metadata END"
-            if types
-            else "NULL"
+            f"CASE WHEN type IN ({marks(conn, len(types))}) THEN metadata END" if types else "NULL"
         )
-        # a projector reads millions of rows: plain tuples cost a third of SQLAlchemy's Rows
-        with driver_cursor(conn) as cur:
-            cur.execute(
-                f"SELECT position, type, schema_version, payload, {meta}, recorded_at "
-                f"FROM events WHERE position > {ph} ORDER BY position LIMIT {ph}",
-                (*types, after, limit),
-            )
-            return cur.fetchall()
+        # a projector reads millions of rows: plain tuples (raw DBAPI, events.sql) cost a third
+        # of SQLAlchemy's Rows
+        one = marks(conn, 1)
+        return raw_fetchall(
+            conn,
+            f"SELECT position, type, schema_version, payload, {meta}, recorded_at "
+            f"FROM events WHERE position > {one} ORDER BY position LIMIT {one}",
+            (*types, after, limit),
+        )
 
     def read_stream(self, stream_id: str, as_of: datetime | None = None) -> list[RecordedEvent]:
-        ph = self._ph
-        sql = f"SELECT {COLUMNS} FROM events WHERE stream_id = {ph}"
-        params: list[Any] = [stream_id]
+        statement = f"SELECT {COLUMNS} FROM events WHERE stream_id = :stream_id"
+        params: dict[str, Any] = {"stream_id": stream_id}
         if as_of is not None:
-            sql += f" AND recorded_at <= {ph}"
-            params.append(format_ts(as_of))
+            statement += " AND recorded_at <= :as_of"
+            params["as_of"] = format_ts(as_of)
         with self.engine.connect() as conn:
-            rows = conn.exec_driver_sql(sql + " ORDER BY stream_version", tuple(params)).fetchall()
+            rows = conn.execute(sql(statement + " ORDER BY stream_version"), params).fetchall()
         return [self._decode(r, True) for r in rows]
 
     @staticmethod
@@ -778,13 +768,12 @@ class EventStore:
     def chain_rows(self, conn: Connection, batch_size: int = 20_000) -> Iterator[tuple]:
         """Every row in ``CHAIN_COLUMNS`` order, in position order, read through ``conn``
         (a :meth:`snapshot`)."""
-        sql = (
-            f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > {self._ph} "
-            f"ORDER BY position LIMIT {self._ph}"
+        statement = sql(
+            f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > :after ORDER BY position LIMIT :n"
         )
         cursor = 0
         while True:
-            rows = conn.exec_driver_sql(sql, (cursor, batch_size)).fetchall()
+            rows = conn.execute(statement, {"after": cursor, "n": batch_size}).fetchall()
             yield from rows
             if len(rows) < batch_size:
                 return
