@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,12 +19,13 @@ import orjson
 from sqlalchemy import Connection, inspect
 
 from events import EventStore, StoreError
-from events.db import driver_cursor, lock_schema, tables_missing
+from events.db import lock_schema, tables_missing
 from events.elements import ELEMENTS, Registry
 from events.types import EVENT_TYPES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
+from .fold_sql import add_census, insert_rows, read_model_durability
 
 NAME = "sipdash"
 _VERSION_ROW = "version"
@@ -81,6 +81,7 @@ class _Layout:
         self.clinician, self.imd = at("clinician_id"), at("imd_quintile")
         self.flag, self.na = at(names[0]), at(f"na_{names[0]}")
         self.init, self.init_na = at(f"init_{names[0]}"), at(f"init_na_{names[0]}")
+        self.recorded = at("recorded_at")
         for i, name in enumerate(names):  # the per-enabler columns are consecutive, in order
             assert at(name) == self.flag + i and at(f"na_{name}") == self.na + i
         for i, m in enumerate(registry.measures):
@@ -242,6 +243,19 @@ def _element(
         delta = f.change(f.census, note, index, documented, na, rec)
         if delta is not _NO_CHANGE:
             f.changed.add(cid)
+        if note[lay.recorded] == rec:
+            # recorded in the same instant as its note (an import or a form records a note
+            # and its elements together): every read that sees the note sees this change, so
+            # it joins the note's creation-time counts and needs no rm_element_facts row —
+            # about nine element facts in ten (issue #19: fewer rows per consultation)
+            if delta is not _NO_CHANGE:
+                d_el, d_all, x_el, x_all = delta
+                n = lay.n
+                note[lay.init + index] += d_el
+                note[lay.init + n] += d_all
+                note[lay.init_na + index] += x_el
+                note[lay.init_na + n] += x_all
+            return
     f.b.element_facts.append(
         (pos, cid, element, documented, data.get("documented_on"), rec)
         + (team, period, delta[0], delta[1], na, -delta[2], -delta[3])
@@ -392,7 +406,9 @@ class Projector:
         self.store = store
         self.engine = store.engine
         self.sqlite = store.sqlite
-        self.ph = "?" if self.sqlite else "%s"
+        from events.sql import mark  # the one place that knows the driver's paramstyle
+
+        self.ph = mark(self.engine)  # raw DBAPI SQL on the projector's measured hot paths
         self.registry = registry
         self.read_models = rm.read_models(registry)
         self.layout = _Layout(registry, self.read_models)
@@ -457,12 +473,13 @@ class Projector:
 
     @contextmanager
     def _locked(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, read_model_durability(conn, self.sqlite):
             if self.sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 if not self.sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_PROJECTION_LOCK})")
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 yield conn
 
     # -- folding --
@@ -601,10 +618,14 @@ class Projector:
     def _load_notes(self, conn: Connection, ids: set[str], notes: dict[str, list]) -> None:
         lay = self.layout
         n, width = lay.n, len(lay.columns)
+        counts = n + 1
         select = ", ".join(
             ["consultation_id", "team_id", "period", "clinician_id", "imd_quintile"]
             + list(lay.names)
             + [f"na_{e}" for e in lay.names]
+            + [f"init_{m}" for m in lay.measures]
+            + [f"init_na_{m}" for m in lay.measures]
+            + ["recorded_at"]
         )
         ordered = sorted(ids)
         for i in range(0, len(ordered), _CHUNK):
@@ -619,9 +640,11 @@ class Projector:
                 note[1], note[lay.team], note[lay.period] = cid, team, period
                 note[lay.clinician], note[lay.imd] = clinician, imd
                 note[lay.flag : lay.flag + n] = [bool(v) for v in row[5 : 5 + n]]
-                note[lay.na : lay.na + n] = [bool(v) for v in row[5 + n :]]
-                note[lay.init : lay.init + n + 1] = lay.zero_counts
-                note[lay.init_na : lay.init_na + n + 1] = lay.zero_counts
+                note[lay.na : lay.na + n] = [bool(v) for v in row[5 + n : 5 + 2 * n]]
+                inits = 5 + 2 * n
+                note[lay.init : lay.init + counts] = row[inits : inits + counts]
+                note[lay.init_na : lay.init_na + counts] = row[inits + counts : inits + 2 * counts]
+                note[lay.recorded] = row[-1]
                 notes[cid] = note
 
     def _load_orphans(
@@ -648,10 +671,7 @@ class Projector:
     def _insert(
         self, conn: Connection, table: str, columns: str, rows: Sequence[Sequence[Any]]
     ) -> None:
-        if rows:
-            marks = ", ".join([self.ph] * len(rows[0]))
-            with driver_cursor(conn) as cur:  # SQLAlchemy would re-check every row
-                cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        insert_rows(conn, self.sqlite, table, columns, rows)
 
     def _write(self, conn: Connection, b: _Batch, created: list[list], updated: list[list]) -> None:
         ph = self.ph
@@ -690,10 +710,27 @@ class Projector:
         if updated:
             flags, flags_end = lay.flag, lay.flag + lay.n
             na, na_end = lay.na, lay.na + lay.n
-            sets = ", ".join(f"{c} = {ph}" for c in (*lay.names, *(f"na_{e}" for e in lay.names)))
+            inits, inits_end = lay.init, lay.init + lay.n + 1
+            init_na, init_na_end = lay.init_na, lay.init_na + lay.n + 1
+            names = (
+                *lay.names,
+                *(f"na_{e}" for e in lay.names),
+                *(f"init_{m}" for m in lay.measures),
+                *(f"init_na_{m}" for m in lay.measures),
+            )
+            sets = ", ".join(f"{c} = {ph}" for c in names)
             conn.exec_driver_sql(
                 f"UPDATE rm_case_notes SET {sets} WHERE consultation_id = {ph}",
-                [(*n[flags:flags_end], *n[na:na_end], n[1]) for n in updated],
+                [
+                    (
+                        *n[flags:flags_end],
+                        *n[na:na_end],
+                        *n[inits:inits_end],
+                        *n[init_na:init_na_end],
+                        n[1],
+                    )
+                    for n in updated
+                ],
             )
         ins(conn, "rm_case_notes", lay.note_columns, created)
         ins(
@@ -756,46 +793,7 @@ class Projector:
             )
 
     def _write_census(self, conn: Connection, census: dict[tuple, list[int]]) -> None:
-        if not census:
-            return
-        ph = self.ph
-        lay = self.layout
-        width, notes, na = lay.sums, lay.s_notes, lay.s_na
-        measures = tuple(enumerate(lay.measures))
-        now: dict[tuple, list[int]] = defaultdict(lambda: [0] * width)
-        by_day: dict[tuple, list[int]] = defaultdict(lambda: [0] * width)
-        for (day, team, period, _clinician, _imd), sums in census.items():
-            total = now[(team, period)]
-            today = by_day[(day, team, period)]
-            for i, value in enumerate(sums):
-                total[i] += value
-                today[i] += value
-        daily = [
-            (day, team, period, m, sums[i], sums[notes] - sums[na + i])
-            for (day, team, period), sums in by_day.items()
-            for i, m in measures
-        ]
-        write_reach(conn, ph, census, self.registry)
-        conn.exec_driver_sql(
-            "INSERT INTO rm_census (team_id, period, measure, numerator, denominator) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) "
-            "ON CONFLICT (team_id, period, measure) DO UPDATE SET "
-            "numerator = rm_census.numerator + EXCLUDED.numerator, "
-            "denominator = rm_census.denominator + EXCLUDED.denominator",
-            [
-                (t, p, m, v[i], v[notes] - v[na + i])
-                for (t, p), v in now.items()
-                for i, m in measures
-            ],
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO rm_census_daily (day, team_id, period, measure, numerator, denominator) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
-            "ON CONFLICT (day, team_id, period, measure) DO UPDATE SET "
-            "numerator = rm_census_daily.numerator + EXCLUDED.numerator, "
-            "denominator = rm_census_daily.denominator + EXCLUDED.denominator",
-            daily,
-        )
+        add_census(conn, self.sqlite, census, self.registry.measures)
 
 
 def survey_columns(names: tuple[str, ...] = ELEMENTS.names) -> str:
@@ -826,53 +824,3 @@ def survey_row(pos: int, data: dict, rec: str, names: tuple[str, ...] = ELEMENTS
 
 def payload_of(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-
-def _reach_upsert(table: str, stratum: str, daily: bool, ph: str, measures: tuple[str, ...]) -> str:
-    keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
-    values = (*measures, "notes", *(f"den_{m}" for m in measures))
-    columns = f"{keys}, {', '.join(values)}"
-    marks = ", ".join([ph] * (len(keys.split(", ")) + len(values)))
-    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in values)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {sums}"
-    )
-
-
-def write_reach(
-    conn: Connection, ph: str, census: dict[tuple, list[int]], registry: Registry = ELEMENTS
-) -> None:
-    """The batch's census changes into the reach aggregates (who the shift reaches): per team ×
-    month × clinician and per team × month × IMD quintile, running totals and per recorded day.
-
-    ``census`` values are the fold's sums (:class:`_Layout`: numerators, notes, not-applicable
-    exclusions); each measure's denominator is notes less its exclusions, as in rm_census."""
-    n = len(registry)
-    width, notes, na = 2 * n + 3, n + 1, n + 2
-    per: dict[str, dict[tuple, list[int]]] = {
-        name: defaultdict(lambda: [0] * width)
-        for name in ("clinician", "clinician_daily", "imd", "imd_daily")
-    }
-    for (day, team, period, clinician, imd), sums in census.items():
-        for name, key in (
-            ("clinician", (team, period, clinician)),
-            ("clinician_daily", (day, team, period, clinician)),
-            ("imd", (team, period, imd)),
-            ("imd_daily", (day, team, period, imd)),
-        ):
-            acc = per[name][key]
-            for i, value in enumerate(sums):
-                acc[i] += value
-    for name, rows in per.items():
-        stratum = "clinician_id" if name.startswith("clinician") else "imd_quintile"
-        sql = _reach_upsert(
-            f"rm_reach_{name}", stratum, name.endswith("daily"), ph, registry.measures
-        )
-        conn.exec_driver_sql(
-            sql,
-            [
-                (*key, *s[: n + 2], *(s[notes] - s[na + i] for i in range(n + 1)))
-                for key, s in rows.items()
-            ],
-        )

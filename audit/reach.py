@@ -14,7 +14,6 @@ figure carries its n.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -23,6 +22,7 @@ from sqlalchemy import Engine
 from events.types import IMD_VERSION, MEASURES
 
 from . import queries, stats
+from .csv_rows import parse_imd_quintile  # the one reading of the CSV cell
 from .measures import to_quarter
 from .queries import training_records as training_records  # the read-model reads live in queries
 from .stats import Z_95, wilson_interval
@@ -94,25 +94,6 @@ def imd_counts(
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-def parse_imd_quintile(cell: str) -> tuple[int | None, str | None]:
-    """An ``imd_quintile`` CSV cell: (quintile or None when blank, problem or None).
-
-    Whole numbers 1 (most deprived) to 5 (least deprived); ``3.0`` as a spreadsheet may save it
-    is read as 3; anything else is a problem (the caller names row and column)."""
-    text = cell.strip()
-    if not text:
-        return None, None
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
-    if math.isnan(number) or not number.is_integer():
-        return None, "expected a whole number from 1 (most deprived) to 5 (least deprived) or blank"
-    if not 1 <= number <= 5:
-        return None, "expected 1 (most deprived) to 5 (least deprived) or blank; out of range"
-    return int(number), None
 
 
 def shift_period(period: str, months: int) -> str:

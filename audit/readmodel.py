@@ -34,7 +34,7 @@ from events.elements import ELEMENTS, Registry
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 6
+VERSION = 7  # 7: same-instant elements folded into rm_case_notes' init counts
 
 #: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
 #: rowid (one B-tree per row instead of two; the read models are insert-heavy).
@@ -138,8 +138,9 @@ def _layout(registry: Registry) -> dict[str, tuple[str, list[Any]]]:
                 Column("contact", String(20), nullable=False),
                 *(Column(n, Boolean, nullable=False) for n in names),
                 Column("recorded_at", String(32), nullable=False),
-                # numerator contributions known at creation (elements recorded before the
-                # consultation)
+                # numerator contributions known at the note's recording instant (elements
+                # recorded before the consultation, or in the same instant: those have no
+                # rm_element_facts row)
                 *(Column(f"init_{m}", Integer, nullable=False, default=0) for m in measures),
                 # the patient's IMD quintile (1-5; 0 = not given): the reach aggregates' stratum
                 Column("imd_quintile", Integer, nullable=False, default=0),

@@ -15,24 +15,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 from collections.abc import Callable
 from datetime import date
 
-from pydantic import ValidationError
-
 from events import DuplicateEventConflict, EventStore, NewEvent
-from events.types import EARLIEST_DATE, ELEMENTS, PatientSurveyReturned, TeamRegistered
+from events.types import ELEMENTS, PatientSurveyReturned, TeamRegistered
 
 from . import identifiers, queries
+from .csv_rows import RowContext, SurveyRow, validate_rows
 from .imports import (
     NAMESPACE,
     ImportRefused,
     ImportResult,
-    _date,
     _decode,
-    _id_problem,
-    _refused_row,
     _rows,
     _shown,
     event_id,
@@ -40,24 +35,10 @@ from .imports import (
 
 SURVEY_COLUMNS = ["survey_id", "team", "returned_on", *ELEMENTS]
 OPTIONAL_COLUMNS = ["confidence"]
-_ANSWERS = {
-    "yes": "yes",
-    "y": "yes",
-    "no": "no",
-    "n": "no",
-    "not_sure": "not_sure",
-    "not sure": "not_sure",
-    "unsure": "not_sure",
-    "doesnt_apply": "doesnt_apply",
-    "doesn't apply": "doesnt_apply",
-    "does not apply": "doesnt_apply",
-    "doesnt apply": "doesnt_apply",
-    "n/a": "doesnt_apply",
-    "na": "doesnt_apply",
-    "blank": "blank",
-    "": "blank",
-}
-_EXPECTED_ANSWER = "yes, no, not_sure, doesnt_apply or blank"
+_GUARD_MESSAGE = (
+    "a value shaped like an NHS number (not shown); surveys are anonymous and must not carry "
+    "a patient identifier"
+)
 
 
 def looks_like_nhs_number(value: str) -> bool:
@@ -117,15 +98,6 @@ def _header_problems(data: bytes, source: str) -> list[str]:
     return problems
 
 
-def _confidence(value: str) -> tuple[int | None, bool]:
-    """(score, ok): blank is (None, True); a whole number 0-10 is accepted."""
-    if value == "" or value.lower() == "blank":
-        return None, True
-    if re.fullmatch(r"\d{1,2}", value) and 0 <= int(value) <= 10:
-        return int(value), True
-    return None, False
-
-
 class SurveyImporter:
     """Turns a surveys CSV into ``PatientSurveyReturned`` events in one transaction (or none)."""
 
@@ -153,98 +125,44 @@ class SurveyImporter:
         if problems:
             raise ImportRefused(problems)
         rows = _rows(data, source, SURVEY_COLUMNS, OPTIONAL_COLUMNS)
-        by_key = self._team_lookup()
-        errors: list[str] = []
+        context = RowContext(
+            today=self.today, teams=self._team_lookup(), register_teams=register_teams
+        )
+        # anonymous: a row with an NHS-number-shaped cell is reported for that alone, so
+        # nothing else of it is quoted back
+        checked = validate_rows(
+            SurveyRow,
+            rows,
+            source,
+            context=context,
+            guard_message=_GUARD_MESSAGE,
+            guard_stops_row=True,
+        )
+        errors = checked.errors
+        unknown_teams = context.unknown_teams
         seen: dict[tuple[str, str], tuple[int, tuple]] = {}
-        unknown_teams: dict[str, int] = {}
         parsed: list[tuple[int, PatientSurveyReturned]] = []
-        for n, row in rows:
-            where = f"{source}: row {n}"
-            bad = []
-            # one search over the whole row (cells joined by a non-digit) finds any such cell;
-            # only then is each cell checked, to name its column
-            if looks_like_nhs_number("\x1f".join(row.values())):
-                for column, value in row.items():
-                    if not looks_like_nhs_number(value):
-                        continue
-                    bad.append(
-                        f"{where}, column {column}: a value shaped like an NHS number (not "
-                        "shown); surveys are anonymous and must not carry a patient identifier"
-                    )
-            if bad:  # nothing else about such a row is reported, so nothing of it is echoed
-                errors.extend(bad)
-                continue
-            survey_id = row["survey_id"]
-            if not survey_id:
-                bad.append(f"{where}, column survey_id: expected a survey id, got nothing")
-            team_raw = row["team"]
-            team_id = by_key.get(team_raw.lower())
-            if not team_raw:
-                bad.append(f"{where}, column team: expected a team id or name, got nothing")
-            elif team_id is None:
-                if register_teams:
-                    team_id = team_raw
-                    unknown_teams.setdefault(team_raw, n)
-                else:
-                    bad.append(
-                        f"{where}, column team: {_shown(team_raw)} is not a registered team "
-                        "(register it first, or import with --register-teams)"
-                    )
-            for column in ("survey_id", "team"):
-                problem = _id_problem(where, column, row[column])
-                if problem:
-                    bad.append(problem)
-            returned = _date(row["returned_on"])
-            if returned is None:
-                bad.append(
-                    f"{where}, column returned_on: expected a date YYYY-MM-DD, "
-                    f"got {_shown(row['returned_on'])}"
-                )
-            elif not (EARLIEST_DATE <= returned <= self.today):
-                bad.append(
-                    f"{where}, column returned_on: {returned} is outside "
-                    f"{EARLIEST_DATE}..{self.today}"
-                )
-            answers = {}
-            for element in ELEMENTS:
-                answer = _ANSWERS.get(row[element].lower())
-                if answer is None:
-                    bad.append(
-                        f"{where}, column {element}: expected {_EXPECTED_ANSWER}, "
-                        f"got {_shown(row[element])}"
-                    )
-                answers[element] = answer
-            confidence, ok = _confidence(row.get("confidence", ""))
-            if not ok:
-                bad.append(
-                    f"{where}, column confidence: expected a whole number 0 to 10 or blank, "
-                    f"got {_shown(row['confidence'])}"
-                )
-            if bad:
-                errors.extend(bad)
-                continue
-            content = (returned, *answers.values(), confidence)
-            key = (team_id, survey_id)
+        for n, row in checked.rows:
+            answers = {e: getattr(row, e) for e in ELEMENTS}
+            content = (row.returned_on, *answers.values(), row.confidence)
+            key = (row.team, row.survey_id)
             if key in seen:
                 first_row, first_content = seen[key]
                 if first_content != content:
                     errors.append(
-                        f"{where}, column survey_id: {_shown(survey_id)} of team {team_id} already "
-                        f"appears in row {first_row} with different answers"
+                        f"{source}: row {n}, column survey_id: {_shown(row.survey_id)} of team "
+                        f"{row.team} already appears in row {first_row} with different answers"
                     )
                 continue
             seen[key] = (n, content)
-            try:
-                survey = PatientSurveyReturned(
-                    survey_id=survey_id,
-                    team_id=team_id,
-                    returned_on=returned,
-                    confidence=confidence,
-                    **answers,
-                )
-            except ValidationError as exc:  # a safety net: the row checks above catch it first
-                errors.append(_refused_row(source, n, exc))
-                continue
+            # the row model accepts what the event type accepts: not validated a second time
+            survey = PatientSurveyReturned.model_construct(
+                survey_id=row.survey_id,
+                team_id=row.team,
+                returned_on=row.returned_on,
+                confidence=row.confidence,
+                **answers,
+            )
             parsed.append((n, survey))
         if errors:
             raise ImportRefused(errors)

@@ -18,22 +18,26 @@ from datetime import date
 from pydantic import ValidationError
 
 from events import DuplicateEventConflict, EventStore, NewEvent
-from events.types import EARLIEST_DATE, ClinicianTrained
+from events.types import ClinicianTrained
 
 from . import queries
-from .identifiers import looks_like_nhs_number, mask_digit_runs
+from .csv_rows import RowContext, TrainingRow, validate_rows
+from .identifiers import mask_digit_runs
 from .imports import (
     ImportRefused,
     ImportResult,
-    _date,
+    _by_row,
     _decode,
-    _id_problem,
     _shown,
     event_id,
 )
 from .projections import Projector
 
 TRAINING_COLUMNS = ["clinician", "team", "programme", "trained_on"]
+_GUARD_MESSAGE = (
+    "holds a value shaped like an NHS number (not shown); patient identifiers never belong in "
+    "a training record"
+)
 
 
 @dataclass(frozen=True)
@@ -76,60 +80,26 @@ class TrainingImporter:
             )
         return by_key, names, clinicians
 
-    def _check(
-        self, n: int, where: str, row: dict[str, str], known: tuple
-    ) -> tuple[list[str], _Row | None]:
+    def _context(self, known: tuple) -> RowContext:
         by_key, names, clinicians = known
-        problems = []
-        for column in TRAINING_COLUMNS:
-            if column != "trained_on" and looks_like_nhs_number(row[column]):
-                problems.append(
-                    f"{where}, column {column}: holds a value shaped like an NHS number (not "
-                    "shown); patient identifiers never belong in a training record"
-                )
-            elif column != "trained_on" and (problem := _id_problem(where, column, row[column])):
-                problems.append(problem)
-        if problems:
-            return problems, None
-        clinician, team_raw, programme = row["clinician"], row["team"], row["programme"]
-        team_id = by_key.get(team_raw.lower())
-        if not team_raw:
-            problems.append(f"{where}, column team: expected a team id or name, got nothing")
-        elif team_id is None:
-            problems.append(f"{where}, column team: {_shown(team_raw)} is not a registered team")
-        if not clinician:
-            problems.append(f"{where}, column clinician: expected a clinician code, got nothing")
-        elif clinician not in clinicians:
-            problems.append(
-                f"{where}, column clinician: {_shown(clinician)} is not a known clinician "
-                "(clinicians become known with their first consultation or registration)"
-            )
-        elif team_id is not None and clinicians[clinician] != team_id:
-            home = clinicians[clinician]
-            problems.append(
-                f"{where}, column team: {_shown(clinician)} belongs to {names.get(home, home)!r}, "
-                f"not {names.get(team_id, team_id)!r}"
-            )
-        if not programme:
-            problems.append(
-                f"{where}, column programme: expected the programme's name (e.g. ADP), got nothing"
-            )
-        on = _date(row["trained_on"])
-        if on is None:
-            problems.append(
-                f"{where}, column trained_on: expected a date YYYY-MM-DD, got "
-                f"{_shown(row['trained_on'])}"
-            )
-        elif on > self.today:
-            problems.append(
-                f"{where}, column trained_on: {on} is in the future (today is {self.today}); "
-                "record a training once it has happened"
-            )
-        elif on < EARLIEST_DATE:
-            problems.append(f"{where}, column trained_on: {on} is before {EARLIEST_DATE}")
-        if problems:
-            return problems, None
-        return [], _Row(n, clinician, team_id, programme, on)  # type: ignore[arg-type]
+        return RowContext(today=self.today, teams=by_key, team_names=names, clinicians=clinicians)
+
+    def _validate(
+        self, rows: list[tuple[int, dict[str, str]]], source: str, known: tuple
+    ) -> tuple[list[str], list[_Row]]:
+        """Every row through :class:`audit.csv_rows.TrainingRow` once (the shared row loop):
+        (every problem, the good rows)."""
+        checked = validate_rows(
+            TrainingRow,
+            rows,
+            source,
+            context=self._context(known),
+            guard_message=_GUARD_MESSAGE,
+            guard_stops_row=True,
+            check=TrainingRow.clinician_problem,
+        )
+        good = [_Row(n, r.clinician, r.team, r.programme, r.trained_on) for n, r in checked.rows]
+        return checked.errors, good
 
     def _append(self, rows: list[_Row], source: str) -> tuple[int, int]:
         events, origin = [], {}
@@ -186,32 +156,30 @@ class TrainingImporter:
                 raise ImportRefused(
                     [f"{source}: row 1: {'; '.join(parts)}; expected {','.join(TRAINING_COLUMNS)}"]
                 )
-            known = self._known()
-            parsed: list[_Row] = []
-            seen: dict[tuple[str, str], _Row] = {}
-            n_rows = 0
+            rows: list[tuple[int, dict[str, str]]] = []
             for n, cells in enumerate(reader, start=2):
                 if not any(c.strip() for c in cells):
                     continue
-                n_rows += 1
-                where = f"{source}: row {n}"
                 if len(cells) > len(header):
-                    errors.append(f"{where}: more cells than the header has columns")
+                    errors.append(f"{source}: row {n}: more cells than the header has columns")
                     continue
                 row = dict.fromkeys(header, "")
                 row.update(zip(header, (c.strip() for c in cells), strict=False))
-                problems, parsed_row = self._check(n, where, row, known)
-                errors.extend(problems)
-                if parsed_row is None:
-                    continue
+                rows.append((n, row))
+            n_rows = len(rows) + len(errors)
+            problems, good = self._validate(rows, source, self._known())
+            errors.extend(problems)
+            parsed: list[_Row] = []
+            seen: dict[tuple[str, str], _Row] = {}
+            for parsed_row in good:
                 key = (parsed_row.clinician, parsed_row.programme.upper())
                 first = seen.get(key)
                 if first is not None:
                     if (first.on, first.team_id) != (parsed_row.on, parsed_row.team_id):
                         errors.append(
-                            f"{where}, column trained_on: {_shown(parsed_row.clinician)} is "
-                            f"already trained in {parsed_row.programme} in row {first.n} with "
-                            "another date"
+                            f"{source}: row {parsed_row.n}, column trained_on: "
+                            f"{_shown(parsed_row.clinician)} is already trained in "
+                            f"{parsed_row.programme} in row {first.n} with another date"
                         )
                     continue
                 seen[key] = parsed_row
@@ -219,7 +187,7 @@ class TrainingImporter:
         except csv.Error as exc:
             raise ImportRefused([f"{source}: not readable as CSV ({exc})"]) from None
         if errors:
-            raise ImportRefused(errors)
+            raise ImportRefused(_by_row(errors))
         if not parsed:
             raise ImportRefused([f"{source}: the file has a header but no data rows"])
         appended, skipped = self._append(parsed, source)
@@ -237,8 +205,10 @@ class TrainingImporter:
             "programme": programme.strip(),
             "trained_on": on.isoformat() if isinstance(on, date) else str(on),
         }
-        problems, parsed = self._check(1, source, row, self._known())
-        if problems:
-            raise ImportRefused(problems)
-        appended, skipped = self._append([parsed], source)  # type: ignore[list-item]
+        problems, parsed = self._validate([(1, row)], source, self._known())
+        if problems:  # a form has no rows: "form, column team: ..." as the page shows it
+            raise ImportRefused(
+                [p.replace(f"{source}: row 1, ", f"{source}, ", 1) for p in problems]
+            )
+        appended, skipped = self._append(parsed, source)
         return ImportResult("training", 1, appended, skipped)

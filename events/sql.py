@@ -14,11 +14,11 @@ four slightly different ways. Here is the one way instead:
 * **Writes that must not interleave** go through :func:`locked_write`: one transaction that
   holds the write lock from its first statement (SQLite: ``BEGIN IMMEDIATE``, the database's
   single writer lock; PostgreSQL: a transaction-scoped advisory lock named by :class:`Lock`).
-* **The measured hot paths** (bulk append in ``events/store.py``, the projector's inserts and
-  catch-up read in ``audit/projections.py``) keep raw DBAPI cursors — SQLAlchemy's per-row
-  parameter and result processing costs a third or more there. :func:`marks` and
-  :func:`raw_executemany` are the single place that knows the driver's paramstyle; nothing
-  else writes ``?`` or ``%s``.
+* **The measured hot paths** (bulk append and restore in ``events/store.py``, the projector's
+  catch-up read ``EventStore.rows_after`` and its inserts in ``audit/projections.py``) keep raw
+  DBAPI cursors — SQLAlchemy's per-row parameter and result processing costs a third or more
+  there. :func:`mark` / :func:`marks` are the single place that knows the driver's
+  paramstyle; nothing else writes ``?`` or ``%s``.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from sqlmodel import Field, SQLModel
 
 from . import chain
 from .chain import GENESIS_HASH, ChainChecker, ChainError, canonical_json, has_control_characters
-from .db import is_sqlite, make_engine, normalise_url, schema_transaction
+from .db import driver_cursor, is_sqlite, make_engine, normalise_url, schema_transaction
 from .ids import new_event_id
 from .sql import (
     Lock,
@@ -55,6 +55,8 @@ from .types import Event, parse_event
 from .upcast import upcast
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+#: PostgreSQL appends of at least this many rows go through COPY (smaller: INSERT)
+_COPY_FROM = 64
 
 
 class StoredEvent(SQLModel, table=True):
@@ -543,10 +545,25 @@ class EventStore:
             else:
                 rows.append((position, *fields, digest, chain.row_mac(key, digest)))
             prev_hash, prev_rec = digest, rec
-        raw_executemany(
-            conn, "events", self._append_columns, rows, constants={"hash_version": HASH_VERSION}
-        )
+        if self.sqlite or len(rows) < _COPY_FROM:
+            raw_executemany(
+                conn, "events", self._append_columns, rows, constants={"hash_version": HASH_VERSION}
+            )
+        else:
+            self._copy_rows(conn, rows)
         return AppendResult(len(rows), skipped, Head(position, prev_hash, prev_rec))
+
+    def _copy_rows(self, conn: Connection, rows: list[tuple]) -> None:
+        """PostgreSQL: the rows of :meth:`_append_in` through ``COPY … FROM STDIN`` on the
+        transaction's own connection (under the append lock), about twice as fast as a
+        pipelined ``executemany`` for a bulk batch (``bench/pg_append_bench.py``). Only the
+        append path uses it; a failed COPY aborts the transaction like a failed INSERT."""
+        columns = ", ".join((*self._append_columns, "hash_version"))
+        version = HASH_VERSION
+        with driver_cursor(conn) as cur, cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write((*row, version))
 
     def load_verified_rows(
         self, rows: Iterable[tuple], progress: Callable[[int], None] | None = None

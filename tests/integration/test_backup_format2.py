@@ -38,7 +38,7 @@ from events.types import ConsultationHeld, PatientForgotten, TeamRegistered
 
 KEY = "backup-format-2-pseudonym-key"
 ROOT = Path(__file__).resolve().parents[2]
-PG_APPEND_LOCK = 0x5_1B_DA_54  # events.store._PG_APPEND_LOCK
+PG_APPEND_LOCK = 0x5_1B_DA_54  # events.sql.Lock.APPEND
 WAIT = 120
 HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"

@@ -31,7 +31,7 @@ HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"
     "agenda_setting,goal_setting,follow_up"
 )
-PG_APPEND_LOCK = 0x5_1B_DA_54  # events.store._PG_APPEND_LOCK
+PG_APPEND_LOCK = 0x5_1B_DA_54  # events.sql.Lock.APPEND
 WAIT = 90  # seconds: the most any worker may take before the test fails instead of hanging
 
 

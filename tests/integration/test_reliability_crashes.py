@@ -45,7 +45,7 @@ HEADER = (
 #: rows in the big import; 100000 is the full-size run (slow on a shared machine)
 IMPORT_ROWS = int(os.environ.get("SIPDASH_RELIABILITY_IMPORT_ROWS", "12000"))
 SEED_BATCH = 20_000  # EventStore.append_many's default batch: the unit a crash may leave
-PG_APPEND_LOCK = 0x5_1B_DA_54  # events.store._PG_APPEND_LOCK
+PG_APPEND_LOCK = 0x5_1B_DA_54  # events.sql.Lock.APPEND
 WAIT = 120  # seconds: the most any step may take before the test fails instead of hanging
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -257,8 +257,8 @@ def test_a_round_is_found_by_its_id_alone(db_url: str) -> None:
 
 #: Files that still build SQL for one driver by hand, and who removes them from this list.
 _NOT_YET_ONE_WAY = {
-    # the projector's hot paths: the elements/projperf engineers move them onto events.sql's
-    # raw helpers (marks / raw_executemany) and its locked_write(Lock.PROJECTION)
+    # its placeholder comes from events.sql.mark; its own locked write (Projector._locked,
+    # which projperf extends) is still to become events.sql.locked_write(Lock.PROJECTION)
     "audit/projections.py",
 }
 
