@@ -114,6 +114,12 @@ class Wiring:
             actor=actor,
         )
 
+    def forget_patient(self, raw_identifier: str, *, requested_by: str):
+        """:func:`audit.privacy.forget_patient` over this wiring (the one erasure protocol)."""
+        from .privacy import forget_patient
+
+        return forget_patient(self, raw_identifier, requested_by=requested_by)
+
 
 def bootstrap(
     url: str | None = None,

@@ -123,8 +123,9 @@ def judge_months(
 
 
 _VERDICTS: dict[tuple, Verdict] = {}
-_VERDICTS_MAX = 200_000
-"""Memoised verdicts (a few hundred bytes each): cleared whole when full."""
+_VERDICTS_MAX = 20_000
+"""Memoised verdicts (about 1.5 KB each with their key): cleared whole when full, so the
+memo stays under ~30 MB whatever the number of teams and months."""
 
 
 def _verdict_memo(

@@ -16,18 +16,24 @@ gaps do not count), with the programme's minimum-points setting.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from typing import Any, TypeVar
 
-from events import EventStore, NewEvent
+from events import DuplicateEventConflict, EventStore, NewEvent
 from events.types import (
     BaselineFixed,
+    CommentaryAdded,
+    CommentaryWithdrawn,
     Event,
     LimitsRecalculated,
+    MilestoneLogged,
+    ReviewSignedOff,
     SpcSettingsChanged,
     TargetSet,
 )
 
 from . import queries
+from .identifiers import check_fields
 from .judgement import Decisions, chart_args
 from .measures import audit_measures
 from .settings import PROGRAMME_STREAM, load_settings_from_engine
@@ -220,11 +226,16 @@ def change_spc_settings(
 
 
 def _event(cls: type[E], **fields: Any) -> E:
-    from pydantic import ValidationError
-
     reason = str(fields.get("reason", "")).strip()
     if cls is not SpcSettingsChanged and not reason:
         raise DecisionRefused("give a reason: why this decision, in a sentence")
+    return _build(cls, **fields)
+
+
+def _build(cls: type[E], **fields: Any) -> E:
+    """The event, or :class:`DecisionRefused` naming each invalid field (never a traceback)."""
+    from pydantic import ValidationError
+
     try:
         return cls(**fields)
     except ValidationError as exc:
@@ -233,3 +244,133 @@ def _event(cls: type[E], **fields: Any) -> E:
             for e in exc.errors(include_input=False)
         )
         raise DecisionRefused(f"{cls.type}: {problems}") from None
+
+
+# --- team facts that need no partition rule: milestones, commentary, sign-off ----------------
+#
+# Pages call these instead of building the events: every text field passes the identifier
+# guard here (nothing appended can ever be erased), and invalid entries come back as
+# DecisionRefused naming the field. ``event_id``: a form's submission id, so the same
+# submission sent twice appends one event.
+
+
+def _guarded(event: Event, *text_fields: str) -> Event:
+    check_fields({name: getattr(event, name) for name in text_fields})
+    return event
+
+
+def log_milestone(
+    store: EventStore,
+    team_id: str,
+    on: date,
+    kind: str,
+    title: str,
+    *,
+    actor: str,
+    projector=None,
+    source: str = "dashboard",
+    event_id: str | None = None,
+) -> MilestoneLogged:
+    """Something that happened to a team (SIP start, training, a change idea, a PDSA cycle),
+    shown on its charts and used by the culture-shift curve (``sip_start``)."""
+    if not str(title).strip():
+        raise DecisionRefused("give the milestone a title")
+    event = _build(MilestoneLogged, team_id=team_id, on=on, kind=kind, title=str(title).strip())
+    _append(store, projector, _guarded(event, "title"), actor, source, event_id)
+    return event
+
+
+def add_commentary(
+    store: EventStore,
+    team_id: str,
+    period: str,
+    text: str,
+    author: str,
+    *,
+    actor: str,
+    projector=None,
+    source: str = "dashboard",
+    event_id: str | None = None,
+) -> CommentaryAdded:
+    """A lead's commentary on a team's month (the pack prints the latest not withdrawn)."""
+    if not str(text).strip():
+        raise DecisionRefused("write the commentary first")
+    if not str(author).strip():
+        raise DecisionRefused("give the author's name")
+    event = _build(
+        CommentaryAdded,
+        team_id=team_id,
+        period=period,
+        text=str(text).strip(),
+        author=str(author).strip(),
+    )
+    _append(store, projector, _guarded(event, "text", "author"), actor, source, event_id)
+    return event
+
+
+def withdraw_commentary(
+    store: EventStore,
+    team_id: str,
+    commentary_event_id: str,
+    withdrawn_by: str,
+    *,
+    actor: str,
+    reason: str = "",
+    projector=None,
+    source: str = "dashboard",
+) -> CommentaryWithdrawn | None:
+    """Take back a commentary of ``team_id`` (it stays in the log, marked withdrawn).
+
+    Refused when the team has no such commentary; None (nothing appended) when it is already
+    withdrawn, so a double click or a second person's click withdraws it once."""
+    from .commentary import commentary
+    from .imports import event_id as derived_id
+
+    said = commentary(store.engine, team_id)
+    mine = said[said["event_id"] == commentary_event_id]
+    if mine.empty:
+        raise DecisionRefused(f"team {team_id} has no such commentary to withdraw")
+    if bool(mine["withdrawn"].iloc[0]):
+        return None
+    event = _build(
+        CommentaryWithdrawn,
+        team_id=team_id,
+        period=str(mine["period"].iloc[0]),
+        commentary_event_id=commentary_event_id,
+        withdrawn_by=str(withdrawn_by).strip() or actor,
+        reason=reason,
+    )
+    _guarded(event, "withdrawn_by", "reason")
+    try:
+        # one withdrawal per commentary, however often it is asked for
+        _append(store, projector, event, actor, source, derived_id("withdraw", commentary_event_id))
+    except DuplicateEventConflict:  # withdrawn a moment ago by someone else
+        return None
+    return event
+
+
+def sign_off(
+    store: EventStore,
+    team_id: str,
+    period: str,
+    signed_off_by: str,
+    *,
+    viewed_head: str | None,
+    actor: str,
+    projector=None,
+    source: str = "dashboard",
+    event_id: str | None = None,
+) -> ReviewSignedOff:
+    """A senior leader's sign-off of a team's month (``team_id`` = :data:`PROGRAMME` for the
+    programme review), recording the log head the signer was viewing."""
+    if not str(signed_off_by).strip():
+        raise DecisionRefused("give the name of the person signing off")
+    event = _build(
+        ReviewSignedOff,
+        team_id=team_id,
+        period=period,
+        signed_off_by=str(signed_off_by).strip(),
+        viewed_head=viewed_head or None,
+    )
+    _append(store, projector, _guarded(event, "signed_off_by"), actor, source, event_id)
+    return event

@@ -1,4 +1,5 @@
-"""Export neutralisation: the one place every CSV and XLSX writer goes through.
+"""Exports: the one place every CSV and XLSX writer goes through (neutralisation), and the
+record of every export (:func:`record_export`).
 
 A spreadsheet opening an export runs any cell that starts with ``=``, ``+``, ``-`` or ``@``
 (and, in some programs, tab or carriage return) as a formula: a team name or a period label
@@ -16,10 +17,19 @@ import io
 import re
 from typing import TYPE_CHECKING, Any
 
+from events import EventStore, NewEvent
+
 if TYPE_CHECKING:  # pandas is imported where a frame is written, not for one cell
     import pandas as pd
 
-__all__ = ["FORMULA_START", "neutralise", "neutralise_frame", "to_csv_bytes", "to_xlsx_bytes"]
+__all__ = [
+    "FORMULA_START",
+    "neutralise",
+    "neutralise_frame",
+    "record_export",
+    "to_csv_bytes",
+    "to_xlsx_bytes",
+]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -64,3 +74,37 @@ def to_xlsx_bytes(df: pd.DataFrame, sheet: str = "sipdash") -> bytes:
     title = re.sub(r"[\[\]:*?/\\]", "-", str(neutralise(sheet)))[:31] or "sipdash"
     neutralise_frame(df).to_excel(buf, index=False, sheet_name=title, engine="openpyxl")
     return buf.getvalue()
+
+
+def record_export(
+    store: EventStore,
+    subject: str,
+    what: str,
+    *,
+    actor: str,
+    head_hash: str | None,
+    as_of: str | None = None,
+    source: str | None = None,
+) -> None:
+    """Record that someone took data out of sipdash (``ExportRecorded``): a review pack
+    (``subject="review-pack"``) or a table download (``"table"``). ``what`` is a file or table
+    name: its digit runs are masked (a name is never refused, and never stores an identifier);
+    ``head_hash`` is the log head the export shows (None for an empty log)."""
+    from events.types import ExportRecorded
+
+    from .identifiers import mask_digit_runs
+
+    metadata = {"actor": actor} | ({"source": source} if source else {})
+    store.append(
+        [
+            NewEvent(
+                ExportRecorded(
+                    subject=subject,
+                    what=mask_digit_runs(what)[:120],
+                    as_of=as_of,
+                    head_hash=head_hash,
+                )
+            )
+        ],
+        metadata=metadata,
+    )

@@ -22,18 +22,17 @@ from datetime import date
 from pydantic import ValidationError
 
 from events import AppendResult, DuplicateEventConflict, EventStore, NewEvent
+from events.elements import ELEMENTS as ELEMENT_REGISTRY
 from events.pseudonym import KeyMismatch, PatientRegistry
 from events.sql import sql
 from events.types import (
     ELEMENTS,
-    AgendaSet,
+    EVENT_TYPES,
     CaseNoteReviewed,
     ClinicianRegistered,
     ConsultationHeld,
     ElementNotApplicable,
     ElementRetracted,
-    FollowUpArranged,
-    GoalAgreed,
     TeamRegistered,
 )
 
@@ -77,11 +76,8 @@ REVIEW_COLUMNS = ["team", "period", "consultation_id", "reviewer", *ELEMENTS]
 REVIEW_OPTIONAL = ["second_review"]
 MAX_BYTES = 200 * 1024 * 1024
 MAX_ERRORS_SHOWN = 200
-_ELEMENT_EVENTS = {
-    "agenda_setting": AgendaSet,
-    "goal_setting": GoalAgreed,
-    "follow_up": FollowUpArranged,
-}
+#: each enabler's "documented" event class (from the ELEMENTS registry)
+_ELEMENT_EVENTS = {e.name: EVENT_TYPES[e.event_type] for e in ELEMENT_REGISTRY}
 _shown = shown  # the one quoting rule (audit.csv_rows); the name other importers import
 
 
@@ -692,7 +688,10 @@ _SAID = {"yes": "yes", "no": "no", "not_applicable": "na"}
 def _state_event(cid: str, element: str, now: str, occurred: date):
     """The event that puts ``element`` of ``cid`` into state ``now``."""
     if now == YES:
-        return _ELEMENT_EVENTS[element](consultation_id=cid, documented_on=occurred)
+        # a class made from the registry: its fields are known at run time only
+        return _ELEMENT_EVENTS[element].model_validate(
+            {"consultation_id": cid, "documented_on": occurred}
+        )
     if now == NA:
         return ElementNotApplicable(consultation_id=cid, element=element, reason="import")
     return ElementRetracted(consultation_id=cid, element=element, reason="corrected by import")

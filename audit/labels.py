@@ -11,14 +11,24 @@ from __future__ import annotations
 import pandas as pd
 
 from audit.spc import POINT_COLOURS
+from events.elements import ELEMENTS as REGISTRY
 
-MEASURE_LABELS: dict[str, str] = {
-    "agenda_setting": "Agenda setting",
-    "goal_setting": "Goal setting",
-    "follow_up": "Follow-up",
-    "all_three": "All three",
-}
-"""The three enablers and the bundle, as people say them."""
+# The vocabulary the labels are keyed by, re-exported so the dashboard takes it from audit and
+# imports nothing from events.types (tests/unit/test_layering.py).
+from events.types import EARLIEST_DATE as EARLIEST_DATE
+from events.types import ELEMENTS as ELEMENTS
+from events.types import EVENT_TYPES as _EVENT_TYPES
+from events.types import MEASURES as MEASURES
+from events.types import PROGRAMME as PROGRAMME
+
+EVENT_TYPE_NAMES: tuple[str, ...] = tuple(sorted(_EVENT_TYPES))
+"""Every event type's name, for the event log's filter (the classes stay in events/audit)."""
+
+MEASURE_LABELS: dict[str, str] = dict(REGISTRY.labels)
+"""The enablers and the bundle, as people say them (from the ELEMENTS registry's labels)."""
+
+ELEMENT_HELP: dict[str, str] = {e.name: e.help for e in REGISTRY}
+"""Each enabler's question to the reviewer (the worklist form's help), from the registry."""
 
 POINT_LABELS: dict[str, str] = {
     "improvement": "Improvement",

@@ -1,7 +1,8 @@
 """Audit measures per team × period, from the read models, exactly as known at ``as_of``.
 
 Numerator = "yes", denominator = "yes" + "no" (not applicable is excluded), first reviews
-only; "all three" is yes when every enabler is yes and is excluded when any is not applicable.
+only; "all three" (the bundle, contract id ``all_three``) is yes when every enabler of the
+registry is yes and is excluded when any is not applicable.
 Each proportion carries a Wilson 95% interval; fewer than 10 reviewed notes is marked small.
 """
 
@@ -12,7 +13,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.types import ELEMENTS, MEASURES
+from events.elements import ALL, ELEMENTS, Registry
 
 from . import queries
 from .queries import first_reviews as first_reviews  # the read-model reads live in queries
@@ -39,11 +40,11 @@ def to_quarter(period: str) -> str:
     return f"{year}-Q{(int(month) - 1) // 3 + 1}"
 
 
-def _counts(reviews: pd.DataFrame, group: str) -> pd.DataFrame:
+def _counts(reviews: pd.DataFrame, group: str, elements: Registry = ELEMENTS) -> pd.DataFrame:
     frames = []
-    for measure in MEASURES:
-        if measure == "all_three":
-            findings = reviews[list(ELEMENTS)]
+    for measure in elements.measures:
+        if measure == ALL:  # every enabler yes; out when any is not applicable
+            findings = reviews[list(elements.names)]
             applicable = ~(findings == "not_applicable").any(axis=1)
             yes = (findings == "yes").all(axis=1) & applicable
         else:
@@ -90,18 +91,19 @@ def audit_measures(
     quarterly: bool = False,
     team: str | None = None,
     small_sample: int = SMALL_SAMPLE,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """Sample (audit) measures per team × period × measure, sorted by team, period, measure.
 
     ``provisional`` marks a period with a round still open at ``as_of`` (a quarter: any of its
     months); ``small`` a denominator below ``small_sample`` (a programme setting).
     """
-    reviews = first_reviews(engine, as_of=as_of, team=team)
+    reviews = first_reviews(engine, as_of=as_of, team=team, elements=elements)
     group = "period"
     if quarterly:
         reviews = reviews.assign(quarter=reviews["period"].map(to_quarter))
         group = "quarter"
-    counts = _counts(reviews, group)
+    counts = _counts(reviews, group, elements)
     out = with_intervals(counts) if not counts.empty else pd.DataFrame(columns=COLUMNS)
     out = out[COLUMNS].sort_values(["team", "period", "measure"], kind="stable")
     out = out.reset_index(drop=True)
@@ -122,13 +124,14 @@ def census_measures(
     as_of: datetime | None = None,
     quarterly: bool = False,
     team: str | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """Every consultation's documentation (the census), as known at ``as_of``.
 
     Without ``as_of`` it reads the running totals; with it, the per-day totals of earlier days
     plus the exact changes of the cutoff's own day, so the cost does not grow with the log.
     """
-    rows = queries.census_counts(engine, as_of=as_of, team=team)
+    rows = queries.census_counts(engine, as_of=as_of, team=team, elements=elements)
     counts = pd.DataFrame(rows, columns=["team", "period", "measure", "numerator", "denominator"])
     counts = counts[counts["denominator"] > 0]
     if quarterly and not counts.empty:

@@ -271,8 +271,11 @@ def _on_documented(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str
 def _on_element_state(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
     """``ElementRetracted`` (no) or ``ElementNotApplicable``: the element is in the payload."""
     element = data["element"]
+    index = f.lay.index_of.get(element)
+    if index is None:  # an enabler this registry does not audit: no read model of it
+        return
     documented, na = _STATE_OF_TYPE[typ]
-    _element(f, pos, data, rec, element, f.lay.index_of[element], documented, na)
+    _element(f, pos, data, rec, element, index, documented, na)
 
 
 def _on_team_registered(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
@@ -424,7 +427,7 @@ class Projector:
         self.store.create_schema()
         if not tables_missing(self.engine, self._table_names):
             with self.engine.connect() as conn:
-                if self._version_in(conn) == rm.VERSION:
+                if self._version_in(conn) == self.read_models.version:
                     return
         with self._locked() as conn:
             self._lay_out(conn)
@@ -434,9 +437,9 @@ class Projector:
         (laid out by another version: dropped first; missing tables created; stamped)."""
         lock_schema(conn)
         version = self._version_in(conn)
-        if version == rm.VERSION and not tables_missing(conn, self._table_names):
+        if version == self.read_models.version and not tables_missing(conn, self._table_names):
             return
-        if version != rm.VERSION:
+        if version != self.read_models.version:
             self.read_models.metadata.drop_all(conn, checkfirst=True)
         self.read_models.metadata.create_all(conn, checkfirst=True)
         self._stamp(conn)
@@ -454,7 +457,7 @@ class Projector:
         conn.exec_driver_sql(f"DELETE FROM rm_meta WHERE name = {ph}", (_VERSION_ROW,))
         conn.exec_driver_sql(
             f"INSERT INTO rm_meta (name, value) VALUES ({ph}, {ph})",
-            (_VERSION_ROW, rm.VERSION),
+            (_VERSION_ROW, self.read_models.version),
         )
 
     def checkpoint(self) -> int:

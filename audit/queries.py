@@ -11,6 +11,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.elements import ALL, Registry
+from events.elements import ELEMENTS as REGISTRY
 from events.sql import AnyRow, select_in, sql
 from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
@@ -148,9 +150,14 @@ def all_limits_settings(
 
 
 def first_reviews(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = REGISTRY,
 ) -> pd.DataFrame:
-    """One row per reviewed note: its first (non-second) review as known at ``as_of``."""
+    """One row per reviewed note: its first (non-second) review as known at ``as_of``, with
+    one finding column per enabler of ``elements``."""
     where = ["second_review = :second"]
     params: dict[str, Any] = {"second": False}
     if as_of is not None:
@@ -161,7 +168,7 @@ def first_reviews(
         params["team"] = team
     statement = sql(
         "SELECT position, round_id, team_id, period, consultation_id, reviewer_id, "
-        "agenda_setting, goal_setting, follow_up, recorded_at FROM rm_reviews "
+        f"{', '.join(elements.names)}, recorded_at FROM rm_reviews "
         f"WHERE {' AND '.join(where)} ORDER BY position"
     )
     with engine.connect() as conn:
@@ -175,7 +182,7 @@ def first_reviews(
             "period",
             "consultation_id",
             "reviewer_id",
-            *ELEMENTS,
+            *elements.names,
             "recorded_at",
         ],
     )
@@ -212,7 +219,11 @@ def open_periods(
 
 
 def census_counts(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = REGISTRY,
 ) -> Sequence[AnyRow]:
     """(team, period, measure, numerator, denominator) of the census as known at ``as_of``
     (``audit.measures.census_measures`` shapes them).
@@ -245,14 +256,14 @@ def census_counts(
                 "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
                 f"WHERE day < :day{team_sql}"
             ]
-            for measure in MEASURES:
+            for measure in elements.measures:
                 parts.append(
                     f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
                     "FROM rm_case_notes "
                     f"WHERE {window}"
                 )
-            # the element facts: each row's own element column, then the bundle as 'all_three'
-            for label, column in (("element", "element"), ("'all_three'", "all_three")):
+            # the element facts: each row's own element column, then the bundle as ALL
+            for label, column in (("element", "element"), (f"'{ALL}'", ALL)):
                 parts.append(
                     f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
                     f"FROM rm_element_facts "
@@ -348,10 +359,10 @@ def stratum_counts(
             notes_team = " AND team_id = :team" if team is not None else ""
             facts_team = " AND f.team_id = :team" if team is not None else ""
             per_element = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in MEASURES[:3]
+                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in ELEMENTS
             )
             per_den = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in MEASURES[:3]
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in ELEMENTS
             )
             dens = ", ".join(f"SUM(d{i})" for i in range(4))
             daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
@@ -766,3 +777,49 @@ def event_log_matches(
     q = q.order_by(column("position")).limit(limit)
     with engine.connect() as conn:
         return [(int(p), t) for p, t in conn.execute(q).fetchall()]
+
+
+# --- queries used by the dashboard (writes.py, pack.py, the training form)
+# (the dashboard holds no SQL: tests/unit/test_layering.py). events.sql: named binds, one
+# string for SQLite and PostgreSQL.
+
+
+def event_stored(engine: Engine, event_id: str) -> bool:
+    """Whether the log holds an event with this id (a form's submission already saved)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sql("SELECT 1 FROM events WHERE event_id = :event_id"), {"event_id": event_id}
+        )
+        return found.first() is not None
+
+
+def events_with_hash_prefix(
+    engine: Engine, prefix: str, *, limit: int = 2
+) -> list[tuple[int, str, str]]:
+    """(position, hash, recorded_at) of the first ``limit`` events whose row hash starts with
+    ``prefix`` (lower-case hex), oldest first: a published head is found from its printed
+    prefix, and two rows mean the prefix is ambiguous."""
+    if not all(c in "0123456789abcdef" for c in prefix):
+        return []  # never a LIKE pattern from input: only hex digits reach the query
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT position, hash, recorded_at FROM events WHERE hash LIKE :pattern "
+                "ORDER BY position LIMIT :limit"
+            ),
+            {"pattern": prefix + "%", "limit": int(limit)},
+        ).fetchall()
+    return [(int(p), str(h), str(r)) for p, h, r in rows]
+
+
+def team_clinicians(engine: Engine, team_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(clinician_id, display_name, trained_on) of the clinicians known in a team, by id."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT clinician_id, display_name, trained_on FROM rm_clinicians "
+                "WHERE team_id = :team_id ORDER BY clinician_id"
+            ),
+            {"team_id": team_id},
+        ).fetchall()
+    return [(str(c), n, None if t is None else str(t)) for c, n, t in rows]

@@ -11,6 +11,7 @@ the default registry's.
 
 from __future__ import annotations
 
+import hashlib
 import types
 from dataclasses import dataclass
 from functools import cache
@@ -339,6 +340,16 @@ class ReadModels:
     metadata: MetaData
     models: dict[str, type[SQLModel]]
     tables: dict[str, Table]
+
+    @property
+    def version(self) -> int:
+        """The layout stamp in rm_meta: :data:`VERSION` for the default registry; another
+        registry's layout has its own, so read models laid out for other enablers are dropped
+        and folded again, never written with the wrong columns."""
+        if self.registry.is_default:
+            return VERSION
+        spec = ",".join(self.registry.names).encode()
+        return VERSION + (int(hashlib.sha256(spec).hexdigest()[:10], 16) << 8)
 
     @property
     def all_tables(self) -> list[Table]:

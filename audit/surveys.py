@@ -35,7 +35,7 @@ QUESTIONS: dict[str, str] = {
 """The patient-facing wording of each enabler's question."""
 
 
-def answer_counts(answers: tuple[str, str, str]) -> list[tuple[int, int]]:
+def answer_counts(answers: tuple[str, ...]) -> list[tuple[int, int]]:
     """(numerator, denominator) of each measure for one return, in ``MEASURES`` order: the
     rule itself (yes / (yes + no + not_sure); all three among returns answering all three)."""
     out = [(int(a == "yes"), int(a in COUNTED)) for a in answers]
@@ -45,11 +45,11 @@ def answer_counts(answers: tuple[str, str, str]) -> list[tuple[int, int]]:
 
 
 def tally(rows: list[tuple]) -> pd.DataFrame:
-    """Counts per team × period × measure from ``(team, period, agenda, goal, follow-up,
+    """Counts per team × period × measure from ``(team, period, <one answer per enabler>,
     returns)`` rows; a measure with nothing counted in a month is absent."""
     sums: dict[tuple[str, str, str], list[int]] = {}
-    for team, period, a, g, f, k in rows:
-        for measure, (num, den) in zip(MEASURES, answer_counts((a, g, f)), strict=True):
+    for team, period, *answers, k in rows:
+        for measure, (num, den) in zip(MEASURES, answer_counts(tuple(answers)), strict=True):
             if den:
                 acc = sums.setdefault((team, period, measure), [0, 0])
                 acc[0] += num * int(k)

@@ -303,11 +303,14 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of)
     if args.source == "surveys":
         return _survey_report(store, as_of, args)
-    df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    elements = projector.registry  # the programme's enablers, as wired by bootstrap
+    df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly, elements=elements)
     if args.format == "json":
         sys.stdout.write(json.dumps(report_records(df), indent=2) + "\n")
         return EXIT_OK
-    census = census_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    census = census_measures(
+        store.engine, as_of=as_of, quarterly=args.quarterly, elements=elements
+    )
     merged = df.merge(
         census[["team", "period", "measure", "proportion", "denominator"]].rename(
             columns={"proportion": "census_proportion", "denominator": "census_denominator"}
@@ -382,6 +385,30 @@ def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace)
     return EXIT_OK
 
 
+def _programme_settings(url_arg: str | None):
+    """The programme's SPC settings (``audit.settings``: the decision in force in the
+    database named by --db / the environment / secrets.toml), or the defaults when there is
+    no such database: ``spc`` charts any file, with or without one."""
+    from audit.bootstrap import load_settings
+    from audit.settings import DEFAULT_SETTINGS, load_settings_from_engine
+    from events.chain import LogKeyError
+    from events.db import missing_database
+
+    try:
+        url = load_settings(url_arg).database_url
+    except LogKeyError:
+        return DEFAULT_SETTINGS
+    if missing_database(url):
+        return DEFAULT_SETTINGS
+    from events import EventStore
+
+    store = EventStore(url)
+    try:
+        return load_settings_from_engine(store.engine)
+    finally:
+        store.dispose()
+
+
 def cmd_spc(args: argparse.Namespace) -> int:
     from audit import spc, spc_io
 
@@ -389,7 +416,14 @@ def cmd_spc(args: argparse.Namespace) -> int:
         spc_io.check_target(args.chart, args.target)
         series = spc_io.read_series_csv(Path(args.file), args.chart)
         common: dict[str, Any] = {"improvement": args.improvement, "target": args.target}
-        settings = spc.SpcSettings(shift_points=args.shift, trend_points=args.trend)
+        # the programme's settings unless the command line says otherwise
+        programme = _programme_settings(args.db)
+        settings = spc.SpcSettings(
+            shift_points=args.shift or programme.shift_points,
+            trend_points=args.trend or programme.trend_points,
+            minimum_points=programme.minimum_points,
+            two_of_three_counts_beyond_3sigma=programme.two_of_three_counts_beyond_3sigma,
+        )
         if args.chart == "run":
             result = spc.run_chart(*series, **common)
         elif args.chart == "p":
@@ -535,60 +569,23 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    import contextlib
-
-    from events import DuplicateEventConflict, NewEvent
-    from events.pseudonym import KEY_ENV, KeyMismatch, PseudonymError, forgotten_event_id
-    from events.types import PatientForgotten
+    from audit.privacy import ForgetRefused
 
     guard_by(args.by)
     wiring = bootstrap(args.db)
-    store, projector, registry = wiring.store, wiring.projector, wiring.registry
     raw = args.patient if args.patient != "-" else sys.stdin.readline()
     try:
-        tokens = registry.tokens_of(raw)
-    except PseudonymError as exc:
-        raise CliError(f"patient: {exc}") from None
-    try:
-        key_confirmed = registry.check_key(store)
-    except KeyMismatch as exc:
-        raise CliError(f"forget refused: {exc}") from None
-    if not tokens:
-        if not key_confirmed and wiring.settings.key_is_demo:
-            raise CliError(
-                f"forget refused: {KEY_ENV} is not set (environment or .streamlit/secrets.toml), "
-                "so the patient's mapping cannot be found; set the database's key and run it again"
-            )
-        if not key_confirmed and registry.holds_tokens():
-            raise CliError(
-                "forget refused: no mapping found under this key, and this database has no "
-                "recorded key check value to tell a mistyped key from an unknown patient; check "
-                f"{KEY_ENV} and run it again"
-            )
-        registry.forget(raw)  # still refuse the patient's records from now on
+        result = wiring.forget_patient(raw, requested_by=args.by)
+    except ForgetRefused as exc:
+        raise CliError(str(exc)) from None
+    if not result.had_mapping:
         print("no mapping held for that patient (never imported, or already forgotten)")
-        if not registry.erase_physically():  # completes an erasure reported pending before
-            print(ERASURE_PENDING)
-        return EXIT_OK
-    # Record first, erase second: if this process dies in between, the mapping is still there
-    # and running forget again completes the erasure; the event's id is fixed per token, so
-    # the log holds it once.
-    for token in tokens:
-        forgotten = PatientForgotten(subject="patients", patient_ref=token, requested_by=args.by)
-        # (DuplicateEventConflict: recorded by an earlier, interrupted run for another requester)
-        with contextlib.suppress(DuplicateEventConflict):
-            store.append(
-                [NewEvent(forgotten, event_id=forgotten_event_id(token))],
-                metadata={"actor": args.by},
-            )
-    registry.forget(raw)
-    projector.catch_up()
-    erased = registry.erase_physically()
-    print(
-        f"forgotten: the log keeps token {', '.join(tokens)}, which can no longer be linked "
-        "to anyone"
-    )
-    if not erased:
+    else:
+        print(
+            f"forgotten: the log keeps token {', '.join(result.tokens)}, which can no longer "
+            "be linked to anyone"
+        )
+    if not result.erased:
         print(ERASURE_PENDING)
     return EXIT_OK
 
@@ -779,16 +776,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shift",
         type=int,
-        default=6,
+        default=None,
         choices=[6, 7, 8],
-        help="points in a row on one side of the centre that make a shift (default: 6)",
+        help="points in a row on one side of the centre that make a shift; when not given, "
+        "the programme's SPC setting in the database, if there is one (default: 6)",
     )
     p.add_argument(
         "--trend",
         type=int,
-        default=6,
+        default=None,
         choices=[6, 7, 8],
-        help="points in a row rising or falling that make a trend (default: 6)",
+        help="points in a row rising or falling that make a trend; when not given, the "
+        "programme's SPC setting in the database, if there is one (default: 6)",
     )
     p.add_argument(
         "--format",

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time
 import pandas as pd
 import streamlit as st
 
-from audit import queries, views
+from audit import labels, queries, views
 from audit.bootstrap import Wiring, bootstrap, load_settings, wire
 from audit.projections import Projector, ReadModelsAhead  # noqa: F401 - app.py catches it
 from audit.views import Headline, TeamChart
@@ -50,7 +50,6 @@ from dashboard.presentation import (  # noqa: F401
 )
 from events import EventStore, Head, VerifyResult
 from events.chain import LogKeyError  # noqa: F401 - app.py catches it
-from events.types import EVENT_TYPES
 
 PAGE_SIZE = 50
 """Events per page of the event log."""
@@ -118,6 +117,13 @@ def head_as_of(snap: Snapshot, as_of: datetime) -> Head:
     return _head_as_of(snap.url, snap.position, as_of)
 
 
+def _at(snap: Snapshot, as_of: datetime | None) -> int:
+    """The log position an as-of read is cached under: the head as it stood at ``as_of``
+    (every read is as-of exact, so a later event cannot change it: the view stays cached
+    after appends), else the current head."""
+    return snap.position if as_of is None else head_as_of(snap, as_of).position
+
+
 def store() -> EventStore:
     return _open(current_url())[0]
 
@@ -143,7 +149,7 @@ def _teams(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
 
 def teams(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
     """Registered teams: team_id, name, site, service, synthetic."""
-    return _teams(snap.url, snap.position, as_of)
+    return _teams(snap.url, _at(snap, as_of), as_of)
 
 
 def is_synthetic(snap: Snapshot) -> bool:
@@ -163,7 +169,7 @@ def _overview(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
 
 def overview(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
     """``views.overview``: one row per team × measure, concern first."""
-    return _overview(snap.url, snap.position, as_of)
+    return _overview(snap.url, _at(snap, as_of), as_of)
 
 
 def headlines(snap: Snapshot, as_of: datetime | None = None) -> list[Headline]:
@@ -180,7 +186,7 @@ def _periods(url: str, head: int, as_of: datetime | None) -> list[str]:
 
 def periods(snap: Snapshot, as_of: datetime | None = None) -> list[str]:
     """Every audited month, oldest first."""
-    return _periods(snap.url, snap.position, as_of)
+    return _periods(snap.url, _at(snap, as_of), as_of)
 
 
 @st.cache_data(**_CACHE)
@@ -193,7 +199,7 @@ def _team_chart(
 def team_chart(
     snap: Snapshot, team_id: str, measure: str, chart: str = "p", as_of: datetime | None = None
 ) -> TeamChart | None:
-    return _team_chart(snap.url, snap.position, team_id, measure, chart, as_of)
+    return _team_chart(snap.url, _at(snap, as_of), team_id, measure, chart, as_of)
 
 
 @st.cache_data(**_CACHE)
@@ -202,7 +208,7 @@ def _milestones(url: str, head: int, team_id: str, as_of: datetime | None) -> pd
 
 
 def milestones(snap: Snapshot, team_id: str, as_of: datetime | None = None) -> pd.DataFrame:
-    return _milestones(snap.url, snap.position, team_id, as_of)
+    return _milestones(snap.url, _at(snap, as_of), team_id, as_of)
 
 
 @st.cache_data(**_CACHE)
@@ -215,7 +221,7 @@ def _sampled_notes(
 def sampled_notes(
     snap: Snapshot, team_id: str, period: str, as_of: datetime | None = None
 ) -> pd.DataFrame:
-    return _sampled_notes(snap.url, snap.position, team_id, period, as_of)
+    return _sampled_notes(snap.url, _at(snap, as_of), team_id, period, as_of)
 
 
 @st.cache_data(**_CACHE)
@@ -224,7 +230,7 @@ def _agreement(url: str, head: int, team_id: str | None, as_of: datetime | None)
 
 
 def agreement(snap: Snapshot, team_id: str | None, as_of: datetime | None = None) -> dict:
-    return _agreement(snap.url, snap.position, team_id, as_of)
+    return _agreement(snap.url, _at(snap, as_of), team_id, as_of)
 
 
 @st.cache_data(**_CACHE)
@@ -249,7 +255,7 @@ def funnel(
     as_of: datetime | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """``views.funnel``: teams' pooled proportions over the window, limit curves and θ."""
-    return _funnel(snap.url, snap.position, measure, period_from, period_to, as_of)
+    return _funnel(snap.url, _at(snap, as_of), measure, period_from, period_to, as_of)
 
 
 # ------------------------------------------------------------- culture shift and review change
@@ -271,7 +277,7 @@ def culture_curve(
     snap: Snapshot, as_of: datetime | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``audit.curve``: the headline curve, each team's SIP start and the training waves."""
-    return _curve(snap.url, snap.position, as_of)
+    return _curve(snap.url, _at(snap, as_of), as_of)
 
 
 @st.cache_data(**_CACHE)
@@ -283,7 +289,7 @@ def _last_review(url: str, head: int, as_of: datetime | None):
 
 def last_review(snap: Snapshot, as_of: datetime | None = None):
     """The last programme-level sign-off known at ``as_of`` (``ReviewPoint``), or None."""
-    return _last_review(snap.url, snap.position, as_of)
+    return _last_review(snap.url, _at(snap, as_of), as_of)
 
 
 def review_change(
@@ -336,7 +342,7 @@ def compare(
 ) -> views.Comparison:
     """``views.compare``: the teams over a window (default the latest complete quarter)."""
     return _compare(
-        snap.url, snap.position, measure, mode, period, period_from, period_to, n_source, as_of
+        snap.url, _at(snap, as_of), measure, mode, period, period_from, period_to, n_source, as_of
     )
 
 
@@ -450,7 +456,7 @@ class EventPage:
 
 
 def event_types() -> list[str]:
-    return sorted(EVENT_TYPES)
+    return list(labels.EVENT_TYPE_NAMES)
 
 
 def _when(stamp: str) -> str:

@@ -39,13 +39,14 @@ from audit import labels, queries, views
 from audit.changes import ReviewPoint, default_since, last_programme_review, state_changes
 from audit.commentary import current_commentary
 from audit.curve import culture_curve, team_curve, team_starts, training_waves
+from audit.exports import record_export
 from audit.judgement import summary_lines
+from audit.labels import MEASURES
 from audit.measures import audit_measures
 from audit.quality import audit_quality
-from audit.settings import load_settings_from_engine
-from events import EventStore, NewEvent
+from audit.settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine
+from events import EventStore
 from events.store import format_ts
-from events.types import MEASURES, ExportRecorded
 
 from . import charts
 from .pack_sections import PackSection, collect_sections
@@ -109,13 +110,7 @@ def resolve_head(store: EventStore, text: str) -> datetime:
     """The as-of moment of a published head hash (full or a prefix of 12+ hex digits), so a
     pack can be rebuilt from its printed head without copying a timestamp."""
     prefix = text.strip().lower()
-    ph = "?" if store.engine.dialect.name == "sqlite" else "%s"
-    with store.engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            f"SELECT position, hash, recorded_at FROM events WHERE hash LIKE {ph} "
-            "ORDER BY position LIMIT 2",
-            (prefix + "%",),
-        ).fetchall()
+    rows = queries.events_with_hash_prefix(store.engine, prefix, limit=2)
     if not rows:
         raise HeadNotFound(f"head {prefix} is not on this log (was it published from another?)")
     if len(rows) > 1:
@@ -241,6 +236,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         "head_hash": head.hash,
         "synthetic": bool(teams["synthetic"].any()) if not teams.empty else False,
         "settings": settings.lines(),
+        "programme_settings": settings,
     }
     curve_figure = None
     if not curve.empty:
@@ -471,23 +467,27 @@ def quality_table(q: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def method_lines() -> list[str]:
+def method_lines(settings: ProgrammeSettings = DEFAULT_SETTINGS) -> list[str]:
+    """The method appendix, with the SPC settings in force (never restated numbers)."""
+    s = settings
     return [
         "Each month a reproducible sample of case notes per team is reviewed for agenda setting, "
         "goal setting and follow-up (yes / no / not applicable); a share gets a blind second "
         "review. A measure is the share of reviewed notes documenting it (first reviews only), "
         "with a Wilson 95% interval; all three = every enabler documented.",
         "SPC: p-charts in the NHS England Making Data Count style. Limits p̄ ± 3σ per point from "
-        "the baseline (or the latest explicit recalculation); icons need 13 points; special "
-        "causes: a point beyond a limit, a shift or trend of 6, two of three beyond 2σ.",
+        f"the baseline (or the latest explicit recalculation); icons need {s.minimum_points} "
+        f"points; special causes: a point beyond a limit, a shift of {s.shift_points}, a trend "
+        f"of {s.trend_points}, two of three beyond 2σ.",
         "Variation icons: "
         + "; ".join(v for k, v in labels.VARIATION_BADGES.items() if k)
         + ". Assurance icons: "
         + "; ".join(v for k, v in labels.ASSURANCE_BADGES.items() if k)
         + ".",
         "The norm: assurance pass against the target in force (80% unless a team set another), "
-        "or the last 6 points all at or above the target. A small month has fewer than 10 "
-        "notes in the measure's denominator; a provisional month's round is still open.",
+        f"or the last {s.norm_window} points all at or above the target. A small month has "
+        f"fewer than {s.small_sample} notes in the measure's denominator; a provisional "
+        "month's round is still open.",
         "Culture shift over time: for every month P, each team is judged on its own series up "
         "to P with the baselines, recalculations and targets in force at P, as known at the "
         "pack's as-of; k of n counts the teams audited by then.",
@@ -495,6 +495,10 @@ def method_lines() -> list[str]:
         "as known at the last programme review (or three months earlier when none has been "
         "signed off) against the pack's as-of; both sides from as-of views.",
     ]
+
+
+def _programme_settings(meta: dict) -> ProgrammeSettings:
+    return meta.get("programme_settings") or DEFAULT_SETTINGS
 
 
 def reproduce_lines(meta: dict) -> list[str]:
@@ -686,7 +690,7 @@ def _html(c: Content, renders: dict[str, Render]) -> str:
     parts.append("</section>")
     parts.extend(_section_html(s) for s in c.extra_sections)
     parts.append("<section id='appendix'><h2>Appendix: method and reproduction</h2>")
-    parts.extend(f"<p>{esc(t)}</p>" for t in method_lines())
+    parts.extend(f"<p>{esc(t)}</p>" for t in method_lines(_programme_settings(meta)))
     parts.append("<h3>SPC settings in force</h3>")
     parts.extend(f"<p>{esc(t)}</p>" for t in meta.get("settings", []))
     parts.append("<h3>Reproduce this pack</h3>")
@@ -914,7 +918,7 @@ def _pdf(c: Content, renders: dict[str, Render]) -> bytes:
             table(t, size=6.5)
     pdf.add_page()
     heading("Appendix: method and reproduction")
-    for t in method_lines():
+    for t in method_lines(_programme_settings(meta)):
         text(t, 8.5)
         pdf.ln(1)
     text("SPC settings in force", 10, "B", _DARK_BLUE, h=5)
@@ -966,17 +970,12 @@ def build_pack(
     pack = Pack(content)
     if record:
         meta = content.meta
-        store.append(
-            [
-                NewEvent(
-                    ExportRecorded(
-                        subject="review-pack",
-                        what="review pack",
-                        as_of=meta["as_of_iso"] or "(empty log)",
-                        head_hash=meta["head_hash"],
-                    )
-                )
-            ],
-            metadata={"actor": actor},
+        record_export(
+            store,
+            "review-pack",
+            "review pack",
+            actor=actor,
+            as_of=meta["as_of_iso"] or "(empty log)",
+            head_hash=meta["head_hash"],
         )
     return pack

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from audit import labels
+from audit.labels import ELEMENTS, MEASURES
 from audit.views import MEASURE_LABELS, TeamChart
-from events.types import MEASURES
 
 # One set of words and colours for the dashboard and the pack (audit/labels.py).
 VARIATION_BADGES: dict[str | None, str] = labels.VARIATION_BADGES
@@ -190,9 +190,7 @@ def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.
                 "Clinician",
                 "Reviewer",
                 "Review",
-                "Agenda setting",
-                "Goal setting",
-                "Follow-up",
+                *(MEASURE_LABELS[e] for e in ELEMENTS),
                 "Audit round",
             ]
         )
@@ -204,9 +202,10 @@ def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.
             "Clinician": notes["clinician_id"],
             "Reviewer": notes["reviewer_id"],
             "Review": notes["second_review"].map(lambda s: "second (blind)" if s else "first"),
-            "Agenda setting": notes["agenda_setting"].map(lambda f: FINDING_BADGES.get(f, f)),
-            "Goal setting": notes["goal_setting"].map(lambda f: FINDING_BADGES.get(f, f)),
-            "Follow-up": notes["follow_up"].map(lambda f: FINDING_BADGES.get(f, f)),
+            **{
+                MEASURE_LABELS[e]: notes[e].map(lambda f: FINDING_BADGES.get(f, f))
+                for e in ELEMENTS
+            },
             "Audit round": notes["round_id"],
         }
     )

@@ -42,7 +42,7 @@ def _counts(url: str, head: int, as_of: datetime | None) -> ReachCounts:
 
 def counts(snap: data.Snapshot, as_of: datetime | None = None) -> ReachCounts:
     """The reach aggregates as known at ``as_of`` (cached per head position)."""
-    return _counts(snap.url, snap.position, as_of)
+    return _counts(snap.url, data._at(snap, as_of), as_of)
 
 
 def programmes(rc: ReachCounts) -> list[str]:
@@ -88,7 +88,7 @@ def _tables(
 def cached_tables(
     snap: data.Snapshot, as_of: datetime | None, team: str, measure: str, programme: str
 ) -> ReachTables:
-    return _tables(snap.url, snap.position, as_of, team, measure, programme)
+    return _tables(snap.url, data._at(snap, as_of), as_of, team, measure, programme)
 
 
 def tables(

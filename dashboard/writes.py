@@ -10,16 +10,17 @@ lets a traceback reach the page.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import ValidationError
 
+from audit import queries
 from audit.bootstrap import load_settings
-from audit.identifiers import IdentifierRefused, check_fields, mask_digit_runs
+from audit.exports import record_export
+from audit.identifiers import IdentifierRefused, check_fields
 from audit.imports import ImportRefused, ImportResult
 from audit.service import AuditError, AuditService, ReviewRefused, RoundInfo
-from events import EventValidationError, NewEvent, StoreError, VersionConflict
-from events.types import Event, ExportRecorded
+from events import EventValidationError, StoreError, VersionConflict
 
 from . import data
 
@@ -111,43 +112,17 @@ def close_round(round_id: str, *, actor: str) -> None:
 # ---------------------------------------------------------------------------- team facts
 
 
-def append(event: Event, *, actor: str, event_id: str | None = None) -> None:
-    """Append one fact (a milestone, baseline, target, commentary, sign-off). ``event_id``:
-    the form's submission id, so the same submission sent twice appends one event.
-
-    Every text field (titles, reasons, commentary, names) goes through the identifier guard:
-    nothing appended can ever be erased."""
-    store, projector = data._open(data.current_url())
-    new = NewEvent(event, event_id=event_id) if event_id else NewEvent(event)
-    try:
-        check_fields(event.model_dump(mode="json", exclude=_NOT_TEXT))
-        store.append([new], metadata={"actor": actor, "source": "dashboard"})
-    except (StoreError, IdentifierRefused) as exc:
-        raise _refused(exc) from None
-    projector.catch_up()
-
-
-_NOT_TEXT = {"patient_ref", "head_hash", "as_of", "viewed_head"}  # tokens and hashes the app made
-
-
-def decide(kind: str, *, actor: str, event_id: str | None = None, **fields) -> None:
-    """A baseline, recalculation, target or SPC-settings decision through
-    ``audit.decisions`` (which enforces the partition rule); refusals come back as
-    :class:`WriteRefused` with the rule's own words. ``event_id``: the form's submission id
-    (a submission already in the log is not decided again)."""
+def _team_fact(fn: Callable[..., object], *, actor: str, event_id: str | None, **fields) -> None:
+    """Call a decisions-service function (which checks the entry and appends the event);
+    refusals come back as :class:`WriteRefused` with the rule's own words. ``event_id``: the
+    form's submission id (a submission already in the log is not saved again)."""
     from audit import decisions
 
     store, projector = data._open(data.current_url())
     if event_id is not None:
-        if _stored(store, event_id):
+        if queries.event_stored(store.engine, event_id):
             return
         fields["event_id"] = event_id
-    fn = {
-        "baseline": decisions.fix_baseline,
-        "recalculate": decisions.recalculate_limits,
-        "target": decisions.set_target,
-        "settings": decisions.change_spc_settings,
-    }[kind]
     try:
         check_fields({k: v for k, v in fields.items() if k not in _NOT_TEXT})
         fn(store, actor=actor, projector=projector, **fields)
@@ -157,26 +132,103 @@ def decide(kind: str, *, actor: str, event_id: str | None = None, **fields) -> N
         raise _refused(exc) from None
 
 
-def _stored(store, event_id: str) -> bool:
-    ph = "?" if store.engine.dialect.name == "sqlite" else "%s"
-    with store.engine.connect() as conn:
-        found = conn.exec_driver_sql(f"SELECT 1 FROM events WHERE event_id = {ph}", (event_id,))
-        return found.first() is not None
+_NOT_TEXT = {"patient_ref", "head_hash", "as_of", "viewed_head", "event_id"}  # made by the app
+
+
+def decide(kind: str, *, actor: str, event_id: str | None = None, **fields) -> None:
+    """A baseline, recalculation, target or SPC-settings decision through
+    ``audit.decisions`` (which enforces the partition rule); refusals come back as
+    :class:`WriteRefused` with the rule's own words. ``event_id``: the form's submission id
+    (a submission already in the log is not decided again)."""
+    from audit import decisions
+
+    fn = {
+        "baseline": decisions.fix_baseline,
+        "recalculate": decisions.recalculate_limits,
+        "target": decisions.set_target,
+        "settings": decisions.change_spc_settings,
+    }[kind]
+    _team_fact(fn, actor=actor, event_id=event_id, **fields)
+
+
+def log_milestone(
+    team_id: str, on: date, kind: str, title: str, *, actor: str, event_id: str | None = None
+) -> None:
+    """A milestone (``audit.decisions.log_milestone``)."""
+    from audit import decisions
+
+    _team_fact(
+        decisions.log_milestone,
+        actor=actor,
+        event_id=event_id,
+        team_id=team_id,
+        on=on,
+        kind=kind,
+        title=title,
+    )
+
+
+def add_commentary(
+    team_id: str, period: str, text: str, author: str, *, actor: str, event_id: str | None = None
+) -> None:
+    """A commentary on a team's month (``audit.decisions.add_commentary``)."""
+    from audit import decisions
+
+    _team_fact(
+        decisions.add_commentary,
+        actor=actor,
+        event_id=event_id,
+        team_id=team_id,
+        period=period,
+        text=text,
+        author=author,
+    )
+
+
+def withdraw_commentary(
+    team_id: str, commentary_event_id: str, withdrawn_by: str, *, actor: str
+) -> None:
+    """Withdraw a commentary, once however often asked (``audit.decisions``)."""
+    from audit import decisions
+
+    _team_fact(
+        decisions.withdraw_commentary,
+        actor=actor,
+        event_id=None,
+        team_id=team_id,
+        commentary_event_id=commentary_event_id,
+        withdrawn_by=withdrawn_by,
+    )
+
+
+def sign_off(
+    team_id: str,
+    period: str,
+    signed_off_by: str,
+    *,
+    viewed_head: str | None,
+    actor: str,
+    event_id: str | None = None,
+) -> None:
+    """A sign-off recording the head the signer was viewing (``audit.decisions.sign_off``)."""
+    from audit import decisions
+
+    _team_fact(
+        decisions.sign_off,
+        actor=actor,
+        event_id=event_id,
+        team_id=team_id,
+        period=period,
+        signed_off_by=signed_off_by,
+        viewed_head=viewed_head,
+    )
 
 
 def record_table_export(name: str, *, actor: str) -> None:
-    """A table download, recorded as ``ExportRecorded(subject="table")``."""
+    """A table download, recorded as an export (``audit.exports.record_export``)."""
     store = data.store()
-    head = store.head()
-    store.append(
-        [
-            NewEvent(
-                ExportRecorded(
-                    subject="table", what=mask_digit_runs(name)[:120], head_hash=head.hash or None
-                )
-            )
-        ],
-        metadata={"actor": actor, "source": "dashboard"},
+    record_export(
+        store, "table", name, actor=actor, head_hash=store.head().hash or None, source="dashboard"
     )
 
 
@@ -242,13 +294,16 @@ def run_import(
 __all__ = [
     "ImportRefused",
     "WriteRefused",
-    "append",
+    "add_commentary",
     "build_pack",
     "close_round",
     "decide",
     "key_status",
+    "log_milestone",
     "open_round",
     "record_review",
     "record_table_export",
     "run_import",
+    "sign_off",
+    "withdraw_commentary",
 ]

@@ -21,10 +21,27 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["ALL", "DEFAULT_ELEMENTS", "ELEMENTS", "Element", "Registry"]
+__all__ = [
+    "ALL",
+    "DEFAULT_ELEMENTS",
+    "ELEMENTS",
+    "NA_RULES",
+    "NA_WHEN_DISCHARGED",
+    "NA_WHEN_JUDGED",
+    "Element",
+    "Registry",
+]
 
 #: The contract id of the bundle measure: every enabler of the registry documented.
 ALL = "all_three"
+
+#: ``Element.not_applicable_rule``: when an enabler is not applicable to a consultation.
+NA_WHEN_JUDGED = "judged"
+NA_WHEN_DISCHARGED = "discharged"
+NA_RULES = {
+    NA_WHEN_JUDGED: "when a reviewer (or an import's `na`) judges it does not apply",
+    NA_WHEN_DISCHARGED: "when the patient was discharged (nothing to follow up), or judged so",
+}
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,19}$")  # a column name; rm_element_facts.element is 20
 _TYPE = re.compile(r"^[A-Z][A-Za-z0-9]{0,39}$")  # an event type name (rm_team_facts.type is 40)
@@ -36,15 +53,16 @@ class Element:
 
     ``name`` is its id everywhere (payload field, CSV column, read-model column, measure id);
     ``event_type`` the event recording that a note documents it; ``label`` and ``help`` what
-    people read; ``not_applicable_rule`` when a reviewer or an import may record it as not
-    applicable (it then leaves that enabler's denominator and the bundle's, never counting as
-    "no")."""
+    people read (``help``: the reviewer's question on the worklist); ``not_applicable_rule`` (a key of :data:`NA_RULES`) when it is not applicable
+    to a consultation (it then leaves that enabler's denominator and the bundle's, never
+    counting as "no"): ``judged`` by a reviewer or an import's ``na``, or also whenever the
+    patient was ``discharged`` (the seed draws it so)."""
 
     name: str
     event_type: str
     label: str
     help: str = ""
-    not_applicable_rule: str = ""
+    not_applicable_rule: str = NA_WHEN_JUDGED
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or self.name == ALL:
@@ -54,6 +72,11 @@ class Element:
             )
         if not _TYPE.match(self.event_type):
             raise ValueError(f"event type {self.event_type!r} must be a CamelCase name")
+        if self.not_applicable_rule not in NA_RULES:
+            raise ValueError(
+                f"not_applicable_rule {self.not_applicable_rule!r} must be one of "
+                f"{', '.join(NA_RULES)}"
+            )
 
 
 @dataclass(frozen=True, init=False)
@@ -99,6 +122,13 @@ class Registry:
         raise KeyError(name)
 
     @property
+    def not_applicable_when_discharged(self) -> frozenset[int]:
+        """Indices of the enablers that do not apply when the patient was discharged."""
+        return frozenset(
+            i for i, e in enumerate(self.elements) if e.not_applicable_rule == NA_WHEN_DISCHARGED
+        )
+
+    @property
     def event_types(self) -> tuple[str, ...]:
         return tuple(e.event_type for e in self.elements)
 
@@ -118,7 +148,7 @@ class Registry:
         classes and tables built for it, so two registries in one process never clash."""
         if self.is_default:
             return ""
-        spec = "|".join(f"{e.name}:{e.event_type}" for e in self.elements)
+        spec = repr(self.elements)  # every field: equal registries, and only they, share it
         return "_" + hashlib.sha256(spec.encode()).hexdigest()[:8]
 
 
@@ -127,22 +157,21 @@ DEFAULT_ELEMENTS: tuple[Element, ...] = (
         "agenda_setting",
         "AgendaSet",
         "Agenda setting",
-        "The note records what the patient wanted to talk about (their agenda).",
-        "Rarely: only when the contact had no agenda of its own (e.g. a results call).",
+        "Does the note record that the patient and clinician agreed what the consultation "
+        "would cover?",
     ),
     Element(
         "goal_setting",
         "GoalAgreed",
         "Goal setting",
-        "The note records a goal agreed with the patient, in the patient's terms.",
-        "When no goal could be agreed for a reason outside the clinician's control.",
+        "Does the note record a goal the patient chose or agreed?",
     ),
     Element(
         "follow_up",
         "FollowUpArranged",
         "Follow-up",
-        "The note records how and when progress on the goal will be followed up.",
-        "When there is nothing to follow up, e.g. the patient was discharged.",
+        "Does the note record an arranged follow-up of that goal?",
+        NA_WHEN_DISCHARGED,
     ),
 )
 

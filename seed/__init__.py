@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from events.elements import ELEMENTS, Registry
 from events.store import AppendResult, EventStore, NewEvent
 
 from .generator import Generator
@@ -40,15 +41,16 @@ def generate(
     months: int | None = None,
     consultations: int | None = None,
     clinicians: int | None = None,
+    elements: Registry = ELEMENTS,
 ) -> Iterator[NewEvent]:
     """Stream the scenario's events in ``recorded_at`` order (constant memory per month).
 
     ``teams`` (large scenario only), ``months`` and ``consultations`` (the total over the
     whole programme) override the scenario's defaults; ``clinicians`` fixes each team's
     starting staff (benchmarks hold it constant while the log grows). Raises ``ValueError`` at once for bad
-    arguments.
+    arguments. ``elements``: the programme's enablers (the default makes the same log as ever).
     """
-    plan = build_plan(scenario, seed, teams, months, consultations, clinicians)
+    plan = build_plan(scenario, seed, teams, months, consultations, clinicians, elements)
     return Generator(plan).events()
 
 
@@ -59,9 +61,12 @@ def estimate_events(
     months: int | None = None,
     consultations: int | None = None,
     clinicians: int | None = None,
+    elements: Registry = ELEMENTS,
 ) -> int:
     """About how many events :func:`generate` yields (for a progress bar; within a few %)."""
-    return _estimate(build_plan(scenario, seed, teams, months, consultations, clinicians))
+    return _estimate(
+        build_plan(scenario, seed, teams, months, consultations, clinicians, elements)
+    )
 
 
 def seed_metadata(scenario: str, seed: int) -> dict[str, object]:
@@ -77,6 +82,7 @@ def run_seed(
     consultations: int | None = None,
     progress: Callable[[int], None] | None = None,
     clinicians: int | None = None,
+    elements: Registry = ELEMENTS,
 ) -> AppendResult:
     """Generate the scenario and append it through the store's bulk path.
 
@@ -88,7 +94,7 @@ def run_seed(
             f"the database already holds {head.position} events; "
             "sipdash seed only writes into an empty database"
         )
-    events = generate(scenario, seed, teams, months, consultations, clinicians)
+    events = generate(scenario, seed, teams, months, consultations, clinicians, elements)
     return store.append_many(
         events,
         history=True,
@@ -121,15 +127,18 @@ def _estimate_notes(plan: Plan) -> int:
         total += starters * 2  # registered and (mostly) trained
         total += sum(1 for ms in tp.milestones if ms[0] < cal.months)
         if tp.sip_start < cal.months:
-            total += 8  # baseline and target for each measure
+            total += 2 * len(plan.elements.measures)  # baseline and target for each measure
         for m in range(cal.months):
             n = tp.volumes[m]
             if not n:
                 continue
             trained = 1.0 if m > tp.adp else 0.0
             t = m + 0.5
-            elements = sum(tp.rate(e, t, trained) for e in range(3))
-            elements -= discharged * tp.rate(2, t, trained)
+            elements = sum(tp.rate(e, t, trained) for e in range(len(plan.elements)))
+            elements -= sum(
+                discharged * tp.rate(e, t, trained)
+                for e in plan.elements.not_applicable_when_discharged
+            )
             total += n * (1 + elements * (1 + retract))
             total += 1 + min(n, sample) + (second if n else 0) + 1  # the audit round
     return round(total)

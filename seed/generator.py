@@ -21,42 +21,34 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from audit.sampling import draw_sample, second_review_ids
 from events.ids import RAND_B as _RAND_B
 from events.ids import uuid7_from
 from events.store import NewEvent
 from events.types import (
-    MEASURES,
-    AgendaSet,
     AuditRoundClosed,
     AuditRoundOpened,
-    BaselineFixed,
-    CaseNoteReviewed,
     ClinicianRegistered,
     ClinicianTrained,
     ConsultationHeld,
     Contact,
-    ElementRetracted,
-    FollowUpArranged,
-    GoalAgreed,
-    LimitsRecalculated,
+    Event,
     MilestoneLogged,
-    TargetSet,
     TeamRegistered,
+    catalogue,
 )
 
-from .params import ELEMENTS
+from .params import per_element
 from .plan import ClinicianSeed, Plan, TeamPlan, logit, person_name
 from .reach import TrainingResponse, gap_factors, quintile_of, trained_share
 from .surveys import SurveySeeder
 
 DAY = 86_400
-_KEEP_ALL = (1.0, 1.0, 1.0)
 NEVER = 1 << 62  # "not retracted" sentinel (seconds)
-_ELEMENT_TYPES = (AgendaSet, GoalAgreed, FollowUpArranged)
 
 
 class _Clinician:
@@ -95,9 +87,9 @@ class _TeamState:
         self.pending: list[tuple[int, int, _Clinician]] = []  # (month, day, clinician)
         self.lapsed = False
         self.caseload: list[str] = []
-        self.probs: list[tuple[str, float, float, float]] = []
+        self.probs: list[tuple[Any, ...]] = []  # (clinician id, one probability per enabler)
         self.gapf: tuple[float, ...] | None = None  # per IMD quintile, this month
-        self.keeps: list[tuple[float, float, float]] = []  # per clinician, as probs
+        self.keeps: list[tuple[float, ...]] = []  # per clinician, as probs
 
 
 class Generator:
@@ -107,6 +99,12 @@ class Generator:
         self.plan = plan
         self.p = plan.params
         self.cal = plan.calendar
+        # the enablers (plan.elements): every per-enabler loop and event class derives from it
+        self.elements = plan.elements
+        self.n = len(plan.elements)
+        # constructors whose keyword fields depend on the registry (validated by pydantic)
+        self.types: dict[str, Callable[..., Event]] = dict(catalogue(plan.elements))
+        self.keep_all = (1.0,) * self.n
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:events")
         self.heap: list[tuple[int, int, NewEvent]] = []
         self._stable: dict[str, int | None] = {}
@@ -184,7 +182,9 @@ class Generator:
             f"{tp.team_id}-c{st.next_no:03d}",
             tp.roles[int(rng.random() * len(tp.roles))],
             person_name(self.plan.fake),
-            tuple(rng.gauss(0.0, float(self.p["rates"]["clinician_sd"])) for _ in ELEMENTS),
+            tuple(
+                rng.gauss(0.0, float(self.p["rates"]["clinician_sd"])) for _ in self.elements.names
+            ),
         )
         st.next_no += 1
         clin = self._add_clinician(st, seed, secs)
@@ -257,7 +257,7 @@ class Generator:
         seeder = self.surveys
         for secs, survey in seeder.month(tp, m):
             at = self._at(secs)
-            new = NewEvent(survey, survey.returned_on, seeder.event_id(secs), at)
+            new = NewEvent(survey, survey.natural_time(), seeder.event_id(secs), at)  # returned_on
             heapq.heappush(self.heap, (secs, next(self.seq), new))
 
     def _reach_milestones(self, tp: TeamPlan, m: int) -> None:
@@ -282,17 +282,17 @@ class Generator:
         cal, ms = self.cal, self.p["milestones"]
         if m >= 1:
             reason = ms["baseline_reason"].format(n=m, first=cal.period(0), last=cal.period(m - 1))
-            for measure in MEASURES:
+            for measure in self.elements.measures:
                 self._push(
                     secs,
-                    BaselineFixed(
+                    self.types["BaselineFixed"](
                         team_id=tp.team_id, measure=measure, period=cal.period(m - 1), reason=reason
                     ),
                 )
-        for measure in MEASURES:
+        for measure in self.elements.measures:
             self._push(
                 secs,
-                TargetSet(
+                self.types["TargetSet"](
                     team_id=tp.team_id,
                     measure=measure,
                     target=float(ms["target"]),
@@ -311,10 +311,10 @@ class Generator:
             return
         day = cal.day_of(m, 3)
         reason = ms["recalculate_reason"].format(period=cal.period(start))
-        for j, measure in enumerate(MEASURES):
+        for j, measure in enumerate(self.elements.measures):
             self._push(
                 day * DAY + 10 * 3600 + j,
-                LimitsRecalculated(
+                self.types["LimitsRecalculated"](
                     team_id=tp.team_id, measure=measure, period=cal.period(start), reason=reason
                 ),
                 cal.days[day],
@@ -331,7 +331,7 @@ class Generator:
         found = None
         if tp.shift:
             for m in range(tp.sip_start, self.cal.months - minimum + 1):
-                if all(tp.gain(e, m + 0.5) >= share for e in range(3)):
+                if all(tp.gain(e, m + 0.5) >= share for e in range(self.n)):
                     found = m
                     break
         self._stable[tp.team_id] = found
@@ -343,24 +343,20 @@ class Generator:
         t = m + 0.5
         season = float(rates["season"].get(str(self.cal.calendar_month(m)), 0.0))
         uptake = float(rates["untrained_uptake"])
-        trained = [logit(tp.rate(e, t, 1.0)) + season for e in range(3)]
-        untrained = [logit(tp.rate(e, t, uptake)) + season for e in range(3)]
+        each = range(self.n)
+        trained = [logit(tp.rate(e, t, 1.0)) + season for e in each]
+        untrained = [logit(tp.rate(e, t, uptake)) + season for e in each]
         probs = []
         keeps = []
         for c in st.clinicians:
             base = trained if c.trained_by(m) else untrained
             u = c.effects
-            row = (
-                c.clinician_id,
-                1.0 / (1.0 + math.exp(-(base[0] + u[0]))),
-                1.0 / (1.0 + math.exp(-(base[1] + u[1]))),
-                1.0 / (1.0 + math.exp(-(base[2] + u[2]))),
-            )
+            row = (c.clinician_id, *(1.0 / (1.0 + math.exp(-(base[e] + u[e]))) for e in each))
             probs.append(row)
             keeps.append(
                 self._training_keep(tp, c, m, t, season, uptake, row)
                 if base is trained
-                else _KEEP_ALL
+                else self.keep_all
             )
         st.probs = probs
         st.keeps = keeps
@@ -368,7 +364,7 @@ class Generator:
 
     def _training_keep(
         self, tp: TeamPlan, c: _Clinician, m: int, t: float, season: float, uptake: float, row
-    ) -> tuple[float, float, float]:
+    ) -> tuple[float, ...]:
         """Who the shift reaches (seed/reach.py): a trained clinician's notes show the training
         with a lag and to a degree of their own. Applied as the share of the trained rate's
         documented elements that are kept (drawn from the reach stream, so the main stream, and
@@ -377,10 +373,10 @@ class Generator:
         factor = uptake + (1.0 - uptake) * share
         u = c.effects
         out = []
-        for e in range(3):
+        for e in range(self.n):
             p_eff = 1.0 / (1.0 + math.exp(-(logit(tp.rate(e, t, factor)) + season + u[e])))
             out.append(min(1.0, p_eff / row[1 + e]) if row[1 + e] > 0 else 1.0)
-        return tuple(out)  # type: ignore[return-value]
+        return tuple(out)
 
     def _month(self, m: int) -> Iterator[NewEvent]:
         """Every consultation of month ``m`` in time order, then queue the month's audit."""
@@ -396,7 +392,7 @@ class Generator:
         notes: list[dict[str, tuple]] = [{} for _ in teams]
         volumes = [st.plan.volumes[m] for st in teams]
         doc = p["documentation"]
-        late_share = tuple(float(doc["late_share"][e]) for e in ELEMENTS)
+        late_share = tuple(float(per_element(doc["late_share"], e)) for e in self.elements.names)
         late_lo, late_hi = (int(x) for x in doc["late_days"])
         late_n = late_hi - late_lo + 1
         retract = float(doc["retracted_share"])
@@ -407,8 +403,13 @@ class Generator:
         new_share = float(cons_p["new_patient_share"])
         discharged_share = float(cons_p["discharged_share"])
         opens, span = cal.opens, cal.closes - cal.opens
-        elements = ELEMENTS
-        element_types = _ELEMENT_TYPES
+        elements = self.elements.names
+        element_types = [self.types[t] for t in self.elements.event_types]
+        retracted = self.types["ElementRetracted"]
+        each = tuple(range(self.n))
+        #: the enablers that do not apply to a discharged patient's note (follow-up)
+        na_discharged = self.elements.not_applicable_when_discharged
+        blank_state = [-1, NEVER] * self.n
         reach_rnd = self.reach.rng.random
 
         epoch_ms = self.epoch_ms
@@ -444,7 +445,8 @@ class Generator:
                 tp = st.plan
                 probs = st.probs
                 pick = int(rnd() * len(probs))
-                clin_id, pa, pg, pf = probs[pick]
+                row = probs[pick]
+                clin_id = row[0]
                 keep = st.keeps[pick]
                 counters[t] += 1
                 cid = f"{prefixes[t]}{counters[t]:05d}"
@@ -463,7 +465,7 @@ class Generator:
                 gapf = st.gapf
                 if gapf is not None and imd is not None:
                     f = gapf[imd - 1]
-                    keep = (keep[0] * f, keep[1] * f, keep[2] * f)
+                    keep = tuple([k * f for k in keep])
                 v = rnd()
                 cut = tp.contact_cut
                 contact: Contact = (
@@ -485,9 +487,9 @@ class Generator:
                     at,
                 )
                 discharged = rnd() < discharged_share
-                state: list = [-1, NEVER, -1, NEVER, -1, NEVER, discharged]
-                for e, prob in ((0, pa), (1, pg), (2, pf)):
-                    if rnd() >= prob or (e == 2 and discharged):
+                state: list = [*blank_state, discharged]
+                for e in each:
+                    if rnd() >= row[1 + e] or (discharged and e in na_discharged):
                         continue
                     # not written up after all (training lag, deprivation gap: seed/reach.py);
                     # the main stream's draws are taken all the same, so it stays aligned
@@ -539,7 +541,7 @@ class Generator:
                                     gone,
                                     next(seq),
                                     NewEvent(
-                                        ElementRetracted(
+                                        retracted(
                                             consultation_id=cid, element=elements[e], reason=reason
                                         ),
                                         when,
@@ -621,24 +623,24 @@ class Generator:
         reviewer: str,
         second: bool,
         flip: float = 0.0,
-    ) -> CaseNoteReviewed:
+    ) -> Event:
         """Findings as the note stood at ``secs``; a second reviewer may disagree."""
         findings = []
-        for e in range(3):
+        discharged = state[2 * self.n]
+        na_discharged = self.elements.not_applicable_when_discharged
+        for e in range(self.n):
             rec, gone = state[2 * e], state[2 * e + 1]
-            if e == 2 and state[6]:
+            if discharged and e in na_discharged:
                 finding = "not_applicable"
             else:
                 finding = "yes" if 0 <= rec <= secs < gone else "no"
             if flip and self.rng.random() < flip:
                 finding = "no" if finding != "no" else "yes"
             findings.append(finding)
-        return CaseNoteReviewed(
+        return self.types["CaseNoteReviewed"](
             round_id=round_id,
             consultation_id=cid,
             reviewer_id=reviewer,
-            agenda_setting=findings[0],
-            goal_setting=findings[1],
-            follow_up=findings[2],
+            **dict(zip(self.elements.names, findings, strict=True)),
             second_review=second,
         )

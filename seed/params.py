@@ -7,9 +7,22 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from events.elements import ELEMENTS as REGISTRY
+
 PARAMS_FILE = Path(__file__).with_name("params.toml")
 
-ELEMENTS = ("agenda_setting", "goal_setting", "follow_up")
+#: The default registry's enabler names (the seed's loops take theirs from ``Plan.elements``).
+ELEMENTS = REGISTRY.names
+
+#: An enabler ``params.toml`` has no entry for (a programme's own fourth) is seeded with the
+#: values of this one.
+SEED_LIKE = "goal_setting"
+
+
+def per_element(table: dict[str, Any], name: str) -> Any:
+    """``table[name]``: a per-enabler parameter, or :data:`SEED_LIKE`'s for an enabler the
+    parameter file does not name."""
+    return table[name] if name in table else table[SEED_LIKE]
 
 
 @cache

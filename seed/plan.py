@@ -17,9 +17,10 @@ from typing import Any
 
 from faker import Faker
 
+from events.elements import ELEMENTS, Registry
 from events.types import MilestoneKind
 
-from .params import ELEMENTS, load_params
+from .params import load_params, per_element
 from .reach import gap_plans, quintile_cut
 
 SCENARIOS = ("demo", "large")
@@ -127,9 +128,9 @@ class TeamPlan:
     contact_cut: tuple[float, float]  # cumulative face_to_face, +telephone
     archetype: str
     shift: bool
-    base: tuple[float, float, float]
-    plateau: tuple[float, float, float]
-    mid: tuple[float, float, float]  # month (float) of each logistic midpoint
+    base: tuple[float, ...]  # per enabler of the plan's registry, in its order
+    plateau: tuple[float, ...]
+    mid: tuple[float, ...]  # month (float) of each logistic midpoint
     slope: float
     sip_start: int
     sip_day: int
@@ -184,6 +185,8 @@ class Plan:
     teams: list[TeamPlan]
     fake: Faker
     consultations: int
+    #: the enablers the programme audits: the seed's per-enabler loops derive from it
+    elements: Registry = ELEMENTS
 
     def scale(self, months: float) -> float:
         """A month count on the reference calendar, scaled to this programme's length."""
@@ -220,6 +223,7 @@ def build_plan(
     months: int | None = None,
     consultations: int | None = None,
     clinicians: int | None = None,
+    elements: Registry = ELEMENTS,
 ) -> Plan:
     """Everything about the programme that is not an individual consultation.
 
@@ -322,18 +326,21 @@ def build_plan(
     per_clin = float(spec["consultations_per_clinician_month"])
     rates = params["rates"]
     ms = params["milestones"]
-    plan = Plan(scenario, seed, params, calendar, organisations, reviewers, [], fake, total)
+    plan = Plan(
+        scenario, seed, params, calendar, organisations, reviewers, [], fake, total, elements
+    )
+    enablers = elements.names
     for i, ts in enumerate(team_specs):
         service = params["service"][ts["service"]]
         arch = params["archetype"][ts["archetype"]]
         shift = bool(arch.get("shift", True))
-        base = tuple(_range(rng, rates["baseline"][e]) for e in ELEMENTS)
+        base = tuple(_range(rng, per_element(rates["baseline"], e)) for e in enablers)
         if shift:
-            plateau = tuple(_range(rng, arch["plateau"][e]) for e in ELEMENTS)
-            lags = tuple(plan.scale(_range(rng, arch["lag"][e])) for e in ELEMENTS)
+            plateau = tuple(_range(rng, per_element(arch["plateau"], e)) for e in enablers)
+            lags = tuple(plan.scale(_range(rng, per_element(arch["lag"], e))) for e in enablers)
             slope = plan.scale(_range(rng, arch["slope"]))
         else:
-            plateau, lags, slope = base, (0.0, 0.0, 0.0), 1.0
+            plateau, lags, slope = base, (0.0,) * len(enablers), 1.0
         sip = max(1, round(plan.scale(_irange(rng, arch["sip_start"]))))
         sip_day = rng.randint(10, 20)
         lag_months = round(plan.scale(_irange(rng, arch["training_lag"])))
@@ -361,7 +368,7 @@ def build_plan(
                 f"{team_id}-c{k + 1:03d}",
                 rng.choice(roles),
                 person_name(fake),
-                tuple(rng.gauss(0.0, float(rates["clinician_sd"])) for _ in ELEMENTS),
+                tuple(rng.gauss(0.0, float(rates["clinician_sd"])) for _ in enablers),
             )
             for k in range(n_clin)
         ]
@@ -393,9 +400,9 @@ def build_plan(
                 contact_cut=cut,
                 archetype=ts["archetype"],
                 shift=shift,
-                base=base,  # type: ignore[arg-type]
-                plateau=plateau,  # type: ignore[arg-type]
-                mid=tuple(sip + lag for lag in lags),  # type: ignore[arg-type]
+                base=base,
+                plateau=plateau,
+                mid=tuple(sip + lag for lag in lags),
                 slope=max(0.05, slope),
                 sip_start=sip,
                 sip_day=sip_day,

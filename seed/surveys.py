@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 
 from events.ids import uuid7_from
-from events.types import PatientSurveyReturned
+from events.types import Event, catalogue
 
-from .params import ELEMENTS
+from .params import per_element
 from .plan import Calendar, Plan, TeamPlan, logit
 
 DAY = 86_400
@@ -54,6 +54,9 @@ class SurveySeeder:
         self.p = plan.params["surveys"]
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:surveys")
         self.epoch_ms = epoch_ms
+        self.names = plan.elements.names
+        # its answer fields are the registry's enablers (validated by pydantic when made)
+        self.survey_type: Callable[..., Event] = catalogue(plan.elements)["PatientSurveyReturned"]
         self.profiles = {tp.team_id: self._profile(tp) for tp in plan.teams}
 
     def _range(self, spec) -> float:
@@ -72,13 +75,13 @@ class SurveySeeder:
         p = self.p
         kind = self._kind(tp)
         lag = self.plan.scale(self._range(p["lag_months"]))
-        base = tuple(self._range(p["baseline"][e]) for e in ELEMENTS)
-        gap = tuple(self._range(p["plateau_gap"]) for _ in ELEMENTS)
+        base = tuple(self._range(per_element(p["baseline"], e)) for e in self.names)
+        gap = tuple(self._range(p["plateau_gap"]) for _ in self.names)
         plateau = tuple(max(b, tp.plateau[e] - gap[e]) for e, b in enumerate(base))
         keep = float(p["tick_box_keep"]) if kind == "tick_box" else 1.0
         return SurveyProfile(kind, lag, base, plateau, keep)
 
-    def month(self, tp: TeamPlan, m: int) -> Iterator[tuple[int, PatientSurveyReturned]]:
+    def month(self, tp: TeamPlan, m: int) -> Iterator[tuple[int, Event]]:
         """The team's returns for month ``m`` (none in a month without clinics)."""
         if not tp.volumes[m]:
             return
@@ -90,9 +93,10 @@ class SurveySeeder:
         n = lo + int(rng.random() * (hi - lo + 1))
         profile = self.profiles[tp.team_id]
         t = m + 0.5
-        logits = [logit(profile.rate(tp, e, t)) for e in range(3)]
+        each = range(len(self.names))
+        logits = [logit(profile.rate(tp, e, t)) for e in each]
         blank = float(p["blank_share"])
-        doesnt = [float(p["doesnt_apply"][e]) for e in ELEMENTS]
+        doesnt = [float(per_element(p["doesnt_apply"], e)) for e in self.names]
         not_sure = float(p["not_sure_share"])
         sd = float(p["patient_sd"])
         rec_lo, rec_hi = (int(x) for x in p["recorded_days"])
@@ -101,7 +105,7 @@ class SurveySeeder:
             day = work[int(rng.random() * len(work))]
             u = rng.gauss(0.0, sd)  # this patient's overall view: answers hang together
             answers = []
-            for e in range(3):
+            for e in each:
                 r = rng.random()
                 if r < blank:
                     answers.append("blank")
@@ -121,13 +125,11 @@ class SurveySeeder:
             recorded += 17 * 3600 + 40 * 60 + tp.index * 60 + k
             yield (
                 recorded,
-                PatientSurveyReturned(
+                self.survey_type(
                     survey_id=f"s-{ym}-{k + 1:03d}",
                     team_id=tp.team_id,
                     returned_on=returned,
-                    agenda_setting=answers[0],
-                    goal_setting=answers[1],
-                    follow_up=answers[2],
+                    **dict(zip(self.names, answers, strict=True)),
                     confidence=confidence,
                 ),
             )

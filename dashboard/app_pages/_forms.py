@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import writes
 from events.ids import new_event_id
-from events.types import Event
 
 _CURRENT = "_sipdash_submission_{}"
 _SAVED = "_sipdash_saved_{}"
@@ -48,24 +46,19 @@ def submission(form: str, head: str | None = None) -> Submission:
 def save_once(
     form: str,
     entries: Hashable,
-    build: Callable[[Submission], Event],
+    save: Callable[[Submission], None],
     *,
-    actor: str,
     clear: tuple[str, ...] = (),
-    save: Callable[[Event, str], None] | None = None,
 ) -> None:
-    """Save what ``build`` makes from this form's submission; raises ``writes.WriteRefused``.
+    """Save this form's submission with ``save`` (a call to a ``dashboard.writes`` function,
+    which goes through an audit service, taking ``submission.id`` as the event id); raises
+    ``writes.WriteRefused``.
 
     ``entries``: what the user entered (the same entries right after a save are the same
-    submission). ``clear``: the widget keys to empty once saved. ``save(event, event_id)``
-    replaces the default ``writes.append`` (e.g. a review goes through the audit service)."""
+    submission). ``clear``: the widget keys to empty once saved."""
     saved = st.session_state.get(_SAVED.format(form))
     sub = saved[1] if saved and saved[0] == entries else submission(form)
-    event = build(sub)
-    if save is None:
-        writes.append(event, actor=actor, event_id=sub.id)
-    else:
-        save(event, sub.id)
+    save(sub)
     st.session_state[_SAVED.format(form)] = (entries, sub)
     st.session_state.pop(_CURRENT.format(form), None)
     st.session_state[_CLEAR.format(form)] = tuple(clear)  # emptied as the form is drawn next

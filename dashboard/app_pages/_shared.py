@@ -8,6 +8,7 @@ from datetime import date, datetime
 import pandas as pd
 import streamlit as st
 
+from audit.settings import DEFAULT_SETTINGS, ProgrammeSettings
 from dashboard import access, data
 
 _CTX = "_sipdash_context"
@@ -136,9 +137,11 @@ def percent(label: str, help: str | None = None) -> st.column_config.NumberColum
     return st.column_config.NumberColumn(label, format="percent", help=help)
 
 
-def how_to_read_spc() -> None:
-    """The plain-English key to an SPC chart and its icons."""
+def how_to_read_spc(settings: ProgrammeSettings = DEFAULT_SETTINGS) -> None:
+    """The plain-English key to an SPC chart and its icons, with the SPC settings in force
+    (the programme's decision: pass the chart's ``settings``)."""
     v, a = data.VARIATION_BADGES, data.ASSURANCE_BADGES
+    s = settings
     st.markdown(
         f"""
 **Each dot is one month's audit**: the share of sampled case notes that document the enabler.
@@ -154,9 +157,9 @@ thirds of the way out. The red line is the **target**.
 - {badge(v["improvement"])} / {badge(v["concern"])} a *special cause*: something has changed,
   for the better or for the worse. The rules behind it (hover on a dot to see which fired):
   - **a point beyond a process limit**: one month far outside the usual range;
-  - **a shift**: 6 or more months in a row on the same side of the centre line; the process
+  - **a shift**: {s.shift_points} or more months in a row on the same side of the centre line; the process
     has moved to a new level. This is how a real culture change usually shows first;
-  - **a trend**: 6 or more months in a row, each higher (or each lower) than the one before;
+  - **a trend**: {s.trend_points} or more months in a row, each higher (or each lower) than the one before;
   - **two of three beyond 2σ**: two of three months in a row close to a limit, on one side.
 - {badge(v["neither"])} something changed where neither direction is better.
 
@@ -168,8 +171,8 @@ the target lies between the limits, so some months will meet it and some will no
 Assurance describes the process the limits were drawn from: when the limits come from an
 earlier baseline and the process has shifted since, read it together with the variation.
 
-Limits and icons need **at least 13 months**; before that the chart shows the dots only.
-▼ marks a **small sample** (fewer than 10 notes that month): a wide, uncertain result.
+Limits and icons need **at least {s.minimum_points} months**; before that the chart shows the dots only.
+▼ marks a **small sample** (fewer than {s.small_sample} notes that month): a wide, uncertain result.
 Purple vertical lines mark **milestones** (SIP start, ADP training, change ideas, PDSA cycles);
 a black dashed line marks where a **baseline ends** or **limits were recalculated**, always by an
 explicit decision recorded in the log, never automatically.

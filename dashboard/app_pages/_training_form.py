@@ -7,23 +7,17 @@ from datetime import date
 
 import streamlit as st
 
+from audit import queries
 from audit.imports import ImportRefused
+from audit.labels import EARLIEST_DATE
 from audit.training_imports import TrainingImporter
 from dashboard import data
 from dashboard.app_pages import _shared as ui
 from events import StoreError, resolve_url
-from events.types import EARLIEST_DATE
 
 
 def _clinicians(team_id: str) -> dict[str, str]:
-    engine = data._engine(resolve_url())
-    ph = "?" if engine.dialect.name == "sqlite" else "%s"
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT clinician_id, display_name, trained_on FROM rm_clinicians "
-            f"WHERE team_id = {ph} ORDER BY clinician_id",
-            (team_id,),
-        ).fetchall()
+    rows = queries.team_clinicians(data._engine(resolve_url()), team_id)
     return {
         cid: f"{cid}" + (f" ({name})" if name else "") + (f", trained {on}" if on else "")
         for cid, name, on in rows

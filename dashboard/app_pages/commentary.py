@@ -1,7 +1,8 @@
 """Commentary and sign-off: what a lead says about a team's month, and a senior leader's
 sign-off of it. Both are events (``CommentaryAdded``, ``ReviewSignedOff``) and both go into the
 review pack. A commentary can be withdrawn (``CommentaryWithdrawn``): the pack prints the latest
-one not withdrawn. Each form saves once per submission (``_forms``)."""
+one not withdrawn. Each form saves once per submission (``_forms``) through the decisions
+service (``dashboard.writes``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from audit.commentary import commentary as all_commentary
-from audit.imports import event_id as derived_id
+from audit.labels import PROGRAMME
 from dashboard import data, writes
 from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
-from events.types import PROGRAMME, CommentaryAdded, CommentaryWithdrawn, ReviewSignedOff
 
 who = ui.require_editor()
 ctx = ui.context()
@@ -39,11 +39,12 @@ period = c2.selectbox("Month", months, key="cm_period")
 default_name = "" if who.local else (who.actor or "")
 
 
-def _save(form: str, entries: tuple, build, message: str, clear: tuple[str, ...] = ()) -> None:
-    """Save once per submission; a fresh form after a saved entry (kept as typed after an
+def _save(form: str, entries: tuple, save, message: str, clear: tuple[str, ...] = ()) -> None:
+    """Save once per submission (``save(submission)`` calls a ``writes`` function, which goes
+    through the decisions service); a fresh form after a saved entry (kept as typed after an
     error)."""
     try:
-        _forms.save_once(form, entries, build, actor=who.actor or "", clear=clear)
+        _forms.save_once(form, entries, save, clear=clear)
     except writes.WriteRefused as exc:
         st.error(str(exc), icon=":material/error:")
         return
@@ -81,8 +82,13 @@ with left, st.form("commentary"):
             _save(
                 "commentary",
                 entries,
-                lambda _sub: CommentaryAdded(
-                    team_id=team_id, period=period, text=text.strip(), author=author.strip()
+                lambda sub: writes.add_commentary(
+                    team_id,
+                    period,
+                    text.strip(),
+                    author.strip(),
+                    actor=who.actor or "",
+                    event_id=sub.id,
                 ),
                 f"Commentary on {names[team_id]}, {period} added.",
                 clear=("cm_text",),
@@ -129,11 +135,13 @@ with right, st.form("signoff"):
             _save(
                 "signoff",
                 (subject, period, signer.strip()),
-                lambda sub: ReviewSignedOff(
-                    team_id=subject,
-                    period=period,
-                    signed_off_by=signer.strip(),
+                lambda sub: writes.sign_off(
+                    subject,
+                    period,
+                    signer.strip(),
                     viewed_head=sub.head,
+                    actor=who.actor or "",
+                    event_id=sub.id,
                 ),
                 f"{what}, {period} signed off by {signer.strip()}.",
                 clear=("so_confirm",),
@@ -155,16 +163,9 @@ if not current.empty:
             "pack no longer prints it.",
         ):
             try:
-                writes.append(
-                    CommentaryWithdrawn(
-                        team_id=team_id,
-                        period=row.period,
-                        commentary_event_id=row.event_id,
-                        withdrawn_by=(who.actor or "local user"),
-                    ),
-                    actor=who.actor or "",
-                    # one withdrawal per commentary, however often it is clicked
-                    event_id=derived_id("withdraw", row.event_id),
+                # one withdrawal per commentary, however often it is clicked
+                writes.withdraw_commentary(
+                    team_id, row.event_id, who.actor or "local user", actor=who.actor or ""
                 )
             except writes.WriteRefused as exc:
                 st.error(str(exc), icon=":material/error:")

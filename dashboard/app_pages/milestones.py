@@ -1,7 +1,8 @@
 """Milestones, baselines and targets: the explicit decisions that shape a team's charts.
 
-Each form appends one event to the team's stream (``MilestoneLogged``, ``BaselineFixed``,
-``LimitsRecalculated``, ``TargetSet``); the team chart shows it on the next run.
+Each form calls the decisions service through ``dashboard.writes``, which appends one event to
+the team's stream (``MilestoneLogged``, ``BaselineFixed``, ``LimitsRecalculated``,
+``TargetSet``); the team chart shows it on the next run.
 """
 
 from __future__ import annotations
@@ -12,16 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from audit import labels
+from audit.labels import EARLIEST_DATE
 from dashboard import data, writes
 from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
-from events.types import (
-    EARLIEST_DATE,
-    BaselineFixed,
-    LimitsRecalculated,
-    MilestoneLogged,
-    TargetSet,
-)
 
 who = ui.require_editor()
 ctx = ui.context()
@@ -57,32 +52,12 @@ def _reason_ok(reason: str, slot) -> bool:
     return True
 
 
-def _save(form: str, event, message: str, clear: tuple[str, ...] = ()) -> None:
-    """Save once per submission (``_forms``: the entries are the event's payload); a fresh
-    form after a saved entry (kept as typed after an error)."""
-    entries = tuple(sorted((k, str(v)) for k, v in event.payload().items()))
-
-    def save(ev, submission_id: str) -> None:
-        if isinstance(ev, BaselineFixed | LimitsRecalculated | TargetSet):
-            # decisions go through the decisions service (it enforces the partition rule)
-            kind = {
-                "BaselineFixed": "baseline",
-                "LimitsRecalculated": "recalculate",
-                "TargetSet": "target",
-            }[ev.type]
-            writes.decide(
-                kind,
-                actor=who.actor or "",
-                event_id=submission_id,
-                **ev.model_dump(mode="json"),
-            )
-        else:
-            writes.append(ev, actor=who.actor or "", event_id=submission_id)
-
+def _save(form: str, entries: tuple, save, message: str, clear: tuple[str, ...] = ()) -> None:
+    """Save once per submission (``_forms``): ``save(submission)`` calls a ``writes`` function,
+    which goes through the decisions service (the partition rule, the identifier guard); a
+    fresh form after a saved entry (kept as typed after an error)."""
     try:
-        _forms.save_once(
-            form, entries, lambda _sub: event, actor=who.actor or "", clear=clear, save=save
-        )
+        _forms.save_once(form, entries, save, clear=clear)
     except writes.WriteRefused as exc:
         st.error(str(exc), icon=":material/error:")
         return
@@ -137,7 +112,10 @@ if tab == "milestone":
             if ok:
                 _save(
                     "milestone",
-                    MilestoneLogged(team_id=team_id, on=on, kind=kind, title=title.strip()),
+                    (team_id, str(on), kind, title.strip()),
+                    lambda sub: writes.log_milestone(
+                        team_id, on, kind, title, actor=who.actor or "", event_id=sub.id
+                    ),
                     f"Milestone “{title.strip()}” logged for {names[team_id]} on {on}.",
                     clear=("ms_title",),
                 )
@@ -174,11 +152,19 @@ elif tab == "baseline":
         if st.form_submit_button(
             "Record the decision", type="primary", icon=":material/save:", key="bl_submit"
         ) and _reason_ok(reason, reason_slot):
-            cls = BaselineFixed if what == "baseline" else LimitsRecalculated
             label = "Baseline fixed up to" if what == "baseline" else "Limits recalculated from"
             _save(
                 "baseline",
-                cls(team_id=team_id, measure=measure, period=period, reason=reason.strip()),
+                (what, team_id, measure, period, reason.strip()),
+                lambda sub: writes.decide(
+                    what,
+                    actor=who.actor or "",
+                    event_id=sub.id,
+                    team_id=team_id,
+                    measure=measure,
+                    period=period,
+                    reason=reason.strip(),
+                ),
                 f"{label} {period} for {names[team_id]}, {data.measure_label(measure).lower()}.",
                 clear=("bl_reason",),
             )
@@ -218,7 +204,11 @@ else:
             if ok:
                 _save(
                     "target",
-                    TargetSet(
+                    (team_id, measure, str(float(target) / 100), period, reason.strip()),
+                    lambda sub: writes.decide(
+                        "target",
+                        actor=who.actor or "",
+                        event_id=sub.id,
                         team_id=team_id,
                         measure=measure,
                         target=float(target) / 100,

@@ -114,7 +114,10 @@ if agree["percent_agreement"] is not None:
         else f"{agree['percent_agreement']:.0f}% agreement ({agree['n']} paired findings)"
     )
 else:
-    agreement = f"not reported: {agree['n']} paired findings, at least 20 are needed"
+    agreement = (
+        f"not reported: {agree['n']} paired findings, at least "
+        f"{tc.settings.kappa_minimum_pairs} are needed"
+    )
 verdict_month = j.last_period or "none yet"
 st.markdown(
     f"**Latest month ({verdict_month}): variation {ui.badge(variation)} "
@@ -148,7 +151,7 @@ chart = charts.spc_chart(
 st.altair_chart(chart, width="stretch")
 reach_data.coverage_strip(snap, team_id, ctx.as_of, ctx.period_from, ctx.period_to)
 with st.expander("How to read this chart"):
-    ui.how_to_read_spc()
+    ui.how_to_read_spc(tc.settings)
 
 st.subheader("Month by month")
 st.caption(

@@ -9,27 +9,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from audit.labels import ELEMENT_HELP, ELEMENTS, MEASURE_LABELS
 from dashboard import data, writes
 from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
-from events.types import ELEMENTS
 
 who = ui.require_editor()
 ctx = ui.context()
 snap = ctx.snap
 
 FINDINGS = {"yes": "Yes", "no": "No", "not_applicable": "Not applicable"}
-ELEMENT_LABELS = {
-    "agenda_setting": "Agenda setting",
-    "goal_setting": "Goal setting",
-    "follow_up": "Follow-up",
-}
-ELEMENT_HELP = {
-    "agenda_setting": "Does the note record that the patient and clinician agreed what the "
-    "consultation would cover?",
-    "goal_setting": "Does the note record a goal the patient chose or agreed?",
-    "follow_up": "Does the note record an arranged follow-up of that goal?",
-}
+ELEMENT_LABELS = {e: MEASURE_LABELS[e] for e in ELEMENTS}  # the form's fields: one per enabler
 
 st.title("Audit worklist")
 st.caption(
@@ -187,9 +177,9 @@ def _review_form(row, *, second: bool) -> None:
     with st.form(f"{prefix}_{cid}"):
         _forms.submission(f"{prefix}_{cid}")  # made as the form is drawn: the review's event id
         st.markdown(_note_line(row))
-        cols = st.columns(4)
+        cols = st.columns(len(ELEMENTS) + 1)
         picks = {}
-        for col, element in zip(cols[:3], ELEMENTS, strict=True):
+        for col, element in zip(cols[:-1], ELEMENTS, strict=True):
             picks[element] = col.radio(
                 ELEMENT_LABELS[element],
                 list(FINDINGS),
@@ -201,7 +191,7 @@ def _review_form(row, *, second: bool) -> None:
         name_key = f"{prefix}_{cid}_reviewer"
         if not st.session_state.get(name_key):  # the name given last, for the whole session
             st.session_state[name_key] = st.session_state.get("wl_reviewer", "")
-        reviewer = cols[3].text_input("Reviewer", key=name_key, placeholder="your name or initials")
+        reviewer = cols[-1].text_input("Reviewer", key=name_key, placeholder="your name or initials")
         problem = st.empty()
         if st.form_submit_button(
             "Record the second review" if second else "Record the review",
@@ -221,7 +211,7 @@ def _review_form(row, *, second: bool) -> None:
                 return
 
             # the review rules (who may second-review what) are the audit service's
-            def save(_event, submission_id: str) -> None:
+            def save(sub: _forms.Submission) -> None:
                 writes.record_review(
                     info.round_id,
                     cid,
@@ -229,16 +219,14 @@ def _review_form(row, *, second: bool) -> None:
                     picks,
                     second_review=second,
                     actor=who.actor or reviewer,
-                    event_id=submission_id,
+                    event_id=sub.id,
                 )
 
             try:
                 _forms.save_once(
                     f"{prefix}_{cid}",
                     (info.round_id, cid, reviewer, second, tuple(sorted(picks.items()))),
-                    lambda _sub: None,
-                    actor=who.actor or reviewer,
-                    save=save,
+                    save,
                 )
             except writes.WriteRefused as exc:
                 problem.error(str(exc), icon=":material/error:")

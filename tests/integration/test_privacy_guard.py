@@ -17,6 +17,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import openpyxl
@@ -27,7 +28,7 @@ from sqlalchemy.engine import make_url
 from dashboard.cli import main
 from events import EventStore, NewEvent
 from events.pseudonym import PatientRegistry, key_hash
-from events.types import MilestoneLogged, TeamRegistered
+from events.types import TeamRegistered
 
 from .test_reliability_privacy import nhs_numbers
 
@@ -216,11 +217,10 @@ def test_dashboard_forms_and_cli_authors_refuse_identifiers_without_echoing_them
     (n,) = nhs_numbers(1, valid=True, start=91)
     monkeypatch.setenv("SIPDASH_DATABASE_URL", db)
     before = head(db)
-    milestone = MilestoneLogged(
-        team_id="msk1", on="2024-03-01", kind="note", title=f"call back {grouped(n, '.')}"
-    )
     with pytest.raises(writes.WriteRefused) as refused:
-        writes.append(milestone, actor="Dr X")
+        writes.log_milestone(
+            "msk1", date(2024, 3, 1), "note", f"call back {grouped(n, '.')}", actor="Dr X"
+        )
     assert "title: looks like an NHS number" in str(refused.value)
     with pytest.raises(writes.WriteRefused) as refused:
         writes.record_review(

@@ -195,3 +195,11 @@ def test_an_enablers_event_type_may_not_reuse_an_existing_type() -> None:
     clash = Registry((*DEFAULT_ELEMENTS, Element("consulted", "ConsultationHeld", "C")))
     with pytest.raises(ValueError, match="ConsultationHeld"):
         catalogue(clash)
+
+
+def test_two_registries_differing_only_in_a_label_build_side_by_side() -> None:
+    relabelled = Registry((*DEFAULT_ELEMENTS, Element(FOURTH.name, FOURTH.event_type, "Decided")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first, second = rm.read_models(FOUR), rm.read_models(relabelled)
+    assert first is not second and FOUR.suffix != relabelled.suffix
