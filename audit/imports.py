@@ -24,7 +24,6 @@ from pydantic import ValidationError
 from events import AppendResult, DuplicateEventConflict, EventStore, NewEvent
 from events.elements import ELEMENTS as ELEMENT_REGISTRY
 from events.pseudonym import KeyMismatch, PatientRegistry
-from events.sql import sql
 from events.types import (
     ELEMENTS,
     EVENT_TYPES,
@@ -677,9 +676,7 @@ class Importer:
 
     def _stored(self, eid: str) -> bool:
         """Whether the event is in the log already (a re-import of an accepted review)."""
-        with self.store.engine.connect() as conn:
-            found = conn.execute(sql("SELECT 1 FROM events WHERE event_id = :eid"), {"eid": eid})
-            return found.first() is not None
+        return queries.event_stored(self.store.engine, eid)
 
 
 _SAID = {"yes": "yes", "no": "no", "not_applicable": "na"}
@@ -714,5 +711,5 @@ def _by_row(errors: list[str]) -> list[str]:
 
 
 def queries_clinicians(store: EventStore) -> list[str]:
-    with store.engine.connect() as conn:
-        return [r[0] for r in conn.exec_driver_sql("SELECT clinician_id FROM rm_clinicians")]
+    """The registered clinicians' ids (``audit.queries.clinician_teams``)."""
+    return list(queries.clinician_teams(store.engine))

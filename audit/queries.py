@@ -292,7 +292,7 @@ def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> st
 def has_surveys(engine: Engine) -> bool:
     """Whether the log holds any survey (a demo seeded before surveys existed has none)."""
     with engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT 1 FROM rm_surveys LIMIT 1").first() is not None
+        return conn.execute(sql("SELECT 1 FROM rm_surveys LIMIT 1")).first() is not None
 
 
 def _survey_where(
@@ -427,6 +427,13 @@ def provisional_months(engine: Engine, *, as_of: datetime | None = None) -> pd.D
     with engine.connect() as conn:
         rows = conn.execute(sql(statement + " ORDER BY team_id, period"), params).fetchall()
     return pd.DataFrame(rows, columns=["team_id", "period"])
+
+
+def clinician_teams(engine: Engine) -> dict[str, str]:
+    """Every registered clinician's team, by clinician id (the importers check rows against it)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sql("SELECT clinician_id, team_id FROM rm_clinicians")).fetchall()
+    return {cid: team for cid, team in rows}
 
 
 # --- audit rounds and reviews

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from events import EventStore, NewEvent, VersionConflict
-from events.sql import sql
 from events.types import (
     ELEMENTS,
     AuditRoundClosed,
@@ -20,6 +19,7 @@ from .queries import (  # the round reads live with the other read-model queries
     RoundInfo,
     consultations_in,
     documented_findings,
+    event_stored,
     round_by_id,
     round_reviews,
     rounds_for,
@@ -206,11 +206,7 @@ class AuditService:
         self._append([new], None, actor or reviewer_id)
 
     def _already_stored(self, event_id: str) -> bool:
-        with self.store.engine.connect() as conn:
-            found = conn.execute(
-                sql("SELECT 1 FROM events WHERE event_id = :event_id"), {"event_id": event_id}
-            )
-            return found.first() is not None
+        return event_stored(self.store.engine, event_id)
 
     def close_round(self, round_id: str, *, actor: str = "sipdash") -> None:
         info = round_by_id(self.store.engine, round_id)

@@ -74,10 +74,7 @@ class TrainingImporter:
         by_key = queries.team_lookup(self.store.engine)
         teams = queries.teams(self.store.engine)
         names = {t.team_id: t.name for t in teams.itertuples()}
-        with self.store.engine.connect() as conn:
-            clinicians: dict[str, str] = dict(
-                conn.exec_driver_sql("SELECT clinician_id, team_id FROM rm_clinicians").fetchall()
-            )
+        clinicians = queries.clinician_teams(self.store.engine)
         return by_key, names, clinicians
 
     def _context(self, known: tuple) -> RowContext:
