@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +49,26 @@ def checkpoint_wal(path: Path) -> None:
     conn.close()
 
 
+def projection_peer(db: Path) -> tuple[Callable[[], float], str]:
+    """The projection's like-for-like peer: ``projection_bench.peer`` (scan + orjson decode +
+    the case-note census folded in dicts, defined by the projection work) when that module is
+    present, else the plain scan-and-decode of :func:`benchlib.raw_scan_decode`."""
+    try:
+        import projection_bench
+    except ModuleNotFoundError as exc:
+        if exc.name != "projection_bench":
+            raise
+        return (lambda: raw_scan(db)[0]), RAW_SCAN_WORK
+    url = f"sqlite:///{db}"
+    work = (
+        "bench/projection_bench.py's peer: plain sqlite3 keyset scan in batches of 50,000 "
+        "(the projector's batch) of position, type, schema_version, payload; orjson.loads of "
+        "every payload; the case-note census (per team × month numerators and not-applicable "
+        "exclusions) folded in Python dicts; writes nothing"
+    )
+    return (lambda: timed(lambda: projection_bench.peer(url))[0]), work
+
+
 def projection_compare(db: Path, events: int, reps: int = REPS, with_rebuild: bool = True) -> dict:
     """Catch-up from position 0, full rebuild and the like-for-like raw scan, interleaved.
 
@@ -71,8 +92,7 @@ def projection_compare(db: Path, events: int, reps: int = REPS, with_rebuild: bo
         applied["n"] = n
         return t
 
-    def scan() -> float:
-        return raw_scan(db)[0]
+    scan, scan_work = projection_peer(db)
 
     def rb() -> float:
         return rebuild(url if reps == 1 else f"sqlite:///{work}")[0]
@@ -87,7 +107,7 @@ def projection_compare(db: Path, events: int, reps: int = REPS, with_rebuild: bo
         work.rename(db)
         remove_db(work)
     n = applied["n"] or events
-    out: dict = {"reps": reps, "events": n, "raw_scan_work": RAW_SCAN_WORK}
+    out: dict = {"reps": reps, "events": n, "raw_scan_work": scan_work}
     for name, ts in times.items():
         sp = spread(ts)
         out[name] = {
@@ -186,7 +206,10 @@ def pages_compare(urls: dict[str, str], reps: int = REPS) -> dict:
     labels = list(urls)
     base = labels[0]
     out: dict = {"reps": reps, "sizes": labels, "pages": {}}
-    keys = [k for k in PAGE_KEYS if all(k in r for rs in runs.values() for r in rs)]
+    # the known pages first, then any the worker adds (e.g. interaction timings)
+    seen = [k for k, v in runs[base][0].items() if isinstance(v, dict) and "warm_s" in v]
+    ordered = [k for k in PAGE_KEYS if k in seen] + [k for k in seen if k not in PAGE_KEYS]
+    keys = [k for k in ordered if all(k in r for rs in runs.values() for r in rs)]
     for key in keys:
         entry: dict = {}
         for label in labels:

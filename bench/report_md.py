@@ -85,6 +85,7 @@ def _method_line(res: dict) -> str:
         f"Method: {m.get('reps')} interleaved repetitions per ratio up to "
         f"{m.get('peer_max', 0):,} events ({m.get('big_reps')} above, stated), pack "
         f"{m.get('pack_reps')} builds per size; the largest size seeded first, alone; "
+        f"bulk-append peers up to {m.get('bulk_max', m.get('peer_max', 0)):,}, "
         f"`eventsourcing` up to {m.get('es_max', 0):,}, PostgreSQL up to "
         f"{m.get('pg_max', 0):,}, rebuild up to {m.get('rebuild_max', 0):,} events. "
         "Cells: median (min–max).\n\n"
@@ -337,7 +338,13 @@ def render(res: dict) -> str:
         ("events_first", "event log p1"),
         ("events_later", "event log later"),
     ]
-    present = [(k, label) for k, label in pages if any(k in s["pages"] for s in S)]
+    known = {k for k, _ in pages}
+    extra = [
+        (k, k)
+        for k, v in first["pages"].items()
+        if k not in known and isinstance(v, dict) and "warm_s" in v
+    ]
+    present = [(k, label) for k, label in pages if any(k in s["pages"] for s in S)] + extra
     rows = []
     for s in S:
         p = s["pages"]
@@ -459,23 +466,104 @@ def render(res: dict) -> str:
             )
         )
 
-    # --- other engineers' benchmarks, as they report themselves
-    hooks = []
+    # --- interactions (bench/interactions.py, per size)
+    inter = [(s, g(s, "interactions", "result", "interactions")) for s in S]
+    inter = [(s, x) for s, x in inter if x]
+    if inter:
+        names = list(inter[0][1])
+        base_s, base_x = inter[0]
+        rows = []
+        for s, x in inter:
+            row = [s["label"]]
+            for name in names:
+                e = x.get(name)
+                if not e:
+                    row.append("–")
+                    continue
+                cell = f"{e['median_s'] * 1e3:.0f} ({e['min_s'] * 1e3:.0f}–{e['max_s'] * 1e3:.0f})"
+                if s is not base_s and name in base_x:
+                    r = e["median_s"] / base_x[name]["median_s"]
+                    cell += f"; ×{r:.2f} {mark(r <= 1.5)}"
+                cell += "" if e["median_s"] < 0.3 else " **≥ 300 ms**"
+                row.append(cell)
+            rows.append(row)
+        parts.append(
+            "### Dashboard interactions (AppTest server time), ms\n\nTargets: at 1M ≤ 1.5× the "
+            f"{base_s['label']} time, and under 300 ms. `bench/interactions.py` at each size: "
+            "each interaction's repetitions interleaved with the others; sizes run at different "
+            "moments of the run (the ratio is of medians, not per-repetition).\n\n"
+            + md(["size", *names], rows)
+        )
+
+    # --- PostgreSQL projection against its own raw psycopg peer (projection_bench.run)
+    rows = []
     for s in S:
-        for key in ("projection_hook", "import_cli_hook", "pg_append_hook"):
-            if key in s:
-                hooks.append((f"{s['label']} {s[key]['module']}", s[key]))
-    if "interactions_hook" in res:
-        hooks.append(("interactions", res["interactions_hook"]))
+        pr = g(s, "postgresql", "projection", "result")
+        if not pr:
+            continue
+        row = [s["label"], f"{pr['events']:,}", f"{pr['peer']['us_per_event']:.1f}"]
+        for name in ("catch_up", "rebuild"):
+            x = pr[name]
+            row.append(f"{x['us_per_event']:.1f}")
+            row.append(
+                f"{x['ratio_vs_peer']:.2f} ({x['ratio_min']:.2f}–{x['ratio_max']:.2f}) "
+                + mark(x["ratio_vs_peer"] >= 0.5)
+            )
+        rows.append(row)
+    if rows:
+        parts.append(
+            "### PostgreSQL projection, µs per event (`bench/projection_bench.py`)\n\nTarget: "
+            "≥ 0.5× its raw psycopg peer (keyset scan, orjson decode, census fold in dicts), "
+            "interleaved repetitions.\n\n"
+            + md(
+                [
+                    "size",
+                    "events",
+                    "peer",
+                    "catch-up",
+                    "catch-up / peer",
+                    "rebuild",
+                    "rebuild / peer",
+                ],
+                rows,
+            )
+        )
+
+    # --- other engineers' benchmarks, as they report themselves
+    hooks = [(name, res[name]) for name in ("import_cli", "pg_append") if res.get(name)]
     if hooks:
-        lines = [
-            f"* **{name}**: `{json.dumps(h.get('result', h.get('error')), default=str)[:600]}`"
-            for name, h in hooks
-        ]
-        parts.append("### Further benchmarks (their own result objects)\n\n" + "\n".join(lines))
+        lines = []
+        for _name, h in hooks:
+            if "error" in h:
+                lines.append(f"* **{h['module']}**: crashed: `{h['error']}`")
+                continue
+            lines.append(f"* **{h['module']}**: " + _summarise(h.get("result")))
+        parts.append(
+            "### Import as a user meets it, PostgreSQL bulk append (their own results)\n\n"
+            "Targets: `sipdash import` wall time (fold included) ≥ 0.25× raw `executemany`; "
+            "PostgreSQL bulk append ≥ 0.7× raw psycopg (COPY or executemany, the faster). "
+            "Each module's docstring states its peer's work.\n\n" + "\n".join(lines)
+        )
     if res.get("errors"):
         parts.append("**Errors during the run:** " + "; ".join(res["errors"]))
     return "\n\n".join(parts) + "\n"
+
+
+def _summarise(result) -> str:
+    """One line from a result object: its numbers and median (min–max) spreads, by key."""
+    if not isinstance(result, dict):
+        return f"`{result!r}`"[:300]
+    bits = []
+    for key, v in result.items():
+        if isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, int | float):
+            bits.append(f"{key} {v:,.3g}" if isinstance(v, float) else f"{key} {v:,}")
+        elif isinstance(v, dict) and "median" in v and "min" in v and "max" in v:
+            bits.append(f"{key} {fmt_spread(v)}")
+        elif isinstance(v, dict) and {"median_s", "min_s", "max_s"} <= set(v):
+            bits.append(f"{key} {v['median_s']:.3f} s ({v['min_s']:.3f}–{v['max_s']:.3f})")
+    return "; ".join(bits) if bits else f"`{json.dumps(result, default=str)[:300]}`"
 
 
 def render_old_vs_new(ov: dict) -> str:

@@ -19,11 +19,14 @@ Method (``bench/method.py``; ``../shared/DESIGN.md`` "Performance targets"):
   team, only the consultations grow) is built once and reused for every measure at that size;
   the smallest size's database is kept so pages and pack at every size are measured
   interleaved against it.
-* Peers: raw sqlite3 and ``eventsourcing`` (20,000 per transaction, as sipdash) up to
-  ``--peer-max`` (``eventsourcing`` up to ``--es-max``), naive pandas up to ``--peer-max``,
-  PostgreSQL up to ``--pg-max``. What each peer does is written beside its figures.
-* Other engineers' benchmarks are called when present (``HOOKS``); a hook that crashes makes
-  the run exit non-zero after the results are written.
+* Peers: bulk append against raw sqlite3 and ``eventsourcing`` (20,000 per transaction, as
+  sipdash) up to ``--bulk-max`` (``eventsourcing`` up to ``--es-max``); the projection's peer
+  (``projection_bench.peer`` when present), naive pandas and pages at every size up to
+  ``--peer-max``; PostgreSQL up to ``--pg-max``. What each peer does is written beside its
+  figures.
+* Other engineers' benchmarks are called when present (``HOOKS``); a hook that crashes is
+  recorded in ``errors`` and printed; with ``--quick`` or ``--strict`` the run then exits 1
+  (after the results are written), so the smoke run fails on a crash.
 
 Results: ``bench/results/latest.json``, tables on stdout, chart ``docs/performance-cost.png``;
 ``bench/report_md.py`` turns the JSON into docs/performance.md's tables. Only ratios against a
@@ -71,10 +74,10 @@ PEER_MAX = 1_000_000  # raw/eventsourcing/pandas peers up to this size; above: t
 #: Benchmarks other engineers add (module in bench/, its ``run`` called with the keyword
 #: arguments it declares among: url, path, db, events, reps, tmp, label, pg). HOOK POINT.
 HOOKS = {
-    "projection": "projection_bench",  # projperf: projection speed, SQLite + PostgreSQL peers
-    "pg_append": "pg_append_bench",  # ingest: PostgreSQL bulk append vs raw psycopg
-    "import_cli": "import_cli_bench",  # ingest: `sipdash import` wall time vs raw executemany
-    "interactions": "interactions",  # dashboard: AppTest interaction timings
+    "projection": "projection_bench",  # projperf: its peer on SQLite (reads), its run() on PG
+    "pg_append": "pg_append_bench",  # ingest: PostgreSQL bulk append vs raw psycopg (once)
+    "import_cli": "import_cli_bench",  # ingest: `sipdash import` wall time vs raw (once)
+    "interactions": "interactions",  # dashboard: AppTest interaction timings, per size
 }
 
 
@@ -223,44 +226,37 @@ def run_size(label: str, tmp: Path, args, pg, base: tuple[str, str] | None) -> t
     cons = consultations_for(n_target)
     reps = args.reps
     r: dict = {"label": label, "target_events": n_target, "consultations": cons, "reps": reps}
-    log(f"{label}: generating the event list ({cons:,} consultations)")
-    t_gen, events = ab.generate_list(cons)
-    r["generate_s"] = t_gen
     es = not args.no_eventsourcing and n_target <= args.es_max
-    log(f"{label}: bulk append sipdash / raw{' / eventsourcing' if es else ''} × {reps}")
-    r["append"] = ab.append_compare(events, tmp, with_eventsourcing=es, reps=reps)
-    if not es:
-        r["append"]["eventsourcing_skipped"] = (
-            "--no-eventsourcing" if args.no_eventsourcing else f"above --es-max {args.es_max:,}"
-        )
-    del events
+    if n_target <= args.bulk_max:
+        log(f"{label}: generating the event list ({cons:,} consultations)")
+        r["generate_s"], events = ab.generate_list(cons)
+        log(f"{label}: bulk append sipdash / raw{' / eventsourcing' if es else ''} × {reps}")
+        r["append"] = ab.append_compare(events, tmp, with_eventsourcing=es, reps=reps)
+        if not es:
+            r["append"]["eventsourcing_skipped"] = (
+                "--no-eventsourcing" if args.no_eventsourcing else f"above --es-max {args.es_max:,}"
+            )
+        del events
     db, r["seed"] = seed_size(label, tmp)
     url = f"sqlite:///{db}"
     r["events"] = n = r["seed"]["events"]
-    r["seed"]["ratio_vs_bulk"] = r["seed"]["eps"] / r["append"]["sipdash_eps"]
+    if "append" in r:
+        r["seed"]["ratio_vs_bulk"] = r["seed"]["eps"] / r["append"]["sipdash_eps"]
     r["db_bytes"] = db.stat().st_size
     log(f"{label}: projection catch-up / raw scan / rebuild × {reps}")
     r["projection"] = reads.projection_compare(
         db, n, reps, with_rebuild=n_target <= args.rebuild_max
     )
     _flatten_projection(r)
-    hook = run_hook("projection", args.errors, url=url, path=db, db=db, events=n, reps=reps,
-                    tmp=tmp, label=label, pg=pg)  # fmt: skip
-    if hook:
-        r["projection_hook"] = hook
     log(f"{label}: audit report and the naive pandas peer × {reps}")
     r.update(audit_vs_pandas(url, db, reps))
     log(f"{label}: dashboard pages (fresh process each) × {reps}")
     r["pages"] = pages_vs_base(label, url, base, reps)
+    interactions_at(r, db, args)
     single_and_incremental(r, url, args)
     if n_target <= args.import_max:
         log(f"{label}: CSV import × {reps}")
         r["import"] = import_bench.import_compare(tmp, n_target, reps)
-    for name in ("import_cli", "pg_append"):
-        hook = run_hook(name, args.errors, events=n_target, reps=reps, tmp=tmp, label=label,
-                        pg=pg)  # fmt: skip
-        if hook:
-            r[f"{name}_hook"] = hook
     if pg is not None and n_target <= args.pg_max:
         r["postgresql"] = run_pg(label, cons, pg, args)
     return r, db
@@ -289,6 +285,22 @@ def _flatten_projection(r: dict) -> None:
             "us_per_event_spread": p["rebuild"]["us_per_event_spread"],
             "ratio_vs_raw_scan": p["rebuild"]["ratio_vs_raw_scan"],
         }
+
+
+def interactions_at(r: dict, db: Path, args) -> None:
+    """The dashboard's interaction timings (``bench/interactions.py``, AppTest in this
+    process, on a copy of the projected database) at the sizes in ``--interactions-at``."""
+    if r["label"] not in args.interactions_at:
+        return
+    log(f"{r['label']}: dashboard interactions (AppTest) × {args.reps}")
+    saved = dict(os.environ)
+    try:
+        hook = run_hook("interactions", args.errors, db_path=db, reps=args.reps)
+    finally:  # the AppTest run points the environment at its copy: put it back
+        os.environ.clear()
+        os.environ.update(saved)
+    if hook:
+        r["interactions"] = hook
 
 
 def single_and_incremental(r: dict, url: str, args) -> None:
@@ -354,10 +366,6 @@ def run_big(label: str, db: Path, seed: dict, tmp: Path, args, base) -> dict:
         db, n, reps, with_rebuild=SIZES[label] <= args.rebuild_max
     )
     _flatten_projection(r)
-    hook = run_hook("projection", args.errors, url=url, path=db, db=db, events=n, reps=reps,
-                    tmp=tmp, label=label, pg=None)  # fmt: skip
-    if hook:
-        r["projection_hook"] = hook
     log(f"{label}: audit report × {args.reps}")
     r.update(audit_vs_pandas(url, None, args.reps))
     log(f"{label}: dashboard pages against {base[0] if base else 'nothing'} × {args.reps}")
@@ -367,6 +375,7 @@ def run_big(label: str, db: Path, seed: dict, tmp: Path, args, base) -> dict:
 
         log(f"{label}: review pack against {base[0]} × {args.pack_reps}")
         r["pack"] = pack_bench.compare_sizes({base[0]: base[1], label: url}, args.pack_reps)
+    interactions_at(r, db, args)
     single_and_incremental(r, url, args)
     return r
 
@@ -381,6 +390,11 @@ def run_pg(label: str, cons: int, pg, args) -> dict:
         log(f"{label}: PostgreSQL catch-up")
         t, applied = reads.catch_up(url)
         out["catch_up"] = {"seconds": t, "us_per_event": t / applied * 1e6}
+        # the PostgreSQL peer (raw psycopg scan + decode + fold), interleaved with catch-up
+        # from empty and rebuild: projection_bench.run, when present
+        hook = run_hook("projection", args.errors, url=url, reps=args.reps)
+        if hook:
+            out["projection"] = hook
         out["audit_report"] = reads.audit_report(url, reps=args.reps)
         pages = reads.pages(url)
         out["pages"] = {k: pages[k] for k in ("overview", "team", "compare", "events_first")}
@@ -420,6 +434,7 @@ def main() -> None:
     ap.add_argument("--no-eventsourcing", action="store_true")
     ap.add_argument("--no-pack", action="store_true", help="skip the pack at the largest size")
     ap.add_argument("--pack", action="store_true", help="with --quick: build the pack too")
+    ap.add_argument("--strict", action="store_true", help="exit 1 if a hooked benchmark crashed")
     ap.add_argument("--single", type=int, default=1_000, help="single appends per size")
     ap.add_argument("--reps", type=int, default=REPS, help="interleaved repetitions (>= 5)")
     ap.add_argument(
@@ -427,12 +442,23 @@ def main() -> None:
     )
     ap.add_argument("--pack-reps", type=int, default=3, help="pack builds per size (10k vs 10M)")
     ap.add_argument("--peer-max", type=_count, default=PEER_MAX, help="peers up to this size")
+    ap.add_argument(
+        "--bulk-max",
+        type=_count,
+        default=100_000,
+        help="bulk-append peers up to this size (1m adds ~6-8 min: 5 x 2 x 1M appends)",
+    )
     ap.add_argument("--es-max", type=_count, default=100_000, help="eventsourcing up to this")
     ap.add_argument("--pg-max", type=_count, default=100_000, help="PostgreSQL up to this")
     ap.add_argument(
         "--rebuild-max", type=_count, default=1_000_000, help="time a full rebuild up to this"
     )
     ap.add_argument("--import-max", type=_count, default=100_000, help="CSV import up to this")
+    ap.add_argument(
+        "--interactions-at",
+        default="10k,1m",
+        help="sizes at which bench/interactions.py times the dashboard's interactions",
+    )
     ap.add_argument("--reuse-10m", metavar="PATH", help="copy this seeded database (if it fits)")
     ap.add_argument("--keep-10m", metavar="PATH", help="save the largest size's fresh seed here")
     ap.add_argument("--tmp", default="/tmp")
@@ -444,6 +470,7 @@ def main() -> None:
         args.sizes, args.single, args.reps, args.peer_max = "2k,10k", 100, 2, 2_000
         args.pack_reps, args.pg_max = 1, min(args.pg_max, 2_000)
         args.no_pack = args.no_pack or not args.pack  # a pack build is a minute when loaded
+        args.interactions_at = ""  # AppTest interactions: minutes on a loaded machine
     labels = sorted(
         {s.strip().lower() for s in args.sizes.split(",") if s.strip()},
         key=lambda x: SIZES.get(x, 0),
@@ -454,6 +481,7 @@ def main() -> None:
     if args.reps < 5 and not args.quick:
         log(f"warning: --reps {args.reps} is below the method's five repetitions")
     args.errors = []
+    args.interactions_at = {x.strip().lower() for x in args.interactions_at.split(",")}
 
     started = time.perf_counter()
     pg = None
@@ -481,6 +509,7 @@ def main() -> None:
             "big_reps": args.big_reps,
             "pack_reps": args.pack_reps,
             "peer_max": args.peer_max,
+            "bulk_max": args.bulk_max,
             "es_max": args.es_max,
             "pg_max": args.pg_max,
             "rebuild_max": args.rebuild_max,
@@ -510,9 +539,20 @@ def main() -> None:
             res["wall_s"] = time.perf_counter() - started
             write_results(res, args.out)
             log(f"{label}: done in {r['wall_s']:.0f} s")
+        # once per run (their sizes are fixed by their targets; --quick caps them):
+        # the `sipdash import` command as a user meets it, and PostgreSQL bulk append
+        cap = {"events": 10_000} if args.quick else {}
+        hook = run_hook("import_cli", args.errors, reps=args.reps, **cap)
+        if hook:
+            res["import_cli"] = hook
         if pg is not None:
+            cap = {"events": 2_000} if args.quick else {}
+            hook = run_hook("pg_append", args.errors, reps=args.reps, pg=pg, **cap)
+            if hook:
+                res["pg_append"] = hook
             pg.stop()
             pg = None
+        write_results(res, args.out)
         for label in big:
             t0 = time.perf_counter()
             db, info = prepared[label]
@@ -524,9 +564,6 @@ def main() -> None:
             res["wall_s"] = time.perf_counter() - started
             write_results(res, args.out)
             log(f"{label}: done in {r['wall_s']:.0f} s")
-        hook = run_hook("interactions", args.errors, reps=args.reps, tmp=tmp)
-        if hook:
-            res["interactions_hook"] = hook
     finally:
         if pg is not None:
             pg.stop()
@@ -545,7 +582,8 @@ def main() -> None:
     print(f"\nresults: {args.out}\ntotal wall time: {res['wall_s']:.0f} s")
     if args.errors:
         print("errors:\n  " + "\n  ".join(args.errors), file=sys.stderr)
-        sys.exit(1)
+        if args.quick or args.strict:  # the smoke run fails on any crash
+            sys.exit(1)
 
 
 if __name__ == "__main__":

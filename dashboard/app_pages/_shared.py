@@ -137,6 +137,18 @@ def percent(label: str, help: str | None = None) -> st.column_config.NumberColum
     return st.column_config.NumberColumn(label, format="percent", help=help)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _programme_settings(url: str, head: int, as_of: datetime | None) -> ProgrammeSettings:
+    from audit.settings import load_settings_from_engine
+
+    return load_settings_from_engine(data._engine(url), as_of=as_of)
+
+
+def programme_settings(ctx: Context) -> ProgrammeSettings:
+    """The programme's SPC settings as of the page's moment (one indexed read per head)."""
+    return _programme_settings(ctx.snap.url, ctx.snap.position, ctx.as_of)
+
+
 def how_to_read_spc(settings: ProgrammeSettings = DEFAULT_SETTINGS) -> None:
     """The plain-English key to an SPC chart and its icons, with the SPC settings in force
     (the programme's decision: pass the chart's ``settings``)."""

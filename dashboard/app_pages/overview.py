@@ -35,11 +35,13 @@ for col, h in zip(cols, headlines, strict=True):
         help=f"{h.norm} of {h.teams} teams have made {h.label.lower()} the norm.",
         border=True,
     )
+settings = ui.programme_settings(ctx)
 st.caption(
     "The norm: a team's process limits sit above its target (assurance pass), or its last "
-    "6 final months all met the target in force for each (80% unless a team's target says "
-    "otherwise). Icons and the norm come from each team's last final month with at least 10 "
-    "notes: a provisional month (round still open) or a small month never moves the headline."
+    f"{settings.norm_window} final months all met the target in force for each (80% unless a "
+    "team's target says otherwise). Icons and the norm come from each team's last final month "
+    f"with at least {settings.small_sample} notes: a provisional month (round still open) or a "
+    "small month never moves the headline."
 )
 stale = sorted({t for h in headlines for t in h.not_recent})
 if stale:
@@ -218,7 +220,7 @@ with st.expander("How to read this"):
         f"""
 Each row is one team and one enabler. **Latest %** is the share of the latest month's sampled
 case notes that document it, out of **n** notes reviewed ({data.SMALL_SAMPLE_BADGE} marks fewer
-than 10). **Variation** and **Assurance** are the NHS *Making Data Count* icons, as words on
+than {settings.small_sample}). **Variation** and **Assurance** are the NHS *Making Data Count* icons, as words on
 their colours: {ui.badge(v["concern"])} a special cause in the wrong direction,
 {ui.badge(v["common_cause"])} only the usual ups and downs, {ui.badge(v["improvement"])} a
 special cause in the right direction; {ui.badge(a["pass"])} the target will be met month after
@@ -227,9 +229,9 @@ month, {ui.badge(a["hit_or_miss"])} some months will meet it and some will not,
 attention come first: concern, then common cause failing its target, then the rest.
 
 A team has made an enabler **the norm** when its process limits sit above the target, or its
-last 6 months were all at or above it. **Sustained improvement from** is the first month of a
+last {settings.norm_window} months were all at or above it. **Sustained improvement from** is the first month of a
 shift or trend in the right direction: a real change, not one good month.
 """,
         unsafe_allow_html=True,
     )
-    ui.how_to_read_spc()
+    ui.how_to_read_spc(settings)

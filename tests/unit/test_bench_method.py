@@ -89,7 +89,7 @@ def _size(label: str, events: int, page_warm: float, ratio_vs_base: dict | None)
         "raw_scan": {"us_per_event": 8.0, "work": "orjson payload-only scan"},
         "incremental_catch_up": {"us_per_event": 30.0},
         "audit_report": {"cold_s": 0.1, "warm_s": 0.05, "warm_spread": sp([0.05] * 5)},
-        "pages": {"overview": page, "peak_hwm_mb": 150.0},
+        "pages": {"overview": page, "pick_team": dict(page), "peak_hwm_mb": 150.0},
     }
 
 
@@ -105,6 +105,7 @@ def test_the_tables_show_median_and_spread_and_say_met_or_not_met():
     assert "0.40 (0.35–0.50) **not met**" in text  # catch-up below 0.5× the raw scan
     assert "above --es-max 100,000" in text  # a peer not run says why, beside the figure
     assert "orjson payload-only scan" in text  # the peer's work is described
+    assert "| pick_team |" in text  # a timing the pages worker adds gets its own column
 
 
 def test_old_vs_new_flags_a_measure_slower_beyond_the_old_spread():
@@ -130,3 +131,44 @@ def test_old_vs_new_flags_a_measure_slower_beyond_the_old_spread():
     bulk = next(x for x in lines if x.startswith("| bulk append"))
     catch = next(x for x in lines if x.startswith("| catch-up"))
     assert bulk.endswith("| no |") and catch.endswith("| **yes** |")
+
+
+def test_a_hooked_benchmark_gets_only_the_arguments_it_declares(monkeypatch):
+    import types
+
+    import run_all
+
+    seen: dict = {}
+    fake = types.ModuleType("projection_bench")
+
+    def run(url: str, reps: int) -> dict:
+        seen.update(url=url, reps=reps)
+        return {"ok": True}
+
+    fake.run = run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "projection_bench", fake)
+    errors: list[str] = []
+    out = run_all.run_hook("projection", errors, url="sqlite:///x", reps=5, tmp="/t", pg=None)
+    assert out == {"module": "projection_bench", "result": {"ok": True}}
+    assert seen == {"url": "sqlite:///x", "reps": 5} and errors == []
+
+
+def test_a_hooked_benchmark_that_crashes_is_recorded_not_lost(monkeypatch):
+    import types
+
+    import run_all
+
+    fake = types.ModuleType("interactions")
+
+    def run() -> dict:
+        raise RuntimeError("boom")
+
+    fake.run = run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "interactions", fake)
+    errors: list[str] = []
+    out = run_all.run_hook("interactions", errors)
+    assert (
+        out is not None
+        and "boom" in out["error"]
+        and errors == ["interactions: RuntimeError('boom')"]
+    )
