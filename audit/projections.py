@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -671,7 +671,9 @@ class Projector:
                 pending.setdefault(cid, []).append((element, bool(documented), bool(na)))
         return pending
 
-    def _insert(self, conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
+    def _insert(
+        self, conn: Connection, table: str, columns: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
         insert_rows(conn, self.sqlite, table, columns, rows)
 
     def _write(self, conn: Connection, b: _Batch, created: list[list], updated: list[list]) -> None:

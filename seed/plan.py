@@ -18,6 +18,7 @@ from typing import Any
 from faker import Faker
 
 from events.elements import ELEMENTS, Registry
+from events.types import MilestoneKind
 
 from .params import load_params, per_element
 from .reach import gap_plans, quintile_cut
@@ -111,7 +112,7 @@ class ClinicianSeed:
     clinician_id: str
     role: str
     display_name: str
-    effects: tuple[float, ...]  # logit random effect per enabler
+    effects: tuple[float, ...]  # logit random effect per enabler, in ELEMENTS order
 
 
 @dataclass
@@ -140,7 +141,7 @@ class TeamPlan:
     regress_slope: float
     key_staff_leave_share: float
     #: (month, day of month, kind, title), in time order
-    milestones: list[tuple[int, int, str, str]]
+    milestones: list[tuple[int, int, MilestoneKind, str]]
     volumes: list[int]
     clinicians: list[ClinicianSeed]
     caseload: int
@@ -371,7 +372,7 @@ def build_plan(
             )
             for k in range(n_clin)
         ]
-        milestones = [
+        milestones: list[tuple[int, int, MilestoneKind, str]] = [
             (sip, sip_day, "sip_start", ms["sip_start_title"]),
             (adp, adp_day, "adp_training", ms["adp_training_title"]),
         ]
@@ -399,9 +400,9 @@ def build_plan(
                 contact_cut=cut,
                 archetype=ts["archetype"],
                 shift=shift,
-                base=base,  # type: ignore[arg-type]
-                plateau=plateau,  # type: ignore[arg-type]
-                mid=tuple(sip + lag for lag in lags),  # type: ignore[arg-type]
+                base=base,
+                plateau=plateau,
+                mid=tuple(sip + lag for lag in lags),
                 slope=max(0.05, slope),
                 sip_start=sip,
                 sip_day=sip_day,
