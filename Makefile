@@ -27,9 +27,10 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-test: venv ## Lint (ruff check + format check), the whole test suite, then a bench smoke run
+test: venv ## Lint (ruff check + format check + mypy), the whole test suite, then a bench smoke run
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory bench-smoke
 
@@ -57,9 +58,10 @@ bench: $(BENCH_STAMP) ## Install sipdash[test,bench]; bench/run_all.py (10k-10M,
 bench-old-vs-new: $(BENCH_STAMP) ## The old commit (75f4e0d) vs this tree, interleaved (100k events, 5 reps, ~3-4 min)
 	$(BIN)/python bench/old_vs_new.py --out bench/results/old_vs_new.json > /dev/null
 
-lint: venv ## ruff check + ruff format --check (changes nothing)
+lint: venv ## ruff check + ruff format --check + mypy (changes nothing)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv ## Apply ruff formatting and safe lint fixes
 	$(BIN)/ruff format .

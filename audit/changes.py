@@ -82,7 +82,7 @@ def state_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     for idx in a.index.union(b.index).sort_values():
         now_row = a.loc[idx] if idx in a.index else None
         then_row = b.loc[idx] if idx in b.index else None
-        ref = now_row if now_row is not None else then_row
+        ref = now_row if now_row is not None else b.loc[idx]  # the key is in one of the two
         for field in STATE_FIELDS:
             then = _value(then_row, field)
             now = _value(now_row, field)
@@ -105,20 +105,24 @@ def state_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records, columns=CHANGE_COLUMNS)
 
 
-def _value(row: pd.Series | None, field: str) -> object:
+def _value(row: pd.Series | None, field: str) -> str | bool | None:
     if row is None:
         return None
-    v = row[field]
     if field == "is_norm":
-        return bool(v)
+        return bool(row[field])
+    return _text(row, field)
+
+
+def _text(row: pd.Series, field: str) -> str | None:
+    v = row[field]
     return None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
 
 
 def _rank(row: pd.Series) -> tuple[int, int, int]:
     return (
         int(bool(row["is_norm"])),
-        _ASSURANCE_RANK.get(_value(row, "assurance"), 1),  # type: ignore[arg-type]
-        _VARIATION_RANK.get(_value(row, "variation"), 1),  # type: ignore[arg-type]
+        _ASSURANCE_RANK.get(_text(row, "assurance"), 1),
+        _VARIATION_RANK.get(_text(row, "variation"), 1),
     )
 
 

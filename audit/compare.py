@@ -101,6 +101,8 @@ def compare_window(
     if last is None:
         return CompareWindow(mode, None, None, "no final audited month yet")
     team_from: dict[str, str] = {}
+    lo: str | None  # None: from the first month
+    hi: str | None  # None: to the last final month
     if mode == "quarter":
         quarter = period or latest_complete_quarter(last)
         lo, hi = quarter_bounds(quarter)

@@ -269,20 +269,27 @@ _CONSULTATION_FINDING = "yes or no (or na where it does not apply)"
 _REVIEW_FINDING = "yes, no or na"
 
 
+def _row_model(name: str, fields: dict[str, Any]) -> type[RowModel]:
+    """``create_model`` over field definitions built at run time (one field per enabler)."""
+    return _create_model(name, __base__=RowModel, **fields)
+
+
 def consultation_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]:
     """The consultations row model for an enabler registry (``elements``: column names)."""
     finding = Annotated[str, finding_cell(_CONSULTATION_FINDING)]
-    fields: dict[str, Any] = dict(
-        consultation_id=(Annotated[str, id_cell("an id")], ...),
-        team=(Annotated[str, BeforeValidator(_team)], ...),
-        clinician=(Annotated[str, id_cell("a clinician code")], ...),
-        patient=(Annotated[_Patient, BeforeValidator(_patient)], ...),
-        occurred_on=(PastDate, ...),
-        contact=(Annotated[str, BeforeValidator(_contact)], ...),
-        imd_quintile=(Annotated[int | None, BeforeValidator(_quintile)], None),
-        **{e: (finding, ...) for e in elements},
+    return _row_model(
+        "ConsultationRow",
+        {
+            "consultation_id": (Annotated[str, id_cell("an id")], ...),
+            "team": (Annotated[str, BeforeValidator(_team)], ...),
+            "clinician": (Annotated[str, id_cell("a clinician code")], ...),
+            "patient": (Annotated[_Patient, BeforeValidator(_patient)], ...),
+            "occurred_on": (PastDate, ...),
+            "contact": (Annotated[str, BeforeValidator(_contact)], ...),
+            "imd_quintile": (Annotated[int | None, BeforeValidator(_quintile)], None),
+            **{e: (finding, ...) for e in elements},
+        },
     )
-    return _create_model("ConsultationRow", __base__=RowModel, **fields)
 
 
 def _period(value: str) -> str:
@@ -302,15 +309,17 @@ def _second_review(value: str) -> bool:
 def review_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]:
     """The case-note reviews row model for an enabler registry."""
     finding = Annotated[str, finding_cell(_REVIEW_FINDING)]
-    fields: dict[str, Any] = dict(
-        team=(Annotated[str, BeforeValidator(_registered_team)], ...),
-        period=(Annotated[str, BeforeValidator(_period)], ...),
-        consultation_id=(Annotated[str, id_cell(None)], ...),
-        reviewer=(Annotated[str, id_cell("a reviewer id")], ...),
-        second_review=(Annotated[bool, BeforeValidator(_second_review)], False),
-        **{e: (finding, ...) for e in elements},
+    return _row_model(
+        "ReviewRow",
+        {
+            "team": (Annotated[str, BeforeValidator(_registered_team)], ...),
+            "period": (Annotated[str, BeforeValidator(_period)], ...),
+            "consultation_id": (Annotated[str, id_cell(None)], ...),
+            "reviewer": (Annotated[str, id_cell("a reviewer id")], ...),
+            "second_review": (Annotated[bool, BeforeValidator(_second_review)], False),
+            **{e: (finding, ...) for e in elements},
+        },
     )
-    return _create_model("ReviewRow", __base__=RowModel, **fields)
 
 
 ConsultationRow = consultation_row_model()
@@ -354,14 +363,16 @@ def _confidence(value: str) -> int | None:
 def survey_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]:
     """The patient-survey row model (anonymous: no patient column exists)."""
     answer = Annotated[str, BeforeValidator(_answer)]
-    fields: dict[str, Any] = dict(
-        survey_id=(Annotated[str, id_cell("a survey id")], ...),
-        team=(Annotated[str, BeforeValidator(_team)], ...),
-        returned_on=(PastDate, ...),
-        confidence=(Annotated[int | None, BeforeValidator(_confidence)], None),
-        **{e: (answer, ...) for e in elements},
+    return _row_model(
+        "SurveyRow",
+        {
+            "survey_id": (Annotated[str, id_cell("a survey id")], ...),
+            "team": (Annotated[str, BeforeValidator(_team)], ...),
+            "returned_on": (PastDate, ...),
+            "confidence": (Annotated[int | None, BeforeValidator(_confidence)], None),
+            **{e: (answer, ...) for e in elements},
+        },
     )
-    return _create_model("SurveyRow", __base__=RowModel, **fields)
 
 
 SurveyRow = survey_row_model()

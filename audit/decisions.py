@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any, TypeVar
 
 from events import DuplicateEventConflict, EventStore, NewEvent
 from events.types import (
@@ -37,6 +38,8 @@ from .judgement import Decisions, chart_args
 from .measures import audit_measures
 from .settings import PROGRAMME_STREAM, load_settings_from_engine
 from .spc import partitions
+
+E = TypeVar("E", bound=Event)
 
 OPEN_PARTITION_MINIMUM = 6
 
@@ -222,14 +225,14 @@ def change_spc_settings(
     return event
 
 
-def _event(cls: type[Event], **fields) -> Event:
+def _event(cls: type[E], **fields: Any) -> E:
     reason = str(fields.get("reason", "")).strip()
     if cls is not SpcSettingsChanged and not reason:
         raise DecisionRefused("give a reason: why this decision, in a sentence")
     return _build(cls, **fields)
 
 
-def _build(cls: type[Event], **fields) -> Event:
+def _build(cls: type[E], **fields: Any) -> E:
     """The event, or :class:`DecisionRefused` naming each invalid field (never a traceback)."""
     from pydantic import ValidationError
 

@@ -26,11 +26,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from operator import add, itemgetter
+from typing import Any
 
 from sqlalchemy import Connection
 
 from events.db import driver_cursor
-from events.sql import marks, raw_executemany
+from events.sql import driver_connection, marks, raw_executemany
 
 _TMP = "tmp_rm_census_delta"
 _KEYS = ("day", "team_id", "period", "clinician_id", "imd_quintile")
@@ -50,7 +51,7 @@ def read_model_durability(conn: Connection, sqlite: bool) -> Iterator[None]:
     if not sqlite:
         yield
         return
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     raw.execute("PRAGMA synchronous=NORMAL")
     try:
         yield
@@ -59,7 +60,7 @@ def read_model_durability(conn: Connection, sqlite: bool) -> Iterator[None]:
 
 
 def insert_rows(
-    conn: Connection, sqlite: bool, table: str, columns: str, rows: Sequence[tuple]
+    conn: Connection, sqlite: bool, table: str, columns: str, rows: Sequence[Sequence[Any]]
 ) -> None:
     """Append ``rows`` (tuples in the order of ``columns``) to ``table``, no conflict handling."""
     if not rows:

@@ -685,7 +685,10 @@ _SAID = {"yes": "yes", "no": "no", "not_applicable": "na"}
 def _state_event(cid: str, element: str, now: str, occurred: date):
     """The event that puts ``element`` of ``cid`` into state ``now``."""
     if now == YES:
-        return _ELEMENT_EVENTS[element](consultation_id=cid, documented_on=occurred)
+        # a class made from the registry: its fields are known at run time only
+        return _ELEMENT_EVENTS[element].model_validate(
+            {"consultation_id": cid, "documented_on": occurred}
+        )
     if now == NA:
         return ElementNotApplicable(consultation_id=cid, element=element, reason="import")
     return ElementRetracted(consultation_id=cid, element=element, reason="corrected by import")

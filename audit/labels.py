@@ -110,12 +110,11 @@ CHANGE_FIELD_LABELS: dict[str, str] = {
 }
 
 
-def state_label(field: str, value: object) -> str:
+def state_label(field: str, value: str | bool | None) -> str:
     """One state value (variation, assurance or norm) in the dashboard's words."""
-    if field == "variation":
-        return VARIATION_BADGES.get(value, str(value))  # type: ignore[arg-type]
-    if field == "assurance":
-        return ASSURANCE_BADGES.get(value, str(value))  # type: ignore[arg-type]
+    if field in ("variation", "assurance"):
+        badges = VARIATION_BADGES if field == "variation" else ASSURANCE_BADGES
+        return str(value) if isinstance(value, bool) else badges.get(value, str(value))
     if field == "is_norm":
         if value is None:
             return "– Not audited"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, inspect
@@ -638,7 +639,7 @@ class Projector:
                 tuple(chunk),
             ):
                 cid, team, period, clinician, imd = row[:5]
-                note = [None] * width
+                note: list[Any] = [None] * width
                 note[1], note[lay.team], note[lay.period] = cid, team, period
                 note[lay.clinician], note[lay.imd] = clinician, imd
                 note[lay.flag : lay.flag + n] = [bool(v) for v in row[5 : 5 + n]]
@@ -670,7 +671,9 @@ class Projector:
                 pending.setdefault(cid, []).append((element, bool(documented), bool(na)))
         return pending
 
-    def _insert(self, conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
+    def _insert(
+        self, conn: Connection, table: str, columns: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
         insert_rows(conn, self.sqlite, table, columns, rows)
 
     def _write(self, conn: Connection, b: _Batch, created: list[list], updated: list[list]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from sqlalchemy import Engine
 
 from events.elements import ALL, Registry
 from events.elements import ELEMENTS as REGISTRY
-from events.sql import select_in, sql
+from events.sql import AnyRow, select_in, sql
 from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
 
@@ -239,7 +240,7 @@ def census_counts(
     as_of: datetime | None = None,
     team: str | None = None,
     elements: Registry = REGISTRY,
-) -> list[Any]:
+) -> Sequence[AnyRow]:
     """(team, period, measure, numerator, denominator) of the census as known at ``as_of``
     (``audit.measures.census_measures`` shapes them).
 
@@ -277,8 +278,8 @@ def census_counts(
                     "FROM rm_case_notes "
                     f"WHERE {window}"
                 )
-            for measure, column in ((None, "element"), (ALL, ALL)):
-                label = "element" if measure is None else f"'{measure}'"
+            # the element facts: each row's own element column, then the bundle as ALL
+            for label, column in (("element", "element"), (f"'{ALL}'", ALL)):
                 parts.append(
                     f"SELECT team_id, period, {label}, d_{column}, d_den_{column} "
                     f"FROM rm_element_facts "
@@ -347,7 +348,7 @@ def stratum_counts(
     *,
     as_of: datetime | None = None,
     team: str | None = None,
-) -> list[Any]:
+) -> Sequence[AnyRow]:
     """Census counts per team × month × stratum (``audit.reach``'s clinician and IMD tables)
     as known at ``as_of``: running totals, or the per-day totals of earlier days plus the
     exact changes of the cutoff's own day. Rows: team, period, stratum, ``count_columns``."""

@@ -14,7 +14,6 @@ figure carries its n.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -22,7 +21,7 @@ from sqlalchemy import Engine
 
 from events.types import IMD_VERSION, MEASURES
 
-from . import queries
+from . import queries, stats
 from .csv_rows import parse_imd_quintile  # the one reading of the CSV cell
 from .measures import to_quarter
 from .queries import training_records as training_records  # the read-model reads live in queries
@@ -170,8 +169,8 @@ def coverage(
             acc = per.setdefault(key, [0, 0])
             acc[0] += 1
             acc[1] += is_trained
-    per = pd.DataFrame([(t, p, a, n, n / a) for (t, p), (a, n) in per.items()], columns=columns)
-    return per[columns].sort_values(["team", "period"]).reset_index(drop=True)
+    frame = pd.DataFrame([(t, p, a, n, n / a) for (t, p), (a, n) in per.items()], columns=columns)
+    return frame[columns].sort_values(["team", "period"]).reset_index(drop=True)
 
 
 def _status(periods: pd.Series, clinicians: pd.Series, trained: dict[str, str]) -> list[str]:
@@ -348,21 +347,10 @@ def before_after_summary(per_clinician: pd.DataFrame) -> pd.DataFrame:
 def newcombe_difference(
     x1: int, n1: int, x2: int, n2: int, z: float = Z_95
 ) -> tuple[float | None, float | None, float | None]:
-    """p1 − p2 with Newcombe's hybrid score interval (1998, method 10: Wilson intervals
-    without continuity correction), or (None, None, None) when either n is 0.
-
-    Chosen because it stays inside [−1, 1] and behaves at small n and near 0 or 1, where the
-    Wald interval for a difference does not (Newcombe's example: 56/70 − 48/80 = 0.2,
-    interval 0.0524 to 0.3339)."""
-    if n1 == 0 or n2 == 0:
-        return None, None, None
-    p1, p2 = x1 / n1, x2 / n2
-    l1, u1 = wilson_interval(x1, n1, z)
-    l2, u2 = wilson_interval(x2, n2, z)
-    d = p1 - p2
-    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return d, max(-1.0, low), min(1.0, high)
+    """:func:`audit.stats.newcombe_difference` as a row's three cells: (None, None, None) when
+    either n is 0 (Newcombe's example: 56/70 − 48/80 = 0.2, interval 0.0524 to 0.3339)."""
+    diff = stats.newcombe_difference(x1, n1, x2, n2, z)
+    return (None, None, None) if diff is None else diff
 
 
 def quintile_rates(counts: pd.DataFrame, measure: str, *, quarterly: bool = True) -> pd.DataFrame:
@@ -427,11 +415,15 @@ def quintile_gap(rates: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (team, period), q in sorted(ends.items()):
         (x1, n1), (x5, n5) = q.get(1, (0, 0)), q.get(5, (0, 0))
-        if n1 < MIN_STRATUM or n5 < MIN_STRATUM:
-            gap = low = high = None
+        enough = n1 >= MIN_STRATUM and n5 >= MIN_STRATUM
+        diff = stats.newcombe_difference(x1, n1, x5, n5) if enough else None
+        gap: float | None = None
+        low: float | None = None
+        high: float | None = None
+        if diff is None:
             verdict = "too few notes"
         else:
-            gap, low, high = newcombe_difference(x1, n1, x5, n5)
+            gap, low, high = diff
             verdict = "less often" if high < 0 else "more often" if low > 0 else "no clear gap"
         rows.append([team, period, x1, n1, x5, n5, gap, low, high, verdict])
     return pd.DataFrame(rows, columns=columns)

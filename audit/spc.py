@@ -361,7 +361,7 @@ def xmr_chart(
     recalculate_at: Sequence[str] = (),
     baseline_overrides_recalculations: bool = True,
     settings: SpcSettings = SpcSettings(),  # noqa: B008 - frozen, so a shared default is safe
-    gap_before: Sequence[bool] | None = None,
+    gap_before: ArrayLike | None = None,
 ) -> SpcResult:
     """XmR chart per Making Data Count: mean ± 2.66 × mean moving range.
 

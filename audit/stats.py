@@ -38,6 +38,14 @@ def wilson_interval(yes: int, n: int, z: float = Z_95) -> tuple[float | None, fl
         raise ValueError(f"yes ({yes}) cannot exceed n ({n})")
     if n == 0:
         return None, None
+    return wilson_bounds(yes, n, z)
+
+
+def wilson_bounds(yes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """:func:`wilson_interval` for n > 0, where both limits exist (typed as plain floats)."""
+    _check_count("yes", yes)
+    if n <= 0 or yes > n:
+        raise ValueError(f"the Wilson bounds need 0 <= yes <= n and n > 0, got {yes}/{n}")
     p = yes / n
     z2 = z * z
     denominator = 1 + z2 / n
@@ -80,6 +88,26 @@ def cohens_kappa(pairs: Sequence[tuple[bool, bool]], min_pairs: int = MIN_KAPPA_
     if n >= min_pairs and not math.isclose(p_e, 1.0, rel_tol=0.0, abs_tol=1e-12):
         kappa = (p_o - p_e) / (1 - p_e)
     return Agreement(n=n, percent_agreement=100.0 * p_o, kappa=kappa)
+
+
+def newcombe_difference(
+    x1: int, n1: int, x2: int, n2: int, z: float = Z_95
+) -> tuple[float, float, float] | None:
+    """p1 − p2 with Newcombe's hybrid score interval (1998, method 10: Wilson limits, no
+    continuity correction): d − √((p1−l1)² + (u2−p2)²) to d + √((u1−p1)² + (p2−l2)²).
+
+    Chosen because it stays inside [−1, 1] and behaves at small n and near 0 or 1, where the
+    Wald interval for a difference does not. None when either side has nothing to estimate
+    (n = 0). The one implementation: triangulation and the reach lens both use it."""
+    if n1 == 0 or n2 == 0:
+        return None
+    l1, u1 = wilson_bounds(x1, n1, z)
+    l2, u2 = wilson_bounds(x2, n2, z)
+    p1, p2 = x1 / n1, x2 / n2
+    d = p1 - p2
+    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return d, max(-1.0, low), min(1.0, high)
 
 
 def qbinom(p: float, size: int, prob: float) -> int:

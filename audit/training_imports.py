@@ -118,12 +118,12 @@ class TrainingImporter:
                 metadata={"actor": self.actor, "source": f"import:{source}"},
             )
         except DuplicateEventConflict as exc:
-            r = origin.get(exc.event_id)
-            what = f"row {r.n}, column trained_on" if r else "a row"
+            first = origin.get(exc.event_id)
+            what = f"row {first.n}, column trained_on" if first else "a row"
             raise ImportRefused(
                 [
                     f"{source}: {what}: this clinician's training in "
-                    f"{r.programme if r else 'this programme'} was recorded before with another "
+                    f"{first.programme if first else 'this programme'} was recorded before with another "
                     "date, team or spelling; a training record is not edited"
                 ]
             ) from None

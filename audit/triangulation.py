@@ -13,7 +13,6 @@ no later than the newest audited month.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 import pandas as pd
@@ -23,7 +22,7 @@ from events.types import MEASURES
 
 from . import queries
 from .measures import audit_measures, to_quarter
-from .stats import Z_95, wilson_interval
+from .stats import newcombe_difference as newcombe_difference
 from .surveys import latest_survey_period, survey_measures
 
 FLAG_TEXT = "documented more often than patients report"
@@ -48,25 +47,6 @@ COLUMNS = [
     "diff_high",
     "flagged",
 ]
-
-
-def newcombe_difference(
-    x1: int, n1: int, x2: int, n2: int, z: float = Z_95
-) -> tuple[float, float, float] | None:
-    """p1 − p2 with Newcombe's hybrid score interval (method 10: Wilson limits, no continuity
-    correction): d − √((p1−l1)² + (u2−p2)²) to d + √((u1−p1)² + (p2−l2)²).
-
-    Chosen because it behaves at 0 and 1 and with small n, where the Wald difference interval
-    escapes [−1, 1]. None when either side has nothing to estimate (n = 0)."""
-    if n1 == 0 or n2 == 0:
-        return None
-    l1, u1 = wilson_interval(x1, n1, z)
-    l2, u2 = wilson_interval(x2, n2, z)
-    p1, p2 = x1 / n1, x2 / n2
-    d = p1 - p2
-    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return d, max(-1.0, low), min(1.0, high)
 
 
 def _previous_month(period: str) -> str:

@@ -42,7 +42,7 @@ _CONCERN_ORDER = {"concern": 0, "neither": 1, "common_cause": 2, None: 3, "impro
 class TeamChart:
     team_id: str
     measure: str
-    result: SpcResult
+    result: SpcResult | None  # None while every month is provisional (``frame`` still draws)
     target: float
     baseline_end: str | None
     recalculate_at: tuple[str, ...]
@@ -394,14 +394,17 @@ def agreement(
     as_of: datetime | None = None,
     window: int | None = 12,
 ) -> dict:
-    """% agreement and Cohen's kappa of second reviews (never for fewer than 20 pairs)."""
+    """% agreement and Cohen's kappa of second reviews, withheld below the programme's kappa
+    minimum of paired findings (note × enabler; ``kappa_minimum_pairs``, 20 by default)."""
     pairs = queries.review_pairs(engine, team_id=team_id, as_of=as_of)
     if window and not pairs.empty:
         periods = sorted(pairs["period"].unique())[-window:]
         pairs = pairs[pairs["period"].isin(periods)]
-    result = cohens_kappa(list(zip(pairs["first"], pairs["second"], strict=True)))
     # the kappa minimum is a programme decision (SpcSettingsChanged), 20 by default
     minimum = load_settings_from_engine(engine, as_of=as_of).kappa_minimum_pairs
+    result = cohens_kappa(
+        list(zip(pairs["first"], pairs["second"], strict=True)), min_pairs=minimum
+    )
     enough = result.n >= minimum
     return {
         "n": result.n,

@@ -65,6 +65,7 @@ def _prepare_month(url: str, team: str, notes: int) -> str:
 
     wiring = bootstrap(url)
     store = wiring.store
+    wiring.projector.catch_up()  # read models of another layout version are rebuilt first
     with store.engine.connect() as conn:
         last = conn.execute(
             text("SELECT MAX(period) FROM rm_case_notes WHERE team_id = :t"), {"t": team}

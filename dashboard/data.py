@@ -1,4 +1,4 @@
-"""The dashboard's one caching seam between the pages and ``audit``/``events``.
+"""The dashboard's main caching seam between the pages and ``audit``/``events``.
 
 - ``@st.cache_resource``: one :class:`EventStore` and :class:`Projector` per database URL.
 - ``@st.cache_data``: every read, keyed on the database URL, the log's head position (read

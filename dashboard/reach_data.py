@@ -252,6 +252,20 @@ def workbook(sheets: dict[str, pd.DataFrame], about: list[tuple[str, str]]) -> b
     return buf.getvalue()
 
 
+@st.cache_data(**_CACHE)
+def _team_coverage(
+    url: str, head: int, as_of: datetime | None, team_id: str
+) -> tuple[str, pd.DataFrame]:
+    """One team's training coverage (first programme), cached: switching back to a team
+    does not fold every clinician-month again."""
+    rc = _counts(url, head, as_of)
+    programme = programmes(rc)[0]
+    cov = reach.coverage(
+        rc.clinicians[rc.clinicians["team"] == team_id], rc.training, programme=programme
+    )
+    return programme, cov[cov["team"] == team_id]
+
+
 def coverage_strip(
     snap: data.Snapshot,
     team_id: str,
@@ -263,12 +277,7 @@ def coverage_strip(
     over the same window of months, with the n in the caption and tooltips."""
     from dashboard import reach_charts
 
-    rc = counts(snap, as_of)
-    programme = programmes(rc)[0]
-    cov = reach.coverage(
-        rc.clinicians[rc.clinicians["team"] == team_id], rc.training, programme=programme
-    )
-    cov = cov[cov["team"] == team_id]
+    programme, cov = _team_coverage(snap.url, data._at(snap, as_of), as_of, team_id)
     if period_from:
         cov = cov[cov["period"] >= period_from]
     if period_to:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from .sql import Lock, locked_write, take_lock
+from .sql import Lock, driver_connection, locked_write, take_lock
 
 DEFAULT_URL = "sqlite:///sipdash.db"
 ENV_VAR = "SIPDASH_DATABASE_URL"
@@ -70,13 +70,13 @@ def missing_database(url: str) -> str | None:
         if not os.path.exists(path):
             return f"database file {path} does not exist"
         try:
-            conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+            db = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
             try:
-                found = conn.execute(
+                found = db.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
                 ).fetchone()
             finally:
-                conn.close()
+                db.close()
         except sqlite3.Error as exc:
             return f"{path} is not a readable SQLite database ({exc})"
         return None if found else f"{path} holds no sipdash event log (no events table)"
@@ -126,7 +126,7 @@ def driver_cursor(conn: Connection) -> Iterator[Any]:
     """The DBAPI cursor of ``conn``'s own connection, inside its current transaction. For the
     bulk paths (projector reads and inserts of millions of rows): plain tuples in and out,
     without SQLAlchemy's per-row result and parameter processing."""
-    cur = conn.connection.driver_connection.cursor()
+    cur = driver_connection(conn).cursor()
     try:
         yield cur
     finally:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from .db import schema_transaction, tables_missing
-from .sql import Lock, locked_write, select_in, sql
+from .sql import Lock, driver_connection, locked_write, select_in, sql
 
 if TYPE_CHECKING:
     from .store import EventStore, NewEvent
@@ -55,8 +55,8 @@ class ForgottenKey(_PseudonymModel, table=True):
 
 #: The mapping's tables, as SQLModel declares them (``metadata.create_all`` makes both).
 metadata = _PseudonymModel.metadata
-patient_tokens = PatientToken.__table__
-forgotten_keys = ForgottenKey.__table__
+patient_tokens = metadata.tables[PatientToken.__tablename__]
+forgotten_keys = metadata.tables[ForgottenKey.__tablename__]
 
 # An NHS number as typed: 10 digits, at most one separator (space, no-break space, tab, -, .,
 # /) between digits. Every such form is one patient (``nhs:<10 digits>``).
@@ -217,12 +217,12 @@ class PatientRegistry:
         with locked_write(self.engine, Lock.PSEUDONYMS) as conn:
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA secure_delete=ON")
+                driver_connection(conn).execute("PRAGMA secure_delete=ON")
             try:
                 yield conn
             finally:
                 if sqlite:
-                    conn.connection.driver_connection.execute("PRAGMA secure_delete=OFF")
+                    driver_connection(conn).execute("PRAGMA secure_delete=OFF")
 
     def hashes_for(self, canonicals: list[str]) -> dict[str, str]:
         out = {c: key_hash(self.key, c) for c in canonicals}
@@ -323,7 +323,7 @@ class PatientRegistry:
         WAL segments already archived, backups and replicas are out of reach (ADR 0003)."""
         if self.engine.dialect.name == "sqlite":
             with self.engine.connect() as conn:
-                raw = conn.connection.driver_connection
+                raw = driver_connection(conn)
                 # The engine's busy timeout is a minute; a checkpoint blocked by a reader
                 # should retry briefly instead, then report the erasure pending.
                 timeout = raw.execute("PRAGMA busy_timeout").fetchone()[0]

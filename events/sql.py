@@ -29,11 +29,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, Engine, String, bindparam, text
+from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.types import TypeEngine
+
+#: A result row of any width (SQLAlchemy types a row by the tuple of its columns).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 #: PostgreSQL's wire protocol counts bound parameters in 16 bits.
 PG_BIND_LIMIT = 65_535
@@ -82,7 +86,7 @@ def sql(
 def bind_limit(conn: Connection) -> int:
     """How many parameters one statement on ``conn`` may bind."""
     if conn.dialect.name == "sqlite":
-        raw: Any = conn.connection.driver_connection
+        raw = driver_connection(conn)
         try:
             return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
         except (AttributeError, sqlite3.Error):  # pragma: no cover - Python < 3.11
@@ -98,7 +102,7 @@ def select_in(
     *,
     type_: TypeEngine[Any] | type[TypeEngine[Any]] = String,
     **params: Any,
-) -> list[Any]:
+) -> list[AnyRow]:
     """Rows of ``statement`` whose expanding bind ``name`` (``IN :name``) takes ``values``,
     split into as few statements as the backend's bind limit allows (usually one). Values are
     de-duplicated; the other binds in ``params`` are repeated in each statement. The one place
@@ -108,7 +112,7 @@ def select_in(
     if not unique:
         return []
     size = max(1, bind_limit(conn) - len(params))
-    out: list[Any] = []
+    out: list[AnyRow] = []
     for i in range(0, len(unique), size):
         out.extend(conn.execute(clause, {**params, name: unique[i : i + size]}).fetchall())
     return out
@@ -167,14 +171,6 @@ def locked_write(engine: Engine, lock: Lock) -> Iterator[Connection]:
 _MARK_OF_PARAMSTYLE = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def _driver(conn: Connection) -> Any:
-    """The DBAPI connection under ``conn`` (inside its current transaction)."""
-    raw = conn.connection.driver_connection
-    if raw is None:  # pragma: no cover - a connection that was invalidated
-        raise RuntimeError("the database connection is closed")
-    return raw
-
-
 def _paramstyle(bind: Engine | Connection) -> str:
     return str(bind.dialect.dbapi.paramstyle) if bind.dialect.dbapi else "qmark"
 
@@ -210,6 +206,15 @@ def insert_sql(
     return _insert_sql(mark(bind), table, tuple(columns), tuple(sorted((constants or {}).items())))
 
 
+def driver_connection(conn: Connection) -> Any:
+    """The driver's own connection under ``conn`` (sqlite3 or psycopg), for the raw paths.
+    SQLAlchemy types it as optional: it is None only once the connection is closed."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the database connection is closed")
+    return raw
+
+
 def raw_executemany(
     conn: Connection,
     table: str,
@@ -225,7 +230,7 @@ def raw_executemany(
     if not rows:
         return
     statement = insert_sql(conn, table, columns, constants)
-    cur = _driver(conn).cursor()
+    cur = driver_connection(conn).cursor()
     try:
         cur.executemany(statement, rows)
     finally:
@@ -235,7 +240,7 @@ def raw_executemany(
 def raw_fetchall(conn: Connection, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
     """Plain tuples of a raw statement written with :func:`marks`, through the DBAPI cursor
     of ``conn`` (the projector's catch-up read: millions of rows)."""
-    cur = _driver(conn).cursor()
+    cur = driver_connection(conn).cursor()
     try:
         cur.execute(statement, tuple(params))
         return cur.fetchall()

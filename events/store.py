@@ -310,7 +310,7 @@ class EventStore:
         if self._schema_ready():
             return
         with schema_transaction(self.engine) as conn:
-            StoredEvent.__table__.create(conn, checkfirst=True)
+            StoredEvent.metadata.tables[StoredEvent.__tablename__].create(conn, checkfirst=True)
             self._add_chain_columns(conn)
             if self.sqlite:
                 for op in ("UPDATE", "DELETE"):
@@ -509,7 +509,7 @@ class EventStore:
             return AppendResult(0, skipped, head)
         now = format_ts(utc_now())
         prev_hash, prev_rec, position = head.hash, head.recorded_at or "", head.position
-        rows = []
+        rows: list[tuple[Any, ...]] = []  # CHAIN_COLUMNS order; keyed mode adds the HMAC
         for p in fresh:
             if p.recorded_at is not None:
                 if not history:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import cache
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -326,10 +326,15 @@ class _PatientSurveyReturned(Event):
     type: ClassVar[str] = "PatientSurveyReturned"
     stream_prefix: ClassVar[str] = "survey"
     stream_key: ClassVar[str] = "survey_id"
+    # the fields every registry shares; the answers (one per enabler) and ``confidence``
+    # follow them, added by :func:`catalogue` (same field order, so the same payload bytes)
+    survey_id: Identifier
+    team_id: Identifier
+    returned_on: date
 
     @property
     def stream_id(self) -> str:
-        return f"survey-{self.team_id}-{self.survey_id}"  # type: ignore[attr-defined]
+        return f"survey-{self.team_id}-{self.survey_id}"
 
     def payload(self) -> dict[str, Any]:
         """As the base, but a blank confidence is absent rather than ``null``."""
@@ -339,7 +344,7 @@ class _PatientSurveyReturned(Event):
         return data
 
     def natural_time(self) -> date | None:
-        return self.returned_on  # type: ignore[attr-defined,no-any-return]
+        return self.returned_on
 
 
 # --- governance stream -----------------------------------------------------------------------
@@ -420,6 +425,11 @@ def _derive(
     return type(name + suffix, (base,), namespace)
 
 
+def _literal(values: tuple[str, ...]) -> Any:
+    """``Literal[values]`` for values known only at run time (a registry's names)."""
+    return Literal.__getitem__(values)
+
+
 def catalogue(registry: Registry = DEFAULT_REGISTRY) -> dict[str, type[Event]]:
     """Every event type for a registry of enablers, by type name, in catalogue order.
 
@@ -434,16 +444,21 @@ def catalogue(registry: Registry = DEFAULT_REGISTRY) -> dict[str, type[Event]]:
 @cache
 def _catalogue(registry: Registry) -> dict[str, type[Event]]:
     sfx = registry.suffix
-    element = Literal[registry.names]  # type: ignore[valid-type]
-    measure = Literal[registry.measures]  # type: ignore[valid-type]
+    element = _literal(registry.names)
+    measure = _literal(registry.measures)
     per = registry.names
     documented = {
-        e.event_type: _derive(_Documented, e.event_type, sfx, {"documented_on": date}, type=e.event_type)
+        e.event_type: _derive(
+            _Documented, e.event_type, sfx, {"documented_on": date}, type=e.event_type
+        )
         for e in registry
     }
     made = {
         "BaselineFixed": _derive(
-            _BaselineFixed, "BaselineFixed", sfx, {"measure": measure, "period": Period, "reason": Text}
+            _BaselineFixed,
+            "BaselineFixed",
+            sfx,
+            {"measure": measure, "period": Period, "reason": Text},
         ),
         "LimitsRecalculated": _derive(
             _LimitsRecalculated,
@@ -482,9 +497,6 @@ def _catalogue(registry: Registry) -> dict[str, type[Event]]:
             "PatientSurveyReturned",
             sfx,
             {
-                "survey_id": Identifier,
-                "team_id": Identifier,
-                "returned_on": date,
                 **{name: SurveyAnswer for name in per},
                 "confidence": (Annotated[int, Field(ge=0, le=10)] | None, None),
             },
@@ -539,16 +551,71 @@ _EXTENSION_TYPES: dict[str, type[Event]] = {}
 EVENT_TYPES: dict[str, type[Event]] = catalogue()
 
 # The default registry's classes under their own names (imports and isinstance checks).
-BaselineFixed = EVENT_TYPES["BaselineFixed"]
-LimitsRecalculated = EVENT_TYPES["LimitsRecalculated"]
-TargetSet = EVENT_TYPES["TargetSet"]
-AgendaSet = EVENT_TYPES["AgendaSet"]
-GoalAgreed = EVENT_TYPES["GoalAgreed"]
-FollowUpArranged = EVENT_TYPES["FollowUpArranged"]
-ElementRetracted = EVENT_TYPES["ElementRetracted"]
-ElementNotApplicable = EVENT_TYPES["ElementNotApplicable"]
-CaseNoteReviewed = EVENT_TYPES["CaseNoteReviewed"]
-PatientSurveyReturned = EVENT_TYPES["PatientSurveyReturned"]
+if TYPE_CHECKING:
+    # A type checker cannot see classes made at run time, so it reads these declarations of
+    # the default registry's classes (tests/unit/test_event_type_declarations.py keeps them
+    # equal to what catalogue() makes). Values that depend on the registry (a measure, an
+    # element, one finding or answer per enabler) are typed ``str``: which strings are valid
+    # is the registry's to say, and pydantic checks them when the event is made.
+
+    class BaselineFixed(_BaselineFixed):
+        measure: str
+        period: str
+        reason: str
+
+    class LimitsRecalculated(_LimitsRecalculated):
+        measure: str
+        period: str
+        reason: str
+
+    class TargetSet(_TargetSet):
+        measure: str
+        target: float
+        from_period: str
+        reason: str
+
+    class AgendaSet(_Documented):
+        documented_on: date
+
+    class GoalAgreed(_Documented):
+        documented_on: date
+
+    class FollowUpArranged(_Documented):
+        documented_on: date
+
+    class ElementRetracted(_ElementRetracted):
+        element: str
+        reason: str = ""
+
+    class ElementNotApplicable(_ElementNotApplicable):
+        element: str
+        reason: str = ""
+
+    class CaseNoteReviewed(_CaseNoteReviewed):
+        consultation_id: str
+        reviewer_id: str
+        agenda_setting: str
+        goal_setting: str
+        follow_up: str
+        second_review: bool = False
+
+    class PatientSurveyReturned(_PatientSurveyReturned):
+        agenda_setting: str
+        goal_setting: str
+        follow_up: str
+        confidence: int | None = None
+
+else:
+    BaselineFixed = EVENT_TYPES["BaselineFixed"]
+    LimitsRecalculated = EVENT_TYPES["LimitsRecalculated"]
+    TargetSet = EVENT_TYPES["TargetSet"]
+    AgendaSet = EVENT_TYPES["AgendaSet"]
+    GoalAgreed = EVENT_TYPES["GoalAgreed"]
+    FollowUpArranged = EVENT_TYPES["FollowUpArranged"]
+    ElementRetracted = EVENT_TYPES["ElementRetracted"]
+    ElementNotApplicable = EVENT_TYPES["ElementNotApplicable"]
+    CaseNoteReviewed = EVENT_TYPES["CaseNoteReviewed"]
+    PatientSurveyReturned = EVENT_TYPES["PatientSurveyReturned"]
 
 #: Which element each "documented" event records (default registry).
 ELEMENT_OF_TYPE: dict[str, str] = dict(DEFAULT_REGISTRY.element_of_type)
@@ -565,9 +632,7 @@ def event_class(type_name: str, registry: Registry | None = None) -> type[Event]
     return cls
 
 
-def parse_event(
-    type_name: str, payload: dict[str, Any], registry: Registry | None = None
-) -> Event:
+def parse_event(type_name: str, payload: dict[str, Any], registry: Registry | None = None) -> Event:
     """Validate ``payload`` as ``type_name``; errors name every bad field, never the values."""
     cls = event_class(type_name, registry)
     try:

@@ -21,8 +21,9 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from audit.sampling import draw_sample, second_review_ids
 from events.ids import RAND_B as _RAND_B
@@ -34,6 +35,7 @@ from events.types import (
     ClinicianRegistered,
     ClinicianTrained,
     ConsultationHeld,
+    Contact,
     Event,
     MilestoneLogged,
     TeamRegistered,
@@ -85,7 +87,7 @@ class _TeamState:
         self.pending: list[tuple[int, int, _Clinician]] = []  # (month, day, clinician)
         self.lapsed = False
         self.caseload: list[str] = []
-        self.probs: list[tuple[str, float, float, float]] = []
+        self.probs: list[tuple[Any, ...]] = []  # (clinician id, one probability per enabler)
         self.gapf: tuple[float, ...] | None = None  # per IMD quintile, this month
         self.keeps: list[tuple[float, ...]] = []  # per clinician, as probs
 
@@ -100,7 +102,8 @@ class Generator:
         # the enablers (plan.elements): every per-enabler loop and event class derives from it
         self.elements = plan.elements
         self.n = len(plan.elements)
-        self.types = catalogue(plan.elements)
+        # constructors whose keyword fields depend on the registry (validated by pydantic)
+        self.types: dict[str, Callable[..., Event]] = dict(catalogue(plan.elements))
         self.keep_all = (1.0,) * self.n
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:events")
         self.heap: list[tuple[int, int, NewEvent]] = []
@@ -254,7 +257,7 @@ class Generator:
         seeder = self.surveys
         for secs, survey in seeder.month(tp, m):
             at = self._at(secs)
-            new = NewEvent(survey, survey.returned_on, seeder.event_id(secs), at)
+            new = NewEvent(survey, survey.natural_time(), seeder.event_id(secs), at)  # returned_on
             heapq.heappush(self.heap, (secs, next(self.seq), new))
 
     def _reach_milestones(self, tp: TeamPlan, m: int) -> None:
@@ -465,7 +468,9 @@ class Generator:
                     keep = tuple([k * f for k in keep])
                 v = rnd()
                 cut = tp.contact_cut
-                contact = "face_to_face" if v < cut[0] else "telephone" if v < cut[1] else "video"
+                contact: Contact = (
+                    "face_to_face" if v < cut[0] else "telephone" if v < cut[1] else "video"
+                )
                 at = epoch + timedelta(seconds=secs)
                 yield NewEvent(
                     ConsultationHeld(

@@ -18,6 +18,7 @@ from typing import Any
 from faker import Faker
 
 from events.elements import ELEMENTS, Registry
+from events.types import MilestoneKind
 
 from .params import load_params, per_element
 from .reach import gap_plans, quintile_cut
@@ -111,7 +112,7 @@ class ClinicianSeed:
     clinician_id: str
     role: str
     display_name: str
-    effects: tuple[float, ...]  # logit random effect per enabler
+    effects: tuple[float, ...]  # logit random effect per enabler, in ELEMENTS order
 
 
 @dataclass
@@ -140,7 +141,7 @@ class TeamPlan:
     regress_slope: float
     key_staff_leave_share: float
     #: (month, day of month, kind, title), in time order
-    milestones: list[tuple[int, int, str, str]]
+    milestones: list[tuple[int, int, MilestoneKind, str]]
     volumes: list[int]
     clinicians: list[ClinicianSeed]
     caseload: int
@@ -328,18 +329,18 @@ def build_plan(
     plan = Plan(
         scenario, seed, params, calendar, organisations, reviewers, [], fake, total, elements
     )
-    names = elements.names
+    enablers = elements.names
     for i, ts in enumerate(team_specs):
         service = params["service"][ts["service"]]
         arch = params["archetype"][ts["archetype"]]
         shift = bool(arch.get("shift", True))
-        base = tuple(_range(rng, per_element(rates["baseline"], e)) for e in names)
+        base = tuple(_range(rng, per_element(rates["baseline"], e)) for e in enablers)
         if shift:
-            plateau = tuple(_range(rng, per_element(arch["plateau"], e)) for e in names)
-            lags = tuple(plan.scale(_range(rng, per_element(arch["lag"], e))) for e in names)
+            plateau = tuple(_range(rng, per_element(arch["plateau"], e)) for e in enablers)
+            lags = tuple(plan.scale(_range(rng, per_element(arch["lag"], e))) for e in enablers)
             slope = plan.scale(_range(rng, arch["slope"]))
         else:
-            plateau, lags, slope = base, (0.0,) * len(names), 1.0
+            plateau, lags, slope = base, (0.0,) * len(enablers), 1.0
         sip = max(1, round(plan.scale(_irange(rng, arch["sip_start"]))))
         sip_day = rng.randint(10, 20)
         lag_months = round(plan.scale(_irange(rng, arch["training_lag"])))
@@ -367,11 +368,11 @@ def build_plan(
                 f"{team_id}-c{k + 1:03d}",
                 rng.choice(roles),
                 person_name(fake),
-                tuple(rng.gauss(0.0, float(rates["clinician_sd"])) for _ in names),
+                tuple(rng.gauss(0.0, float(rates["clinician_sd"])) for _ in enablers),
             )
             for k in range(n_clin)
         ]
-        milestones = [
+        milestones: list[tuple[int, int, MilestoneKind, str]] = [
             (sip, sip_day, "sip_start", ms["sip_start_title"]),
             (adp, adp_day, "adp_training", ms["adp_training_title"]),
         ]
@@ -399,9 +400,9 @@ def build_plan(
                 contact_cut=cut,
                 archetype=ts["archetype"],
                 shift=shift,
-                base=base,  # type: ignore[arg-type]
-                plateau=plateau,  # type: ignore[arg-type]
-                mid=tuple(sip + lag for lag in lags),  # type: ignore[arg-type]
+                base=base,
+                plateau=plateau,
+                mid=tuple(sip + lag for lag in lags),
                 slope=max(0.05, slope),
                 sip_start=sip,
                 sip_day=sip_day,

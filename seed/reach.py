@@ -20,7 +20,7 @@ class GapPlan:
     """A team whose most deprived patients get the enablers less often."""
 
     kind: str  # "closing" (after a change idea) or "persistent"
-    factors: tuple[float, float, float, float, float]  # per quintile, on the probability
+    factors: tuple[float, ...]  # per quintile 1-5, on the probability
     closes_at: float | None  # month (float) the change idea lands; None: never closes
     closes_over: float  # months the gap takes to close after it
 
@@ -63,6 +63,8 @@ def gap_plans(scale, milestone_day: int = 12) -> dict[str, tuple[GapPlan, tuple 
     out: dict[str, tuple[GapPlan, tuple | None]] = {}
     for spec in p.get("gap", []):
         factors = tuple(float(x) for x in spec["factors"])
+        if len(factors) != 5:
+            raise ValueError(f"params.toml [reach] gap {spec['team']}: factors needs 5 (Q1-Q5)")
         closes = spec.get("closes_month")
         milestone = None
         closes_at = None

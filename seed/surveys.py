@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 
 from events.ids import uuid7_from
@@ -55,7 +55,8 @@ class SurveySeeder:
         self.rng = random.Random(f"sipdash-seed:{plan.scenario}:{plan.seed}:surveys")
         self.epoch_ms = epoch_ms
         self.names = plan.elements.names
-        self.survey_type = catalogue(plan.elements)["PatientSurveyReturned"]
+        # its answer fields are the registry's enablers (validated by pydantic when made)
+        self.survey_type: Callable[..., Event] = catalogue(plan.elements)["PatientSurveyReturned"]
         self.profiles = {tp.team_id: self._profile(tp) for tp in plan.teams}
 
     def _range(self, spec) -> float:

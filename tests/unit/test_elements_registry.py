@@ -203,3 +203,23 @@ def test_two_registries_differing_only_in_a_label_build_side_by_side() -> None:
         warnings.simplefilter("error")
         first, second = rm.read_models(FOUR), rm.read_models(relabelled)
     assert first is not second and FOUR.suffix != relabelled.suffix
+
+
+def test_labels_and_the_worklist_questions_come_from_the_registry() -> None:
+    from audit import labels
+
+    assert ELEMENTS.labels == labels.MEASURE_LABELS
+    assert {e.name: e.help for e in ELEMENTS} == labels.ELEMENT_HELP
+    assert all(labels.ELEMENT_HELP.values())  # every enabler has its reviewer's question
+    assert tuple(labels.ELEMENTS) == ELEMENTS.names
+
+
+def test_a_one_enabler_registry_still_folds_a_consistent_layout() -> None:
+    from audit.projections import _Layout
+
+    one = Registry((DEFAULT_ELEMENTS[2],))
+    layout = _Layout(one, rm.read_models(one))
+    assert (layout.n, layout.sums, layout.s_all, layout.s_notes) == (1, 5, 1, 2)
+    assert layout.columns[layout.flag] == "follow_up"
+    assert layout.columns[layout.init + 1] == "init_all_three"
+    assert layout.columns[layout.init_na + 1] == "init_na_all_three"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from audit.stats import cohens_kappa, wilson_interval
+from audit import reach, stats, triangulation
+from audit.stats import cohens_kappa, newcombe_difference, wilson_bounds, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -76,3 +77,25 @@ def test_kappa_of_no_pairs_is_empty() -> None:
 def test_kappa_can_be_negative_when_raters_systematically_disagree() -> None:
     agreement = cohens_kappa(pairs_from_table(0, 10, 10, 0))
     assert agreement.kappa == pytest.approx(-1.0)
+
+
+def test_wilson_bounds_are_the_interval_of_a_non_empty_sample() -> None:
+    for yes, n in ((0, 5), (3, 20), (20, 20)):
+        assert wilson_bounds(yes, n) == wilson_interval(yes, n)
+
+
+def test_wilson_bounds_refuse_an_empty_sample_instead_of_returning_none() -> None:
+    with pytest.raises(ValueError, match="n > 0"):
+        wilson_bounds(0, 0)
+
+
+def test_newcombes_published_example_from_the_one_implementation() -> None:
+    d, low, high = newcombe_difference(56, 70, 48, 80) or (None, None, None)
+    assert (d, low, high) == pytest.approx((0.2, 0.0524, 0.3339), abs=5e-5)
+    assert newcombe_difference(0, 0, 3, 10) is None
+
+
+def test_triangulation_and_the_reach_lens_share_one_newcombe_interval() -> None:
+    assert triangulation.newcombe_difference is stats.newcombe_difference
+    assert reach.newcombe_difference(56, 70, 48, 80) == stats.newcombe_difference(56, 70, 48, 80)
+    assert reach.newcombe_difference(0, 0, 3, 10) == (None, None, None)
