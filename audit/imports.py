@@ -51,6 +51,7 @@ from .csv_rows import (
     RowContext,
     parse_date,
     shown,
+    trusted,
     validate_rows,
     yes_no,
 )
@@ -483,7 +484,8 @@ class Importer:
                     )
                 # built from a validated row (audit.csv_rows accepts what the event type
                 # accepts) and a token the registry issued: not validated a second time
-                held = ConsultationHeld.model_construct(
+                held = trusted(
+                    ConsultationHeld,
                     consultation_id=cid,
                     team_id=team_id,
                     clinician_id=clinician,
@@ -519,7 +521,7 @@ class Importer:
                         origin[eid] = n
                         events.append(
                             NewEvent(
-                                cls.model_construct(consultation_id=cid, documented_on=occurred),
+                                trusted(cls, consultation_id=cid, documented_on=occurred),
                                 event_id=eid,
                             )
                         )
@@ -528,8 +530,11 @@ class Importer:
                         origin[eid] = n
                         events.append(
                             NewEvent(
-                                ElementNotApplicable.model_construct(
-                                    consultation_id=cid, element=element
+                                trusted(
+                                    ElementNotApplicable,
+                                    consultation_id=cid,
+                                    element=element,
+                                    reason="",
                                 ),
                                 event_id=eid,
                             )

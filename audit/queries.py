@@ -6,9 +6,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Engine
 
 from events.elements import ALL, Registry
@@ -18,6 +17,21 @@ from events.store import format_ts
 from events.types import ELEMENTS, MEASURES
 
 from .sampling import second_review_ids
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+
+    class _Pandas:
+        """pandas, imported on first use: the CLI's write commands (import, audit run) read
+        a few rows here and need none of it, and importing it is a third of their start-up."""
+
+        def __getattr__(self, name: str) -> Any:
+            import pandas
+
+            return getattr(pandas, name)
+
+    pd = _Pandas()
 
 
 def _as_of(
@@ -46,10 +60,12 @@ def teams(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
 
 
 def team_lookup(engine: Engine) -> dict[str, str]:
-    """Registered teams by lower-case id or name: an import file may name a team either way."""
-    registered = teams(engine)
-    by_key = {t.team_id.lower(): t.team_id for t in registered.itertuples()}
-    by_key.update({t.name.lower(): t.team_id for t in registered.itertuples()})
+    """Registered teams by lower-case id or name: an import file may name a team either way.
+    (Plain rows, no DataFrame: the import commands then never load pandas.)"""
+    with engine.connect() as conn:
+        rows = conn.execute(sql("SELECT team_id, name FROM rm_teams ORDER BY team_id")).fetchall()
+    by_key = {team_id.lower(): team_id for team_id, _ in rows}
+    by_key.update({name.lower(): team_id for team_id, name in rows})
     return by_key
 
 

@@ -22,7 +22,7 @@ from events import DuplicateEventConflict, EventStore, NewEvent
 from events.types import ELEMENTS, PatientSurveyReturned, TeamRegistered
 
 from . import identifiers, queries
-from .csv_rows import RowContext, SurveyRow, validate_rows
+from .csv_rows import RowContext, SurveyRow, trusted, validate_rows
 from .imports import (
     NAMESPACE,
     ImportRefused,
@@ -156,7 +156,8 @@ class SurveyImporter:
                 continue
             seen[key] = (n, content)
             # the row model accepts what the event type accepts: not validated a second time
-            survey = PatientSurveyReturned.model_construct(
+            survey = trusted(
+                PatientSurveyReturned,
                 survey_id=row.survey_id,
                 team_id=row.team,
                 returned_on=row.returned_on,

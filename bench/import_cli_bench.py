@@ -32,8 +32,8 @@ from benchlib import ROOT, raw_append, remove_db, timed  # noqa: E402
 from import_bench import make_csv  # noqa: E402
 
 
-def _cli_import(csv_path: Path, db: Path, python: str) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _cli_import(csv_path: Path, db: Path, python: str, root: Path = ROOT) -> float:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     env.pop("SIPDASH_DATABASE_URL", None)
     env.pop("SIPDASH_PSEUDONYM_KEY", None)  # the demo key: patients here are local ids
     env.pop("SIPDASH_LOG_KEY", None)
@@ -71,12 +71,18 @@ def _events_of(db: Path) -> list[tuple]:
 
 
 def run(
-    rows: int = 50_000, reps: int = 5, python: str | None = None, *, events: int | None = None
+    rows: int = 50_000,
+    reps: int = 5,
+    python: str | None = None,
+    *,
+    events: int | None = None,
+    old_tree: Path | None = None,
 ) -> dict:
     """Interleaved CLI import vs raw executemany of the same events; medians and spread.
 
     As a ``run_all`` hook, ``events`` is the size: a file of about that many events (2.8 per
-    row), at most the 50,000 rows the target is stated for."""
+    row), at most the 50,000 rows the target is stated for. ``old_tree``: a checkout of an
+    older sipdash whose CLI is timed too, in the same interleaving (before/after figures)."""
     python = python or sys.executable
     if events is not None:
         rows = min(50_000, max(100, round(events / 2.8)))
@@ -88,9 +94,13 @@ def run(
         raw_db = tmp / "import_raw.db"
         cli_s: list[float] = []
         raw_s: list[float] = []
+        old_s: list[float] = []
         events = 0
         items: list[tuple] = []
         for _ in range(reps):
+            if old_tree is not None:
+                remove_db(db)
+                old_s.append(_cli_import(csv_path, db, python, old_tree))
             remove_db(db)
             cli_s.append(_cli_import(csv_path, db, python))
             if not items:
@@ -103,7 +113,7 @@ def run(
         remove_db(db)
         remove_db(raw_db)
     ratios = [r / c for r, c in zip(raw_s, cli_s, strict=True)]
-    return {
+    out = {
         "rows": rows,
         "events": events,
         "reps": reps,
@@ -117,6 +127,16 @@ def run(
         "sipdash_eps": events / statistics.median(cli_s),
         "raw_eps": events / statistics.median(raw_s),
     }
+    if old_s:
+        old_ratios = [r / o for r, o in zip(raw_s, old_s, strict=True)]
+        out.update(
+            old_cli_s=statistics.median(old_s),
+            old_cli_s_all=old_s,
+            old_ratio_vs_raw=statistics.median(old_ratios),
+            old_ratio_min=min(old_ratios),
+            old_ratio_max=max(old_ratios),
+        )
+    return out
 
 
 def main() -> None:
@@ -124,14 +144,21 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=50_000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--old-tree", type=Path, help="a checkout of an older sipdash to time too")
     args = ap.parse_args()
-    out = run(args.rows, args.reps)
+    out = run(args.rows, args.reps, old_tree=args.old_tree)
     print(
         f"import consultations {out['rows']} rows -> {out['events']} events: "
         f"sipdash CLI {out['sipdash_cli_s']:.2f} s (median of {out['reps']}), "
         f"raw executemany {out['raw_s']:.2f} s; ratio {out['ratio_vs_raw']:.3f}x "
         f"(spread {out['ratio_min']:.3f}-{out['ratio_max']:.3f})"
     )
+    if "old_cli_s" in out:
+        print(
+            f"old tree {args.old_tree}: CLI {out['old_cli_s']:.2f} s; ratio "
+            f"{out['old_ratio_vs_raw']:.3f}x (spread {out['old_ratio_min']:.3f}-"
+            f"{out['old_ratio_max']:.3f})"
+        )
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
 

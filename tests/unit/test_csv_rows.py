@@ -183,3 +183,44 @@ def test_the_consultation_row_model_follows_the_enabler_registry() -> None:
 def test_import_event_ids_are_uuid5_of_the_key() -> None:
     for key in (("consultation", "c1", "ConsultationHeld"), ("team", "Ünïcode team"), ("x",)):
         assert event_id(*key) == str(uuid.uuid5(NAMESPACE, "\x1f".join(key)))
+
+
+def test_events_built_from_validated_rows_equal_the_validated_events() -> None:
+    from audit.csv_rows import trusted
+    from events.types import ConsultationHeld, ElementNotApplicable, PatientSurveyReturned
+
+    cases = [
+        (
+            ConsultationHeld,
+            {
+                "consultation_id": "c1",
+                "team_id": "msk1",
+                "clinician_id": "K1",
+                "patient_ref": "p_" + "a" * 16,
+                "occurred_on": date(2024, 3, 1),
+                "contact": "video",
+                "imd_quintile": None,
+            },
+        ),
+        (ElementNotApplicable, {"consultation_id": "c1", "element": "follow_up", "reason": ""}),
+        (
+            PatientSurveyReturned,
+            {
+                "survey_id": "s1",
+                "team_id": "msk1",
+                "returned_on": date(2024, 3, 1),
+                "agenda_setting": "yes",
+                "goal_setting": "blank",
+                "follow_up": "not_sure",
+                "confidence": 7,
+            },
+        ),
+    ]
+    for cls, values in cases:
+        built, checked = trusted(cls, **values), cls(**values)
+        assert built == checked
+        assert built.payload() == checked.payload()
+        assert (built.stream_id, built.natural_time()) == (
+            checked.stream_id,
+            checked.natural_time(),
+        )
