@@ -49,6 +49,7 @@ from events import EventStore
 from events.store import format_ts
 
 from . import charts
+from .fastdata import fast_data
 from .pack_sections import PackSection, collect_sections
 
 FONT_DIR = Path(__file__).parent / "static" / "fonts"
@@ -966,7 +967,8 @@ def build_pack(
 ) -> Pack:
     """Collect the pack as of ``as_of`` (the head when None) and record the export as an
     event; the charts render on first use of ``.html`` or ``.pdf``, once for both."""
-    content = _collect(store, as_of)
+    with fast_data():  # the same specs, without Altair's per-layer DataFrame sanitising
+        content = _collect(store, as_of)
     pack = Pack(content)
     if record:
         meta = content.meta
