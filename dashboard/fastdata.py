@@ -81,9 +81,10 @@ def to_values(data: Any) -> Any:
         and data.columns.is_unique
     ):
         columns = _columns(data)
-        if columns is not None:
+        if columns:  # no columns at all (rows of {}): Altair's path
             names = list(data.columns)
-            return {"values": [dict(zip(names, row, strict=True)) for row in zip(*columns)]}
+            rows = zip(*columns, strict=True)
+            return {"values": [dict(zip(names, row, strict=True)) for row in rows]}
     return default_data_transformer(data, max_rows=MAX_ROWS)
 
 

@@ -32,6 +32,7 @@ FRAMES = {
     "categorical (Altair's path)": pd.DataFrame({"c": pd.Categorical(["a", None, "b"])}),
     "nullable ints (Altair's path)": pd.DataFrame({"n": pd.array([1, None, 3], dtype="Int64")}),
     "empty with columns": pd.DataFrame(columns=["date", "label", "title"]),
+    "rows without columns": pd.DataFrame(index=[0, 1]),
     "a filtered frame keeps its gaps out": pd.DataFrame({"v": [1.0, 2.0, 3.0]}).iloc[[0, 2]],
 }
 
