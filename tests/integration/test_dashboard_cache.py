@@ -131,3 +131,48 @@ def test_a_changed_table_gets_new_download_bytes_and_an_equal_one_the_cached_byt
         _shared.content_digest(df), df
     )
     assert b"5" in _shared._csv_bytes(_shared.content_digest(changed), changed)
+
+
+def test_the_review_comparison_is_cached_per_head_and_a_new_event_shows_at_once(
+    tmp_path, monkeypatch
+) -> None:
+    from audit import changes
+
+    url, store = _seeded(tmp_path, teams=2)
+    time.sleep(0.01)
+    since = datetime.now(UTC)
+    time.sleep(0.01)
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
+    from dashboard import data
+
+    data._review_change.clear()
+    calls: list[int] = []
+    real = changes.state_changes
+
+    def counted(before, after):
+        calls.append(1)
+        return real(before, after)
+
+    monkeypatch.setattr(changes, "state_changes", counted)
+    snap = data.refresh()
+    first, _ = data.review_change(snap, since)
+    again, _ = data.review_change(snap, since)
+    assert len(calls) == 1  # the page asks twice a run: computed once
+    pd.testing.assert_frame_equal(first, again)
+    assert first.empty  # nothing changed since a moment after the last event
+
+    teams = [e.payload["team_id"] for e in store.read_all(types=["TeamRegistered"])]
+    store.append(
+        [
+            NewEvent(
+                TargetSet(team_id=t, measure=m, target=0.99, from_period="2000-01", reason="x")
+            )
+            for t in teams
+            for m in MEASURES
+        ]
+    )
+    later = data.refresh()
+    after, _ = data.review_change(later, since)
+    assert len(calls) == 2  # a new head: compared again, never the cached answer
+    assert not after.empty
+    store.dispose()
