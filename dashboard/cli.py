@@ -540,9 +540,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with progress_bar(None, f"importing {name}", not args.quiet) as update:
             if args.kind == "surveys":
-                from audit.survey_imports import SurveyImporter
-
-                result = SurveyImporter(wiring.store).import_surveys(
+                result = wiring.survey_importer().import_surveys(
                     data, source=name, register_teams=args.register_teams, progress=update
                 )
             elif args.kind == "consultations":
