@@ -334,7 +334,9 @@ def cmd_audit_headline(args: argparse.Namespace) -> int:
 
     store, projector = open_store(args.db)
     projector.catch_up()
-    curve = culture_curve(store.engine, as_of=parse_as_of(args.as_of))
+    curve = culture_curve(
+        store.engine, as_of=parse_as_of(args.as_of), elements=projector.registry
+    )
     if args.format == "json":
         sys.stdout.write(json.dumps(curve_records(curve), indent=2) + "\n")
     elif args.format == "csv":

@@ -233,3 +233,25 @@ def test_a_survey_csv_with_the_fourth_enablers_column_is_imported(empty: Wiring)
     assert result.appended == 2  # the team and the survey
     [event] = empty.store.read_all(types=["PatientSurveyReturned"])
     assert event.payload["shared_decision"] == "not_sure"
+
+
+def test_the_overview_headlines_curve_chart_and_compare_list_the_fourth_measure(
+    wiring: Wiring,
+) -> None:
+    from audit import views
+    from audit.curve import culture_curve
+
+    engine = wiring.store.engine
+    grid = views.overview(engine, elements=FOUR)
+    assert {*grid["measure"]} == {*FOUR.measures}
+    assert "Shared decision" in set(grid["measure_label"])
+    heads = views.headlines(grid, elements=FOUR)
+    assert [h.measure for h in heads] == list(FOUR.measures)
+    assert heads[-1].label == "All 4" and heads[3].label == "Shared decision"
+    curve = culture_curve(engine, elements=FOUR)
+    assert {*curve["measure"]} == {*FOUR.measures}
+    team = str(grid["team_id"].iloc[0])
+    chart = views.team_chart(engine, team, "shared_decision", elements=FOUR)
+    assert chart is not None and len(chart.table) > 0
+    comparison = views.compare(engine, "shared_decision", elements=FOUR)
+    assert len(comparison.teams) > 0
