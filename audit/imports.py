@@ -449,7 +449,7 @@ class Importer:
         """For consultations already in the log: the element changes each row makes, the
         stream version of every one (what its corrections follow), and every refusal (named by
         row and column)."""
-        existing = existing_consultations(self.store, [p[1] for p in parsed])
+        existing = existing_consultations(self.store, [p[1] for p in parsed], self.elements)
         if not existing:
             return {}, {}, []
         ours = [p for p in parsed if p[1] in existing]

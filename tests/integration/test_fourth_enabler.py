@@ -255,3 +255,25 @@ def test_the_overview_headlines_curve_chart_and_compare_list_the_fourth_measure(
     assert chart is not None and len(chart.table) > 0
     comparison = views.compare(engine, "shared_decision", elements=FOUR)
     assert len(comparison.teams) > 0
+
+
+def test_a_re_import_and_a_correction_of_the_fourth_enabler_compare_all_four(
+    empty: Wiring,
+) -> None:
+    from audit.imports import ImportRefused
+
+    importer = empty.importer()
+    importer.import_consultations(CONSULTATIONS4, register_teams=True)
+    again = importer.import_consultations(CONSULTATIONS4)
+    assert again.appended == 0
+    # c-2's fourth enabler documented late (no -> yes): appended without --corrections
+    late = CONSULTATIONS4.replace(b"video,yes,yes,yes,no", b"video,yes,yes,yes,yes")
+    assert importer.import_consultations(late).late_documentation == 1
+    # c-1's fourth enabler taken back (yes -> no): a correction, refused unless asked for
+    back = late.replace(b"face_to_face,yes,yes,yes,yes", b"face_to_face,yes,yes,yes,no")
+    with pytest.raises(ImportRefused, match="column shared_decision"):
+        importer.import_consultations(back)
+    assert importer.import_consultations(back, corrections=True).retracted == 1
+    empty.projector.catch_up()
+    census = census_measures(empty.store.engine, elements=FOUR)
+    assert _row(census, "shared_decision") == (2, 3)  # c-2 and c-3 now, c-1 no more
