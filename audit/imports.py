@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -93,13 +94,14 @@ class ElementFormats:
     registry: Registry
     consultation_columns: list[str]
     review_columns: list[str]
-    consultation_row: type
-    review_row: type
-    #: each enabler's "documented" event class, by enabler name
-    documented: dict[str, type]
-    reviewed: type
-    retracted: type
-    not_applicable: type
+    consultation_row: type[Any]
+    review_row: type[Any]
+    #: each enabler's "documented" event class, by enabler name (classes made at run time:
+    #: their fields are the registry's, so they are typed Any)
+    documented: dict[str, type[Any]]
+    reviewed: type[Any]
+    retracted: type[Any]
+    not_applicable: type[Any]
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -133,7 +134,8 @@ class AuditService:
         self.elements = elements or self.projector.registry
         if self.projector.registry != self.elements:
             raise ValueError("the audit service's enablers differ from its projector's")
-        self._reviewed = catalogue(self.elements)["CaseNoteReviewed"]
+        # made at run time from the registry (one finding field per enabler)
+        self._reviewed: type[Any] = catalogue(self.elements)["CaseNoteReviewed"]
 
     def _append(self, events: list[NewEvent], expected: int | None, actor: str) -> None:
         self.store.append(events, expected_version=expected, metadata={"actor": actor})

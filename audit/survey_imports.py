@@ -18,6 +18,7 @@ import io
 from collections.abc import Callable
 from datetime import date
 from functools import cache
+from typing import Any
 
 from events import DuplicateEventConflict, EventStore, NewEvent
 from events.elements import ELEMENTS as DEFAULT_REGISTRY
@@ -72,7 +73,7 @@ def survey_event_id(team_id: str, survey_id: str) -> str:
 
 
 @cache
-def _formats(registry: Registry) -> tuple[list[str], type, type]:
+def _formats(registry: Registry) -> tuple[list[str], type[Any], type[Any]]:
     """The columns, row model and event class of a survey for a registry of enablers (the
     default registry gets the module's own)."""
     if registry.is_default:
