@@ -197,14 +197,7 @@ def overview(
                 continue
             rows = rows.reset_index(drop=True)
             limits = dict(all_settings.get((team.team_id, measure)) or queries._no_settings())
-            j = judge_team(
-                rows,
-                Decisions.from_settings(limits),
-                up_to=now,
-                settings=settings,
-                team_id=team.team_id,
-                measure=measure,
-            )
+            j = _judged(rows, Decisions.from_settings(limits), now, settings, team.team_id, measure)
             final = rows[~rows["provisional"]]
             last = (final if not final.empty else rows).iloc[-1]
             at = rows[rows["period"] == j.last_period]
@@ -245,6 +238,50 @@ def overview(
     df["_ass"] = df["assurance"].map({"fail": 0, "hit_or_miss": 1, None: 2, "pass": 3})
     df = df.sort_values(["_order", "_ass", "team", "measure"], kind="stable")
     return df.drop(columns=["_order", "_ass"]).reset_index(drop=True)
+
+
+_JUDGED: dict[tuple, Judgement] = {}
+_JUDGED_MAX = 5_000
+"""Memoised overview judgements: cleared whole when full (a few KB each)."""
+
+
+def _judged(
+    rows: pd.DataFrame,
+    decisions: Decisions,
+    up_to: str | None,
+    settings: ProgrammeSettings,
+    team_id: str,
+    measure: str,
+) -> Judgement:
+    """``judge_team`` (verdict only: the overview draws no chart) memoised on exactly what it
+    depends on: the team's whole series as read, its decisions, ``up_to`` and the settings.
+    A new event changes the series (or decisions) of the team it touches, so only that team
+    is judged again after an append; every other team's key, and so its verdict, is equal."""
+    key = (
+        team_id,
+        measure,
+        up_to,
+        decisions,
+        settings,
+        tuple(rows.columns),
+        tuple(rows.itertuples(index=False, name=None)),
+    )
+    hit = _JUDGED.get(key)
+    if hit is not None:
+        return hit
+    out = judge_team(
+        rows,
+        decisions,
+        up_to=up_to,
+        settings=settings,
+        team_id=team_id,
+        measure=measure,
+        with_frame=False,
+    )
+    if len(_JUDGED) >= _JUDGED_MAX:
+        _JUDGED.clear()
+    _JUDGED[key] = out
+    return out
 
 
 @dataclass(frozen=True)
