@@ -443,21 +443,37 @@ def agreement(
     as_of: datetime | None = None,
     window: int | None = 12,
 ) -> dict:
-    """% agreement and Cohen's kappa of second reviews, withheld below the programme's kappa
-    minimum of paired findings (note × enabler; ``kappa_minimum_pairs``, 20 by default)."""
+    """% agreement and Cohen's kappa of second reviews, pooled and per enabler.
+
+    The design's rule is about *notes*: kappa needs at least the programme's kappa minimum of
+    paired notes (``kappa_minimum_pairs``, 20 by default) and is reported per enabler. Counting
+    note x enabler findings instead would let 7 doubly reviewed notes pass as 21 "pairs". So
+    every figure is withheld while fewer notes than the minimum were reviewed twice: pooled
+    (``n`` findings from ``notes`` notes) and for each enabler in ``by_enabler`` (one finding
+    per note, notes where either reviewer said "not applicable" left out).
+    """
     pairs = queries.review_pairs(engine, team_id=team_id, as_of=as_of)
     if window and not pairs.empty:
         periods = sorted(pairs["period"].unique())[-window:]
         pairs = pairs[pairs["period"].isin(periods)]
     # the kappa minimum is a programme decision (SpcSettingsChanged), 20 by default
     minimum = load_settings_from_engine(engine, as_of=as_of).kappa_minimum_pairs
-    result = cohens_kappa(
-        list(zip(pairs["first"], pairs["second"], strict=True)), min_pairs=minimum
-    )
-    enough = result.n >= minimum
-    return {
-        "n": result.n,
-        "percent_agreement": result.percent_agreement if enough else None,
-        "kappa": result.kappa if enough else None,
-        "notes": int(pairs["consultation_id"].nunique()) if not pairs.empty else 0,
+
+    def _figures(frame: pd.DataFrame) -> dict:
+        notes = int(frame["consultation_id"].nunique()) if not frame.empty else 0
+        result = cohens_kappa(list(zip(frame["first"], frame["second"], strict=True)), min_pairs=0)
+        enough = notes >= minimum and notes > 0
+        return {
+            "n": result.n,
+            "notes": notes,
+            "percent_agreement": result.percent_agreement if enough else None,
+            "kappa": result.kappa if enough else None,
+        }
+
+    out = _figures(pairs)
+    out["minimum_notes"] = minimum
+    out["by_enabler"] = {
+        element: _figures(pairs[pairs["element"] == element])
+        for element in dict.fromkeys([*ELEMENTS.names, *pairs["element"]])
     }
+    return out
