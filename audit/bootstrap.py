@@ -112,7 +112,20 @@ class Wiring:
             demo_key=self.settings.key_is_demo,
             projector=self.projector,
             actor=actor,
+            elements=self.elements,
         )
+
+    def audit_service(self):
+        """An :class:`audit.service.AuditService` over this wiring (its enablers included)."""
+        from .service import AuditService
+
+        return AuditService(self.store, self.projector, elements=self.elements)
+
+    def survey_importer(self, *, actor: str = "sipdash import"):
+        """An :class:`audit.survey_imports.SurveyImporter` over this wiring."""
+        from .survey_imports import SurveyImporter
+
+        return SurveyImporter(self.store, actor=actor, elements=self.elements)
 
     def forget_patient(self, raw_identifier: str, *, requested_by: str):
         """:func:`audit.privacy.forget_patient` over this wiring (the one erasure protocol)."""

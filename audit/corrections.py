@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events import EventStore
+from events.elements import ELEMENTS, Registry
 from events.sql import select_in
 
 YES, NO, NA = "yes", "no", "not_applicable"
@@ -41,14 +42,18 @@ class Existing:
     version: int
 
 
-def existing_consultations(store: EventStore, ids: list[str]) -> dict[str, Existing]:
-    """The consultations among ``ids`` already in the log (read models caught up first)."""
+def existing_consultations(
+    store: EventStore, ids: list[str], elements: Registry = ELEMENTS
+) -> dict[str, Existing]:
+    """The consultations among ``ids`` already in the log (read models caught up first), with
+    the state of every enabler of ``elements`` (the read model's columns derive from it)."""
+    names = elements.names
+    flags = ", ".join([*(f"n.{e}" for e in names), *(f"n.na_{e}" for e in names)])
     with store.engine.connect() as conn:
         rows = select_in(
             conn,
             "SELECT n.consultation_id, n.team_id, n.clinician_id, n.patient_ref, "
-            "n.occurred_on, n.contact, n.agenda_setting, n.goal_setting, n.follow_up, "
-            "n.na_agenda_setting, n.na_goal_setting, n.na_follow_up, n.imd_quintile, "
+            f"n.occurred_on, n.contact, {flags}, n.imd_quintile, "
             "(SELECT MAX(e.stream_version) FROM events e "
             "WHERE e.stream_id = 'consultation-' || n.consultation_id) "
             "FROM rm_case_notes n WHERE n.consultation_id IN :ids",
@@ -56,14 +61,12 @@ def existing_consultations(store: EventStore, ids: list[str]) -> dict[str, Exist
             sorted(set(ids)),
         )
     out: dict[str, Existing] = {}
-    for cid, team, clin, pref, occ, contact, a, g, f, na_a, na_g, na_f, imd, ver in rows:
+    k = len(names)
+    for cid, team, clin, pref, occ, contact, *flag_values, imd, ver in rows:
+        docs, nas = flag_values[:k], flag_values[k:]
         states = {
             element: NA if na else (YES if doc else NO)
-            for element, doc, na in (
-                ("agenda_setting", a, na_a),
-                ("goal_setting", g, na_g),
-                ("follow_up", f, na_f),
-            )
+            for element, doc, na in zip(names, docs, nas, strict=True)
         }
         quintile = int(imd) if imd else None  # the read model keeps 0 for "not given"
         out[cid] = Existing(team, clin, pref, occ, contact, quintile, states, int(ver or 0))

@@ -15,7 +15,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.types import MEASURES
+from events.elements import ELEMENTS, Registry
 
 from . import queries
 from .judgement import Decisions, Verdict, chart_args, is_counted, verdict
@@ -44,14 +44,17 @@ def team_curve(
     as_of: datetime | None = None,
     measures: pd.DataFrame | None = None,
     settings: ProgrammeSettings | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """One row per team × month × measure: the team's judgement on its series up to that month,
-    as known at ``as_of`` (see :func:`judge_months`)."""
+    as known at ``as_of`` (see :func:`judge_months`); ``elements``: the programme's enablers."""
     settings = settings or load_settings_from_engine(engine, as_of=as_of)
     m = (
         measures
         if measures is not None
-        else audit_measures(engine, as_of=as_of, small_sample=settings.small_sample)
+        else audit_measures(
+            engine, as_of=as_of, small_sample=settings.small_sample, elements=elements
+        )
     )
     return judge_months(m, queries.all_limits_settings(engine, as_of=as_of), settings=settings)
 
@@ -166,10 +169,12 @@ def culture_curve(
     *,
     as_of: datetime | None = None,
     per_team: pd.DataFrame | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """The headline curve: ``period, measure, teams_norm, teams_total``, sorted by period and
-    measure, every month from the first audited one to the last."""
-    t = per_team if per_team is not None else team_curve(engine, as_of=as_of)
+    measure, every month from the first audited one to the last, for every measure of
+    ``elements`` (the programme's enablers and the bundle)."""
+    t = per_team if per_team is not None else team_curve(engine, as_of=as_of, elements=elements)
     if t.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
     counted = t[t["counted"]]
@@ -178,7 +183,7 @@ def culture_curve(
     )
     # every (month, measure) pair appears, even one where no team is counted
     full = pd.MultiIndex.from_product(
-        [sorted(t["period"].unique()), list(MEASURES)], names=["period", "measure"]
+        [sorted(t["period"].unique()), list(elements.measures)], names=["period", "measure"]
     )
     out = g.reindex(full, fill_value=0).reset_index()
     out["teams_norm"] = out["teams_norm"].astype(int)

@@ -13,7 +13,6 @@ tables with a Python loop over every sum cost about as much as decoding the even
   four rm_reach_* tables. PostgreSQL: one ``COPY`` into a temporary table, then one ``INSERT …
   SELECT … GROUP BY … ON CONFLICT DO UPDATE`` per table; SQLite: re-keyed in Python with
   ``map(add, …)`` (its sorting ``GROUP BY`` measured slower than the dicts), then upserts.
-* :func:`read_model_durability` — the projector's commits do not wait for fsync.
 
 The fold itself (which event changes which note, upcasters, late documentation, corrections)
 stays in Python in :mod:`audit.projections`: what is summed here is exactly what the fold
@@ -22,8 +21,7 @@ computed, so rebuild and incremental catch-up in any chunking still agree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from operator import add, itemgetter
 from typing import Any
@@ -31,32 +29,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from events.db import driver_cursor
-from events.sql import driver_connection, marks, raw_executemany
+from events.sql import marks, raw_executemany
 
 _TMP = "tmp_rm_census_delta"
 _KEYS = ("day", "team_id", "period", "clinician_id", "imd_quintile")
-
-
-@contextmanager
-def read_model_durability(conn: Connection, sqlite: bool) -> Iterator[None]:
-    """SQLite: while the projector holds ``conn``, its commits do not wait for fsync
-    (``synchronous=NORMAL`` in WAL mode; FULL again afterwards, before the connection can carry
-    an append). PostgreSQL does the same with ``SET LOCAL synchronous_commit = off`` in the
-    projector's transaction.
-
-    Why this is safe: the read models are derived from the log, and each batch's rows commit
-    together with the checkpoint. A power cut can lose the last few projector commits, never
-    half of one (WAL keeps the file consistent), so the projector re-folds from the older
-    checkpoint; events themselves are still appended with ``synchronous=FULL``."""
-    if not sqlite:
-        yield
-        return
-    raw = driver_connection(conn)
-    raw.execute("PRAGMA synchronous=NORMAL")
-    try:
-        yield
-    finally:
-        raw.execute("PRAGMA synchronous=FULL")
 
 
 def insert_rows(

@@ -18,11 +18,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
+from typing import Any
 
 from pydantic import ValidationError
 
 from events import AppendResult, DuplicateEventConflict, EventStore, NewEvent
 from events.elements import ELEMENTS as ELEMENT_REGISTRY
+from events.elements import Registry
 from events.pseudonym import KeyMismatch, PatientRegistry
 from events.types import (
     ELEMENTS,
@@ -33,6 +36,7 @@ from events.types import (
     ElementNotApplicable,
     ElementRetracted,
     TeamRegistered,
+    catalogue,
 )
 
 from . import identifiers, queries
@@ -49,7 +53,9 @@ from .csv_rows import (
     ConsultationRow,
     ReviewRow,
     RowContext,
+    consultation_row_model,
     parse_date,
+    review_row_model,
     shown,
     trusted,
     validate_rows,
@@ -78,6 +84,57 @@ MAX_BYTES = 200 * 1024 * 1024
 MAX_ERRORS_SHOWN = 200
 #: each enabler's "documented" event class (from the ELEMENTS registry)
 _ELEMENT_EVENTS = {e.name: EVENT_TYPES[e.event_type] for e in ELEMENT_REGISTRY}
+
+
+@dataclass(frozen=True)
+class ElementFormats:
+    """What the importers derive from a registry of enablers: the columns (one per enabler),
+    the row models and the event classes. Made once per registry (:func:`formats`)."""
+
+    registry: Registry
+    consultation_columns: list[str]
+    review_columns: list[str]
+    consultation_row: type[Any]
+    review_row: type[Any]
+    #: each enabler's "documented" event class, by enabler name (classes made at run time:
+    #: their fields are the registry's, so they are typed Any)
+    documented: dict[str, type[Any]]
+    reviewed: type[Any]
+    retracted: type[Any]
+    not_applicable: type[Any]
+
+
+@cache
+def formats(registry: Registry = ELEMENT_REGISTRY) -> ElementFormats:
+    """The importers' columns, row models and event classes for ``registry`` (the default
+    registry gets the module's own, so nothing changes for a three-enabler programme)."""
+    if registry.is_default:
+        return ElementFormats(
+            registry,
+            CONSULTATION_COLUMNS,
+            REVIEW_COLUMNS,
+            ConsultationRow,
+            ReviewRow,
+            _ELEMENT_EVENTS,
+            CaseNoteReviewed,
+            ElementRetracted,
+            ElementNotApplicable,
+        )
+    names = list(registry.names)
+    types = catalogue(registry)
+    return ElementFormats(
+        registry,
+        [*CONSULTATION_COLUMNS[: -len(ELEMENTS)], *names],
+        [*REVIEW_COLUMNS[: -len(ELEMENTS)], *names],
+        consultation_row_model(names),
+        review_row_model(names),
+        {e.name: types[e.event_type] for e in registry},
+        types["CaseNoteReviewed"],
+        types["ElementRetracted"],
+        types["ElementNotApplicable"],
+    )
+
+
 _shown = shown  # the one quoting rule (audit.csv_rows); the name other importers import
 
 
@@ -294,11 +351,18 @@ class Importer:
         projector: Projector | None = None,
         actor: str = "sipdash import",
         today: date | None = None,
+        elements: Registry | None = None,
     ) -> None:
+        """``elements``: the programme's enablers (the columns read, the events made); by
+        default the projector's, so an importer never writes enablers its read models lack."""
         self.store = store
         self.registry = registry
         self.demo_key = demo_key
-        self.projector = projector or Projector(store)
+        self.projector = projector or Projector(store, elements or ELEMENT_REGISTRY)
+        self.elements = elements or self.projector.registry
+        if self.projector.registry != self.elements:
+            raise ValueError("the importer's enablers differ from its projector's")
+        self.formats = formats(self.elements)
         self.actor = actor
         self.today = today or date.today()
 
@@ -325,7 +389,8 @@ class Importer:
         source = identifiers.mask_digit_runs(source)
         self._check_key(source)
         self.projector.catch_up()
-        rows = _rows(data, source, CONSULTATION_COLUMNS, CONSULTATION_OPTIONAL)
+        fmt = self.formats
+        rows = _rows(data, source, fmt.consultation_columns, CONSULTATION_OPTIONAL)
         context = RowContext(
             today=self.today,
             teams=self._team_lookup(),
@@ -333,7 +398,7 @@ class Importer:
             demo_key=self.demo_key,
         )
         checked = validate_rows(
-            ConsultationRow, rows, source, context=context, guard_skip=("patient",)
+            fmt.consultation_row, rows, source, context=context, guard_skip=("patient",)
         )
         errors = checked.errors
         unknown_teams = context.unknown_teams
@@ -341,7 +406,7 @@ class Importer:
         parsed = []
         for n, row in checked.rows:
             cid = row.consultation_id
-            findings = {e: getattr(row, e) for e in ELEMENTS}
+            findings = {e: getattr(row, e) for e in fmt.registry.names}
             canonical = row.patient.canonical
             content = (
                 row.team,
@@ -386,7 +451,7 @@ class Importer:
         """For consultations already in the log: the element changes each row makes, the
         stream version of every one (what its corrections follow), and every refusal (named by
         row and column)."""
-        existing = existing_consultations(self.store, [p[1] for p in parsed])
+        existing = existing_consultations(self.store, [p[1] for p in parsed], self.elements)
         if not existing:
             return {}, {}, []
         ours = [p for p in parsed if p[1] in existing]
@@ -460,6 +525,7 @@ class Importer:
             tokens = registry.tokens_for(list(hashes.values()), conn, create=True)
         known_clinicians = set(queries_clinicians(self.store))
         in_log = set(versions)
+        fmt = self.formats
         events: list[NewEvent] = []
         origin: dict[str, int] = {}
         counts = {"late": 0, "retracted": 0, "na": 0, "unchanged": 0}
@@ -510,13 +576,13 @@ class Importer:
                         eid = event_id("consultation", cid, element, now, after)
                         origin[eid] = n
                         events.append(
-                            NewEvent(_state_event(cid, element, now, occurred), event_id=eid)
+                            NewEvent(_state_event(fmt, cid, element, now, occurred), event_id=eid)
                         )
                         counts["late" if now == YES else "na" if now == NA else "retracted"] += 1
                     continue
                 for element, value in findings.items():
                     if value == "yes":
-                        cls = _ELEMENT_EVENTS[element]
+                        cls = fmt.documented[element]
                         eid = event_id("consultation", cid, cls.type)
                         origin[eid] = n
                         events.append(
@@ -531,7 +597,7 @@ class Importer:
                         events.append(
                             NewEvent(
                                 trusted(
-                                    ElementNotApplicable,
+                                    fmt.not_applicable,
                                     consultation_id=cid,
                                     element=element,
                                     reason="",
@@ -594,9 +660,10 @@ class Importer:
         earlier rows of the file counting as reviews already made), then append all or none."""
         source = identifiers.mask_digit_runs(source)
         self.projector.catch_up()
-        rows = _rows(data, source, REVIEW_COLUMNS, REVIEW_OPTIONAL)
+        fmt = self.formats
+        rows = _rows(data, source, fmt.review_columns, REVIEW_OPTIONAL)
         context = RowContext(today=self.today, teams=self._team_lookup())
-        checked = validate_rows(ReviewRow, rows, source, context=context)
+        checked = validate_rows(fmt.review_row, rows, source, context=context)
         open_rounds: dict[tuple[str, str], list] = {}
         for r in rounds_for(self.store.engine):
             if r.closed_at is None:
@@ -610,7 +677,7 @@ class Importer:
             where = f"{source}: row {n}"
             team_id, period = valid.team, valid.period
             row = {"consultation_id": valid.consultation_id, "reviewer": valid.reviewer}
-            findings = {e: getattr(valid, e) for e in ELEMENTS}
+            findings = {e: getattr(valid, e) for e in fmt.registry.names}
             candidates = [
                 r
                 for r in open_rounds.get((team_id, period), [])
@@ -626,7 +693,7 @@ class Importer:
             is_second = valid.second_review
             key = (round_.round_id, row["consultation_id"], row["reviewer"], str(is_second))
             eid = event_id("review", *key)
-            content = tuple(findings[e] for e in ELEMENTS)
+            content = tuple(findings.values())
             if eid in seen:
                 first_row, first_content = seen[eid]
                 if first_content != content:
@@ -650,7 +717,7 @@ class Importer:
             seen[eid] = (n, content)
             origin[eid] = n
             try:
-                review = CaseNoteReviewed(
+                review = fmt.reviewed(
                     round_id=round_.round_id,
                     consultation_id=row["consultation_id"],
                     reviewer_id=row["reviewer"],
@@ -687,16 +754,16 @@ class Importer:
 _SAID = {"yes": "yes", "no": "no", "not_applicable": "na"}
 
 
-def _state_event(cid: str, element: str, now: str, occurred: date):
+def _state_event(fmt: ElementFormats, cid: str, element: str, now: str, occurred: date):
     """The event that puts ``element`` of ``cid`` into state ``now``."""
     if now == YES:
         # a class made from the registry: its fields are known at run time only
-        return _ELEMENT_EVENTS[element].model_validate(
+        return fmt.documented[element].model_validate(
             {"consultation_id": cid, "documented_on": occurred}
         )
     if now == NA:
-        return ElementNotApplicable(consultation_id=cid, element=element, reason="import")
-    return ElementRetracted(consultation_id=cid, element=element, reason="corrected by import")
+        return fmt.not_applicable(consultation_id=cid, element=element, reason="import")
+    return fmt.retracted(consultation_id=cid, element=element, reason="corrected by import")
 
 
 def _guard(rows: list[tuple[int, dict[str, str]]], source: str, skip: str = "") -> list[str]:

@@ -21,15 +21,15 @@ from sqlalchemy import Connection, inspect
 from events import EventStore, StoreError
 from events.db import lock_schema, tables_missing
 from events.elements import ELEMENTS, Registry
+from events.sql import Lock, locked_write
 from events.types import EVENT_TYPES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
-from .fold_sql import add_census, insert_rows, read_model_durability
+from .fold_sql import add_census, insert_rows
 
 NAME = "sipdash"
 _VERSION_ROW = "version"
-_PG_PROJECTION_LOCK = 0x5_1B_DA_55
 _CHUNK = 500
 
 _TEAM_FACT_TYPES = frozenset(
@@ -476,14 +476,10 @@ class Projector:
 
     @contextmanager
     def _locked(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, read_model_durability(conn, self.sqlite):
-            if self.sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                if not self.sqlite:
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_PROJECTION_LOCK})")
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                yield conn
+        """The projection's write transaction: serialised with other projectors, and its
+        commits do not wait for fsync (the read models are re-derived from the log)."""
+        with locked_write(self.engine, Lock.PROJECTION, durable=False) as conn:
+            yield conn
 
     # -- folding --
 

@@ -188,7 +188,8 @@ def first_reviews(
         f"WHERE {' AND '.join(where)} ORDER BY position"
     )
     with engine.connect() as conn:
-        rows = conn.execute(statement, params).fetchall()
+        # plain tuples: pandas probes each Row's attributes otherwise (~40% of this read)
+        rows = [tuple(r) for r in conn.execute(statement, params)]
     df = pd.DataFrame(
         rows,
         columns=[
@@ -562,23 +563,27 @@ def consultations_in(engine: Engine, team_id: str, period: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def documented_findings(engine: Engine, consultation_ids: list[str]) -> dict[str, dict[str, str]]:
-    """What the case-note read model says each note documents (yes / no / not_applicable)."""
+def documented_findings(
+    engine: Engine, consultation_ids: list[str], *, elements: Registry = REGISTRY
+) -> dict[str, dict[str, str]]:
+    """What the case-note read model says each note documents (yes / no / not_applicable),
+    one finding per enabler of ``elements`` (the read model's columns derive from it)."""
+    names = elements.names
+    columns = ", ".join([*names, *(f"na_{e}" for e in names)])
     with engine.connect() as conn:
         rows = select_in(
             conn,
-            "SELECT consultation_id, agenda_setting, goal_setting, follow_up, "
-            "na_agenda_setting, na_goal_setting, na_follow_up "
-            "FROM rm_case_notes WHERE consultation_id IN :ids",
+            f"SELECT consultation_id, {columns} FROM rm_case_notes WHERE consultation_id IN :ids",
             "ids",
             consultation_ids,
         )
+    k = len(names)
     return {
-        cid: {
+        row[0]: {
             e: ("not_applicable" if na else "yes" if v else "no")
-            for e, v, na in zip(ELEMENTS, (a, g, f), (na_a, na_g, na_f), strict=True)
+            for e, v, na in zip(names, row[1 : 1 + k], row[1 + k :], strict=True)
         }
-        for cid, a, g, f, na_a, na_g, na_f in rows
+        for row in rows
     }
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
 from events import EventStore, NewEvent, VersionConflict
+from events.elements import Registry
 from events.types import (
-    ELEMENTS,
     AuditRoundClosed,
     AuditRoundOpened,
-    CaseNoteReviewed,
+    catalogue,
 )
 
 from .projections import Projector
@@ -117,9 +118,24 @@ def reviewers_of(engine: Engine, round_id: str) -> dict[tuple[str, bool], set[st
 class AuditService:
     """Write side of the audit. Each method appends events, then folds them into the read models."""
 
-    def __init__(self, store: EventStore, projector: Projector | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        projector: Projector | None = None,
+        *,
+        elements: Registry | None = None,
+    ) -> None:
+        """``elements``: the programme's enablers (the findings a review carries); by default
+        the projector's, so a review never has findings its read models cannot hold."""
         self.store = store
-        self.projector = projector or Projector(store)
+        self.projector = projector or (
+            Projector(store, elements) if elements is not None else Projector(store)
+        )
+        self.elements = elements or self.projector.registry
+        if self.projector.registry != self.elements:
+            raise ValueError("the audit service's enablers differ from its projector's")
+        # made at run time from the registry (one finding field per enabler)
+        self._reviewed: type[Any] = catalogue(self.elements)["CaseNoteReviewed"]
 
     def _append(self, events: list[NewEvent], expected: int | None, actor: str) -> None:
         self.store.append(events, expected_version=expected, metadata={"actor": actor})
@@ -184,6 +200,12 @@ class AuditService:
         info = round_by_id(self.store.engine, round_id)
         if info is None:
             raise AuditError(f"no audit round {round_id}")
+        missing = [e for e in self.elements.names if e not in findings]
+        if missing:
+            raise AuditError(
+                f"a review needs one finding per enabler ({', '.join(self.elements.names)}); "
+                f"missing {', '.join(missing)}"
+            )
         problem = check_review(
             info,
             consultation_id,
@@ -195,12 +217,12 @@ class AuditService:
             return  # the same submission again: it is in the log already
         if problem:
             raise ReviewRefused(problem)
-        event = CaseNoteReviewed(
+        event = self._reviewed(
             round_id=round_id,
             consultation_id=consultation_id,
             reviewer_id=reviewer_id,
             second_review=second_review,
-            **{e: findings[e] for e in ELEMENTS},
+            **{e: findings[e] for e in self.elements.names},
         )
         new = NewEvent(event, event_id=event_id) if event_id else NewEvent(event)
         self._append([new], None, actor or reviewer_id)
@@ -217,7 +239,7 @@ class AuditService:
 
     def automated_findings(self, consultation_ids: list[str]) -> dict[str, dict[str, str]]:
         """What the case-note read model says each note documents (yes / no)."""
-        return documented_findings(self.store.engine, consultation_ids)
+        return documented_findings(self.store.engine, consultation_ids, elements=self.elements)
 
     def run(
         self,
@@ -255,7 +277,7 @@ class AuditService:
             findings = self.automated_findings(list(info.sampled))
             events = [
                 NewEvent(
-                    CaseNoteReviewed(
+                    self._reviewed(
                         round_id=info.round_id,
                         consultation_id=cid,
                         reviewer_id=AUTO_REVIEWER,

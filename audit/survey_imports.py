@@ -17,12 +17,16 @@ import hashlib
 import io
 from collections.abc import Callable
 from datetime import date
+from functools import cache
+from typing import Any
 
 from events import DuplicateEventConflict, EventStore, NewEvent
-from events.types import ELEMENTS, PatientSurveyReturned, TeamRegistered
+from events.elements import ELEMENTS as DEFAULT_REGISTRY
+from events.elements import Registry
+from events.types import ELEMENTS, PatientSurveyReturned, TeamRegistered, catalogue
 
 from . import identifiers, queries
-from .csv_rows import RowContext, SurveyRow, trusted, validate_rows
+from .csv_rows import RowContext, SurveyRow, survey_row_model, trusted, validate_rows
 from .imports import (
     NAMESPACE,
     ImportRefused,
@@ -68,15 +72,29 @@ def survey_event_id(team_id: str, survey_id: str) -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
-def _header_problems(data: bytes, source: str) -> list[str]:
+@cache
+def _formats(registry: Registry) -> tuple[list[str], type[Any], type[Any]]:
+    """The columns, row model and event class of a survey for a registry of enablers (the
+    default registry gets the module's own)."""
+    if registry.is_default:
+        return SURVEY_COLUMNS, SurveyRow, PatientSurveyReturned
+    names = list(registry.names)
+    return (
+        [*SURVEY_COLUMNS[: -len(ELEMENTS)], *names],
+        survey_row_model(names),
+        catalogue(registry)["PatientSurveyReturned"],
+    )
+
+
+def _header_problems(data: bytes, source: str, columns: list[str] = SURVEY_COLUMNS) -> list[str]:
     """Unknown, repeated and missing columns (surveys are anonymous: exactly the format)."""
     reader = csv.reader(io.StringIO(_decode(data, source), newline=""))
     try:
         header = [h.strip() for h in next(reader, [])]
     except csv.Error as exc:
         return [f"{source}: row 1: not readable as CSV ({exc})"]
-    allowed = SURVEY_COLUMNS + OPTIONAL_COLUMNS
-    expected = f"expected {','.join(SURVEY_COLUMNS)}[,confidence]"
+    allowed = columns + OPTIONAL_COLUMNS
+    expected = f"expected {','.join(columns)}[,confidence]"
     problems = []
     for i, column in enumerate(header, start=1):
         if column not in allowed:
@@ -92,7 +110,7 @@ def _header_problems(data: bytes, source: str) -> list[str]:
     repeated = sorted({c for c in header if header.count(c) > 1 and c in allowed})
     for column in repeated:
         problems.append(f"{source}: row 1: column {column} appears more than once; {expected}")
-    missing = [c for c in SURVEY_COLUMNS if c not in header]
+    missing = [c for c in columns if c not in header]
     if missing:
         problems.append(f"{source}: row 1: missing column(s) {', '.join(missing)}; {expected}")
     return problems
@@ -102,9 +120,18 @@ class SurveyImporter:
     """Turns a surveys CSV into ``PatientSurveyReturned`` events in one transaction (or none)."""
 
     def __init__(
-        self, store: EventStore, *, actor: str = "sipdash import", today: date | None = None
+        self,
+        store: EventStore,
+        *,
+        actor: str = "sipdash import",
+        today: date | None = None,
+        elements: Registry = DEFAULT_REGISTRY,
     ) -> None:
+        """``elements``: the programme's enablers (one answer column each); the wiring passes
+        its own (:meth:`audit.bootstrap.Wiring.survey_importer`)."""
         self.store = store
+        self.elements = elements
+        self.columns, self.row_model, self.event_class = _formats(elements)
         self.actor = actor
         self.today = today or date.today()
 
@@ -121,17 +148,17 @@ class SurveyImporter:
     ) -> ImportResult:
         """Validate every row, then append every survey at once; re-importing appends nothing."""
         source = masked_source(source)
-        problems = _header_problems(data, source)
+        problems = _header_problems(data, source, self.columns)
         if problems:
             raise ImportRefused(problems)
-        rows = _rows(data, source, SURVEY_COLUMNS, OPTIONAL_COLUMNS)
+        rows = _rows(data, source, self.columns, OPTIONAL_COLUMNS)
         context = RowContext(
             today=self.today, teams=self._team_lookup(), register_teams=register_teams
         )
         # anonymous: a row with an NHS-number-shaped cell is reported for that alone, so
         # nothing else of it is quoted back
         checked = validate_rows(
-            SurveyRow,
+            self.row_model,
             rows,
             source,
             context=context,
@@ -143,7 +170,7 @@ class SurveyImporter:
         seen: dict[tuple[str, str], tuple[int, tuple]] = {}
         parsed: list[tuple[int, PatientSurveyReturned]] = []
         for n, row in checked.rows:
-            answers = {e: getattr(row, e) for e in ELEMENTS}
+            answers = {e: getattr(row, e) for e in self.elements.names}
             content = (row.returned_on, *answers.values(), row.confidence)
             key = (row.team, row.survey_id)
             if key in seen:
@@ -157,7 +184,7 @@ class SurveyImporter:
             seen[key] = (n, content)
             # the row model accepts what the event type accepts: not validated a second time
             survey = trusted(
-                PatientSurveyReturned,
+                self.event_class,
                 survey_id=row.survey_id,
                 team_id=row.team,
                 returned_on=row.returned_on,

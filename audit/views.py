@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.types import MEASURES
+from events.elements import ELEMENTS, Registry
 
 from . import labels, queries
 from .compare import CompareWindow, compare_window, sip_starts_from_facts
@@ -96,6 +96,7 @@ def team_chart(
     as_of: datetime | None = None,
     measures: pd.DataFrame | None = None,
     settings: ProgrammeSettings | None = None,
+    elements: Registry = ELEMENTS,
 ) -> TeamChart | None:
     """The SPC chart of one team's measure, with the settings its events fixed.
 
@@ -105,7 +106,13 @@ def team_chart(
     all_rows = (
         measures
         if measures is not None
-        else audit_measures(engine, as_of=as_of, team=team_id, small_sample=settings.small_sample)
+        else audit_measures(
+            engine,
+            as_of=as_of,
+            team=team_id,
+            small_sample=settings.small_sample,
+            elements=elements,
+        )
     )
     rows = all_rows[
         (all_rows["team"] == team_id)
@@ -126,7 +133,7 @@ def team_chart(
     if result is not None:
         # one verdict: whatever chart is drawn, its icons are the p-chart's
         result = replace(result, variation=judgement.variation, assurance=judgement.assurance)
-    census = census_measures(engine, as_of=as_of, team=team_id)
+    census = census_measures(engine, as_of=as_of, team=team_id, elements=elements)
     census = census[census["measure"] == measure][["period", "proportion", "denominator"]].rename(
         columns={"proportion": "census_proportion", "denominator": "census_n"}
     )
@@ -165,13 +172,17 @@ def overview(
     *,
     as_of: datetime | None = None,
     settings: ProgrammeSettings | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
-    """One row per team × measure: latest final %, n, icons, norm, sparkline; concern first.
+    """One row per team × measure (every measure of ``elements``): latest final %, n, icons,
+    norm, sparkline; concern first.
 
     Icons and the norm come from each team's last final, non-small point (``judge_team``);
     ``counted`` is False for a team not audited recently (left out of the headline)."""
     settings = settings or load_settings_from_engine(engine, as_of=as_of)
-    measures = audit_measures(engine, as_of=as_of, small_sample=settings.small_sample)
+    measures = audit_measures(
+        engine, as_of=as_of, small_sample=settings.small_sample, elements=elements
+    )
     team_list = queries.teams(engine, as_of=as_of)
     # one query for every team's settings and one split of the measures, not one per pair
     all_settings = queries.all_limits_settings(engine, as_of=as_of)
@@ -180,20 +191,13 @@ def overview(
     by_pair = {key: grp for key, grp in shown.groupby(["team", "measure"], sort=False)}
     records = []
     for team in team_list.itertuples():
-        for measure in MEASURES:
+        for measure in elements.measures:
             rows = by_pair.get((team.team_id, measure))
             if rows is None or rows.empty:
                 continue
             rows = rows.reset_index(drop=True)
             limits = dict(all_settings.get((team.team_id, measure)) or queries._no_settings())
-            j = judge_team(
-                rows,
-                Decisions.from_settings(limits),
-                up_to=now,
-                settings=settings,
-                team_id=team.team_id,
-                measure=measure,
-            )
+            j = _judged(rows, Decisions.from_settings(limits), now, settings, team.team_id, measure)
             final = rows[~rows["provisional"]]
             last = (final if not final.empty else rows).iloc[-1]
             at = rows[rows["period"] == j.last_period]
@@ -205,7 +209,7 @@ def overview(
                     "site": team.site,
                     "service": team.service,
                     "measure": measure,
-                    "measure_label": MEASURE_LABELS[measure],
+                    "measure_label": elements.labels[measure],
                     "latest_period": shown_row["period"],
                     "latest": float(shown_row["proportion"]),
                     "n": int(shown_row["denominator"]),
@@ -236,6 +240,50 @@ def overview(
     return df.drop(columns=["_order", "_ass"]).reset_index(drop=True)
 
 
+_JUDGED: dict[tuple, Judgement] = {}
+_JUDGED_MAX = 5_000
+"""Memoised overview judgements: cleared whole when full (a few KB each)."""
+
+
+def _judged(
+    rows: pd.DataFrame,
+    decisions: Decisions,
+    up_to: str | None,
+    settings: ProgrammeSettings,
+    team_id: str,
+    measure: str,
+) -> Judgement:
+    """``judge_team`` (verdict only: the overview draws no chart) memoised on exactly what it
+    depends on: the team's whole series as read, its decisions, ``up_to`` and the settings.
+    A new event changes the series (or decisions) of the team it touches, so only that team
+    is judged again after an append; every other team's key, and so its verdict, is equal."""
+    key = (
+        team_id,
+        measure,
+        up_to,
+        decisions,
+        settings,
+        tuple(rows.columns),
+        tuple(rows.itertuples(index=False, name=None)),
+    )
+    hit = _JUDGED.get(key)
+    if hit is not None:
+        return hit
+    out = judge_team(
+        rows,
+        decisions,
+        up_to=up_to,
+        settings=settings,
+        team_id=team_id,
+        measure=measure,
+        with_frame=False,
+    )
+    if len(_JUDGED) >= _JUDGED_MAX:
+        _JUDGED.clear()
+    _JUDGED[key] = out
+    return out
+
+
 @dataclass(frozen=True)
 class Headline:
     measure: str
@@ -249,13 +297,13 @@ class Headline:
         return f"{self.norm} of {self.teams} teams have made {self.label.lower()} the norm"
 
 
-def headlines(grid: pd.DataFrame) -> list[Headline]:
+def headlines(grid: pd.DataFrame, elements: Registry = ELEMENTS) -> list[Headline]:
     """Programme headline per measure: "k of n teams have made … the norm".
 
     n counts only teams with a final, non-small point in the last 3 months; the others are
     listed as not audited recently. Provisional and small months never move it."""
     out = []
-    for measure in MEASURES:
+    for measure in elements.measures:
         rows = grid[grid["measure"] == measure] if not grid.empty else grid
         if not rows.empty and "counted" in rows:
             counted = rows[rows["counted"].astype(bool)]
@@ -265,7 +313,7 @@ def headlines(grid: pd.DataFrame) -> list[Headline]:
         out.append(
             Headline(
                 measure,
-                MEASURE_LABELS[measure],
+                elements.labels[measure],
                 int(counted["is_norm"].sum()) if not counted.empty else 0,
                 int(len(counted)),
                 stale,
@@ -300,12 +348,13 @@ def compare(
     n_source: str = "sample",
     as_of: datetime | None = None,
     target: float | None = None,
+    elements: Registry = ELEMENTS,
 ) -> Comparison:
     """Teams compared over a window (default: the latest complete quarter of final data);
     months before a team's programme start are never pooled."""
     if n_source not in N_SOURCES:
         raise ValueError(f"n_source must be one of {', '.join(N_SOURCES)}, got {n_source!r}")
-    sample = audit_measures(engine, as_of=as_of)
+    sample = audit_measures(engine, as_of=as_of, elements=elements)
     sample = sample[sample["measure"] == measure]
     facts = queries.team_facts(engine, types=("MilestoneLogged",), as_of=as_of)
     window = compare_window(
@@ -317,7 +366,7 @@ def compare(
         period_to=period_to,
     )
     if n_source == "census":
-        m = census_measures(engine, as_of=as_of)
+        m = census_measures(engine, as_of=as_of, elements=elements)
         m = m[m["measure"] == measure]
     else:
         m = sample[~sample["provisional"]] if "provisional" in sample else sample
@@ -394,21 +443,37 @@ def agreement(
     as_of: datetime | None = None,
     window: int | None = 12,
 ) -> dict:
-    """% agreement and Cohen's kappa of second reviews, withheld below the programme's kappa
-    minimum of paired findings (note × enabler; ``kappa_minimum_pairs``, 20 by default)."""
+    """% agreement and Cohen's kappa of second reviews, pooled and per enabler.
+
+    The design's rule is about *notes*: kappa needs at least the programme's kappa minimum of
+    paired notes (``kappa_minimum_pairs``, 20 by default) and is reported per enabler. Counting
+    note x enabler findings instead would let 7 doubly reviewed notes pass as 21 "pairs". So
+    every figure is withheld while fewer notes than the minimum were reviewed twice: pooled
+    (``n`` findings from ``notes`` notes) and for each enabler in ``by_enabler`` (one finding
+    per note, notes where either reviewer said "not applicable" left out).
+    """
     pairs = queries.review_pairs(engine, team_id=team_id, as_of=as_of)
     if window and not pairs.empty:
         periods = sorted(pairs["period"].unique())[-window:]
         pairs = pairs[pairs["period"].isin(periods)]
     # the kappa minimum is a programme decision (SpcSettingsChanged), 20 by default
     minimum = load_settings_from_engine(engine, as_of=as_of).kappa_minimum_pairs
-    result = cohens_kappa(
-        list(zip(pairs["first"], pairs["second"], strict=True)), min_pairs=minimum
-    )
-    enough = result.n >= minimum
-    return {
-        "n": result.n,
-        "percent_agreement": result.percent_agreement if enough else None,
-        "kappa": result.kappa if enough else None,
-        "notes": int(pairs["consultation_id"].nunique()) if not pairs.empty else 0,
+
+    def _figures(frame: pd.DataFrame) -> dict:
+        notes = int(frame["consultation_id"].nunique()) if not frame.empty else 0
+        result = cohens_kappa(list(zip(frame["first"], frame["second"], strict=True)), min_pairs=0)
+        enough = notes >= minimum and notes > 0
+        return {
+            "n": result.n,
+            "notes": notes,
+            "percent_agreement": result.percent_agreement if enough else None,
+            "kappa": result.kappa if enough else None,
+        }
+
+    out = _figures(pairs)
+    out["minimum_notes"] = minimum
+    out["by_enabler"] = {
+        element: _figures(pairs[pairs["element"] == element])
+        for element in dict.fromkeys([*ELEMENTS.names, *pairs["element"]])
     }
+    return out

@@ -334,7 +334,9 @@ def cmd_audit_headline(args: argparse.Namespace) -> int:
 
     store, projector = open_store(args.db)
     projector.catch_up()
-    curve = culture_curve(store.engine, as_of=parse_as_of(args.as_of))
+    curve = culture_curve(
+        store.engine, as_of=parse_as_of(args.as_of), elements=projector.registry
+    )
     if args.format == "json":
         sys.stdout.write(json.dumps(curve_records(curve), indent=2) + "\n")
     elif args.format == "csv":
@@ -540,9 +542,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with progress_bar(None, f"importing {name}", not args.quiet) as update:
             if args.kind == "surveys":
-                from audit.survey_imports import SurveyImporter
-
-                result = SurveyImporter(wiring.store).import_surveys(
+                result = wiring.survey_importer().import_surveys(
                     data, source=name, register_teams=args.register_teams, progress=update
                 )
             elif args.kind == "consultations":

@@ -292,15 +292,29 @@ def last_review(snap: Snapshot, as_of: datetime | None = None):
     return _last_review(snap.url, _at(snap, as_of), as_of)
 
 
+@st.cache_data(**_CACHE)
+def _review_change(
+    url: str, since_head: int, head: int, since: datetime, as_of: datetime | None
+) -> tuple[pd.DataFrame, pd.Series]:
+    from audit.changes import directions, state_changes
+
+    before, after = _overview(url, since_head, since), _overview(url, head, as_of)
+    return state_changes(before, after), directions(before, after)
+
+
 def review_change(
     snap: Snapshot, since: datetime, as_of: datetime | None = None
 ) -> tuple[pd.DataFrame, pd.Series]:
     """What changed between ``since`` and ``as_of`` (both as-of views): the changed states,
-    and each current grid row's direction ("better", "worse", "same", "new")."""
-    from audit.changes import directions, state_changes
+    and each current grid row's direction ("better", "worse", "same", "new"). Cached on the
+    head as it stood at each side (as every as-of read), so a new event recomputes it."""
+    return _review_change(snap.url, _at(snap, since), _at(snap, as_of), since, as_of)
 
-    before, after = overview(snap, since), overview(snap, as_of)
-    return state_changes(before, after), directions(before, after)
+
+def read_position(snap: Snapshot, as_of: datetime | None = None) -> int:
+    """The log position a read as of ``as_of`` shows (the current head when None): the key a
+    page caches something derived from that read under."""
+    return _at(snap, as_of)
 
 
 N_SOURCES = views.N_SOURCES

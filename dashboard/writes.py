@@ -270,9 +270,7 @@ def run_import(
         raise ValueError(f"unknown import kind {kind!r}")
     try:
         if kind == "surveys":
-            from audit.survey_imports import SurveyImporter
-
-            result = SurveyImporter(wiring.store, actor=actor).import_surveys(
+            result = wiring.survey_importer(actor=actor).import_surveys(
                 content, source=source, register_teams=register_teams, progress=progress
             )
         elif kind == "consultations":

@@ -147,7 +147,7 @@ def take_lock(conn: Connection, lock: Lock) -> None:
 
 
 @contextmanager
-def locked_write(engine: Engine, lock: Lock) -> Iterator[Connection]:
+def locked_write(engine: Engine, lock: Lock, *, durable: bool = True) -> Iterator[Connection]:
     """One write transaction that holds ``lock`` from its first statement to its commit.
 
     SQLite: ``BEGIN IMMEDIATE`` (``events.db.make_engine`` lets us choose the BEGIN), so the
@@ -155,13 +155,29 @@ def locked_write(engine: Engine, lock: Lock) -> Iterator[Connection]:
     transaction begun DEFERRED would fail on its stale snapshot when another writer got in
     first. PostgreSQL: ``pg_advisory_xact_lock(lock)``, so writers of the same kind queue in
     order while readers and other kinds of writer proceed. Commits on a normal exit, rolls
-    back (releasing the lock) on an exception."""
+    back (releasing the lock) on an exception.
+
+    ``durable=False`` is for writes derived from the log (the projector's read models): the
+    commit does not wait for fsync (SQLite: ``synchronous=NORMAL`` in WAL mode for this
+    transaction, FULL again before the connection goes back to the pool and can carry an
+    append; PostgreSQL: ``SET LOCAL synchronous_commit = off``). A power cut can lose the last
+    few such commits, never half of one, and they are re-derived from the log."""
     with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
+        sqlite = engine.dialect.name == "sqlite"
+        raw = driver_connection(conn) if sqlite and not durable else None
+        if sqlite:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            take_lock(conn, lock)
-            yield conn
+        if raw is not None:  # outside any transaction: SQLite refuses it inside one
+            raw.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with conn.begin():
+                take_lock(conn, lock)
+                if not durable and not sqlite:
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                yield conn
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA synchronous=FULL")
 
 
 # --- raw DBAPI for the measured hot paths only -----------------------------------------------

@@ -642,8 +642,12 @@ class EventStore:
         else:
             row = conn.execute(
                 sql(
+                    # recorded_at never decreases along position, so the last by
+                    # (recorded_at, position) is the last by position, and it is found on
+                    # ix_events_recorded_at (ORDER BY position alone scanned the whole log
+                    # backwards when the cutoff is older than every event: 1.4 s at 1M)
                     "SELECT position, hash, recorded_at FROM events WHERE recorded_at <= :as_of "
-                    "ORDER BY position DESC LIMIT 1"
+                    "ORDER BY recorded_at DESC, position DESC LIMIT 1"
                 ),
                 {"as_of": as_of},
             ).first()

@@ -13,11 +13,11 @@ from audit.labels import EARLIEST_DATE
 from audit.training_imports import TrainingImporter
 from dashboard import data
 from dashboard.app_pages import _shared as ui
-from events import StoreError, resolve_url
+from events import StoreError
 
 
 def _clinicians(team_id: str) -> dict[str, str]:
-    rows = queries.team_clinicians(data._engine(resolve_url()), team_id)
+    rows = queries.team_clinicians(data._engine(data.current_url()), team_id)
     return {
         cid: f"{cid}" + (f" ({name})" if name else "") + (f", trained {on}" if on else "")
         for cid, name, on in rows
@@ -53,9 +53,9 @@ def render(team_id: str, team_name: str, actor: str) -> None:
             if on is None:
                 st.error("Choose the date.", icon=":material/error:")
                 return
-            store, projector = data._open(resolve_url())
+            w = data.wiring()  # the one composition root: URL and key as the CLI reads them
             try:
-                TrainingImporter(store, projector=projector, actor=actor).record(
+                TrainingImporter(w.store, projector=w.projector, actor=actor).record(
                     clinician, team_id, programme, on
                 )
             except ImportRefused as exc:

@@ -66,13 +66,24 @@ if not grid.empty:
             items = sorted({f"{r.team} {getattr(r, col)}" for r in frame.itertuples()})
             st.caption(f"{what}: {'; '.join(items)}.")
 
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _curve_chart(url: str, position: int, as_of: datetime | None, _curve, _starts, _waves):
+    """The culture-shift chart, built once per read it draws (the url and the log position
+    the curve was read at, as every cached read): building its 9 panels costs ~0.1 s a run.
+    Streamlit only reads the chart (``to_dict`` works on a copy), so one object is shared."""
+    return charts.culture_curve_chart(_curve, _starts, _waves, panel_width=300, columns=2)
+
+
 st.subheader("Culture shift over time")
 curve, starts, waves = data.culture_curve(snap, ctx.as_of)
 if curve.empty:
     st.caption("No audited months yet.")
 else:
     st.altair_chart(
-        charts.culture_curve_chart(curve, starts, waves, panel_width=300, columns=2),
+        _curve_chart(
+            snap.url, data.read_position(snap, ctx.as_of), ctx.as_of, curve, starts, waves
+        ),
         width="content",
     )
     st.caption(

@@ -140,13 +140,35 @@ if gap:
 notes_lines += jt.flags_text(j, tc.settings.small_sample)
 st.caption("  \n".join(notes_lines), help="Generated from the partitions the chart is drawn with.")
 
-points = data.window(data.spc_frame(tc), ctx.period_from, ctx.period_to)
-chart = charts.spc_chart(
-    points,
-    target=tc.target,
-    milestones=data.milestones(snap, team_id, ctx.as_of),
-    baseline_end=tc.baseline_end,
-    recalculate_at=tc.recalculate_at,
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _spc_chart(key: tuple, _tc: data.TeamChart, _milestones):
+    """The case-notes chart, built once per read it draws: ``key`` is the url, the log position
+    the chart's reads show, team, enabler, chart type, as-of and period window (everything
+    the chart is made of). Streamlit only reads the chart, so one object is shared."""
+    points = data.window(data.spc_frame(_tc), key[-2], key[-1])
+    return charts.spc_chart(
+        points,
+        target=_tc.target,
+        milestones=_milestones,
+        baseline_end=_tc.baseline_end,
+        recalculate_at=_tc.recalculate_at,
+    )
+
+
+chart = _spc_chart(
+    (
+        snap.url,
+        data.read_position(snap, ctx.as_of),
+        team_id,
+        measure,
+        chart_type,
+        ctx.as_of,
+        ctx.period_from,
+        ctx.period_to,
+    ),
+    tc,
+    data.milestones(snap, team_id, ctx.as_of),
 )
 st.altair_chart(chart, width="stretch")
 reach_data.coverage_strip(snap, team_id, ctx.as_of, ctx.period_from, ctx.period_to)

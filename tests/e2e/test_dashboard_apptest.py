@@ -386,3 +386,36 @@ def test_empty_database_says_how_to_start(monkeypatch, tmp_path):
     assert any("sipdash seed" in i.value for i in at.info)
     for page in ("team", "compare", "events"):
         _open(at, page)
+
+
+def test_a_new_sip_start_shows_at_once_on_the_cached_culture_shift_chart(
+    monkeypatch, seeded_db_copy: Path
+):
+    url = f"sqlite:///{seeded_db_copy}"
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
+    at = _app()
+    index = next(
+        i for i in range(len(at.get("vega_lite_chart"))) if _chart_rows(at, "teams_total", i)
+    )
+    starts = {(r["team"], str(r["on"])) for r in _chart_rows(at, "on", index)}
+    at.run()  # the same head: the chart object is reused and draws the same
+    assert {(r["team"], str(r["on"])) for r in _chart_rows(at, "on", index)} == starts
+    store = EventStore(url)
+    try:
+        team_id = next(iter(store.read_all(types=["TeamRegistered"]))).payload["team_id"]
+        first = min(on for _, on in starts)[:7] if starts else "2024-01"
+        earlier = date(int(first[:4]) - 1, int(first[5:7]), 1)  # a year before any start
+        store.append(
+            [
+                NewEvent(
+                    MilestoneLogged(team_id=team_id, on=earlier, kind="sip_start", title="Start")
+                )
+            ]
+        )
+    finally:
+        store.dispose()
+    at.run()
+    assert not at.exception
+    after = {(r["team"], str(r["on"])) for r in _chart_rows(at, "on", index)}
+    assert after != starts
+    assert any(on.startswith(earlier.isoformat()) for _, on in after)

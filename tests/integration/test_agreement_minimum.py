@@ -1,5 +1,7 @@
 """Inter-rater agreement follows the programme's kappa minimum (``SpcSettingsChanged``), not a
-constant: a lower minimum shows kappa from fewer paired findings, a higher one withholds it."""
+constant, and counts paired *notes* (DESIGN: "Kappa needs >= 20 paired notes and is reported per
+enabler"): a minimum at or below the notes reviewed twice shows kappa, pooled and per enabler;
+one above withholds every figure, however many note x enabler findings there are."""
 
 from __future__ import annotations
 
@@ -44,20 +46,36 @@ def _minimum(store: EventStore, pairs: int) -> None:
     )
 
 
-def test_twelve_paired_findings_show_no_kappa_under_the_default_minimum_of_twenty(store) -> None:
+def test_four_notes_reviewed_twice_show_no_kappa_under_the_default_minimum_of_twenty(store) -> None:
     result = views.agreement(store.engine, team_id="msk1")
-    assert result["n"] == 12
+    assert (result["n"], result["notes"]) == (12, 4)
+    assert (result["kappa"], result["percent_agreement"]) == (None, None)
+    assert all(e["kappa"] is None for e in result["by_enabler"].values())
+
+
+def test_twelve_findings_from_four_notes_do_not_meet_a_minimum_of_ten_paired_notes(store) -> None:
+    _minimum(store, 10)
+    result = views.agreement(store.engine, team_id="msk1")
+    assert result["n"] == 12  # 12 note x enabler findings, but only 4 notes
     assert (result["kappa"], result["percent_agreement"]) == (None, None)
 
 
-def test_a_programme_minimum_of_ten_shows_kappa_from_twelve_paired_findings(store) -> None:
-    _minimum(store, 10)
+def test_a_programme_minimum_of_four_notes_shows_kappa_pooled_and_per_enabler(store) -> None:
+    _minimum(store, 4)
     result = views.agreement(store.engine, team_id="msk1")
-    assert result["n"] == 12
     assert result["kappa"] == pytest.approx(1.0)
     assert result["percent_agreement"] == pytest.approx(100.0)
+    assert list(result["by_enabler"]) == ["agenda_setting", "goal_setting", "follow_up"]
+    for figures in result["by_enabler"].values():
+        assert (figures["n"], figures["notes"]) == (4, 4)
+        assert figures["percent_agreement"] == pytest.approx(100.0)
+        # every first and second finding of an enabler is the same answer: chance agreement is
+        # 1, so kappa is undefined (None), not 1.0
+        assert figures["kappa"] is None
 
 
-def test_a_programme_minimum_above_the_pairs_withholds_kappa(store) -> None:
-    _minimum(store, 13)
-    assert views.agreement(store.engine, team_id="msk1")["kappa"] is None
+def test_a_programme_minimum_above_the_notes_withholds_kappa(store) -> None:
+    _minimum(store, 5)
+    result = views.agreement(store.engine, team_id="msk1")
+    assert result["kappa"] is None
+    assert all(e["percent_agreement"] is None for e in result["by_enabler"].values())

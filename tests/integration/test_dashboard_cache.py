@@ -59,3 +59,120 @@ def test_an_as_of_view_is_not_recomputed_after_a_later_event(tmp_path, monkeypat
     assert calls == [as_of, None, None]
     assert (after["target"] == 0.99).all() and not (now["target"] == 0.99).all()
     store.dispose()
+
+
+def _seeded(tmp_path, teams: int = 3) -> tuple[str, EventStore]:
+    url = f"sqlite:///{tmp_path / 'memo.db'}"
+    store = EventStore(url)
+    Projector(store).ensure_schema()
+    seed.run_seed(store, scenario="large", seed=7, teams=teams, months=14, consultations=600)
+    Projector(store).catch_up()
+    return url, store
+
+
+def test_after_an_event_for_one_team_the_overview_judges_only_that_team_again(tmp_path) -> None:
+    url, store = _seeded(tmp_path)
+    views._JUDGED.clear()
+    before = views.overview(store.engine)
+    assert len(views._JUDGED) == len(before)  # one judgement per team × measure
+    views.overview(store.engine)
+    assert len(views._JUDGED) == len(before)  # nothing new to judge: every one reused
+    team = str(before["team_id"].iloc[0])
+    store.append(
+        [
+            NewEvent(
+                TargetSet(team_id=team, measure=m, target=0.99, from_period="2000-01", reason="x")
+            )
+            for m in MEASURES
+        ]
+    )
+    Projector(store).catch_up()
+    views.overview(store.engine)
+    touched = int((before["team_id"] == team).sum())
+    assert len(views._JUDGED) == len(before) + touched  # only the touched team judged again
+    store.dispose()
+
+
+def test_the_memoised_overview_equals_a_fresh_one_after_a_new_event(tmp_path) -> None:
+    """Nothing stale: the memo's overview after an append is the overview computed with an
+    empty memo (the new target shows at once for the touched team, and only there)."""
+    url, store = _seeded(tmp_path)
+    views._JUDGED.clear()
+    before = views.overview(store.engine)
+    team = str(before["team_id"].iloc[0])
+    store.append(
+        [
+            NewEvent(
+                TargetSet(team_id=team, measure=m, target=0.99, from_period="2000-01", reason="x")
+            )
+            for m in MEASURES
+        ]
+    )
+    Projector(store).catch_up()
+    memoised = views.overview(store.engine)
+    views._JUDGED.clear()
+    fresh = views.overview(store.engine)
+    pd.testing.assert_frame_equal(memoised, fresh)
+    assert (memoised.loc[memoised["team_id"] == team, "target"] == 0.99).all()
+    assert not (memoised.loc[memoised["team_id"] != team, "target"] == 0.99).any()
+    store.dispose()
+
+
+def test_a_changed_table_gets_new_download_bytes_and_an_equal_one_the_cached_bytes() -> None:
+    from dashboard.app_pages import _shared
+
+    df = pd.DataFrame({"period": ["2024-01", "2024-02"], "n": [3, 4], "spark": [[0.1], [0.2]]})
+    same = df.copy()
+    changed = df.assign(n=[3, 5])
+    assert _shared.content_digest(df) == _shared.content_digest(same)
+    assert _shared.content_digest(df) != _shared.content_digest(changed)
+    assert _shared.content_digest(df) != _shared.content_digest(df.rename(columns={"n": "N"}))
+    assert _shared._csv_bytes(_shared.content_digest(changed), changed) != _shared._csv_bytes(
+        _shared.content_digest(df), df
+    )
+    assert b"5" in _shared._csv_bytes(_shared.content_digest(changed), changed)
+
+
+def test_the_review_comparison_is_cached_per_head_and_a_new_event_shows_at_once(
+    tmp_path, monkeypatch
+) -> None:
+    from audit import changes
+
+    url, store = _seeded(tmp_path, teams=2)
+    time.sleep(0.01)
+    since = datetime.now(UTC)
+    time.sleep(0.01)
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
+    from dashboard import data
+
+    data._review_change.clear()
+    calls: list[int] = []
+    real = changes.state_changes
+
+    def counted(before, after):
+        calls.append(1)
+        return real(before, after)
+
+    monkeypatch.setattr(changes, "state_changes", counted)
+    snap = data.refresh()
+    first, _ = data.review_change(snap, since)
+    again, _ = data.review_change(snap, since)
+    assert len(calls) == 1  # the page asks twice a run: computed once
+    pd.testing.assert_frame_equal(first, again)
+    assert first.empty  # nothing changed since a moment after the last event
+
+    teams = [e.payload["team_id"] for e in store.read_all(types=["TeamRegistered"])]
+    store.append(
+        [
+            NewEvent(
+                TargetSet(team_id=t, measure=m, target=0.99, from_period="2000-01", reason="x")
+            )
+            for t in teams
+            for m in MEASURES
+        ]
+    )
+    later = data.refresh()
+    after, _ = data.review_change(later, since)
+    assert len(calls) == 2  # a new head: compared again, never the cached answer
+    assert not after.empty
+    store.dispose()

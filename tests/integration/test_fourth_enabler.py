@@ -108,3 +108,172 @@ def test_the_default_registry_re_lays_out_read_models_built_for_four_enablers(
     assert {*census["measure"]} == {*ELEMENTS.measures}
     three = audit_measures(engine)
     assert set(three["measure"]) == {*ELEMENTS.measures}
+
+
+# --- importing and reviewing the fourth enabler (the wiring's registry, not the default) ---
+
+HEADER4 = (
+    "consultation_id,team,clinician,patient,occurred_on,contact,"
+    "agenda_setting,goal_setting,follow_up,shared_decision"
+)
+CONSULTATIONS4 = f"""{HEADER4}
+c-1,msk1,K01,943 476 5919,2024-03-04,face_to_face,yes,yes,yes,yes
+c-2,msk1,K01,943 476 5919,2024-03-05,video,yes,yes,yes,no
+c-3,msk1,K02,943 476 5919,2024-03-06,telephone,yes,no,yes,yes
+c-4,msk1,K02,943 476 5919,2024-03-07,telephone,no,no,na,na
+""".encode()
+
+
+@pytest.fixture
+def empty(db_url: str) -> Iterator[Wiring]:
+    wired = bootstrap(db_url, KEY, registry=FOUR)
+    yield wired
+    wired.store.dispose()
+
+
+def _row(df, measure: str) -> tuple[int, int]:
+    return _sum(df, measure, "numerator"), _sum(df, measure, "denominator")
+
+
+def test_the_wirings_importer_and_services_take_its_registry(empty: Wiring) -> None:
+    assert empty.importer().elements is FOUR
+    assert empty.audit_service().elements is FOUR
+    assert empty.survey_importer().elements is FOUR
+    # a service or importer made over the wired projector derives the registry from it
+    from audit.imports import Importer
+    from audit.service import AuditService
+
+    assert AuditService(empty.store, empty.projector).elements is FOUR
+    assert Importer(empty.store, empty.registry, projector=empty.projector).elements is FOUR
+
+
+def test_a_consultations_csv_with_the_fourth_enablers_column_is_imported_and_counted(
+    empty: Wiring,
+) -> None:
+    result = empty.importer().import_consultations(CONSULTATIONS4, register_teams=True)
+    assert result.ok and result.rows == 4
+    empty.projector.catch_up()
+    census = census_measures(empty.store.engine, elements=FOUR)
+    assert _row(census, "shared_decision") == (2, 3)  # c-4 is not applicable
+    assert _row(census, "goal_setting") == (2, 4)
+    # every enabler (four of them) documented: only c-1; c-4 leaves the bundle (na)
+    assert _row(census, ALL) == (1, 3)
+    types = [e.type for e in empty.store.read_all(types=["DecisionShared"])]
+    assert len(types) == 2
+
+
+def test_a_consultations_csv_without_the_fourth_enablers_column_is_refused(
+    empty: Wiring,
+) -> None:
+    from audit.imports import ImportRefused
+
+    three = b"\n".join(line.rsplit(b",", 1)[0] for line in CONSULTATIONS4.strip().split(b"\n"))
+    with pytest.raises(ImportRefused) as refused:
+        empty.importer().import_consultations(three + b"\n", register_teams=True)
+    assert "shared_decision" in str(refused.value)
+    assert empty.store.head().position == 0
+
+
+def test_a_review_with_four_findings_is_recorded_and_counted(empty: Wiring) -> None:
+    empty.importer().import_consultations(CONSULTATIONS4, register_teams=True)
+    service = empty.audit_service()
+    info = service.open_round("msk1", "2024-03", census=True)
+    assert sorted(info.sampled) == ["c-1", "c-2", "c-3", "c-4"]
+    yes4 = dict.fromkeys(FOUR.names, "yes")
+    service.record_review(info.round_id, "c-1", "rev-a", yes4)
+    service.record_review(info.round_id, "c-2", "rev-a", {**yes4, "shared_decision": "no"})
+    service.record_review(
+        info.round_id, "c-3", "rev-a", {**yes4, "shared_decision": "not_applicable"}
+    )
+    audit = audit_measures(empty.store.engine, elements=FOUR)
+    assert _row(audit, "shared_decision") == (1, 2)
+    assert _row(audit, "agenda_setting") == (3, 3)
+    assert _row(audit, ALL) == (1, 2)  # c-2 fails on the fourth enabler alone
+    reviews = first_reviews(empty.store.engine, elements=FOUR)
+    assert set(reviews["shared_decision"]) == {"yes", "no", "not_applicable"}
+
+    # a review that leaves out the fourth enabler is refused, naming it
+    from audit.service import AuditError
+
+    with pytest.raises(AuditError, match="shared_decision"):
+        service.record_review(info.round_id, "c-4", "rev-a", dict.fromkeys(ELEMENTS.names, "no"))
+
+
+def test_the_automated_round_and_a_reviews_csv_carry_the_fourth_enabler(empty: Wiring) -> None:
+    empty.importer().import_consultations(CONSULTATIONS4, register_teams=True)
+    service = empty.audit_service()
+    [outcome] = service.run("2024-03", census=True)
+    assert outcome.status == "opened"
+    audit = audit_measures(empty.store.engine, elements=FOUR)
+    assert _row(audit, "shared_decision") == (2, 3)  # what the import said, na left out
+
+    info = service.open_round("msk1", "2024-03", census=True)
+    reviews = (
+        b"team,period,consultation_id,reviewer,agenda_setting,goal_setting,follow_up,"
+        b"shared_decision\n"
+        b"msk1,2024-03,c-1,rev-b,yes,yes,yes,no\n"
+    )
+    result = empty.importer().import_reviews(reviews)
+    assert result.appended == 1
+    empty.projector.catch_up()
+    [event] = [
+        e
+        for e in empty.store.read_all(types=["CaseNoteReviewed"])
+        if e.payload["reviewer_id"] == "rev-b"
+    ]
+    assert event.payload["shared_decision"] == "no" and info.round_id == event.payload["round_id"]
+
+
+def test_a_survey_csv_with_the_fourth_enablers_column_is_imported(empty: Wiring) -> None:
+    surveys = (
+        b"survey_id,team,returned_on,agenda_setting,goal_setting,follow_up,shared_decision\n"
+        b"s-1,msk1,2024-03-04,yes,no,yes,not_sure\n"
+    )
+    result = empty.survey_importer().import_surveys(surveys, register_teams=True)
+    assert result.appended == 2  # the team and the survey
+    [event] = empty.store.read_all(types=["PatientSurveyReturned"])
+    assert event.payload["shared_decision"] == "not_sure"
+
+
+def test_the_overview_headlines_curve_chart_and_compare_list_the_fourth_measure(
+    wiring: Wiring,
+) -> None:
+    from audit import views
+    from audit.curve import culture_curve
+
+    engine = wiring.store.engine
+    grid = views.overview(engine, elements=FOUR)
+    assert {*grid["measure"]} == {*FOUR.measures}
+    assert "Shared decision" in set(grid["measure_label"])
+    heads = views.headlines(grid, elements=FOUR)
+    assert [h.measure for h in heads] == list(FOUR.measures)
+    assert heads[-1].label == "All 4" and heads[3].label == "Shared decision"
+    curve = culture_curve(engine, elements=FOUR)
+    assert {*curve["measure"]} == {*FOUR.measures}
+    team = str(grid["team_id"].iloc[0])
+    chart = views.team_chart(engine, team, "shared_decision", elements=FOUR)
+    assert chart is not None and len(chart.table) > 0
+    comparison = views.compare(engine, "shared_decision", elements=FOUR)
+    assert len(comparison.teams) > 0
+
+
+def test_a_re_import_and_a_correction_of_the_fourth_enabler_compare_all_four(
+    empty: Wiring,
+) -> None:
+    from audit.imports import ImportRefused
+
+    importer = empty.importer()
+    importer.import_consultations(CONSULTATIONS4, register_teams=True)
+    again = importer.import_consultations(CONSULTATIONS4)
+    assert again.appended == 0
+    # c-2's fourth enabler documented late (no -> yes): appended without --corrections
+    late = CONSULTATIONS4.replace(b"video,yes,yes,yes,no", b"video,yes,yes,yes,yes")
+    assert importer.import_consultations(late).late_documentation == 1
+    # c-1's fourth enabler taken back (yes -> no): a correction, refused unless asked for
+    back = late.replace(b"face_to_face,yes,yes,yes,yes", b"face_to_face,yes,yes,yes,no")
+    with pytest.raises(ImportRefused, match="column shared_decision"):
+        importer.import_consultations(back)
+    assert importer.import_consultations(back, corrections=True).retracted == 1
+    empty.projector.catch_up()
+    census = census_measures(empty.store.engine, elements=FOUR)
+    assert _row(census, "shared_decision") == (2, 3)  # c-2 and c-3 now, c-1 no more

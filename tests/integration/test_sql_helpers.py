@@ -256,11 +256,7 @@ def test_a_round_is_found_by_its_id_alone(db_url: str) -> None:
 
 
 #: Files that still build SQL for one driver by hand, and who removes them from this list.
-_NOT_YET_ONE_WAY = {
-    # its placeholder comes from events.sql.mark; its own locked write (Projector._locked,
-    # which projperf extends) is still to become events.sql.locked_write(Lock.PROJECTION)
-    "audit/projections.py",
-}
+_NOT_YET_ONE_WAY: set[str] = set()  # every module of events/ and audit/ now speaks SQL one way
 
 
 def test_events_and_audit_speak_sql_one_way() -> None:

@@ -154,6 +154,29 @@ def test_as_of_reads_a_prefix_of_the_log(store: EventStore) -> None:
     assert store.head(as_of=cutoff).position == 5
 
 
+def test_the_head_as_of_a_cutoff_is_the_last_position_then_ties_and_all_included(
+    store: EventStore,
+) -> None:
+    """The as-of head is found on the recorded_at index (ordered by recorded_at, then
+    position): events sharing a recorded_at are all known at it, the last of them is the head,
+    and a cutoff before every event is the empty log's head."""
+    t0 = datetime(2023, 1, 1, tzinfo=UTC)
+    days = [0, 1, 1, 1, 2, 3, 3]
+    store.append_many(
+        [
+            NewEvent(consultation(f"c{i}"), recorded_at=t0 + timedelta(days=d))
+            for i, d in enumerate(days)
+        ],
+        history=True,
+    )
+    assert store.head(as_of=t0 + timedelta(days=1)).position == 4
+    assert store.head(as_of=t0 + timedelta(days=1, hours=12)).position == 4
+    assert store.head(as_of=t0 + timedelta(days=3)).position == 7
+    assert store.head(as_of=t0 + timedelta(days=9)) == store.head()
+    empty = store.head(as_of=t0 - timedelta(seconds=1))
+    assert (empty.position, empty.recorded_at) == (0, None)
+
+
 def test_a_bad_field_is_refused_with_its_name_before_anything_is_written(
     store: EventStore,
 ) -> None:
