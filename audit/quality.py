@@ -27,6 +27,7 @@ QUALITY_COLUMNS = [
     "small_months",
     "provisional_months",
     "pairs",
+    "paired_notes",
     "percent_agreement",
     "kappa",
 ]
@@ -54,6 +55,7 @@ def audit_quality(
                 "small_months": int(mine["small"].sum()) if not mine.empty else 0,
                 "provisional_months": int((open_months["team_id"] == team.team_id).sum()),
                 "pairs": int(agreement["n"]),
+                "paired_notes": int(agreement["notes"]),
                 "percent_agreement": agreement["percent_agreement"],
                 "kappa": agreement["kappa"],
             }

@@ -36,6 +36,8 @@ from dashboard.presentation import (  # noqa: F401
     FINDING_BADGES,
     SMALL_SAMPLE_BADGE,
     VARIATION_BADGES,
+    agreement_by_enabler_text,
+    agreement_text,
     changes_table,
     filter_grid,
     grid_table,

@@ -48,7 +48,7 @@ from audit.settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_fr
 from events import EventStore
 from events.store import format_ts
 
-from . import charts
+from . import charts, presentation
 from .fastdata import fast_data
 from .pack_sections import PackSection, collect_sections
 
@@ -423,13 +423,9 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
 
 
 def _agreement_text(a: dict, who: str = "Second reviews") -> str:
-    if a["kappa"] is None and a["percent_agreement"] is None:
-        return f"{who}: {a['n']} paired findings, fewer than 20, so agreement is not reported."
-    kappa = "not defined" if a["kappa"] is None else f"{a['kappa']:.2f}"
-    return (
-        f"{who}: agreement {a['percent_agreement']:.0f}%, Cohen's kappa {kappa} "
-        f"(n = {a['n']} paired findings, last 12 audited months)."
-    )
+    text = presentation.agreement_text(a, who)
+    per_enabler = presentation.agreement_by_enabler_text(a)
+    return f"{text} {per_enabler}" if per_enabler else text
 
 
 # ------------------------------------------------------------------------------ the words
@@ -459,9 +455,9 @@ def quality_table(q: pd.DataFrame) -> pd.DataFrame:
             "Fewest notes": q["smallest_n"].map(lambda v: "" if pd.isna(v) else f"{int(v)}"),
             "Small months (n < 10)": q["small_months"],
             "Provisional months (round open)": q["provisional_months"],
-            "Second-review pairs": q["pairs"],
+            "Notes reviewed twice": q["paired_notes"],
             "Agreement": q["percent_agreement"].map(
-                lambda v: "too few pairs" if v is None or pd.isna(v) else f"{v:.0f}%"
+                lambda v: "too few notes" if v is None or pd.isna(v) else f"{v:.0f}%"
             ),
             "Kappa": q["kappa"].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.2f}"),
         }

@@ -245,3 +245,33 @@ def measure_label(measure: str) -> str:
 
 def measures() -> list[str]:
     return list(MEASURES)
+
+
+def agreement_text(agree: dict, who: str, window: str = "last 12 audited months") -> str:
+    """One sentence on inter-rater agreement (``views.agreement``): pooled % agreement and
+    kappa, with the paired NOTES behind them; below the programme's minimum, why not."""
+    notes, minimum = agree["notes"], agree.get("minimum_notes", 20)
+    if agree["percent_agreement"] is None:
+        return (
+            f"{who}: agreement not reported — {notes} notes reviewed twice, at least "
+            f"{minimum} are needed ({window})."
+        )
+    kappa = "not defined" if agree["kappa"] is None else f"{agree['kappa']:.2f}"
+    return (
+        f"{who}: {agree['percent_agreement']:.0f}% agreement, Cohen's kappa {kappa} "
+        f"({notes} notes reviewed twice, {agree['n']} paired findings; {window})."
+    )
+
+
+def agreement_by_enabler_text(agree: dict) -> str | None:
+    """Kappa per enabler, as the design asks; None while no enabler has enough notes."""
+    parts = []
+    for element, fig in agree.get("by_enabler", {}).items():
+        if fig["percent_agreement"] is None:
+            continue
+        kappa = "κ not defined" if fig["kappa"] is None else f"κ {fig['kappa']:.2f}"
+        parts.append(
+            f"{labels.MEASURE_LABELS.get(element, element)} {fig['percent_agreement']:.0f}% "
+            f"({kappa}, {fig['notes']} notes)"
+        )
+    return ("Per enabler: " + "; ".join(parts) + ".") if parts else None

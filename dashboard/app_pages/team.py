@@ -106,25 +106,17 @@ st.caption(
 agree = data.agreement(snap, team_id, ctx.as_of)
 variation = data.VARIATION_BADGES.get(j.variation, "—")
 assurance = data.ASSURANCE_BADGES.get(j.assurance, "—")
-if agree["percent_agreement"] is not None:
-    agreement = (
-        f"{agree['percent_agreement']:.0f}% agreement, Cohen's kappa {agree['kappa']:.2f} "
-        f"({agree['n']} paired findings, last 12 months)"
-        if agree["kappa"] is not None
-        else f"{agree['percent_agreement']:.0f}% agreement ({agree['n']} paired findings)"
-    )
-else:
-    agreement = (
-        f"not reported: {agree['n']} paired findings, at least "
-        f"{tc.settings.kappa_minimum_pairs} are needed"
-    )
+agreement = data.agreement_text(agree, "Second reviews (blind)", "last 12 months")
+per_enabler = data.agreement_by_enabler_text(agree)
+if per_enabler:
+    agreement = f"{agreement} {per_enabler}"
 verdict_month = j.last_period or "none yet"
 st.markdown(
     f"**Latest month ({verdict_month}): variation {ui.badge(variation)} "
     f"&nbsp; assurance {ui.badge(assurance)}** "
     f"({data.ASSURANCE_MEANING.get(j.assurance, '')})  \n"
     f"Culture shift: {j.culture_text}; {j.norm_reason}.  \n"
-    f"Second reviews (blind): {agreement}.",
+    f"{agreement}",
     unsafe_allow_html=True,
 )
 notes_lines = []

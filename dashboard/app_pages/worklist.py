@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from audit.labels import ELEMENT_HELP, ELEMENTS, MEASURE_LABELS
-from dashboard import data, writes
+from dashboard import data, presentation, writes
 from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
 
@@ -311,17 +311,14 @@ if not second_done:
     st.caption("Shown once this round has second reviews.")
 else:
     agree = data.agreement(snap, team_id)
+    line = presentation.agreement_text(agree, names[team_id], "last 12 months")
     if agree["percent_agreement"] is None:
-        st.caption(
-            f"Not reported below 20 paired findings: {names[team_id]} has {agree['n']} so far "
-            "(last 12 months)."
-        )
+        st.caption(line)
     else:
-        kappa = f", Cohen's kappa {agree['kappa']:.2f}" if agree["kappa"] is not None else ""
-        st.markdown(
-            f"{names[team_id]}, last 12 months: **{agree['percent_agreement']:.0f}% agreement**"
-            f"{kappa} ({agree['n']} paired findings from {agree['notes']} notes)."
-        )
+        st.markdown(line)
+    per_enabler = presentation.agreement_by_enabler_text(agree)
+    if per_enabler:
+        st.caption(per_enabler)
 
 if not closed:
     st.subheader("Close the round")

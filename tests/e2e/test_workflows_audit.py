@@ -142,7 +142,7 @@ def test_a_whole_round_through_the_worklist(url):
     assert at.metric[1].value == "2 of 2"
     assert any(s.value == "Agreement between reviewers" for s in at.subheader)
     assert any(
-        "paired findings" in t
+        "reviewed twice" in t
         for t in [c.value for c in at.caption] + [m.value for m in at.markdown]
     )
 

@@ -71,6 +71,6 @@ def test_the_gap_table_uses_the_reach_pages_verdict_words_and_team_names() -> No
     )  # fmt: skip
     out = ps.gap_table(gaps, {"t1": "Team One"})
     assert out["Team"].tolist() == ["Team One", "t2"]
-    assert out["Q1 − Q5 gap (95% interval)"].tolist() == ["-72 points (-82 to -50)", "—"]
+    assert out["Q1 − Q5 gap (95% interval)"].tolist() == ["−72 points (−82 to −50)", "—"]
     assert out["Verdict"].tolist() == ["⚠ most deprived less often", "too few notes"]
     assert out["No quintile"].tolist() == ["4%", ""]
