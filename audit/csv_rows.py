@@ -39,15 +39,15 @@ from . import identifiers
 
 __all__ = [
     "MAX_ID_LENGTH",
-    "RowContext",
-    "RowModel",
     "ConsultationRow",
     "ReviewRow",
+    "RowContext",
+    "RowModel",
     "SurveyRow",
     "TrainingRow",
     "consultation_row_model",
-    "review_row_model",
     "parse_imd_quintile",
+    "review_row_model",
     "shown",
     "validate_rows",
 ]

@@ -500,7 +500,7 @@ class Importer:
             raise ImportRefused([f"{source}: {exc}"]) from None
         return None
 
-    def _append_consultations(
+    def _append_consultations(  # noqa: C901 - the next to split (ADR 0006)
         self, parsed, unknown_teams, source, n_rows, progress, corrections=False
     ) -> ImportResult:
         registry = self.registry

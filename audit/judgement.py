@@ -556,9 +556,9 @@ def headline_counts(judgements: list[Judgement]) -> tuple[int, int, list[str]]:
 
 
 __all__ = [
+    "NOT_ASSESSABLE",
     "Decisions",
     "Judgement",
-    "NOT_ASSESSABLE",
     "Partition",
     "chart_args",
     "flags_text",

@@ -165,8 +165,21 @@ class _Fold:
     """The state of folding one batch, shared by the per-type handlers."""
 
     __slots__ = (
-        "b", "census", "notes", "rounds", "pending", "created", "changed", "lay", "change",
-        "projector", "conn", "no", "zeros", "width", "s_notes",
+        "b",
+        "census",
+        "change",
+        "changed",
+        "conn",
+        "created",
+        "lay",
+        "no",
+        "notes",
+        "pending",
+        "projector",
+        "rounds",
+        "s_notes",
+        "width",
+        "zeros",
     )  # fmt: skip
 
     def __init__(self, projector: Projector, conn: Connection, pending: dict) -> None:
@@ -257,8 +270,21 @@ def _element(
                 note[lay.init_na + n] += x_all
             return
     f.b.element_facts.append(
-        (pos, cid, element, documented, data.get("documented_on"), rec)
-        + (team, period, delta[0], delta[1], na, -delta[2], -delta[3])
+        (
+            pos,
+            cid,
+            element,
+            documented,
+            data.get("documented_on"),
+            rec,
+            team,
+            period,
+            delta[0],
+            delta[1],
+            na,
+            -delta[2],
+            -delta[3],
+        )
     )
 
 
@@ -798,8 +824,16 @@ class Projector:
 def survey_columns(names: tuple[str, ...] = ELEMENTS.names) -> str:
     """The rm_surveys columns :func:`survey_row` fills, for a registry's enabler names."""
     return ", ".join(
-        ["position", "team_id", "survey_id", "period", "returned_on", *names]
-        + ["confidence", "recorded_at"]
+        [
+            "position",
+            "team_id",
+            "survey_id",
+            "period",
+            "returned_on",
+            *names,
+            "confidence",
+            "recorded_at",
+        ]
     )
 
 

@@ -49,7 +49,7 @@ def audit_quality(
             {
                 "team_id": team.team_id,
                 "team": team.name,
-                "months": int(len(mine)),
+                "months": len(mine),
                 "median_n": float(mine["denominator"].median()) if not mine.empty else None,
                 "smallest_n": int(mine["denominator"].min()) if not mine.empty else None,
                 "small_months": int(mine["small"].sum()) if not mine.empty else 0,

@@ -13,6 +13,7 @@ automatically: baselines and recalculations are explicit arguments (set by event
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -360,7 +361,7 @@ def xmr_chart(
     baseline: int | None = None,
     recalculate_at: Sequence[str] = (),
     baseline_overrides_recalculations: bool = True,
-    settings: SpcSettings = SpcSettings(),  # noqa: B008 - frozen, so a shared default is safe
+    settings: SpcSettings = SpcSettings(),
     gap_before: ArrayLike | None = None,
 ) -> SpcResult:
     """XmR chart per Making Data Count: mean ± 2.66 × mean moving range.
@@ -396,7 +397,7 @@ def p_chart(
     baseline: int | None = None,
     recalculate_at: Sequence[str] = (),
     baseline_overrides_recalculations: bool = True,
-    settings: SpcSettings = SpcSettings(),  # noqa: B008 - frozen, so a shared default is safe
+    settings: SpcSettings = SpcSettings(),
 ) -> SpcResult:
     """p-chart: p̄ = Σyes/Σreviewed over the baseline or partition, limits per point's nᵢ.
 
@@ -632,7 +633,7 @@ def _partitions(
         return [(everything[: min(baseline, n)], everything)]
     starts = sorted({0, *(_position_of(labels, label) for label in recalculate_at)})
     bounds = [*starts, n]
-    parts = [everything[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    parts = [everything[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     out = [(part, part) for part in parts]
     if baseline is not None:
         first = out[0][1]

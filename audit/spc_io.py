@@ -56,8 +56,7 @@ def parse_series_csv(data: bytes | str, chart: str) -> Series:
     text = _decode(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
     rows: list[list[str]] = []
     try:
-        for row in csv.reader(io.StringIO(text)):
-            rows.append(row)
+        rows.extend(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
         what = str(exc)
         if "field larger than field limit" in what:

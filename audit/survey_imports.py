@@ -196,7 +196,7 @@ class SurveyImporter:
             raise ImportRefused(errors)
         events: list[NewEvent] = []
         origin: dict[str, int] = {}
-        for team, _first in unknown_teams.items():
+        for team in unknown_teams:
             registered = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
             events.append(NewEvent(registered, event_id=event_id("team", team)))
         for n, survey in parsed:

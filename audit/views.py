@@ -315,7 +315,7 @@ def headlines(grid: pd.DataFrame, elements: Registry = ELEMENTS) -> list[Headlin
                 measure,
                 elements.labels[measure],
                 int(counted["is_norm"].sum()) if not counted.empty else 0,
-                int(len(counted)),
+                len(counted),
                 stale,
             )
         )

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import ROOT, raw_append, remove_db, timed  # noqa: E402
-from import_bench import make_csv  # noqa: E402
+from benchlib import ROOT, raw_append, remove_db, timed
+from import_bench import make_csv
 
 
 def _cli_import(csv_path: Path, db: Path, python: str, root: Path = ROOT) -> float:

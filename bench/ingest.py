@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from events import EventStore, NewEvent  # noqa: E402
-from events.store import (  # noqa: E402
+from events import EventStore, NewEvent
+from events.store import (
     COLUMNS,
     GENESIS_HASH,
     HASH_VERSION,
@@ -41,7 +41,7 @@ from events.store import (  # noqa: E402
     format_ts,
     row_hash,
 )
-from events.types import ConsultationHeld  # noqa: E402
+from events.types import ConsultationHeld
 
 TEAMS = [f"team{i:02d}" for i in range(40)]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (  # noqa: E402
+from benchlib import (
     CLINICIANS,
     MONTHS,
     SCENARIO,
@@ -35,7 +35,7 @@ from benchlib import (  # noqa: E402
     consultations_for,
     log,
 )
-from method import spread  # noqa: E402
+from method import spread
 
 SIZES = {**SIZES, "500k": 500_000}
 

@@ -18,9 +18,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit import queries, views  # noqa: E402
-from events import EventStore  # noqa: E402
-from events.db import make_engine  # noqa: E402
+from audit import queries, views
+from events import EventStore
+from events.db import make_engine
 
 MEASURE = "all_three"
 

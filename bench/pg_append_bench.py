@@ -30,10 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from events import EventStore, NewEvent  # noqa: E402
-from events.store import (  # noqa: E402
+from events import EventStore, NewEvent
+from events.store import (
     COLUMNS,
     GENESIS_HASH,
     HASH_VERSION,
@@ -41,7 +41,7 @@ from events.store import (  # noqa: E402
     format_ts,
     row_hash,
 )
-from events.types import ConsultationHeld  # noqa: E402
+from events.types import ConsultationHeld
 
 METADATA = {"actor": "bench", "source": "bench:pg_append"}
 _START = datetime(2024, 1, 1, tzinfo=UTC)

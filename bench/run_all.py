@@ -51,10 +51,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import append_bench as ab  # noqa: E402
-import import_bench  # noqa: E402
-import reads  # noqa: E402
-from benchlib import (  # noqa: E402
+import append_bench as ab
+import import_bench
+import reads
+from benchlib import (
     CLINICIANS,
     MONTHS,
     ROOT,
@@ -66,7 +66,7 @@ from benchlib import (  # noqa: E402
     log,
     remove_db,
 )
-from method import REPS, interleave, ratio, spread  # noqa: E402
+from method import REPS, interleave, ratio, spread
 
 SIZES = {"2k": 2_000, **SIZES}
 PEER_MAX = 1_000_000  # raw/eventsourcing/pandas peers up to this size; above: the "big" phase
@@ -191,7 +191,7 @@ def pages_vs_base(label: str, url: str, base: tuple[str, str] | None, reps: int)
     """This size's pages, interleaved with the smallest size's (the base) when there is one."""
     urls = {label: url} if base is None or base[0] == label else {base[0]: base[1], label: url}
     cmp = reads.pages_compare(urls, reps)
-    pages: dict = {"reps": reps, "vs": list(urls)[0]}
+    pages: dict = {"reps": reps, "vs": next(iter(urls))}
     for key, entry in cmp["pages"].items():
         mine = entry[label]
         pages[key] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import append_bench as ab  # noqa: E402
+import append_bench as ab
 
 
 def main() -> None:

@@ -28,20 +28,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (  # noqa: E402
+from benchlib import (
     raw_append,
     raw_create_table,
     raw_scan_decode,
     remove_db,
     timed,
 )
-from import_bench import make_csv  # noqa: E402
+from import_bench import make_csv
 
-from audit.imports import Importer  # noqa: E402
-from audit.projections import Projector  # noqa: E402
-from audit.survey_imports import SURVEY_COLUMNS, SurveyImporter  # noqa: E402
-from events import EventStore  # noqa: E402
-from events.pseudonym import DEMO_KEY, PatientRegistry  # noqa: E402
+from audit.imports import Importer
+from audit.projections import Projector
+from audit.survey_imports import SURVEY_COLUMNS, SurveyImporter
+from events import EventStore
+from events.pseudonym import DEMO_KEY, PatientRegistry
 
 ANSWERS = ("yes", "yes", "yes", "no", "not_sure", "doesnt_apply", "")
 

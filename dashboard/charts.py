@@ -127,7 +127,7 @@ def spc_points_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["point_label"] = out["point_type"].astype(str).map(POINT_LABELS)
     out["rules"] = out["signals"].map(describe_signals) if "signals" in out else "none"
     out["small"] = out["small"].fillna(False).astype(bool) if "small" in out else False
-    small, large = list(SAMPLE_LABELS)[1], list(SAMPLE_LABELS)[0]
+    small, large = list(SAMPLE_LABELS)[1], next(iter(SAMPLE_LABELS))
     out["sample"] = out["small"].map(lambda s: small if s else large)
     if "provisional" in out:
         out["provisional"] = out["provisional"].fillna(False).astype(bool)
@@ -517,7 +517,7 @@ def sources_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["status"] = out["provisional"].map(
         lambda p: "Provisional (latest month, still coming in)" if p else "Final"
     )
-    small, large = list(SAMPLE_LABELS)[1], list(SAMPLE_LABELS)[0]
+    small, large = list(SAMPLE_LABELS)[1], next(iter(SAMPLE_LABELS))
     out["sample"] = out["small"].map(lambda s: small.replace("notes", "answers") if s else large)
     return out
 

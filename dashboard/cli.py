@@ -308,9 +308,7 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(report_records(df), indent=2) + "\n")
         return EXIT_OK
-    census = census_measures(
-        store.engine, as_of=as_of, quarterly=args.quarterly, elements=elements
-    )
+    census = census_measures(store.engine, as_of=as_of, quarterly=args.quarterly, elements=elements)
     merged = df.merge(
         census[["team", "period", "measure", "proportion", "denominator"]].rename(
             columns={"proportion": "census_proportion", "denominator": "census_denominator"}
@@ -334,9 +332,7 @@ def cmd_audit_headline(args: argparse.Namespace) -> int:
 
     store, projector = open_store(args.db)
     projector.catch_up()
-    curve = culture_curve(
-        store.engine, as_of=parse_as_of(args.as_of), elements=projector.registry
-    )
+    curve = culture_curve(store.engine, as_of=parse_as_of(args.as_of), elements=projector.registry)
     if args.format == "json":
         sys.stdout.write(json.dumps(curve_records(curve), indent=2) + "\n")
     elif args.format == "csv":

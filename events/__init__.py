@@ -16,9 +16,9 @@ from .store import (
 from .types import EVENT_TYPES, Event, EventValidationError, UnknownEventType, parse_event
 
 __all__ = [
+    "EVENT_TYPES",
     "AppendResult",
     "DuplicateEventConflict",
-    "EVENT_TYPES",
     "Event",
     "EventStore",
     "EventValidationError",

@@ -455,7 +455,7 @@ class EventStore:
         """A write transaction holding the append lock (``events.sql.locked_write``)."""
         return locked_write(self.engine, Lock.APPEND)
 
-    def _append_in(
+    def _append_in(  # noqa: C901 - the next to split (ADR 0006)
         self,
         conn,
         prepared: list[_Prepared],

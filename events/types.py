@@ -26,13 +26,13 @@ from .elements import ELEMENTS as DEFAULT_REGISTRY
 from .elements import Registry
 
 __all__ = [
+    "ELEMENTS",
+    "EVENT_TYPES",
+    "MEASURES",
+    "PROGRAMME",
     "Event",
     "EventValidationError",
     "UnknownEventType",
-    "EVENT_TYPES",
-    "MEASURES",
-    "ELEMENTS",
-    "PROGRAMME",
     "catalogue",
     "event_class",
     "parse_event",
@@ -124,7 +124,7 @@ class Event(BaseModel):
                 return value
         return None
 
-    def model_post_init(self, __context: Any) -> None:  # noqa: D401 - pydantic hook
+    def model_post_init(self, __context: Any) -> None:
         for name, value in self.__dict__.items():
             if isinstance(value, date):
                 _check_date(value, name)

@@ -64,9 +64,7 @@ def estimate_events(
     elements: Registry = ELEMENTS,
 ) -> int:
     """About how many events :func:`generate` yields (for a progress bar; within a few %)."""
-    return _estimate(
-        build_plan(scenario, seed, teams, months, consultations, clinicians, elements)
-    )
+    return _estimate(build_plan(scenario, seed, teams, months, consultations, clinicians, elements))
 
 
 def seed_metadata(scenario: str, seed: int) -> dict[str, object]:

@@ -52,7 +52,7 @@ NEVER = 1 << 62  # "not retracted" sentinel (seconds)
 
 
 class _Clinician:
-    __slots__ = ("clinician_id", "effects", "trained", "active", "lag", "response")
+    __slots__ = ("active", "clinician_id", "effects", "lag", "response", "trained")
 
     def __init__(self, clinician_id: str, effects: tuple[float, ...]) -> None:
         self.clinician_id = clinician_id
@@ -69,15 +69,15 @@ class _Clinician:
 
 class _TeamState:
     __slots__ = (
-        "plan",
-        "clinicians",
-        "next_no",
-        "pending",
-        "lapsed",
         "caseload",
-        "probs",
+        "clinicians",
         "gapf",
         "keeps",
+        "lapsed",
+        "next_no",
+        "pending",
+        "plan",
+        "probs",
     )
 
     def __init__(self, plan: TeamPlan) -> None:
@@ -378,7 +378,7 @@ class Generator:
             out.append(min(1.0, p_eff / row[1 + e]) if row[1 + e] > 0 else 1.0)
         return tuple(out)
 
-    def _month(self, m: int) -> Iterator[NewEvent]:
+    def _month(self, m: int) -> Iterator[NewEvent]:  # noqa: C901 - one pass kept whole; the next to split (ADR 0006)
         """Every consultation of month ``m`` in time order, then queue the month's audit."""
         cal, p, rng = self.cal, self.p, self.rng
         rnd, bits = rng.random, rng.getrandbits

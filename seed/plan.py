@@ -216,7 +216,7 @@ def person_name(fake: Faker) -> str:
     return f"{fake.first_name()} {fake.last_name()}"
 
 
-def build_plan(
+def build_plan(  # noqa: C901 - the next to split (ADR 0006)
     scenario: str = "demo",
     seed: int = 42,
     teams: int | None = None,

@@ -30,7 +30,7 @@ DAY = 86_400
 class SurveyProfile:
     """One team's patient-reported curve (drawn once, from the survey stream)."""
 
-    __slots__ = ("kind", "lag", "base", "plateau", "keep")
+    __slots__ = ("base", "keep", "kind", "lag", "plateau")
 
     def __init__(self, kind: str, lag: float, base: tuple, plateau: tuple, keep: float) -> None:
         self.kind = kind

@@ -191,7 +191,9 @@ def _review_form(row, *, second: bool) -> None:
         name_key = f"{prefix}_{cid}_reviewer"
         if not st.session_state.get(name_key):  # the name given last, for the whole session
             st.session_state[name_key] = st.session_state.get("wl_reviewer", "")
-        reviewer = cols[-1].text_input("Reviewer", key=name_key, placeholder="your name or initials")
+        reviewer = cols[-1].text_input(
+            "Reviewer", key=name_key, placeholder="your name or initials"
+        )
         problem = st.empty()
         if st.form_submit_button(
             "Record the second review" if second else "Record the review",

@@ -170,7 +170,7 @@ def test_team_switch_changes_the_chart_and_table(app_env):
     first_table = at.dataframe[0].value
 
     team = at.selectbox(key="team")
-    other_id = [t for t in ("a-msk", "b-msk", "a-copd") if t != team.value][0]
+    other_id = next(t for t in ("a-msk", "b-msk", "a-copd") if t != team.value)
     team.set_value(other_id).run()
     assert not at.exception
     assert at.subheader[0].value != first_title

@@ -54,8 +54,18 @@ def server(db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = _free_port()
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port)]
-                + ["--address", "127.0.0.1", "--db", f"sqlite:///{db}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "dashboard.cli",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--address",
+                    "127.0.0.1",
+                    "--db",
+                    f"sqlite:///{db}",
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -55,14 +55,14 @@ def test_each_chart_is_rendered_once_per_pack_build_for_both_html_and_pdf(
 
 def test_the_pack_charts_are_the_specs_altair_itself_would_write(store, monkeypatch) -> None:
     fast = build_pack(store, as_of=AS_OF, record=False).content.figures()
-    monkeypatch.setattr(pack_module, "fast_data", _altairs_own)
+    monkeypatch.setattr(pack_module, "fast_data", _AltairsOwn)
     plain = build_pack(store, as_of=AS_OF, record=False).content.figures()
     assert [f.key for f in fast] == [f.key for f in plain]
     for a, b in zip(fast, plain, strict=True):
         assert json.dumps(a.spec) == json.dumps(b.spec), a.key
 
 
-class _altairs_own:
+class _AltairsOwn:
     """A stand-in for ``fast_data`` that leaves Altair's default transformer in place."""
 
     def __enter__(self) -> None:

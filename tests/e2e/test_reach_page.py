@@ -121,7 +121,7 @@ def test_every_rate_carries_its_n_and_a_small_stratum_reads_too_few_notes(app_en
         [
             quintiles[c]
             for c in quintiles.columns
-            if c.startswith("Q") and "(" in c or c in ("Q2", "Q3", "Q4")
+            if (c.startswith("Q") and "(" in c) or c in ("Q2", "Q3", "Q4")
         ]
     )
     assert strata.str.contains(r"n = \d+").all()

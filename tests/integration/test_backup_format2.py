@@ -174,7 +174,7 @@ def test_a_backup_taken_while_another_process_imports_restores_to_the_head_its_h
         after = _head(db_url)[0]
     finally:
         stop.touch()
-        out, err = writer.communicate(timeout=WAIT)
+        _out, err = writer.communicate(timeout=WAIT)
     assert writer.returncode == 0, err
     assert after > before, "the importer appended while the backup ran"
     said = capsys.readouterr().out.strip()
@@ -270,7 +270,7 @@ def test_a_format_1_backup_still_restores_with_its_version_1_hashes(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "old.jsonl"
-    n, head, token = _format_1_backup(path)
+    n, head, _token = _format_1_backup(path)
     assert main(["restore", str(path), "--db", db_url, "-q"]) == 0
     out = capsys.readouterr().out
     assert out.strip().endswith(f"ok: {n} events, head {head}"), out

@@ -203,7 +203,7 @@ def test_concurrent_first_runs_on_an_old_log_migrate_it_once(db_url: str) -> Non
         store = EventStore(db_url)
         try:
             store.create_schema()
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:
             errors.append(exc)
         finally:
             store.dispose()

@@ -107,8 +107,17 @@ def test_serve_on_a_database_that_does_not_exist_says_how_to_fill_it(tmp_path: P
     root = Path(__file__).resolve().parents[2]
     path = tmp_path / "new.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--db", f"sqlite:///{path}"]
-        + ["--port", "0", "-q"],
+        [
+            sys.executable,
+            "-m",
+            "dashboard.cli",
+            "serve",
+            "--db",
+            f"sqlite:///{path}",
+            "--port",
+            "0",
+            "-q",
+        ],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.DEVNULL,

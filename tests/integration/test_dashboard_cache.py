@@ -71,7 +71,7 @@ def _seeded(tmp_path, teams: int = 3) -> tuple[str, EventStore]:
 
 
 def test_after_an_event_for_one_team_the_overview_judges_only_that_team_again(tmp_path) -> None:
-    url, store = _seeded(tmp_path)
+    _url, store = _seeded(tmp_path)
     views._JUDGED.clear()
     before = views.overview(store.engine)
     assert len(views._JUDGED) == len(before)  # one judgement per team × measure
@@ -96,7 +96,7 @@ def test_after_an_event_for_one_team_the_overview_judges_only_that_team_again(tm
 def test_the_memoised_overview_equals_a_fresh_one_after_a_new_event(tmp_path) -> None:
     """Nothing stale: the memo's overview after an append is the overview computed with an
     empty memo (the new target shows at once for the touched team, and only there)."""
-    url, store = _seeded(tmp_path)
+    _url, store = _seeded(tmp_path)
     views._JUDGED.clear()
     before = views.overview(store.engine)
     team = str(before["team_id"].iloc[0])

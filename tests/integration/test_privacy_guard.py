@@ -543,7 +543,7 @@ def test_an_unexpected_database_error_prints_no_sql_parameters(
     store.dispose()
     (n,) = nhs_numbers(1, valid=True, start=161)
     rows = [["c1", "msk1", "K1", n, "2024-03-01", "video", "yes", "no", "no"]]
-    code, out, err = cli("import", "consultations", write_csv(tmp_path / "a.csv", rows))
+    code, _out, err = cli("import", "consultations", write_csv(tmp_path / "a.csv", rows))
     assert code == 1
     assert "unexpected error (IntegrityError from IntegrityError in a INSERT statement" in err
     assert key_hash(KEY, f"nhs:{n}") not in err and "p_" not in err

@@ -205,8 +205,7 @@ def reference_census(store: EventStore) -> dict[tuple[str, str, str], tuple[int,
                 continue
             note = {"key": (p["team_id"], p["occurred_on"][:7]), **dict.fromkeys(names, "no")}
             notes[p["consultation_id"]] = note
-            for element, state in early.pop(p["consultation_id"], []):
-                note[element] = state
+            note.update(early.pop(p["consultation_id"], []))
         elif ev.type in documented or ev.type in ("ElementRetracted", "ElementNotApplicable"):
             element = documented.get(ev.type) or p["element"]
             state = {"ElementRetracted": "no", "ElementNotApplicable": "na"}.get(ev.type, "yes")

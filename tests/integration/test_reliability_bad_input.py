@@ -160,7 +160,7 @@ def test_fuzzed_review_files_are_imported_whole_or_refused_whole_naming_rows(
     review_cells = st.tuples(
         st.one_of(st.sampled_from(["msk1", "MSK1", "copd1"]), garbage),
         st.one_of(st.sampled_from(["2024-03", "2024-04", "2024-3", "1900-01"]), garbage),
-        st.one_of(st.sampled_from(open_round + ("c11", "zz")), garbage),
+        st.one_of(st.sampled_from((*open_round, "c11", "zz")), garbage),
         st.one_of(st.sampled_from(["rev-a", "rev-b"]), garbage),
         *[st.one_of(st.sampled_from(["yes", "no", "na", "N/A"]), garbage)] * 3,
     ).map(list)

@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import method  # noqa: E402
-import report_md  # noqa: E402
+import method
+import report_md
 
 
 def test_contenders_run_interleaved_a_b_a_b_not_all_of_one_then_the_other():

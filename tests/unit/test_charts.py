@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pandas as pd
@@ -287,7 +288,7 @@ def test_spread_labels_keeps_order_and_gap():
     placed = charts.spread_labels([0.50, 0.51, 0.10, 0.505], 0.04)
     assert placed[2] == 0.10
     ordered = sorted(placed)
-    assert all(b - a >= 0.04 - 1e-9 for a, b in zip(ordered, ordered[1:], strict=False))
+    assert all(b - a >= 0.04 - 1e-9 for a, b in itertools.pairwise(ordered))
     assert placed[0] < placed[3] < placed[1]
     assert max(charts.spread_labels([0.99, 0.995, 1.0], 0.05)) <= 1.0
 

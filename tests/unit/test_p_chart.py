@@ -138,20 +138,7 @@ def test_a_baseline_then_an_explicit_recalculation_gives_two_sets_of_limits() ->
     from audit.spc import p_chart
 
     periods = [f"2024-{m:02d}" for m in range(1, 13)] + [f"2025-{m:02d}" for m in range(1, 13)]
-    nums = [4, 5, 3, 4, 6, 5, 4, 5, 9, 12, 14, 15] + [
-        17,
-        18,
-        17,
-        19,
-        18,
-        18,
-        17,
-        19,
-        18,
-        18,
-        19,
-        17,
-    ]
+    nums = [4, 5, 3, 4, 6, 5, 4, 5, 9, 12, 14, 15, 17, 18, 17, 19, 18, 18, 17, 19, 18, 18, 19, 17]
     dens = [20] * 24
     result = p_chart(
         periods,

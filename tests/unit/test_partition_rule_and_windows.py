@@ -29,7 +29,7 @@ def test_the_open_last_partition_may_start_with_six_points_and_its_limits_are_pr
 
 def test_a_closed_partition_shorter_than_13_points_is_refused():
     decisions = Decisions(recalculate_at=("2024-09", "2025-03"))
-    with pytest.raises(DecisionRefused, match="closed with 6 final months.*at least 13"):
+    with pytest.raises(DecisionRefused, match=r"closed with 6 final months.*at least 13"):
         check_partitions(PERIODS, decisions, changed="2025-03")
 
 

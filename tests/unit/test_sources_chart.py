@@ -33,7 +33,7 @@ def test_both_frame_labels_each_source_and_keeps_the_provisional_flag() -> None:
         False,
         True,
     ]
-    assert not frame.loc[frame["source"] == list(SOURCE_STYLES)[0], "provisional"].any()
+    assert not frame.loc[frame["source"] == next(iter(SOURCE_STYLES)), "provisional"].any()
 
 
 def test_a_missing_month_is_a_null_so_the_line_breaks_there() -> None:

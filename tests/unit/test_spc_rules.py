@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -296,7 +297,7 @@ def test_a_larger_minimum_can_be_required() -> None:
 def test_xmr_limits_are_the_mean_plus_or_minus_2_66_mean_moving_ranges() -> None:
     values = [3.0, 5.0, 4.0, 8.0, 6.0, 5.0, 7.0, 4.0, 6.0, 5.0, 6.0, 7.0, 5.0]
     mean = sum(values) / 13
-    mr_bar = sum(abs(b - a) for a, b in zip(values, values[1:], strict=False)) / 12
+    mr_bar = sum(abs(b - a) for a, b in itertools.pairwise(values)) / 12
     point = xmr_chart(periods(13), values).points[0]
     assert point.centre == pytest.approx(mean)
     assert point.upper_limit == pytest.approx(mean + 2.66 * mr_bar)
