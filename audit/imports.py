@@ -347,18 +347,20 @@ class Importer:
         store: EventStore,
         registry: PatientRegistry,
         *,
+        projector: Projector,
         demo_key: bool = False,
-        projector: Projector | None = None,
         actor: str = "sipdash import",
         today: date | None = None,
         elements: Registry | None = None,
     ) -> None:
-        """``elements``: the programme's enablers (the columns read, the events made); by
-        default the projector's, so an importer never writes enablers its read models lack."""
+        """``projector``: the wired one (:func:`audit.bootstrap.bootstrap`), never a hidden
+        default, so an importer folds into the read models the rest of the run reads.
+        ``elements``: the programme's enablers (the columns read, the events made); by default
+        the projector's, so an importer never writes enablers its read models lack."""
         self.store = store
         self.registry = registry
         self.demo_key = demo_key
-        self.projector = projector or Projector(store, elements or ELEMENT_REGISTRY)
+        self.projector = projector
         self.elements = elements or self.projector.registry
         if self.projector.registry != self.elements:
             raise ValueError("the importer's enablers differ from its projector's")

@@ -121,16 +121,15 @@ class AuditService:
     def __init__(
         self,
         store: EventStore,
-        projector: Projector | None = None,
+        projector: Projector,
         *,
         elements: Registry | None = None,
     ) -> None:
-        """``elements``: the programme's enablers (the findings a review carries); by default
-        the projector's, so a review never has findings its read models cannot hold."""
+        """``projector``: the wired one, never a hidden default. ``elements``: the programme's
+        enablers (the findings a review carries); by default the projector's, so a review
+        never has findings its read models cannot hold."""
         self.store = store
-        self.projector = projector or (
-            Projector(store, elements) if elements is not None else Projector(store)
-        )
+        self.projector = projector
         self.elements = elements or self.projector.registry
         if self.projector.registry != self.elements:
             raise ValueError("the audit service's enablers differ from its projector's")

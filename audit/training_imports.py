@@ -61,12 +61,12 @@ class TrainingImporter:
         self,
         store: EventStore,
         *,
-        projector: Projector | None = None,
+        projector: Projector,
         actor: str = "sipdash import",
         today: date | None = None,
     ) -> None:
         self.store = store
-        self.projector = projector or Projector(store)
+        self.projector = projector
         self.actor = actor
         self.today = today or date.today()
 

@@ -130,11 +130,11 @@ def worker(kind: str, url: str, arg, start, results) -> None:
         if kind == "import":
             name, data = arg
             registry = PatientRegistry(store.engine, KEY)
-            r = Importer(store, registry).import_consultations(data, source=name)
+            r = Importer(store, registry, projector=Projector(store)).import_consultations(data, source=name)
             results.put((kind, "ok", r.appended))
         elif kind == "audit":
             try:
-                outcomes = AuditService(store).run(arg, sample_size=10)
+                outcomes = AuditService(store, projector=Projector(store)).run(arg, sample_size=10)
                 results.put((kind, "ok", len(outcomes)))
             except AuditError as exc:  # a concurrent run of the same month: allowed, clear
                 results.put((kind, "ok" if "reload and try again" in str(exc) else "error", 0))

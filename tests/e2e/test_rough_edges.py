@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from audit.projections import Projector
 from audit.service import rounds_for
 from events import EventStore
 
@@ -94,7 +95,7 @@ def _import(url: str) -> None:
     store = EventStore(url)
     try:
         key, demo = resolve_key()
-        Importer(store, PatientRegistry(store.engine, key), demo_key=demo).import_consultations(
+        Importer(store, PatientRegistry(store.engine, key), demo_key=demo, projector=Projector(store)).import_consultations(
             ("\n".join(lines) + "\n").encode()
         )
     finally:

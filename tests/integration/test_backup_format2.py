@@ -87,7 +87,7 @@ def _programme(url: str, *, bulk: int = 0) -> EventStore:
             )
             for i in range(bulk)
         )
-    Importer(store, registry).import_consultations(_csv(0, 40))
+    Importer(store, registry, projector=Projector(store)).import_consultations(_csv(0, 40))
     return store
 
 

@@ -37,7 +37,7 @@ def store(db_url: str) -> EventStore:
 def importer(store: EventStore) -> Importer:
     registry = PatientRegistry(store.engine, "test-key-not-demo")
     registry.ensure_schema()
-    return Importer(store, registry, demo_key=False)
+    return Importer(store, registry, demo_key=False, projector=Projector(store))
 
 
 def _census(store: EventStore, measure: str) -> tuple[int, int]:

@@ -42,7 +42,7 @@ def store(db_url: str) -> EventStore:
 def importer(store: EventStore) -> Importer:
     registry = PatientRegistry(store.engine, "test-key-not-demo")
     registry.ensure_schema()
-    return Importer(store, registry, demo_key=False)
+    return Importer(store, registry, demo_key=False, projector=Projector(store))
 
 
 def test_a_good_file_lands_once_and_a_second_import_appends_nothing(store, importer) -> None:
@@ -153,7 +153,7 @@ def test_unknown_teams_are_registered_first_when_asked(store, importer) -> None:
 def test_nhs_numbers_are_refused_with_the_demo_key(store) -> None:
     registry = PatientRegistry(store.engine, "demo")
     registry.ensure_schema()
-    demo = Importer(store, registry, demo_key=True)
+    demo = Importer(store, registry, demo_key=True, projector=Projector(store))
     with pytest.raises(ImportRefused, match="demo"):
         demo.import_consultations(GOOD.encode())
 

@@ -44,13 +44,13 @@ def consultations(store):
 
     registry = PatientRegistry(store.engine, "test-key-not-demo")
     registry.ensure_schema()
-    return Importer(store, registry, demo_key=False)
+    return Importer(store, registry, demo_key=False, projector=Projector(store))
 
 
 @pytest.fixture
 def trained(store, consultations) -> TrainingImporter:
     consultations.import_consultations(BEFORE_IMD.encode())
-    return TrainingImporter(store, today=TODAY)
+    return TrainingImporter(store, today=TODAY, projector=Projector(store))
 
 
 def _held(store) -> dict[str, dict]:

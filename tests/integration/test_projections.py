@@ -217,7 +217,7 @@ def test_an_audit_round_moves_the_measures_and_as_of_still_shows_the_past(
     store: EventStore,
 ) -> None:
     store.append_many(programme(consultations=200), history=True)
-    service = AuditService(store)
+    service = AuditService(store, projector=Projector(store))
     before = datetime.now(UTC)
     assert audit_measures(store.engine).empty
     outcomes = service.run("2024-01", sample_size=20)
@@ -232,7 +232,7 @@ def test_an_audit_round_moves_the_measures_and_as_of_still_shows_the_past(
 
 def test_the_same_seed_draws_the_same_notes_in_a_later_round(store: EventStore) -> None:
     store.append_many(programme(consultations=200), history=True)
-    service = AuditService(store)
+    service = AuditService(store, projector=Projector(store))
     first = service.open_round("msk1", "2024-01", sample_size=10)
     second = service.open_round("msk1", "2024-01", sample_size=10)
     assert first.round_id != second.round_id
@@ -243,12 +243,12 @@ def test_audit_report_json_is_sorted_and_byte_identical_for_the_same_as_of(
     store: EventStore, db_url: str, capsys
 ) -> None:
     store.append_many(programme(consultations=200), history=True)
-    AuditService(store).run("2024-01")
+    AuditService(store, projector=Projector(store)).run("2024-01")
     cutoff = datetime.now(UTC).isoformat()
     report = ["audit", "report", "--format", "json", "--db", db_url, "--as-of", cutoff]
     assert main(report) == 0
     first = capsys.readouterr().out
-    AuditService(store).run("2024-02")
+    AuditService(store, projector=Projector(store)).run("2024-02")
     assert main(report) == 0
     assert capsys.readouterr().out == first, "the same as-of must give the same bytes"
     records = json.loads(first)

@@ -57,7 +57,7 @@ def store(db_url: str) -> EventStore:
 def importer(store: EventStore) -> Importer:
     registry = PatientRegistry(store.engine, KEY)
     registry.ensure_schema()
-    return Importer(store, registry, demo_key=False)
+    return Importer(store, registry, demo_key=False, projector=Projector(store))
 
 
 def _csv(header: str, rows: list[list[str]]) -> bytes:
@@ -149,7 +149,7 @@ def open_round(store: EventStore, importer: Importer) -> tuple[str, ...]:
         for i in range(12)
     ]
     importer.import_consultations(_csv(HEADER, rows))
-    return AuditService(store).open_round("msk1", "2024-03", sample_size=6).sampled
+    return AuditService(store, projector=Projector(store)).open_round("msk1", "2024-03", sample_size=6).sampled
 
 
 @FUZZ
@@ -227,7 +227,7 @@ def test_an_oversized_file_is_refused_before_it_is_read_and_nothing_is_appended(
     err = capsys.readouterr().err
     assert "larger than" in err and "nothing was appended" in err
     assert store.head().position == before
-    importer = Importer(store, PatientRegistry(store.engine, KEY))
+    importer = Importer(store, PatientRegistry(store.engine, KEY), projector=Projector(store))
     with pytest.raises(ImportRefused, match="larger than"):
         importer.import_consultations(_csv(HEADER, rows))
     assert store.head().position == before

@@ -75,7 +75,7 @@ def prepare(url: str, teams: tuple[str, ...] = ("msk1", "copd1")) -> EventStore:
 
 
 def importer(store: EventStore) -> Importer:
-    return Importer(store, PatientRegistry(store.engine, KEY), demo_key=False)
+    return Importer(store, PatientRegistry(store.engine, KEY), demo_key=False, projector=Projector(store))
 
 
 def snapshot(store: EventStore) -> dict[str, list]:
@@ -159,7 +159,7 @@ def _work(kind: str, url: str, arg, start, results) -> None:
             r = importer(store).import_consultations(data, source=name)
             results.put((kind, name, "ok", (r.rows, r.appended, r.skipped)))
         elif kind == "audit":
-            outcomes = AuditService(store).run(arg, sample_size=10)
+            outcomes = AuditService(store, projector=Projector(store)).run(arg, sample_size=10)
             results.put((kind, arg, "ok", sorted((o.team_id, o.status) for o in outcomes)))
         elif kind == "append":
             n = 0
@@ -222,7 +222,7 @@ def _work(kind: str, url: str, arg, start, results) -> None:
         elif kind == "open-round":
             team, period = arg
             try:
-                info = AuditService(store).open_round(team, period, sample_size=5)
+                info = AuditService(store, projector=Projector(store)).open_round(team, period, sample_size=5)
                 results.put((kind, arg, "ok", info.round_id))
             except AuditError as exc:
                 results.put((kind, arg, "audit-error", str(exc)))
@@ -401,7 +401,7 @@ def test_when_two_open_rounds_truly_race_one_round_opens_and_the_other_is_told_t
     assert "reload and try again" in message
     assert _rounds(store) == [("r-msk1-2024-01-1", "msk1", "2024-01")]
     # the loser does as told: a reload and a new attempt opens the next round
-    assert AuditService(store).open_round("msk1", "2024-01").round_id == "r-msk1-2024-01-2"
+    assert AuditService(store, projector=Projector(store)).open_round("msk1", "2024-01").round_id == "r-msk1-2024-01-2"
     log_invariants(store)
     store.dispose()
 

@@ -28,19 +28,19 @@ def store(db_url: str) -> EventStore:
     registry = PatientRegistry(s.engine, "test-key-not-demo")
     registry.ensure_schema()
     rows = [f"c-{i},msk1,K01,LOCAL-{i},2024-03-0{i + 1},telephone,yes,no,yes" for i in range(8)]
-    Importer(s, registry).import_consultations("\n".join([HEADER, *rows, ""]).encode())
+    Importer(s, registry, projector=Projector(s)).import_consultations("\n".join([HEADER, *rows, ""]).encode())
     yield s
     s.dispose()
 
 
 @pytest.fixture
 def importer(store: EventStore) -> Importer:
-    return Importer(store, PatientRegistry(store.engine, "test-key-not-demo"))
+    return Importer(store, PatientRegistry(store.engine, "test-key-not-demo"), projector=Projector(store))
 
 
 @pytest.fixture
 def round_(store: EventStore) -> RoundInfo:
-    info = AuditService(store).open_round(
+    info = AuditService(store, projector=Projector(store)).open_round(
         "msk1", "2024-03", sample_size=8, second_review_share=0.25
     )
     assert info.second_review and set(info.second_review) < set(info.sampled)
@@ -51,7 +51,7 @@ FINDINGS = {"agenda_setting": "yes", "goal_setting": "no", "follow_up": "yes"}
 
 
 def test_a_second_review_by_the_first_reviewer_is_refused(store, round_) -> None:
-    service = AuditService(store)
+    service = AuditService(store, projector=Projector(store))
     note = round_.second_review[0]
     service.record_review(round_.round_id, note, "ann", FINDINGS)
     head = store.head().position
@@ -65,20 +65,20 @@ def test_a_second_review_by_the_first_reviewer_is_refused(store, round_) -> None
 def test_a_second_review_of_a_note_not_chosen_for_one_is_refused(store, round_) -> None:
     note = next(c for c in round_.sampled if c not in round_.second_review)
     with pytest.raises(AuditError, match="not chosen for a second review"):
-        AuditService(store).record_review(
+        AuditService(store, projector=Projector(store)).record_review(
             round_.round_id, note, "bob", FINDINGS, second_review=True
         )
 
 
 def test_a_review_in_a_closed_round_is_refused(store, round_) -> None:
-    service = AuditService(store)
+    service = AuditService(store, projector=Projector(store))
     service.close_round(round_.round_id)
     with pytest.raises(AuditError, match="closed"):
         service.record_review(round_.round_id, round_.sampled[0], "ann", FINDINGS)
 
 
 def test_the_same_submission_twice_appends_one_review(store, round_) -> None:
-    service = AuditService(store)
+    service = AuditService(store, projector=Projector(store))
     head = store.head().position
     eid = "0192f1a0-0000-7000-8000-000000000001"
     for _ in range(2):
@@ -94,7 +94,7 @@ def test_import_refuses_a_second_review_by_the_first_reviewer_in_the_log(
     store, importer, round_
 ) -> None:
     note = round_.second_review[0]
-    AuditService(store).record_review(round_.round_id, note, "ann", FINDINGS)
+    AuditService(store, projector=Projector(store)).record_review(round_.round_id, note, "ann", FINDINGS)
     head = store.head().position
     with pytest.raises(ImportRefused) as info:
         importer.import_reviews(_reviews(f"msk1,2024-03,{note},ann,yes,no,yes,yes"))
