@@ -130,7 +130,9 @@ def worker(kind: str, url: str, arg, start, results) -> None:
         if kind == "import":
             name, data = arg
             registry = PatientRegistry(store.engine, KEY)
-            r = Importer(store, registry, projector=Projector(store)).import_consultations(data, source=name)
+            r = Importer(store, registry, projector=Projector(store)).import_consultations(
+                data, source=name
+            )
             results.put((kind, "ok", r.appended))
         elif kind == "audit":
             try:

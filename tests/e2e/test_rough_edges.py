@@ -95,9 +95,9 @@ def _import(url: str) -> None:
     store = EventStore(url)
     try:
         key, demo = resolve_key()
-        Importer(store, PatientRegistry(store.engine, key), demo_key=demo, projector=Projector(store)).import_consultations(
-            ("\n".join(lines) + "\n").encode()
-        )
+        Importer(
+            store, PatientRegistry(store.engine, key), demo_key=demo, projector=Projector(store)
+        ).import_consultations(("\n".join(lines) + "\n").encode())
     finally:
         store.dispose()
 

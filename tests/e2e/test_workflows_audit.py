@@ -51,9 +51,9 @@ def _import_month(url: str, n: int = 30) -> None:
     store = EventStore(url)
     try:
         key, demo = resolve_key()
-        Importer(store, PatientRegistry(store.engine, key), demo_key=demo, projector=Projector(store)).import_consultations(
-            _csv(n)
-        )
+        Importer(
+            store, PatientRegistry(store.engine, key), demo_key=demo, projector=Projector(store)
+        ).import_consultations(_csv(n))
     finally:
         store.dispose()
 
@@ -205,7 +205,9 @@ def test_a_stale_page_gets_a_clear_error_not_a_traceback(url, monkeypatch):
     # a round closed elsewhere: the next run shows it closed and offers no more forms
     store = EventStore(url)
     try:
-        AuditService(store, projector=Projector(store)).close_round(info.round_id, actor="someone else")
+        AuditService(store, projector=Projector(store)).close_round(
+            info.round_id, actor="someone else"
+        )
     finally:
         store.dispose()
     at.run()

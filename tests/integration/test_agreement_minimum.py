@@ -29,7 +29,9 @@ def store(db_url: str) -> EventStore:
     registry = PatientRegistry(s.engine, "test-key-not-demo")
     registry.ensure_schema()
     rows = [f"c-{i},msk1,K01,LOCAL-{i},2024-03-0{i + 1},telephone,yes,no,yes" for i in range(4)]
-    Importer(s, registry, projector=Projector(s)).import_consultations("\n".join([HEADER, *rows, ""]).encode())
+    Importer(s, registry, projector=Projector(s)).import_consultations(
+        "\n".join([HEADER, *rows, ""]).encode()
+    )
     service = AuditService(s, projector=Projector(s))
     info = service.open_round("msk1", "2024-03", sample_size=4, second_review_share=1.0)
     for note in info.sampled:

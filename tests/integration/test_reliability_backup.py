@@ -46,7 +46,9 @@ def _programme(url: str) -> EventStore:
         f"video,{'yes' if i % 2 else 'no'},{'yes' if i % 3 else 'no'},yes"
         for i in range(240)
     ]
-    Importer(store, registry, projector=Projector(store)).import_consultations(("\n".join(rows) + "\n").encode())
+    Importer(store, registry, projector=Projector(store)).import_consultations(
+        ("\n".join(rows) + "\n").encode()
+    )
     service = AuditService(store, projector=Projector(store))
     service.run("2024-01", sample_size=10)
     service.run("2024-02", sample_size=10)

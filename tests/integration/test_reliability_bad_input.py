@@ -149,7 +149,11 @@ def open_round(store: EventStore, importer: Importer) -> tuple[str, ...]:
         for i in range(12)
     ]
     importer.import_consultations(_csv(HEADER, rows))
-    return AuditService(store, projector=Projector(store)).open_round("msk1", "2024-03", sample_size=6).sampled
+    return (
+        AuditService(store, projector=Projector(store))
+        .open_round("msk1", "2024-03", sample_size=6)
+        .sampled
+    )
 
 
 @FUZZ

@@ -75,7 +75,9 @@ def prepare(url: str, teams: tuple[str, ...] = ("msk1", "copd1")) -> EventStore:
 
 
 def importer(store: EventStore) -> Importer:
-    return Importer(store, PatientRegistry(store.engine, KEY), demo_key=False, projector=Projector(store))
+    return Importer(
+        store, PatientRegistry(store.engine, KEY), demo_key=False, projector=Projector(store)
+    )
 
 
 def snapshot(store: EventStore) -> dict[str, list]:
@@ -222,7 +224,9 @@ def _work(kind: str, url: str, arg, start, results) -> None:
         elif kind == "open-round":
             team, period = arg
             try:
-                info = AuditService(store, projector=Projector(store)).open_round(team, period, sample_size=5)
+                info = AuditService(store, projector=Projector(store)).open_round(
+                    team, period, sample_size=5
+                )
                 results.put((kind, arg, "ok", info.round_id))
             except AuditError as exc:
                 results.put((kind, arg, "audit-error", str(exc)))
@@ -401,7 +405,10 @@ def test_when_two_open_rounds_truly_race_one_round_opens_and_the_other_is_told_t
     assert "reload and try again" in message
     assert _rounds(store) == [("r-msk1-2024-01-1", "msk1", "2024-01")]
     # the loser does as told: a reload and a new attempt opens the next round
-    assert AuditService(store, projector=Projector(store)).open_round("msk1", "2024-01").round_id == "r-msk1-2024-01-2"
+    assert (
+        AuditService(store, projector=Projector(store)).open_round("msk1", "2024-01").round_id
+        == "r-msk1-2024-01-2"
+    )
     log_invariants(store)
     store.dispose()
 

@@ -28,14 +28,18 @@ def store(db_url: str) -> EventStore:
     registry = PatientRegistry(s.engine, "test-key-not-demo")
     registry.ensure_schema()
     rows = [f"c-{i},msk1,K01,LOCAL-{i},2024-03-0{i + 1},telephone,yes,no,yes" for i in range(8)]
-    Importer(s, registry, projector=Projector(s)).import_consultations("\n".join([HEADER, *rows, ""]).encode())
+    Importer(s, registry, projector=Projector(s)).import_consultations(
+        "\n".join([HEADER, *rows, ""]).encode()
+    )
     yield s
     s.dispose()
 
 
 @pytest.fixture
 def importer(store: EventStore) -> Importer:
-    return Importer(store, PatientRegistry(store.engine, "test-key-not-demo"), projector=Projector(store))
+    return Importer(
+        store, PatientRegistry(store.engine, "test-key-not-demo"), projector=Projector(store)
+    )
 
 
 @pytest.fixture
@@ -94,7 +98,9 @@ def test_import_refuses_a_second_review_by_the_first_reviewer_in_the_log(
     store, importer, round_
 ) -> None:
     note = round_.second_review[0]
-    AuditService(store, projector=Projector(store)).record_review(round_.round_id, note, "ann", FINDINGS)
+    AuditService(store, projector=Projector(store)).record_review(
+        round_.round_id, note, "ann", FINDINGS
+    )
     head = store.head().position
     with pytest.raises(ImportRefused) as info:
         importer.import_reviews(_reviews(f"msk1,2024-03,{note},ann,yes,no,yes,yes"))

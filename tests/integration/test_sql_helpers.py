@@ -236,9 +236,9 @@ def test_a_round_is_found_by_its_id_alone(db_url: str) -> None:
     )
     header = "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,goal_setting,follow_up"
     rows = [f"c-{i},msk1,K01,LOCAL-{i},2024-03-0{i + 1},telephone,yes,no,yes" for i in range(4)]
-    Importer(store, PatientRegistry(store.engine, "test-key-not-demo"), projector=Projector(store)).import_consultations(
-        "\n".join([header, *rows, ""]).encode()
-    )
+    Importer(
+        store, PatientRegistry(store.engine, "test-key-not-demo"), projector=Projector(store)
+    ).import_consultations("\n".join([header, *rows, ""]).encode())
     service = AuditService(store, projector=Projector(store))
     first = service.open_round("msk1", "2024-03", sample_size=2)
     second = service.open_round("msk1", "2024-03", sample_size=3)
