@@ -462,3 +462,44 @@ def test_surveys_returned_after_the_as_of_do_not_change_the_surveys_or_reach_sec
         return int(table.loc[table["team"] == team, "survey_n"].sum())
 
     assert surveys_n(at_head) == surveys_n(then) + 40 * 4
+
+
+def test_a_signed_off_programme_review_is_the_point_the_pack_compares_with(
+    seeded_db_copy,
+) -> None:
+    """Before any programme review the pack compares with three months earlier; once a senior
+    leader signs off the programme review, the next pack compares with that moment, names the
+    signer, and lists only what changed after it (nothing, here)."""
+    from audit.changes import parse_ts
+    from audit.decisions import sign_off
+    from dashboard import pack as pack_module
+    from events.types import PROGRAMME
+
+    store = EventStore(f"sqlite:///{seeded_db_copy}")
+    try:
+        projector = Projector(store)
+        before = pack_module._collect(store, as_of=None)
+        assert not before.since_is_review
+        assert "no programme review has been signed off yet" in pack_module.since_text(before)
+        assert not before.changes.empty  # the demo's last quarter has changes to report
+
+        sign_off(
+            store,
+            PROGRAMME,
+            "2025-06",
+            "Dr Ada Board",
+            viewed_head=store.head().hash,
+            actor="test",
+            projector=projector,
+        )
+        signed_at = parse_ts(store.head().recorded_at)
+        after = pack_module._collect(store, as_of=None)
+        assert after.since_is_review
+        assert after.since.at == signed_at
+        assert after.since.signed_off_by == "Dr Ada Board"
+        assert pack_module.since_text(after).startswith(
+            "Changed since the programme review signed off by Dr Ada Board on "
+        )
+        assert after.changes.empty
+    finally:
+        store.dispose()
