@@ -128,19 +128,23 @@ _IMPORTER = """
 import sys, time
 from pathlib import Path
 from audit.imports import Importer
+from audit.projections import Projector
 from events import EventStore
 from events.pseudonym import PatientRegistry
 url, stop, started, key, header = sys.argv[1:]
 stop, started = Path(stop), Path(started)
 store = EventStore(url)
 registry = PatientRegistry(store.engine, key)
+projector = Projector(store)
 i = 100000
 while not stop.exists():
     rows = [header] + [
         f"c{j},msk1,K{j % 5},LOCAL-{j},2024-02-{1 + j % 28:02d},video,yes,no,yes"
         for j in range(i, i + 25)
     ]
-    Importer(store, registry).import_consultations(("\\n".join(rows) + "\\n").encode())
+    Importer(store, registry, projector=projector).import_consultations(
+        ("\\n".join(rows) + "\\n").encode()
+    )
     started.touch()
     i += 25
 """

@@ -271,7 +271,7 @@ def test_a_damaged_backup_is_refused_naming_the_line_and_nothing_is_restored(
 def test_a_restore_into_a_database_that_holds_events_is_refused(
     db_url: str, backup: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, _head = backup
+    path, _ = backup
     before = _head(db_url)
     capsys.readouterr()
     assert main(["restore", str(path), "--db", db_url, "-q"]) == 1
