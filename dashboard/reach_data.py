@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from audit import labels, reach
-from dashboard import data
+from dashboard import data, pack_sections
 
 _CACHE = {"show_spinner": False, "max_entries": 64}
 GROUPS = ("trained", "not yet trained")
@@ -159,30 +159,16 @@ def groups_table(groups: pd.DataFrame) -> pd.DataFrame:
 
 
 def before_after_table(summary: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
-    """Before and after training per team (by its name, from ``names``: id → name)."""
-    names = names or {}
+    """Before and after training per team (by its name, from ``names``: id → name): the pack's
+    table (:func:`dashboard.pack_sections.before_after_table`, one builder for both), with the
+    clinician count as a number for the page's sortable table."""
     if summary.empty:
         return pd.DataFrame(
             columns=["Team", "Group", "Before", "After", "Change", "Trained clinicians"]
         )
-    rows = []
-    for (team, group), part in summary.groupby(["team", "group"], sort=False):
-        w = part.set_index("window")
-        b, a = w.loc["before"], w.loc["after"]
-        change = b["change"]
-        rows.append(
-            {
-                "Team": names.get(team, team),
-                "Group": "trained clinicians"
-                if group == "trained"
-                else "not yet trained (same team, same months)",
-                "Before": rate_text(b["proportion"], b["ci_low"], b["ci_high"], b["denominator"]),
-                "After": rate_text(a["proportion"], a["ci_low"], a["ci_high"], a["denominator"]),
-                "Change": "—" if pd.isna(change) else f"{reach.signed_points(change)} points",
-                "Trained clinicians": int(b["trained_clinicians"]),
-            }
-        )
-    return pd.DataFrame(rows)
+    table = pack_sections.before_after_table(summary, names or {})
+    table["Trained clinicians"] = table["Trained clinicians"].astype(int)
+    return table
 
 
 def quintile_table(rates: pd.DataFrame) -> pd.DataFrame:
