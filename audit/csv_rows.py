@@ -472,16 +472,36 @@ def validate_rows(
     guard_message: str | None = None,
     guard_stops_row: bool = False,
     check: Callable[[M, RowContext], tuple[str, str] | None] | None = None,
+    fast: Callable[[Mapping[str, str]], tuple[Any, str | None] | None] | None = None,
+    free_text: Sequence[str] = (),
 ) -> Validated:
     """Every row through ``model`` once; every problem of the file collected.
 
     ``guard_skip``: columns the identifier guard leaves alone (``patient``); ``guard_message``
     replaces the guard's own words after ``column C: ``; ``guard_stops_row``: a row with an
     identifier-shaped cell is reported for that alone (anonymous files). ``check``: a rule
-    across cells of a valid row, returning (column, problem)."""
+    across cells of a valid row, returning (column, problem). ``fast``: a check that only
+    accepts (:mod:`audit.fast_rows`), returning the same row the model would and the team to
+    register, or None to let the model judge (and word) the row; the guard then searches the
+    ``free_text`` columns of the rows it accepted and every column of the others."""
     ctx = context or RowContext()
     columns = [c for c in (rows[0][1] if rows else {}) if c not in guard_skip]
-    guarded = identifiers.refuse_in_columns(rows, columns, source)
+    accepted: dict[int, tuple[Any, str | None]] = {}
+    if fast is None:
+        guarded = identifiers.refuse_in_columns(rows, columns, source)
+    else:
+        for n, row in rows:
+            if (found := fast(row)) is not None:
+                accepted[n] = found
+        # a cell a fast check accepted outside ``free_text`` is a closed spelling (a word, a
+        # date, two digits at most) that cannot hold an identifier: only the free-text columns
+        # are searched in those rows; a row with a hit there goes the model's way, whole
+        free = [c for c in columns if c in free_text]
+        for hit in identifiers.refuse_in_columns(rows, free, source):
+            if (at := re.search(r": row (\d+)", hit)) is not None:
+                accepted.pop(int(at.group(1)), None)
+        slow = [(n, row) for n, row in rows if n not in accepted]
+        guarded = identifiers.refuse_in_columns(slow, columns, source)
     if guard_message is not None:
         guarded = [re.sub(r"(, column [^:]+: ).*$", rf"\g<1>{guard_message}", g) for g in guarded]
     errors: list[str] = []
@@ -499,11 +519,17 @@ def validate_rows(
         if guard_stops_row and n in bad_rows:
             continue
         ctx.row = n
-        try:
-            valid = validate(row, context=ctx)
-        except ValidationError as exc:
-            errors.extend(f"{source}: row {n}, column {c}: {m}" for c, m in _messages(exc))
-            continue
+        quick = accepted.get(n)
+        if quick is not None:
+            valid, new_team = quick
+            if new_team is not None:  # as the model's team check does, in row order
+                ctx.unknown_teams.setdefault(new_team, n)
+        else:
+            try:
+                valid = validate(row, context=ctx)
+            except ValidationError as exc:
+                errors.extend(f"{source}: row {n}, column {c}: {m}" for c, m in _messages(exc))
+                continue
         if check is not None and (found_problem := check(valid, ctx)) is not None:
             errors.append(f"{source}: row {n}, column {found_problem[0]}: {found_problem[1]}")
             continue

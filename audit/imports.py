@@ -61,6 +61,8 @@ from .csv_rows import (
     validate_rows,
     yes_no,
 )
+from .fast_rows import CONSULTATION_FREE_TEXT, consultation_fast
+from .gc_pause import paused_collector
 from .projections import Projector
 from .service import check_review, reviewers_of, rounds_for
 
@@ -373,6 +375,7 @@ class Importer:
 
     # -- consultations --
 
+    @paused_collector
     def import_consultations(
         self,
         data: bytes,
@@ -400,7 +403,13 @@ class Importer:
             demo_key=self.demo_key,
         )
         checked = validate_rows(
-            fmt.consultation_row, rows, source, context=context, guard_skip=("patient",)
+            fmt.consultation_row,
+            rows,
+            source,
+            context=context,
+            guard_skip=("patient",),
+            fast=consultation_fast(fmt.consultation_row, fmt.registry.names, context),
+            free_text=CONSULTATION_FREE_TEXT,
         )
         errors = checked.errors
         unknown_teams = context.unknown_teams
@@ -651,6 +660,7 @@ class Importer:
 
     # -- reviews --
 
+    @paused_collector
     def import_reviews(
         self,
         data: bytes,

@@ -27,6 +27,8 @@ from events.types import ELEMENTS, PatientSurveyReturned, TeamRegistered, catalo
 
 from . import identifiers, queries
 from .csv_rows import RowContext, SurveyRow, survey_row_model, trusted, validate_rows
+from .fast_rows import SURVEY_FREE_TEXT, survey_fast
+from .gc_pause import paused_collector
 from .imports import (
     NAMESPACE,
     ImportRefused,
@@ -138,6 +140,7 @@ class SurveyImporter:
     def _team_lookup(self) -> dict[str, str]:
         return queries.team_lookup(self.store.engine)
 
+    @paused_collector
     def import_surveys(
         self,
         data: bytes,
@@ -164,6 +167,8 @@ class SurveyImporter:
             context=context,
             guard_message=_GUARD_MESSAGE,
             guard_stops_row=True,
+            fast=survey_fast(self.row_model, self.elements.names, context),
+            free_text=SURVEY_FREE_TEXT,
         )
         errors = checked.errors
         unknown_teams = context.unknown_teams
