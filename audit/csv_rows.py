@@ -462,6 +462,31 @@ class Validated:
     errors: list[str]
 
 
+def _fast_and_guarded(
+    rows: Sequence[tuple[int, Mapping[str, str]]],
+    columns: Sequence[str],
+    source: str,
+    fast: Callable[[Mapping[str, str]], tuple[Any, str | None] | None],
+    free_text: Sequence[str],
+) -> tuple[dict[int, tuple[Any, str | None]], list[str]]:
+    """The rows ``fast`` accepted (by row number) and the identifier guard's refusals.
+
+    A cell a fast check accepted outside ``free_text`` is a closed spelling (a word, a date,
+    two digits at most) that cannot hold an identifier, so only the free-text columns are
+    searched in those rows; a row with a hit there goes the model's way, whole, and every
+    column of the rows left to the model is searched, as without a fast check."""
+    accepted: dict[int, tuple[Any, str | None]] = {}
+    for n, row in rows:
+        if (found := fast(row)) is not None:
+            accepted[n] = found
+    free = [c for c in columns if c in free_text]
+    for hit in identifiers.refuse_in_columns(rows, free, source):
+        if (at := re.search(r": row (\d+)", hit)) is not None:
+            accepted.pop(int(at.group(1)), None)
+    slow = [(n, row) for n, row in rows if n not in accepted]
+    return accepted, identifiers.refuse_in_columns(slow, columns, source)
+
+
 def validate_rows(
     model: type[M],
     rows: Sequence[tuple[int, dict[str, str]]],
@@ -486,22 +511,11 @@ def validate_rows(
     ``free_text`` columns of the rows it accepted and every column of the others."""
     ctx = context or RowContext()
     columns = [c for c in (rows[0][1] if rows else {}) if c not in guard_skip]
-    accepted: dict[int, tuple[Any, str | None]] = {}
     if fast is None:
+        accepted: dict[int, tuple[Any, str | None]] = {}
         guarded = identifiers.refuse_in_columns(rows, columns, source)
     else:
-        for n, row in rows:
-            if (found := fast(row)) is not None:
-                accepted[n] = found
-        # a cell a fast check accepted outside ``free_text`` is a closed spelling (a word, a
-        # date, two digits at most) that cannot hold an identifier: only the free-text columns
-        # are searched in those rows; a row with a hit there goes the model's way, whole
-        free = [c for c in columns if c in free_text]
-        for hit in identifiers.refuse_in_columns(rows, free, source):
-            if (at := re.search(r": row (\d+)", hit)) is not None:
-                accepted.pop(int(at.group(1)), None)
-        slow = [(n, row) for n, row in rows if n not in accepted]
-        guarded = identifiers.refuse_in_columns(slow, columns, source)
+        accepted, guarded = _fast_and_guarded(rows, columns, source, fast, free_text)
     if guard_message is not None:
         guarded = [re.sub(r"(, column [^:]+: ).*$", rf"\g<1>{guard_message}", g) for g in guarded]
     errors: list[str] = []

@@ -73,6 +73,40 @@ class _Cells:
         self.ctx = ctx
         self.dates: dict[str, Any] = {}
         self.teams: dict[str, Any] = {}
+        self.patients: dict[str, Any] = {}
+        self.contacts: dict[str, Any] = {}
+        self.findings: dict[str, Any] = {}
+
+    def patient(self, value: str) -> Any:
+        found = self.patients.get(value, _MISSING)
+        if found is _MISSING:
+            try:
+                canonical, is_nhs = normalise_identifier(value)
+            except (PseudonymError, ValueError):  # the model words the refusal
+                found = None
+            else:
+                found = (
+                    None
+                    if is_nhs and self.ctx.demo_key
+                    else trusted(_Patient, canonical=canonical, is_nhs=is_nhs)
+                )
+            self.patients[value] = found
+        return found
+
+    def contact(self, value: str) -> Any:
+        found = self.contacts.get(value, _MISSING)
+        if found is _MISSING:
+            c = value.lower().replace("-", "_").replace(" ", "_")
+            found = c if c in _CONTACTS else None
+            self.contacts[value] = found
+        return found
+
+    def finding(self, value: str) -> Any:
+        found = self.findings.get(value, _MISSING)
+        if found is _MISSING:
+            found = yes_no(value, allow_na=True)
+            self.findings[value] = found
+        return found
 
     def date(self, value: str) -> Any:
         found = self.dates.get(value, _MISSING)
@@ -144,62 +178,18 @@ def survey_fast(model: type[Any], elements: Sequence[str], ctx: RowContext) -> F
 def consultation_fast(model: type[Any], elements: Sequence[str], ctx: RowContext) -> FastCheck:
     """The fast check of a consultations row (:func:`audit.csv_rows.consultation_row_model`)."""
     cells = _Cells(ctx)
-    patients: dict[str, Any] = {}
-    contacts: dict[str, Any] = {}
-    findings: dict[str, Any] = {}
     columns = tuple(elements)
-    demo_key = ctx.demo_key
-
-    def patient(value: str) -> Any:
-        found = patients.get(value, _MISSING)
-        if found is _MISSING:
-            try:
-                canonical, is_nhs = normalise_identifier(value)
-            except (PseudonymError, ValueError):  # the model words the refusal
-                found = None
-            else:
-                found = (
-                    None
-                    if is_nhs and demo_key
-                    else trusted(_Patient, canonical=canonical, is_nhs=is_nhs)
-                )
-            patients[value] = found
-        return found
-
-    def contact(value: str) -> Any:
-        found = contacts.get(value, _MISSING)
-        if found is _MISSING:
-            c = value.lower().replace("-", "_").replace(" ", "_")
-            found = c if c in _CONTACTS else None
-            contacts[value] = found
-        return found
-
-    def finding(value: str) -> Any:
-        found = findings.get(value, _MISSING)
-        if found is _MISSING:
-            found = yes_no(value, allow_na=True)
-            findings[value] = found
-        return found
 
     def check(row: Mapping[str, str]) -> tuple[Any, str | None] | None:
-        cid = row["consultation_id"]
-        clinician = row["clinician"]
+        cid, clinician = row["consultation_id"], row["clinician"]
         if not (_plain_id(cid) and _plain_id(clinician)):
             return None
         team = cells.team(row["team"])
-        if team is None:
-            return None
-        who = patient(row["patient"])
-        if who is None:
-            return None
+        who = cells.patient(row["patient"])
         occurred_on: date | None = cells.date(row["occurred_on"])
-        if occurred_on is None:
-            return None
-        how = contact(row["contact"])
-        if how is None:
-            return None
+        how = cells.contact(row["contact"])
         imd = _QUINTILES.get(row.get("imd_quintile", ""), _MISSING)
-        if imd is _MISSING:
+        if team is None or who is None or occurred_on is None or how is None or imd is _MISSING:
             return None
         values: dict[str, Any] = {
             "consultation_id": cid,
@@ -211,7 +201,7 @@ def consultation_fast(model: type[Any], elements: Sequence[str], ctx: RowContext
             "imd_quintile": imd,
         }
         for column in columns:
-            found = finding(row[column])
+            found = cells.finding(row[column])
             if found is None:
                 return None
             values[column] = found

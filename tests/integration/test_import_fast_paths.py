@@ -1,0 +1,132 @@
+"""Imports with the fast row checks and the collector pause (issues #17, #19): the same events
+and refusals as before, an identifier refused in every column (named, never echoed), and the
+cyclic collector paused only while an import runs."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from audit.imports import Importer, ImportRefused
+from audit.projections import Projector
+from audit.survey_imports import SurveyImporter
+from events import EventStore, NewEvent
+from events.pseudonym import PatientRegistry
+from events.types import TeamRegistered
+
+NHS = "943 476 5919"
+CONSULTATIONS = (
+    "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,goal_setting,"
+    "follow_up,imd_quintile"
+)
+SURVEYS = "survey_id,team,returned_on,agenda_setting,goal_setting,follow_up,confidence"
+
+
+@pytest.fixture
+def store(db_url: str) -> EventStore:
+    s = EventStore(db_url)
+    Projector(s).ensure_schema()
+    s.append([NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="N", service="MSK"))])
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def importer(store: EventStore) -> Importer:
+    registry = PatientRegistry(store.engine, "test-key-not-demo")
+    registry.ensure_schema()
+    return Importer(store, registry, demo_key=False, projector=Projector(store))
+
+
+def consultations(*rows: str) -> bytes:
+    return "\n".join((CONSULTATIONS, *rows)).encode() + b"\n"
+
+
+def surveys(*rows: str) -> bytes:
+    return "\n".join((SURVEYS, *rows)).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("cells", "column"),
+    [
+        (f"c-2,msk1,K1,P2,2024-03-04,video,{NHS},no,yes,3", "agenda_setting"),
+        (f"c-2,msk1,K1,P2,2024-03-04,{NHS},yes,no,yes,3", "contact"),
+        ("c-2,msk1,K1,P2,2024-03-04,video,yes,no,yes,0000000003", "imd_quintile"),
+        (f"c-2,msk1,K1,P2,{NHS},video,yes,no,yes,3", "occurred_on"),
+        (f"c-2,msk1,{NHS},P2,2024-03-04,video,yes,no,yes,3", "clinician"),
+    ],
+)
+def test_an_identifier_in_any_consultation_column_is_refused_named_and_not_echoed(
+    store, importer, cells, column
+) -> None:
+    """``0000000003`` is a quintile to the row model (3) but ten digits to the guard: refused."""
+    head = store.head().position
+    with pytest.raises(ImportRefused) as refused:
+        importer.import_consultations(
+            consultations("c-1,msk1,K1,P1,2024-03-04,video,yes,no,yes,3", cells)
+        )
+    message = str(refused.value)
+    assert f"row 3, column {column}: looks like an NHS number (not shown)" in message
+    for form in (NHS, "9434765919", "0000000003"):
+        assert form not in message
+    assert store.head().position == head
+
+
+@pytest.mark.parametrize("column", ["agenda_setting", "goal_setting", "follow_up", "confidence"])
+def test_an_identifier_in_a_survey_answer_column_is_refused_naming_row_and_column(
+    store, column
+) -> None:
+    cells = dict(
+        zip(SURVEYS.split(","), ["s-2", "msk1", "2024-03-04", "yes", "no", "yes", "7"], strict=True)
+    )
+    cells[column] = NHS
+    head = store.head().position
+    with pytest.raises(ImportRefused) as refused:
+        SurveyImporter(store).import_surveys(
+            surveys("s-1,msk1,2024-03-04,yes,no,yes,7", ",".join(cells.values()))
+        )
+    message = str(refused.value)
+    assert f"row 3, column {column}: a value shaped like an NHS number (not shown)" in message
+    assert NHS not in message and "9434765919" not in message
+    assert store.head().position == head
+
+
+def test_odd_spellings_import_the_same_values_as_the_usual_ones(store, importer) -> None:
+    """Rows the fast check leaves to the model (a non-ASCII digit, ``3e0``) land as if typed
+    the usual way: the model still decides them."""
+    importer.import_consultations(
+        consultations(
+            "c-1,msk1,K1,P1,2024-03-04,Face to face,Y,false,n/a,3e0",
+            "c-2,MSK,K1,P2,2024-03-04,video,yes,no,na,3",
+        )
+    )
+    SurveyImporter(store).import_surveys(
+        surveys("s-1,msk1,2024-03-04,yes,no,yes,٣", "s-2,msk1,2024-03-04,Yes,No,YES,3")
+    )
+    payloads = {
+        (e.type, e.stream_id): e.payload
+        for e in store.read_all()
+        if e.type in ("ConsultationHeld", "PatientSurveyReturned")
+    }
+    c1, c2 = (payloads["ConsultationHeld", f"consultation-{c}"] for c in ("c-1", "c-2"))
+    assert (c1["contact"], c1["imd_quintile"], c2["imd_quintile"]) == ("face_to_face", 3, 3)
+    s1, s2 = (payloads["PatientSurveyReturned", f"survey-msk1-{s}"] for s in ("s-1", "s-2"))
+    assert s1 | {"survey_id": "s-2"} == s2
+
+
+def test_an_import_runs_with_the_cyclic_collector_paused_and_resumes_it(store, importer) -> None:
+    seen: list[bool] = []
+    importer.import_consultations(
+        consultations("c-1,msk1,K1,P1,2024-03-04,video,yes,no,yes,3"),
+        progress=lambda _n: seen.append(gc.isenabled()),
+    )
+    SurveyImporter(store).import_surveys(
+        surveys("s-1,msk1,2024-03-04,yes,no,yes,7"),
+        progress=lambda _n: seen.append(gc.isenabled()),
+    )
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    with pytest.raises(ImportRefused):
+        importer.import_consultations(consultations("c-9,msk1,K1,P1,2024-03-04,video,maybe,no,no,"))
+    assert gc.isenabled()
