@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -199,18 +199,21 @@ class ImportRefused(Exception):
 
 
 _NS_BYTES = NAMESPACE.bytes
+_NS_SHA1 = hashlib.sha1(_NS_BYTES)
+#: the RFC 4122 variant bits applied to the hex digit of byte 8's high nibble
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def event_id(*key: str) -> str:
     """Deterministic id of an imported fact, so whoever re-imports appends nothing.
 
     ``uuid.uuid5(NAMESPACE, "\x1f".join(key))``, computed without building ``uuid.UUID``
-    objects: an import makes one per event, and this is a third of the cost."""
-    digest = bytearray(hashlib.sha1(_NS_BYTES + "\x1f".join(key).encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    x = digest.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    objects (an import makes one per event): the namespace is hashed once, and the version
+    and variant bits are set on the hex digest."""
+    sha = _NS_SHA1.copy()
+    sha.update("\x1f".join(key).encode("utf-8"))
+    x = sha.hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 def too_large(source: str) -> str:
@@ -305,15 +308,17 @@ def _rows(
         if problems:
             raise ImportRefused(problems)
         reading = 2
+        width = len(header)
         for n, cells in enumerate(reader, start=2):
             reading = n + 1
-            if len(cells) > len(header):
+            if len(cells) > width:
                 raise ImportRefused([f"{source}: row {n}: more cells than the header has columns"])
-            if not any(c.strip() for c in cells):
+            stripped = [c.strip() for c in cells]
+            if not any(stripped):
                 continue
-            row = dict.fromkeys(header, "")
-            row.update(zip(header, (c.strip() for c in cells), strict=False))
-            rows.append((n, row))
+            if len(stripped) < width:  # short rows: the missing cells are empty
+                stripped += [""] * (width - len(stripped))
+            rows.append((n, dict(zip(header, stripped, strict=True))))
     except csv.Error as exc:
         what = str(exc)
         if "field larger than field limit" in what:
@@ -540,6 +545,7 @@ class Importer:
         events: list[NewEvent] = []
         origin: dict[str, int] = {}
         counts = {"late": 0, "retracted": 0, "na": 0, "unchanged": 0}
+        midnight: dict[date, datetime] = {}
         n = 0
         try:
             for team, first_row in unknown_teams.items():
@@ -573,7 +579,9 @@ class Importer:
                 )
                 eid = event_id("consultation", cid, "ConsultationHeld")
                 origin[eid] = n
-                events.append(NewEvent(held, event_id=eid))
+                # the event's natural time, given rather than looked up per event
+                at = midnight.get(occurred) or midnight.setdefault(occurred, _midnight(occurred))
+                events.append(NewEvent(held, occurred_at=at, event_id=eid))
                 if cid in changes or cid in in_log:
                     moved = changes.get(cid, [])
                     counts["unchanged"] += sum(
@@ -599,6 +607,7 @@ class Importer:
                         events.append(
                             NewEvent(
                                 trusted(cls, consultation_id=cid, documented_on=occurred),
+                                occurred_at=at,
                                 event_id=eid,
                             )
                         )
@@ -776,6 +785,11 @@ def _state_event(fmt: ElementFormats, cid: str, element: str, now: str, occurred
     if now == NA:
         return fmt.not_applicable(consultation_id=cid, element=element, reason="import")
     return fmt.retracted(consultation_id=cid, element=element, reason="corrected by import")
+
+
+def _midnight(day: date) -> datetime:
+    """``day`` as the store stores a date's time (midnight UTC), made once per date."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _guard(rows: list[tuple[int, dict[str, str]]], source: str, skip: str = "") -> list[str]:

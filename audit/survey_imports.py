@@ -13,7 +13,6 @@ re-import appends nothing; the caller folds the new events into the read models.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections.abc import Callable
 from datetime import date
@@ -30,7 +29,6 @@ from .csv_rows import RowContext, SurveyRow, survey_row_model, trusted, validate
 from .fast_rows import SURVEY_FREE_TEXT, survey_fast
 from .gc_pause import paused_collector
 from .imports import (
-    NAMESPACE,
     ImportRefused,
     ImportResult,
     _decode,
@@ -60,18 +58,11 @@ def masked_source(name: str) -> str:
     return identifiers.mask_digit_runs(name)
 
 
-_NAMESPACE = NAMESPACE.bytes
-
-
 def survey_event_id(team_id: str, survey_id: str) -> str:
-    """``imports.event_id("survey", team, survey_id)`` (UUID v5), computed without building
-    a ``uuid.UUID`` per row: a survey file is one event per row, so this is its hot loop."""
-    name = "\x1f".join(("survey", team_id, survey_id)).encode("utf-8")
-    raw = bytearray(hashlib.sha1(_NAMESPACE + name).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    x = raw.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    """``imports.event_id("survey", team, survey_id)`` (UUID v5 of the pair): a survey file
+    is one event per row, so this is its hot loop (:func:`audit.imports.event_id` hashes the
+    namespace once and builds no ``uuid.UUID``)."""
+    return event_id("survey", team_id, survey_id)
 
 
 @cache

@@ -1,16 +1,23 @@
 """Survey import and projection, against the consultations path and raw sqlite3.
 
-    PYTHONPATH=. python bench/survey_bench.py --events 50000 --reps 5
+    PYTHONPATH=. python bench/survey_bench.py --events 50000 --reps 5 [--old-tree DIR]
 
 Each repetition runs, interleaved (A B C D …, never all of one then all of another):
-  A  ``sipdash import surveys`` as a user meets it: validate, append, fold into the read models;
-  B  the consultations import of a CSV giving about as many events, read models included;
-  C  raw ``sqlite3.executemany`` of the survey events (canonical JSON, stream versions, SHA-256
-     chain, same table, WAL, synchronous=FULL: ``benchlib.raw_append``);
-  D  projection alone: ``Projector.rebuild`` of each log vs a raw scan-and-decode of it.
-Every ratio is the median of the repetitions with its min–max spread; a ratio above 1 means
-sipdash is faster than the peer named. The peers do the same work except where stated: the raw
-append skips validation and the read models; the raw scan decodes every payload (orjson, as the projector) and builds nothing.
+  A  survey import as a user meets it (``SurveyImporter.import_surveys``, then the catch-up the
+     CLI does: validate, append, fold into the read models), in a fresh worker process of the
+     tree measured; the worker times the import and the fold only (not interpreter start-up);
+  B  the consultations import of a CSV giving about as many events, read models included,
+     in a fresh worker process the same way;
+  C  raw ``sqlite3.executemany`` of the survey events, and of the consultation events
+     (canonical JSON, stream versions, SHA-256 chain, same table, WAL, synchronous=FULL:
+     ``benchlib.raw_append``), each import against the raw append of its own events;
+  D  projection alone: ``Projector.rebuild`` of each log vs a raw scan-and-decode of it
+     (skipped with ``--no-rebuild``).
+With ``--old-tree`` (a checkout of an older sipdash), A and B run for the old tree too, in the
+same repetition (old A, new A, old B, new B), so before/after share each repetition's load.
+Every ratio is the median of the per-repetition ratios with its min–max spread; a ratio
+above 1 means sipdash is faster than the peer named. The raw appends skip validation and the
+read models; the raw scan decodes every payload (orjson, as the projector) and builds nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (
+    ROOT,
     raw_append,
     raw_create_table,
     raw_scan_decode,
@@ -66,23 +76,44 @@ def _items(store: EventStore) -> list[tuple]:
     ]
 
 
-def _import(tmp: Path, name: str, run) -> tuple[float, int, Path]:
-    """Time ``run(store, projector)`` + the catch-up the CLI does after it, on a new log."""
-    path = tmp / f"{name}.db"
-    remove_db(path)
-    store = EventStore(f"sqlite:///{path}")
+def _worker(kind: str, csv_path: Path, db: Path) -> None:
+    """In a fresh process of the tree under test: import ``csv_path`` into a new ``db`` and
+    catch the read models up, as ``sipdash import`` does; prints seconds and events."""
+    remove_db(db)
+    store = EventStore(f"sqlite:///{db}")
     store.create_schema()
     proj = Projector(store)
     proj.ensure_schema()
+    data = csv_path.read_bytes()
+    today = date(2025, 1, 1)
 
     def go() -> int:
-        result = run(store, proj)
+        if kind == "surveys":
+            result = SurveyImporter(store, today=today).import_surveys(data, register_teams=True)
+        else:
+            registry = PatientRegistry(store.engine, DEMO_KEY)
+            result = Importer(
+                store, registry, demo_key=True, projector=proj, today=today
+            ).import_consultations(data, register_teams=True)
         proj.catch_up()
         return result.appended
 
     t, appended = timed(go)
     store.dispose()
-    return t, appended, path
+    print(json.dumps({"seconds": t, "appended": appended}))
+
+
+def _import(tree: Path, kind: str, csv_path: Path, db: Path) -> tuple[float, int]:
+    """Seconds and events of one worker run of ``tree`` (its own modules on the path)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    for name in ("SIPDASH_DATABASE_URL", "SIPDASH_PSEUDONYM_KEY", "SIPDASH_LOG_KEY"):
+        env.pop(name, None)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, str(csv_path), str(db)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=db.parent)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} import in {tree} failed: {done.stderr[-2000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return out["seconds"], out["appended"]
 
 
 def _rebuild(path: Path) -> float:
@@ -92,106 +123,147 @@ def _rebuild(path: Path) -> float:
     return t
 
 
-def run(events: int, reps: int) -> dict:
-    survey_csv = make_survey_csv(events)
-    consult_csv = make_csv(max(100, round(events / 2.8)))
-    today = date(2025, 1, 1)
-    samples: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "survey_s",
-            "consult_s",
-            "raw_s",
-            "survey_rebuild_s",
-            "consult_rebuild_s",
-            "survey_scan_s",
-            "consult_scan_s",
-        )
-    }
-    counts = {}
+def _raw(tmp: Path, db: Path) -> float:
+    """Raw executemany of the events ``db`` holds (DDL outside the timing, as sipdash's)."""
+    store = EventStore(f"sqlite:///{db}")
+    items = _items(store)
+    store.dispose()
+    raw_path = tmp / "raw.db"
+    remove_db(raw_path)
+    raw_create_table(raw_path)
+    t, _ = timed(lambda: raw_append(raw_path, items, create=False))
+    remove_db(raw_path)
+    return t
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _fmt(s: dict) -> str:
+    return f"{s['median']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
+
+
+def run(events: int, reps: int, old_tree: Path | None = None, rebuild: bool = True) -> dict:
+    trees = {"new": ROOT} if old_tree is None else {"old": old_tree, "new": ROOT}
+    samples: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        samples.setdefault(key, []).append(value)
+
+    counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="sipdash-survey-bench-") as d:
         tmp = Path(d)
+        survey_csv, consult_csv = tmp / "surveys.csv", tmp / "consultations.csv"
+        survey_csv.write_bytes(make_survey_csv(events))
+        consult_csv.write_bytes(make_csv(max(100, round(events / 2.8))))
+        s_path, c_path = tmp / "surveys.db", tmp / "consult.db"
         for rep in range(reps):
-            # A: surveys
-            t, n_s, s_path = _import(
-                tmp,
-                "surveys",
-                lambda st, _p: SurveyImporter(st, today=today).import_surveys(
-                    survey_csv, register_teams=True
-                ),
-            )
-            samples["survey_s"].append(t)
-            # B: consultations
-            t, n_c, c_path = _import(
-                tmp,
-                "consult",
-                lambda st, p: Importer(
-                    st,
-                    PatientRegistry(st.engine, DEMO_KEY),
-                    demo_key=True,
-                    projector=p,
-                    today=today,
-                ).import_consultations(consult_csv, register_teams=True),
-            )
-            samples["consult_s"].append(t)
-            # C: raw executemany of the very survey events
-            store = EventStore(f"sqlite:///{s_path}")
-            items = _items(store)
-            store.dispose()
-            raw_path = tmp / "raw.db"
-            remove_db(raw_path)
-            raw_create_table(raw_path)  # DDL outside the timing, as sipdash's create_schema
-            t, _ = timed(lambda p=raw_path, i=items: raw_append(p, i, create=False))
-            samples["raw_s"].append(t)
-            remove_db(raw_path)
-            # D: projection alone, each log against its own raw scan
-            samples["survey_rebuild_s"].append(_rebuild(s_path))
-            samples["survey_scan_s"].append(timed(lambda p=s_path: raw_scan_decode(p))[0])
-            samples["consult_rebuild_s"].append(_rebuild(c_path))
-            samples["consult_scan_s"].append(timed(lambda p=c_path: raw_scan_decode(p))[0])
-            counts = {"survey_events": n_s, "consult_events": n_c}
+            # A then B, each tree in turn (old, new), then the raw peers of the new tree's logs
+            for kind, csv_path, db in (
+                ("surveys", survey_csv, s_path),
+                ("consult", consult_csv, c_path),
+            ):
+                for name, tree in trees.items():
+                    t, n = _import(tree, kind, csv_path, db)
+                    add(f"{name}_{kind}_s", t)
+                    if counts.setdefault(f"{kind}_events", n) != n:
+                        raise RuntimeError(f"{name} tree appended {n} {kind} events, not {counts}")
+            add("raw_surveys_s", _raw(tmp, s_path))
+            add("raw_consult_s", _raw(tmp, c_path))
+            if rebuild:
+                add("survey_rebuild_s", _rebuild(s_path))
+                add("survey_scan_s", timed(lambda p=s_path: raw_scan_decode(p))[0])
+                add("consult_rebuild_s", _rebuild(c_path))
+                add("consult_scan_s", timed(lambda p=c_path: raw_scan_decode(p))[0])
             remove_db(s_path)
             remove_db(c_path)
-            print(f"[{time.strftime('%H:%M:%S')}] rep {rep + 1}/{reps} done", flush=True)
+            line = "  ".join(
+                f"{name}: surveys {samples['raw_surveys_s'][-1] / samples[f'{name}_surveys_s'][-1]:.3f}"
+                f" consult {samples['raw_consult_s'][-1] / samples[f'{name}_consult_s'][-1]:.3f}"
+                for name in trees
+            )
+            print(f"[{time.strftime('%H:%M:%S')}] rep {rep + 1}/{reps}  x raw  {line}", flush=True)
 
-    def ratios(num: str, den: str, per_num: int = 1, per_den: int = 1) -> dict:
-        """Median and spread of (events/s of ``den`` side) … expressed as peer time / ours."""
-        values = [
-            (a / per_num) / (b / per_den) for a, b in zip(samples[num], samples[den], strict=True)
+    def ratios(peer: str, ours: str) -> dict:
+        """Per-repetition peer time / our time (both sides did the same events)."""
+        return _spread([p / o for p, o in zip(samples[peer], samples[ours], strict=True)])
+
+    n_s, n_c = counts["surveys_events"], counts["consult_events"]
+    out: dict = {"events": {"survey_events": n_s, "consult_events": n_c}, "reps": reps}
+    out["median_s"] = {k: statistics.median(v) for k, v in samples.items()}
+    for name in trees:
+        prefix = "" if name == "new" else "old_"
+        survey = ratios("raw_surveys_s", f"{name}_surveys_s")
+        consult = ratios("raw_consult_s", f"{name}_consult_s")
+        per_rep = [
+            (rs / s) / (rc / c)
+            for rs, s, rc, c in zip(
+                samples["raw_surveys_s"],
+                samples[f"{name}_surveys_s"],
+                samples["raw_consult_s"],
+                samples[f"{name}_consult_s"],
+                strict=True,
+            )
         ]
-        return {
-            "median": statistics.median(values),
-            "min": min(values),
-            "max": max(values),
-        }
-
-    n_s, n_c = counts["survey_events"], counts["consult_events"]
-    out = {
-        "events": counts,
-        "reps": reps,
-        "median_s": {k: statistics.median(v) for k, v in samples.items()},
-        # > 1: sipdash's survey import is faster per event than the peer
-        "survey_import_vs_raw_executemany": ratios("raw_s", "survey_s"),
-        "consult_import_vs_raw_executemany": ratios("raw_s", "consult_s", n_s, n_c),
-        "survey_import_vs_consult_import_per_event": ratios("consult_s", "survey_s", n_c, n_s),
-        "survey_rebuild_vs_raw_scan": ratios("survey_scan_s", "survey_rebuild_s"),
-        "consult_rebuild_vs_raw_scan": ratios("consult_scan_s", "consult_rebuild_s"),
-    }
-    out["survey_import_eps"] = n_s / out["median_s"]["survey_s"]
-    out["consult_import_eps"] = n_c / out["median_s"]["consult_s"]
-    out["survey_rebuild_eps"] = n_s / out["median_s"]["survey_rebuild_s"]
-    out["consult_rebuild_eps"] = n_c / out["median_s"]["consult_rebuild_s"]
+        out[f"{prefix}survey_import_vs_raw_executemany"] = survey
+        out[f"{prefix}consult_import_vs_raw_executemany"] = consult
+        # > 1: survey import is nearer its raw peer than consultation import is to its own
+        out[f"{prefix}survey_ratio_over_consult_ratio"] = _spread(per_rep)
+        out[f"{prefix}survey_import_eps"] = n_s / out["median_s"][f"{name}_surveys_s"]
+        out[f"{prefix}consult_import_eps"] = n_c / out["median_s"][f"{name}_consult_s"]
+    if rebuild:
+        out["survey_rebuild_vs_raw_scan"] = ratios("survey_scan_s", "survey_rebuild_s")
+        out["consult_rebuild_vs_raw_scan"] = ratios("consult_scan_s", "consult_rebuild_s")
     return out
+
+
+def report(out: dict, old_tree: Path | None) -> str:
+    """The ratios side by side (old beside new when there is an old tree)."""
+    lines = [
+        f"{out['events']['survey_events']} survey events, {out['events']['consult_events']} "
+        f"consultation events, {out['reps']} interleaved repetitions; median (min-max)",
+        f"{'tree':<6} {'survey import / raw':<24} {'consultation import / raw':<26} "
+        "survey ratio / consultation ratio",
+    ]
+    for prefix, name in (("old_", f"old"), ("", "new")):
+        if f"{prefix}survey_import_vs_raw_executemany" not in out:
+            continue
+        lines.append(
+            f"{name:<6} {_fmt(out[f'{prefix}survey_import_vs_raw_executemany']):<24} "
+            f"{_fmt(out[f'{prefix}consult_import_vs_raw_executemany']):<26} "
+            f"{_fmt(out[f'{prefix}survey_ratio_over_consult_ratio'])}"
+        )
+    if "survey_rebuild_vs_raw_scan" in out:
+        lines.append(
+            f"rebuild / raw scan: surveys {_fmt(out['survey_rebuild_vs_raw_scan'])}, "
+            f"consultations {_fmt(out['consult_rebuild_vs_raw_scan'])}"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000, help="survey events (≤ 100k)")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--old-tree", type=Path, help="an older checkout, timed in the same reps")
+    parser.add_argument("--no-rebuild", action="store_true", help="imports only (no D)")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--worker", nargs=3, metavar=("KIND", "CSV", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        kind, csv_path, db = args.worker
+        _worker(kind, Path(csv_path), Path(db))
+        return
     if args.reps < 5:
         parser.error("ratios need at least 5 interleaved repetitions")
-    print(json.dumps(run(args.events, args.reps), indent=2))
+    out = run(args.events, args.reps, args.old_tree, rebuild=not args.no_rebuild)
+    print(report(out, args.old_tree))
+    text = json.dumps(out, indent=2)
+    if args.json:
+        args.json.write_text(text)
+    else:
+        print(text)
 
 
 if __name__ == "__main__":
