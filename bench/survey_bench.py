@@ -5,7 +5,7 @@
 Each repetition runs, interleaved (A B C D …, never all of one then all of another):
   A  survey import as a user meets it (``SurveyImporter.import_surveys``, then the catch-up the
      CLI does: validate, append, fold into the read models), in a fresh worker process of the
-     tree measured; the worker times the import and the fold only (not interpreter start-up);
+     tree measured (``bench/import_worker.py``); the worker times the import and the fold only (not interpreter start-up);
   B  the consultations import of a CSV giving about as many events, read models included,
      in a fresh worker process the same way;
   C  raw ``sqlite3.executemany`` of the survey events, and of the consultation events
@@ -47,11 +47,9 @@ from benchlib import (
 )
 from import_bench import make_csv
 
-from audit.imports import Importer
 from audit.projections import Projector
-from audit.survey_imports import SURVEY_COLUMNS, SurveyImporter
+from audit.survey_imports import SURVEY_COLUMNS
 from events import EventStore
-from events.pseudonym import DEMO_KEY, PatientRegistry
 
 ANSWERS = ("yes", "yes", "yes", "no", "not_sure", "doesnt_apply", "")
 
@@ -76,39 +74,13 @@ def _items(store: EventStore) -> list[tuple]:
     ]
 
 
-def _worker(kind: str, csv_path: Path, db: Path) -> None:
-    """In a fresh process of the tree under test: import ``csv_path`` into a new ``db`` and
-    catch the read models up, as ``sipdash import`` does; prints seconds and events."""
-    remove_db(db)
-    store = EventStore(f"sqlite:///{db}")
-    store.create_schema()
-    proj = Projector(store)
-    proj.ensure_schema()
-    data = csv_path.read_bytes()
-    today = date(2025, 1, 1)
-
-    def go() -> int:
-        if kind == "surveys":
-            result = SurveyImporter(store, today=today).import_surveys(data, register_teams=True)
-        else:
-            registry = PatientRegistry(store.engine, DEMO_KEY)
-            result = Importer(
-                store, registry, demo_key=True, projector=proj, today=today
-            ).import_consultations(data, register_teams=True)
-        proj.catch_up()
-        return result.appended
-
-    t, appended = timed(go)
-    store.dispose()
-    print(json.dumps({"seconds": t, "appended": appended}))
-
-
 def _import(tree: Path, kind: str, csv_path: Path, db: Path) -> tuple[float, int]:
     """Seconds and events of one worker run of ``tree`` (its own modules on the path)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     for name in ("SIPDASH_DATABASE_URL", "SIPDASH_PSEUDONYM_KEY", "SIPDASH_LOG_KEY"):
         env.pop(name, None)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, str(csv_path), str(db)]
+    worker = Path(__file__).resolve().parent / "import_worker.py"
+    cmd = [sys.executable, str(worker), kind, str(csv_path), str(db)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=db.parent)
     if done.returncode != 0:
         raise RuntimeError(f"{kind} import in {tree} failed: {done.stderr[-2000:]}")
@@ -226,7 +198,7 @@ def report(out: dict, old_tree: Path | None) -> str:
         f"{'tree':<6} {'survey import / raw':<24} {'consultation import / raw':<26} "
         "survey ratio / consultation ratio",
     ]
-    for prefix, name in (("old_", f"old"), ("", "new")):
+    for prefix, name in (("old_", "old"), ("", "new")):
         if f"{prefix}survey_import_vs_raw_executemany" not in out:
             continue
         lines.append(
@@ -249,12 +221,7 @@ def main() -> None:
     parser.add_argument("--old-tree", type=Path, help="an older checkout, timed in the same reps")
     parser.add_argument("--no-rebuild", action="store_true", help="imports only (no D)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
-    parser.add_argument("--worker", nargs=3, metavar=("KIND", "CSV", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        kind, csv_path, db = args.worker
-        _worker(kind, Path(csv_path), Path(db))
-        return
     if args.reps < 5:
         parser.error("ratios need at least 5 interleaved repetitions")
     out = run(args.events, args.reps, args.old_tree, rebuild=not args.no_rebuild)
