@@ -130,3 +130,37 @@ def test_an_import_runs_with_the_cyclic_collector_paused_and_resumes_it(store, i
     with pytest.raises(ImportRefused):
         importer.import_consultations(consultations("c-9,msk1,K1,P1,2024-03-04,video,maybe,no,no,"))
     assert gc.isenabled()
+
+
+def test_a_survey_file_read_the_fast_way_gives_the_checked_ways_events(store) -> None:
+    importer = SurveyImporter(store)
+    data = surveys(
+        "s-1, MSK ,2024-03-04,Yes,no,Not sure,07",
+        "s-2,new-team,2024-03-05,,doesn't apply,N/A,",
+        "s-3,msk1,2024-03-06,unsure,y,n,10",
+        "s-1,new-team,2024-03-07,yes,yes,yes,0",
+    )
+    teams = {"msk1": "msk1", "msk": "msk1"}
+    fast = importer._fast_file(data, "s.csv", teams, register_teams=True)
+    checked = importer._checked(data, "s.csv", teams, register_teams=True)
+    assert fast is not None
+    assert fast[0] == checked[0] == 4 and fast[2] == checked[2] == {"new-team": 3}
+    assert [(n, e.payload()) for n, e in fast[1]] == [(n, e.payload()) for n, e in checked[1]]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ("s-1,msk1,2024-03-04,yes,no,yes,7", "", "s-2,msk1,2024-03-04,yes,no,yes,7"),  # blank
+        ("s-1,msk1,2024-03-04,yes,no,yes",),  # short row
+        ("s-1,msk1,2024-03-04,yes,no,yes,blank",),  # a spelling left to the model
+        ("s-1,msk1,2024-03-04,yes,no,yes,7", "s-1,msk1,2024-03-04,yes,no,yes,7"),  # repeated
+        (f"{NHS},msk1,2024-03-04,yes,no,yes,7",),  # an identifier-shaped id
+        ("s-1,msk1,2024-03-04,maybe,no,yes,7",),  # a refusal
+    ],
+)
+def test_an_unusual_survey_file_is_left_to_the_checked_way(store, rows) -> None:
+    """The fast way never decides anything unusual: the checked way words every refusal."""
+    assert (
+        SurveyImporter(store)._fast_file(surveys(*rows), "s.csv", {"msk1": "msk1"}, False) is None
+    )
