@@ -164,3 +164,33 @@ def test_an_unusual_survey_file_is_left_to_the_checked_way(store, rows) -> None:
     assert (
         SurveyImporter(store)._fast_file(surveys(*rows), "s.csv", {"msk1": "msk1"}, False) is None
     )
+
+
+def test_a_consultation_file_read_the_fast_way_gives_the_checked_ways_rows(importer) -> None:
+    data = consultations(
+        "c-1, MSK ,K1,P1,2024-03-04,Face to face,Y,false,n/a,3",
+        "c-2,new-team,K2,LOCAL-77,2024-03-05,video,yes,no,na,",
+        f"c-3,msk1,K1,{NHS},2024-03-06,telephone,1,0,not applicable,5.0",
+    )
+    teams = {"msk1": "msk1", "msk": "msk1"}
+    fast = importer._fast_consultations(data, "c.csv", teams, register_teams=True)
+    checked = importer._checked_consultations(data, "c.csv", teams, register_teams=True)
+    assert fast is not None and fast == checked
+    assert fast[2] == {"new-team": 3}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ("c-1,msk1,K1,P1,2024-03-04,video,yes,no,yes,3", ""),  # a blank row
+        ("c-1,msk1,K1,P1,2024-03-04,video,yes,no,yes",),  # short row
+        ("c-1,msk1,K1,P1,2024-03-04,video,yes,no,yes,3e0",),  # a spelling left to the model
+        ("c-1,msk1,K1,P1,2024-03-04,video,yes,no,yes,3",) * 2,  # repeated
+        (f"c-1,msk1,{NHS},P1,2024-03-04,video,yes,no,yes,3",),  # identifier-shaped clinician
+        ("c-1,msk1,K1,P1,2024-03-04,pigeon,yes,no,yes,3",),  # a refusal
+        ("c-1,nope,K1,P1,2024-03-04,video,yes,no,yes,3",),  # an unknown team
+    ],
+)
+def test_an_unusual_consultation_file_is_left_to_the_checked_way(importer, rows) -> None:
+    fast = importer._fast_consultations(consultations(*rows), "c.csv", {"msk1": "msk1"}, False)
+    assert fast is None
