@@ -52,9 +52,10 @@ def insert_rows(
 
 def _sums(measures: tuple[str, ...]) -> tuple[str, ...]:
     """The temporary table's sum columns, in the fold's order: the numerator of each measure
-    (enablers, then the bundle), notes, then each measure's not-applicable exclusions."""
+    (enablers, then the bundle), notes, then each measure's denominator (notes less the
+    not-applicable ones)."""
     k = range(len(measures))
-    return (*(f"a{i}" for i in k), "notes", *(f"x{i}" for i in k))
+    return (*(f"a{i}" for i in k), "notes", *(f"d{i}" for i in k))
 
 
 def _by_measure(prefix: str, measures: tuple[str, ...]) -> str:
@@ -71,7 +72,7 @@ def _census_sql(measures: tuple[str, ...], daily: bool) -> str:
     return (
         f"INSERT INTO {table} ({keys}, measure, numerator, denominator) "
         f"SELECT {keys}, m.measure, SUM({_by_measure('a', measures)}), "
-        f"SUM(notes - {_by_measure('x', measures)}) "
+        f"SUM({_by_measure('d', measures)}) "
         f"FROM {_TMP} CROSS JOIN ({relation}) m WHERE 1 = 1 "
         f"GROUP BY {keys}, m.i, m.measure "
         f"ON CONFLICT ({keys}, measure) DO UPDATE SET "
@@ -86,7 +87,7 @@ def _reach_sql(measures: tuple[str, ...], stratum: str, daily: bool) -> str:
     keys = ("day, " if daily else "") + f"team_id, period, {stratum}"
     columns = (*measures, "notes", *(f"den_{m}" for m in measures))
     k = range(len(measures))
-    sums = (*(f"SUM(a{i})" for i in k), "SUM(notes)", *(f"SUM(notes - x{i})" for i in k))
+    sums = (*(f"SUM(a{i})" for i in k), "SUM(notes)", *(f"SUM(d{i})" for i in k))
     updates = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
     return (
         f"INSERT INTO {table} ({keys}, {', '.join(columns)}) "
@@ -137,20 +138,39 @@ def _summed(census: dict[tuple, list[int]], key: Callable[[tuple], tuple]) -> di
     return out
 
 
-def _add_census_sqlite(conn: Connection, census: dict[tuple, list[int]], measures: tuple) -> None:
+def _rolled_up(rows: Sequence[tuple]) -> tuple[dict, dict]:
+    """The finest rows summed per (day, team, month, clinician) and per (day, team, month, IMD
+    quintile) in one pass: every coarser aggregate is then summed from one of these two (far
+    fewer keys) instead of from the finest rows six times over."""
+    clinician: dict[tuple, list[int]] = {}
+    imd: dict[tuple, list[int]] = {}
+    cget, iget = clinician.get, imd.get
+    for day, team, period, clin, quintile, sums in rows:
+        k = (day, team, period, clin)
+        acc = cget(k)
+        clinician[k] = sums if acc is None else list(map(add, acc, sums))
+        k = (day, team, period, quintile)
+        acc = iget(k)
+        imd[k] = sums if acc is None else list(map(add, acc, sums))
+    return clinician, imd
+
+
+def _add_census_sqlite(conn: Connection, rows: Sequence[tuple], measures: tuple) -> None:
     n = len(measures)
     notes = n
     m_idx = tuple(enumerate(measures))
     reach_columns = (*measures, "notes", *(f"den_{m}" for m in measures))
+    clinician_daily, imd_daily = _rolled_up(rows)
+    imd_now = _summed(imd_daily, itemgetter(1, 2, 3))
+    daily = _summed(imd_daily, itemgetter(0, 1, 2))
+    now = _summed(imd_now, itemgetter(0, 1))
     with driver_cursor(conn) as cur:
-        now = _summed(census, itemgetter(1, 2))
         cur.executemany(
             _upsert_sql(
                 conn, "rm_census", "team_id, period, measure", ("numerator", "denominator")
             ),
-            [(*k, m, v[i], v[notes] - v[notes + 1 + i]) for k, v in now.items() for i, m in m_idx],
+            [(*k, m, v[i], v[notes + 1 + i]) for k, v in now.items() for i, m in m_idx],
         )
-        daily = _summed(census, itemgetter(0, 1, 2))
         cur.executemany(
             _upsert_sql(
                 conn,
@@ -158,41 +178,35 @@ def _add_census_sqlite(conn: Connection, census: dict[tuple, list[int]], measure
                 "day, team_id, period, measure",
                 ("numerator", "denominator"),
             ),
-            [
-                (*k, m, v[i], v[notes] - v[notes + 1 + i])
-                for k, v in daily.items()
-                for i, m in m_idx
-            ],
+            [(*k, m, v[i], v[notes + 1 + i]) for k, v in daily.items() for i, m in m_idx],
         )
-        for table, keys, key in (
-            ("rm_reach_clinician", "team_id, period, clinician_id", itemgetter(1, 2, 3)),
+        for table, keys, summed in (
             (
-                "rm_reach_clinician_daily",
-                "day, team_id, period, clinician_id",
-                itemgetter(0, 1, 2, 3),
+                "rm_reach_clinician",
+                "team_id, period, clinician_id",
+                _summed(clinician_daily, itemgetter(1, 2, 3)),
             ),
-            ("rm_reach_imd", "team_id, period, imd_quintile", itemgetter(1, 2, 4)),
-            ("rm_reach_imd_daily", "day, team_id, period, imd_quintile", itemgetter(0, 1, 2, 4)),
+            ("rm_reach_clinician_daily", "day, team_id, period, clinician_id", clinician_daily),
+            ("rm_reach_imd", "team_id, period, imd_quintile", imd_now),
+            ("rm_reach_imd_daily", "day, team_id, period, imd_quintile", imd_daily),
         ):
             cur.executemany(
                 _upsert_sql(conn, table, keys, reach_columns),
-                [
-                    (*k, *v[: n + 1], *(v[notes] - x for x in v[notes + 1 :]))
-                    for k, v in _summed(census, key).items()
-                ],
+                [(*k, *v) for k, v in summed.items()],
             )
 
 
 def add_census(
-    conn: Connection, sqlite: bool, census: dict[tuple, list[int]], measures: tuple[str, ...]
+    conn: Connection, sqlite: bool, census: Sequence[tuple], measures: tuple[str, ...]
 ) -> None:
     """Add one batch's census changes to rm_census, rm_census_daily and the four reach tables.
 
-    ``census`` maps (recorded day, team, month, clinician, IMD quintile) to the fold's sums
-    (:func:`_sums` order). Each measure's denominator is notes less its exclusions.
-    PostgreSQL sums in the database (one COPY, six ``INSERT … SELECT … GROUP BY``); SQLite
-    sums in Python with ``map(add, …)`` and upserts the results (its sorting GROUP BY measured
-    slower than the dicts)."""
+    ``census`` holds rows ``(recorded day, team, month, clinician, IMD quintile, sums)`` with
+    the fold's sums (:func:`_sums` order: numerators, notes, denominators); a key may repeat
+    (its rows add up). PostgreSQL sums in the database (one COPY, six
+    ``INSERT … SELECT … GROUP BY``); SQLite sums in Python with ``map(add, …)`` — the finest
+    rows once into the two daily reach grains, every coarser table from those — and upserts
+    the results (its sorting GROUP BY measured slower than the dicts)."""
     if not census:
         return
     if sqlite:
@@ -201,7 +215,7 @@ def add_census(
     create, *aggregates = _statements(measures)
     conn.exec_driver_sql(create)
     columns = ", ".join((*_KEYS, *_sums(measures)))
-    insert_rows(conn, False, _TMP, columns, [(*k, *v) for k, v in census.items()])
+    insert_rows(conn, False, _TMP, columns, [(*k, *v) for *k, v in census])
     for sql in aggregates:
         conn.exec_driver_sql(sql)
     conn.exec_driver_sql(f"DELETE FROM {_TMP}")
