@@ -27,7 +27,7 @@ from events.types import EVENT_TYPES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
-from .fold_sql import add_census, insert_rows
+from .fold_sql import add_census, insert_new_rows, insert_rows
 
 NAME = "sipdash"
 _VERSION_ROW = "version"
@@ -740,19 +740,19 @@ class Projector:
     def _write(self, conn: Connection, b: _Batch, created: list[list], updated: list[list]) -> None:
         ph = self.ph
         ins = self._insert
-        for row in b.teams:
+        if b.teams:  # one statement per row, in log order: a later registration updates
             conn.exec_driver_sql(
                 "INSERT INTO rm_teams (team_id, name, site, service, position, recorded_at, "
                 f"synthetic) VALUES ({', '.join([ph] * 7)}) ON CONFLICT (team_id) DO UPDATE SET "
                 "name = EXCLUDED.name, site = EXCLUDED.site, service = EXCLUDED.service",
-                row,
+                b.teams,
             )
-        for row in b.clinicians:
+        if b.clinicians:
             conn.exec_driver_sql(
                 "INSERT INTO rm_clinicians (clinician_id, team_id, role, display_name, position, "
                 f"recorded_at) VALUES ({', '.join([ph] * 6)}) ON CONFLICT (clinician_id) DO UPDATE "
                 "SET team_id = EXCLUDED.team_id, role = EXCLUDED.role",
-                row,
+                b.clinicians,
             )
         if b.trained:
             conn.exec_driver_sql(
@@ -837,26 +837,21 @@ class Projector:
                 "AND closed_at IS NULL",
                 b.closed,
             )
-        if b.reviews:
-            conn.exec_driver_sql(
-                "INSERT INTO rm_reviews (position, round_id, team_id, period, consultation_id, "
-                f"reviewer_id, second_review, {', '.join(lay.names)}, recorded_at) "
-                f"VALUES ({', '.join([ph] * (8 + lay.n))}) ON CONFLICT DO NOTHING",
-                b.reviews,
-            )
+        insert_new_rows(
+            conn,
+            self.sqlite,
+            "rm_reviews",
+            "position, round_id, team_id, period, consultation_id, reviewer_id, second_review, "
+            f"{', '.join(lay.names)}, recorded_at",
+            b.reviews,
+        )
         if b.forgotten:
             conn.exec_driver_sql(
                 "INSERT INTO rm_forgotten (patient_ref, position, recorded_at) "
                 f"VALUES ({ph}, {ph}, {ph}) ON CONFLICT DO NOTHING",
                 b.forgotten,
             )
-        if b.surveys:
-            columns = survey_columns(lay.names)
-            conn.exec_driver_sql(
-                f"INSERT INTO rm_surveys ({columns}) "
-                f"VALUES ({', '.join([ph] * len(columns.split(', ')))}) ON CONFLICT DO NOTHING",
-                b.surveys,
-            )
+        insert_new_rows(conn, self.sqlite, "rm_surveys", survey_columns(lay.names), b.surveys)
 
     def _created_census(self, created: list[list]) -> list[tuple]:
         """The census rows of the notes created by this batch: each note counted once at its
