@@ -45,6 +45,7 @@ from audit.service import AuditError, AuditService  # noqa: E402
 from events import EventStore, NewEvent, VersionConflict  # noqa: E402
 from events.pseudonym import PatientRegistry  # noqa: E402
 from events.types import ConsultationHeld, TeamRegistered  # noqa: E402
+from tests.helpers.readmodels import snapshot  # noqa: E402
 
 KEY = "sipdash-soak-key"
 HEADER = (
@@ -78,15 +79,6 @@ def csv_bytes(prefix: str, team: str, month: int, rows: int, patients: list[str]
             f"2024-{month:02d}-{1 + i % 28:02d},video,{flags}"
         )
     return ("\n".join(lines) + "\n").encode()
-
-
-def snapshot(store: EventStore) -> dict[str, list]:
-    out = {}
-    with store.engine.connect() as conn:
-        for table in rm.ALL_TABLES:
-            rows = conn.execute(table.select()).fetchall()
-            out[table.name] = sorted(tuple(str(v) for v in r) for r in rows)
-    return out
 
 
 def check_log(store: EventStore) -> int:

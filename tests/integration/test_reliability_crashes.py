@@ -23,7 +23,6 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from audit import readmodel as rm
 from audit.projections import Projector
 from dashboard.cli import main
 from events import EventStore, NewEvent
@@ -36,6 +35,7 @@ from events.types import (
     GoalAgreed,
     TeamRegistered,
 )
+from tests.helpers.readmodels import snapshot
 
 KEY = "reliability-crash-key"
 HEADER = (
@@ -148,15 +148,6 @@ def big_csv(path: Path, rows: int) -> Path:
                 f"video,{','.join(yes)}\n"
             )
     return path
-
-
-def snapshot(store: EventStore) -> dict[str, list]:
-    out = {}
-    with store.engine.connect() as conn:
-        for table in rm.ALL_TABLES:
-            rows = conn.execute(table.select()).fetchall()
-            out[table.name] = sorted(tuple(str(v) for v in r) for r in rows)
-    return out
 
 
 def programme(consultations: int, seed: int = 11) -> list[NewEvent]:
