@@ -84,3 +84,12 @@ def append_in_progress(url: str) -> bool:
                 (int(Lock.APPEND),),
             ).fetchone()[0]
         )
+
+
+def head_position(url: str) -> int:
+    """The log's head position, read through a store opened and closed for it."""
+    store = EventStore(url)
+    try:
+        return store.head().position
+    finally:
+        store.dispose()
