@@ -8,11 +8,16 @@ tables with a Python loop over every sum cost about as much as decoding the even
 
 * :func:`insert_rows` — SQLite: ``executemany`` on the DBAPI cursor; PostgreSQL: ``COPY …
   FROM STDIN`` (one stream, no statement per row).
-* :func:`add_census` — the batch's census changes (one entry per recorded day × team × month ×
-  clinician × IMD quintile, the fold's finest grain) into rm_census, rm_census_daily and the
-  four rm_reach_* tables. PostgreSQL: one ``COPY`` into a temporary table, then one ``INSERT …
-  SELECT … GROUP BY … ON CONFLICT DO UPDATE`` per table; SQLite: re-keyed in Python with
-  ``map(add, …)`` (its sorting ``GROUP BY`` measured slower than the dicts), then upserts.
+* :func:`add_census` — the batch's census changes (rows of recorded day × team × month ×
+  clinician × IMD quintile, the fold's finest grain: one per note created by the batch, from
+  its final creation-time counts, plus the later changes the fold summed) into rm_census,
+  rm_census_daily and the four rm_reach_* tables. PostgreSQL: one ``COPY`` into a temporary
+  table, then ``INSERT … SELECT … GROUP BY`` per table — upserted only for a day the daily
+  table already holds, a plain insert for the newer days; SQLite: rolled up in Python with
+  ``map(add, …)`` (its sorting ``GROUP BY`` measured slower than the dicts) once into the two
+  daily reach grains, every coarser table summed from those, then upserts.
+* :func:`insert_new_rows` — rows whose first recorded wins on a conflict (reviews, surveys):
+  PostgreSQL stages many of them by ``COPY`` instead of one statement per row.
 
 The fold itself (which event changes which note, upcasters, late documentation, corrections)
 stays in Python in :mod:`audit.projections`: what is summed here is exactly what the fold
@@ -21,6 +26,7 @@ computed, so rebuild and incremental catch-up in any chunking still agree.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from operator import add, itemgetter
@@ -74,7 +80,9 @@ def insert_new_rows(
         with driver_cursor(conn) as cur:
             cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({values}) {conflict}", rows)
         return
-    staged = f"tmp_{table}"
+    # named after its columns: a registry with other enablers, folded later on this pooled
+    # connection, gets its own temporary twin (LIKE copies the columns of the moment)
+    staged = f"tmp_{table}_{zlib.crc32(columns.encode()):08x}"
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} "
         f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"

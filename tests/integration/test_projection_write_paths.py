@@ -27,7 +27,8 @@ from events.types import (
     PatientSurveyReturned,
     TeamRegistered,
 )
-from tests.integration.test_projection_fast_path import ELEMENT_EVENTS, mixed_log, snapshot
+from tests.helpers.readmodels import snapshot
+from tests.integration.test_projection_fast_path import ELEMENT_EVENTS, mixed_log
 
 T0 = datetime(2024, 5, 1, 9, tzinfo=UTC)
 NAMES = [e for _, e in ELEMENT_EVENTS]
