@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -299,13 +299,10 @@ class SurveyImporter:
         for team in unknown_teams:
             registered = TeamRegistered(team_id=team, name=team, site="unknown", service="unknown")
             events.append(NewEvent(registered, event_id=event_id("team", team)))
-        # a survey's time in the log is the import's (the event names no time of its own
-        # for the store to look up): taken once, not looked up and missed per event
-        now = datetime.now(UTC)
         for n, survey in parsed:
             eid = event_id("survey", survey.team_id, survey.survey_id)
             origin[eid] = n
-            events.append(NewEvent(survey, occurred_at=now, event_id=eid))
+            events.append(NewEvent(survey, event_id=eid))
         try:
             result = self.store.append_many(
                 events,

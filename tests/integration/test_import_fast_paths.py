@@ -194,3 +194,17 @@ def test_a_consultation_file_read_the_fast_way_gives_the_checked_ways_rows(impor
 def test_an_unusual_consultation_file_is_left_to_the_checked_way(importer, rows) -> None:
     fast = importer._fast_consultations(consultations(*rows), "c.csv", {"msk1": "msk1"}, False)
     assert fast is None
+
+
+def test_an_imported_survey_and_consultation_are_logged_at_their_own_dates(store, importer) -> None:
+    """The log's occurred_at is the fact's own date (returned_on, occurred_on, documented_on),
+    midnight UTC, on the fast way as on the checked way."""
+    importer.import_consultations(consultations("c-1,msk1,K1,P1,2024-03-04,video,yes,no,na,"))
+    SurveyImporter(store).import_surveys(
+        surveys("s-1,msk1,2024-03-05,yes,no,yes,7", "s-2,msk1,2024-03-06,blank,no,yes,")
+    )
+    at = {e.type + e.stream_id: e.occurred_at for e in store.read_all()}
+    assert at["ConsultationHeldconsultation-c-1"] == "2024-03-04T00:00:00.000000Z"
+    assert at["AgendaSetconsultation-c-1"] == "2024-03-04T00:00:00.000000Z"
+    assert at["PatientSurveyReturnedsurvey-msk1-s-1"] == "2024-03-05T00:00:00.000000Z"
+    assert at["PatientSurveyReturnedsurvey-msk1-s-2"] == "2024-03-06T00:00:00.000000Z"
