@@ -550,22 +550,19 @@ class EventStore:
             version = versions.get(p.stream_id, 0) + 1
             versions[p.stream_id] = version
             position += 1
-            fields = (
-                p.event_id,
-                p.stream_id,
-                version,
-                p.type,
-                p.schema_version,
-                p.occurred_at,
-                rec,
-                p.payload_json,
-                p.metadata_json,
-            )
-            digest = row_hash(prev_hash, *fields)
+            eid, sid, typ, sver = p.event_id, p.stream_id, p.type, p.schema_version
+            occ, payload, meta = p.occurred_at, p.payload_json, p.metadata_json
+            # the fields spelled out (not a tuple unpacked twice): this runs once per event
+            digest = row_hash(prev_hash, eid, sid, version, typ, sver, occ, rec, payload, meta)
             if key is None:
-                rows.append((position, *fields, digest))
+                rows.append(
+                    (position, eid, sid, version, typ, sver, occ, rec, payload, meta, digest)
+                )
             else:
-                rows.append((position, *fields, digest, chain.row_mac(key, digest)))
+                mac = chain.row_mac(key, digest)
+                rows.append(
+                    (position, eid, sid, version, typ, sver, occ, rec, payload, meta, digest, mac)
+                )
             prev_hash, prev_rec = digest, rec
         if self.sqlite or len(rows) < _COPY_FROM:
             raw_executemany(
