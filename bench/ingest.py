@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,8 +46,10 @@ from events.types import ConsultationHeld
 TEAMS = [f"team{i:02d}" for i in range(40)]
 
 
-def make_events(n: int) -> list[NewEvent]:
-    """The same N consultation facts for every contender (ids fixed, content realistic)."""
+def make_events(n: int, recorded_from: datetime | None = None) -> list[NewEvent]:
+    """The same N consultation facts for every contender (ids fixed, content realistic); with
+    ``recorded_from``, history events recorded a second apart from then (explicit, non-decreasing
+    ``recorded_at``, as ``bench/pg_append_bench.py`` loads them)."""
     out = []
     for i in range(n):
         out.append(
@@ -61,6 +63,7 @@ def make_events(n: int) -> list[NewEvent]:
                     contact=("face_to_face", "telephone", "video")[i % 3],
                 ),
                 event_id=str(uuid.UUID(int=i + 1, version=4)),
+                recorded_at=None if recorded_from is None else recorded_from + timedelta(seconds=i),
             )
         )
     return out

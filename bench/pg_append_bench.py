@@ -23,14 +23,14 @@ import json
 import statistics
 import sys
 import time
-import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
+from ingest import make_events
 
 from events import EventStore, NewEvent
 from events.store import (
@@ -41,32 +41,15 @@ from events.store import (
     format_ts,
     row_hash,
 )
-from events.types import ConsultationHeld
 
 METADATA = {"actor": "bench", "source": "bench:pg_append"}
 _START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def make_history(n: int) -> list[NewEvent]:
-    """N consultation facts with explicit, non-decreasing ``recorded_at`` (history)."""
-    teams = [f"team{i:02d}" for i in range(40)]
-    out = []
-    for i in range(n):
-        out.append(
-            NewEvent(
-                ConsultationHeld(
-                    consultation_id=f"c{i:09d}",
-                    team_id=teams[i % 40],
-                    clinician_id=f"k{i % 400:04d}",
-                    patient_ref=f"p_{i * 2654435761 % (1 << 64):016x}",
-                    occurred_on=date(2024, 1 + i % 12, 1 + i % 28),
-                    contact=("face_to_face", "telephone", "video")[i % 3],
-                ),
-                event_id=str(uuid.UUID(int=i + 1, version=4)),
-                recorded_at=_START + timedelta(seconds=i),
-            )
-        )
-    return out
+    """N consultation facts with explicit, non-decreasing ``recorded_at`` (history): the same
+    facts as ``bench/ingest.py`` appends."""
+    return make_events(n, recorded_from=_START)
 
 
 def _conninfo(url: str) -> str:

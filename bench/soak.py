@@ -24,7 +24,6 @@ import argparse
 import multiprocessing as mp
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from audit import readmodel as rm  # noqa: E402
 from audit.imports import Importer  # noqa: E402
@@ -45,6 +43,8 @@ from audit.service import AuditError, AuditService  # noqa: E402
 from events import EventStore, NewEvent, VersionConflict  # noqa: E402
 from events.pseudonym import PatientRegistry  # noqa: E402
 from events.types import ConsultationHeld, TeamRegistered  # noqa: E402
+from tests.helpers.logs import append_in_progress  # noqa: E402
+from tests.helpers.readmodels import snapshot  # noqa: E402
 
 KEY = "sipdash-soak-key"
 HEADER = (
@@ -52,7 +52,6 @@ HEADER = (
     "agenda_setting,goal_setting,follow_up"
 )
 TEAMS = ("north", "south", "east")
-PG_APPEND_LOCK = 0x5_1B_DA_54
 STEP_TIMEOUT = 300  # seconds: the most one step may take before the soak gives up on it
 
 
@@ -78,15 +77,6 @@ def csv_bytes(prefix: str, team: str, month: int, rows: int, patients: list[str]
             f"2024-{month:02d}-{1 + i % 28:02d},video,{flags}"
         )
     return ("\n".join(lines) + "\n").encode()
-
-
-def snapshot(store: EventStore) -> dict[str, list]:
-    out = {}
-    with store.engine.connect() as conn:
-        for table in rm.ALL_TABLES:
-            rows = conn.execute(table.select()).fetchall()
-            out[table.name] = sorted(tuple(str(v) for v in r) for r in rows)
-    return out
 
 
 def check_log(store: EventStore) -> int:
@@ -235,30 +225,6 @@ def sipdash_cmd(*args: str) -> list[str]:
     return (
         [str(script), *args] if script.exists() else [sys.executable, "-m", "dashboard.cli", *args]
     )
-
-
-def append_in_progress(url: str) -> bool:
-    if url.startswith("sqlite"):
-        conn = sqlite3.connect(make_url(url).database, timeout=0, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-            return False
-        except sqlite3.OperationalError:
-            return True
-        finally:
-            conn.close()
-    import psycopg
-
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        return bool(
-            conn.execute(
-                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
-                "AND granted",
-                (PG_APPEND_LOCK,),
-            ).fetchone()[0]
-        )
 
 
 def count(store: EventStore, sql: str, *params: str) -> int:

@@ -60,3 +60,13 @@ def dashboard_env(monkeypatch: pytest.MonkeyPatch, seeded_url: str) -> str:
     """Point the in-process app at the shared seeded database."""
     monkeypatch.setenv("SIPDASH_DATABASE_URL", seeded_url)
     return seeded_url
+
+
+@pytest.fixture
+def url(monkeypatch: pytest.MonkeyPatch, seeded_db_copy: Path) -> str:
+    """The app pointed at a private copy of the seeded database, as the local editor (no
+    ``SIPDASH_LOCAL_ROLE`` from the environment running the tests)."""
+    url = _url(seeded_db_copy)
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
+    monkeypatch.delenv("SIPDASH_LOCAL_ROLE", raising=False)
+    return url

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from events import EventStore
+from tests.helpers.logs import head_position
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -31,14 +31,6 @@ def url(monkeypatch, seeded_db_copy: Path) -> str:
     return url
 
 
-def _head(url: str) -> int:
-    store = EventStore(url)
-    try:
-        return store.head().position
-    finally:
-        store.dispose()
-
-
 def _nav_pages(at: AppTest) -> list[str]:
     """Titles of the pages st.navigation registered on the last run (AppTest keeps them in
     ``_registered_pages``; there is no public accessor)."""
@@ -54,7 +46,7 @@ def _page_script(page: str) -> AppTest:
 
 def test_a_local_viewer_has_no_write_pages_and_cannot_write(url, monkeypatch):
     monkeypatch.setenv("SIPDASH_LOCAL_ROLE", "viewer")
-    before = _head(url)
+    before = head_position(url)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception, at.exception
@@ -78,7 +70,7 @@ def test_a_local_viewer_has_no_write_pages_and_cannot_write(url, monkeypatch):
         assert not alone.exception, alone.exception
         assert any("You have read-only access" in i.value for i in alone.info)
         assert not alone.get("form") and not alone.file_uploader
-    assert _head(url) == before
+    assert head_position(url) == before
 
 
 def test_a_local_editor_sees_the_write_pages(url, monkeypatch):

@@ -17,18 +17,9 @@ from streamlit.testing.v1 import AppTest
 
 from events import EventStore, NewEvent
 from events.types import MilestoneLogged, TargetSet
+from tests.helpers.apptest import APP, open_app
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 N_TEAMS = 8
-
-
-def _app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _open(at: AppTest, page: str) -> AppTest:
@@ -67,7 +58,7 @@ def app_env(dashboard_env: str) -> str:
 
 
 def test_overview_headlines_grid_and_banner(app_env):
-    at = _app()
+    at = open_app()
     assert [t.value for t in at.title] == ["Programme overview"]
     assert any("Synthetic demonstration data" in w.value for w in at.warning)
 
@@ -103,7 +94,7 @@ def test_overview_headlines_grid_and_banner(app_env):
 
 
 def test_overview_filters_narrow_the_grid_and_live_in_the_url(app_env):
-    at = _app()
+    at = open_app()
     at.selectbox(key="enabler").set_value("goal_setting").run()
     grid = at.dataframe[0].value
     assert len(grid) == N_TEAMS
@@ -115,12 +106,12 @@ def test_overview_filters_narrow_the_grid_and_live_in_the_url(app_env):
 
     # the URL holds the filters (the browser test checks the address bar); a link with them
     # opens the same view
-    again = _app(enabler="Goal setting")
+    again = open_app(enabler="Goal setting")
     assert set(again.dataframe[0].value["Enabler"]) == {"Goal setting"}
 
 
 def test_as_of_earlier_changes_what_is_shown(app_env):
-    at = _app(as_of="2023-06-30")
+    at = open_app(as_of="2023-06-30")
     assert "end of 30 June 2023" in at.caption[0].value
     grid = at.dataframe[0].value
     assert (grid["Latest month"] <= "2023-06").all()
@@ -131,7 +122,7 @@ def test_as_of_earlier_changes_what_is_shown(app_env):
 
 
 def test_team_page_chart_table_and_case_notes(app_env):
-    at = _open(_app(), "team")
+    at = _open(open_app(), "team")
     assert [t.value for t in at.title] == ["Team"]
     team = at.selectbox(key="team")
     name = team.options[team.index]
@@ -164,7 +155,7 @@ def test_team_page_chart_table_and_case_notes(app_env):
 
 
 def test_team_switch_changes_the_chart_and_table(app_env):
-    at = _open(_app(), "team")
+    at = _open(open_app(), "team")
     first_title = at.subheader[0].value
     first_points = _chart_rows(at, "point_label")
     first_table = at.dataframe[0].value
@@ -179,7 +170,7 @@ def test_team_switch_changes_the_chart_and_table(app_env):
 
 
 def test_chart_type_switch(app_env):
-    at = _open(_app(), "team")
+    at = _open(open_app(), "team")
     p_spec = _chart_spec(at)
     at.radio(key="chart").set_value("xmr").run()
     assert not at.exception
@@ -192,7 +183,7 @@ def test_chart_type_switch(app_env):
 
 
 def test_as_of_earlier_shows_fewer_periods(app_env):
-    at = _open(_app(), "team")
+    at = _open(open_app(), "team")
     latest = at.dataframe[0].value
     at.sidebar.date_input(key="as_of").set_value(date(2024, 3, 31)).run()
     assert not at.exception
@@ -202,7 +193,7 @@ def test_as_of_earlier_shows_fewer_periods(app_env):
 
 
 def test_team_link_opens_the_chosen_team_and_enabler(app_env):
-    at = _open(_app(), "team")
+    at = _open(open_app(), "team")
     name = at.selectbox(key="team").options[2]
     linked = AppTest.from_file(APP, default_timeout=120)
     linked.run()
@@ -215,7 +206,7 @@ def test_team_link_opens_the_chosen_team_and_enabler(app_env):
 
 
 def test_month_window_limits_the_chart(app_env):
-    at = _open(_app(), "team")
+    at = _open(open_app(), "team")
     months = at.sidebar.select_slider(key="months")
     options = months.options
     months.set_range(options[6], options[17]).run()
@@ -228,7 +219,7 @@ def test_month_window_limits_the_chart(app_env):
 def test_new_event_shows_at_once(monkeypatch, seeded_db_copy: Path):
     url = f"sqlite:///{seeded_db_copy}"
     monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
-    at = _open(_app(), "team")
+    at = _open(open_app(), "team")
     team_id = at.selectbox(key="team").value
     assert "Target 80%" in at.caption[0].value
     milestones = len(_chart_rows(at, "kind"))
@@ -265,7 +256,7 @@ def test_new_event_shows_at_once(monkeypatch, seeded_db_copy: Path):
 
 
 def test_compare_page_funnel_and_league_table(app_env):
-    at = _open(_app(), "compare")
+    at = _open(open_app(), "compare")
     assert [t.value for t in at.title] == ["Compare teams"]
     assert len(at.get("vega_lite_chart")) == 2
     funnel = json.dumps(_chart_spec(at, 0))
@@ -285,7 +276,7 @@ def test_compare_page_funnel_and_league_table(app_env):
 
 
 def test_compare_window_changes_the_pool(app_env):
-    at = _open(_app(), "compare")
+    at = _open(open_app(), "compare")
     full = at.dataframe[0].value["Notes reviewed (n)"].sum()
     months = at.sidebar.select_slider(key="months")
     options = months.options
@@ -300,7 +291,7 @@ def test_compare_window_changes_the_pool(app_env):
 
 
 def test_event_log_pages_fifty_at_a_time(app_env):
-    at = _open(_app(), "events")
+    at = _open(open_app(), "events")
     assert [t.value for t in at.title] == ["Event log"]
     rows = at.dataframe[0].value
     assert len(rows) == 50
@@ -318,7 +309,7 @@ def test_event_log_pages_fifty_at_a_time(app_env):
 
 
 def test_event_log_filters(app_env):
-    at = _open(_app(), "events")
+    at = _open(open_app(), "events")
     at.multiselect(key="ev_types").set_value(["MilestoneLogged"]).run()
     rows = at.dataframe[0].value
     assert len(rows) > 0 and set(rows["type"]) == {"MilestoneLogged"}
@@ -336,7 +327,7 @@ def test_event_log_filters(app_env):
 
 
 def test_event_log_verifies_the_chain_on_demand(app_env):
-    at = _open(_app(), "events")
+    at = _open(open_app(), "events")
     at.button(key="verify").click().run()
     assert not at.exception
     text = " ".join(s.value for s in at.success)
@@ -348,7 +339,7 @@ def test_event_log_verifies_the_chain_on_demand(app_env):
 
 
 def test_event_log_as_of_stops_at_that_day(app_env):
-    at = _open(_app(as_of="2023-01-01"), "events")
+    at = _open(open_app(as_of="2023-01-01"), "events")
     rows = at.dataframe[0].value
     assert 0 < len(rows) <= 50
     assert (rows["recorded_at"] <= "2023-01-01 23:59:59").all()
@@ -359,7 +350,7 @@ def test_every_table_can_be_downloaded(app_env):
 
     import openpyxl
 
-    at = _app()
+    at = open_app()
     buttons = at.get("download_button")
     labels = [b.proto.label for b in buttons]
     assert labels == ["CSV", "Excel"] * 2  # the grid and the triangulation flags
@@ -382,7 +373,7 @@ def test_every_table_can_be_downloaded(app_env):
 
 def test_empty_database_says_how_to_start(monkeypatch, tmp_path):
     monkeypatch.setenv("SIPDASH_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
-    at = _app()
+    at = open_app()
     assert any("sipdash seed" in i.value for i in at.info)
     for page in ("team", "compare", "events"):
         _open(at, page)
@@ -393,7 +384,7 @@ def test_a_new_sip_start_shows_at_once_on_the_cached_culture_shift_chart(
 ):
     url = f"sqlite:///{seeded_db_copy}"
     monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
-    at = _app()
+    at = open_app()
     index = next(
         i for i in range(len(at.get("vega_lite_chart"))) if _chart_rows(at, "teams_total", i)
     )

@@ -9,39 +9,20 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
 
-from audit.projections import Projector
-from events import EventStore, NewEvent
-from events.types import AgendaSet, ConsultationHeld, TeamRegistered
+from tests.helpers.logs import folded_log
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PATIENT = "p_" + "ef" * 16
 
 
 def _folded_log(url: str, n: int) -> str:
-    store = EventStore(url)
-    projector = Projector(store)
-    projector.ensure_schema()
-    store.append([NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="N", service="MSK"))])
-    for i in range(n):
-        held = ConsultationHeld(
-            consultation_id=f"c{i}",
-            team_id="msk1",
-            clinician_id="K1",
-            patient_ref=PATIENT,
-            occurred_on=date(2024, 1, 1 + i % 28),
-            contact="video",
-        )
-        done = AgendaSet(consultation_id=f"c{i}", documented_on=held.occurred_on)
-        store.append([NewEvent(held), NewEvent(done)])
-    projector.catch_up()
-    head = store.head().hash
+    store, head = folded_log(url, PATIENT, n)
     store.dispose()
     return head
 

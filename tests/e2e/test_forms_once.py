@@ -7,44 +7,18 @@ same submission. Commentary can be withdrawn and the pack prints only the curren
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from audit.commentary import current_commentary, last_programme_review
 from dashboard.pack import build_pack
 from events import EventStore
 from events.types import PROGRAMME
+from tests.helpers.apptest import open_page
+from tests.helpers.logs import head_position
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TEAM = "a-msk"
 CURRENT = "_sipdash_submission_{}"
 SAVED = "_sipdash_saved_{}"
-
-
-@pytest.fixture
-def url(monkeypatch, seeded_db_copy: Path) -> str:
-    url = f"sqlite:///{seeded_db_copy}"
-    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
-    monkeypatch.delenv("SIPDASH_LOCAL_ROLE", raising=False)
-    return url
-
-
-def _page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _head(url: str) -> int:
-    store = EventStore(url)
-    try:
-        return store.head().position
-    finally:
-        store.dispose()
 
 
 def _last(url: str, type_: str):
@@ -71,34 +45,34 @@ def _commentary(at: AppTest, text: str) -> None:
 
 
 def test_the_commentary_form_saves_once_per_submission_and_clears(url):
-    at = _page("commentary")
+    at = open_page("commentary")
     at.selectbox(key="cm_team").set_value(TEAM).run()
     drawn = at.session_state[CURRENT.format("commentary")]
-    before = _head(url)
+    before = head_position(url)
     _commentary(at, "Goal setting rose in December.")
-    assert _head(url) == before + 1
+    assert head_position(url) == before + 1
     assert _last(url, "CommentaryAdded").event_id == drawn.id
     assert at.text_area(key="cm_text").value == ""  # cleared after saving
     # a double click: the same entries again before the page redrew
     _commentary(at, "Goal setting rose in December.")
-    assert _head(url) == before + 1
+    assert head_position(url) == before + 1
     # the same submission id sent again
     _again_with(at, "commentary", drawn)
     _commentary(at, "Goal setting rose in December.")
-    assert _head(url) == before + 1
+    assert head_position(url) == before + 1
     # a new entry is a new submission
     _commentary(at, "And follow-up too.")
-    assert _head(url) == before + 2
+    assert head_position(url) == before + 2
 
 
 def test_a_withdrawn_commentary_leaves_the_pack_and_withdrawing_twice_appends_once(url):
-    at = _page("commentary")
+    at = open_page("commentary")
     _commentary(at, "Wrong team, sorry.")
     added = _last(url, "CommentaryAdded")
-    before = _head(url)
+    before = head_position(url)
     at.button(key=f"cm_withdraw_{added.event_id}").click().run()
     assert not at.exception, at.exception
-    assert _head(url) == before + 1
+    assert head_position(url) == before + 1
     withdrawn = _last(url, "CommentaryWithdrawn")
     assert withdrawn.payload["commentary_event_id"] == added.event_id
     assert not [b for b in at.button if b.key == f"cm_withdraw_{added.event_id}"]
@@ -113,7 +87,7 @@ def test_a_withdrawn_commentary_leaves_the_pack_and_withdrawing_twice_appends_on
 
 
 def test_the_sign_off_records_the_head_shown_and_saves_once(url):
-    at = _page("commentary")
+    at = open_page("commentary")
     at.selectbox(key="cm_team").set_value(TEAM).run()
     drawn = at.session_state[CURRENT.format("signoff")]
     store = EventStore(url)
@@ -121,13 +95,13 @@ def test_the_sign_off_records_the_head_shown_and_saves_once(url):
         shown = store.head().hash
     finally:
         store.dispose()
-    before = _head(url)
+    before = head_position(url)
     for _ in range(2):  # a double click
         at.text_input(key="so_by").set_value("Dr Senior")
         at.checkbox(key="so_confirm").check()
         at.button(key="so_submit").click().run()
         assert not at.exception, at.exception
-    assert _head(url) == before + 1
+    assert head_position(url) == before + 1
     signed = _last(url, "ReviewSignedOff")
     assert signed.schema_version == 2 and signed.event_id == drawn.id
     assert signed.payload["viewed_head"] == shown
@@ -135,7 +109,7 @@ def test_the_sign_off_records_the_head_shown_and_saves_once(url):
 
 
 def test_a_programme_review_can_be_signed_off(url):
-    at = _page("commentary")
+    at = open_page("commentary")
     at.radio(key="so_scope").set_value("programme")
     at.text_input(key="so_by").set_value("Chair")
     at.checkbox(key="so_confirm").check()
@@ -152,31 +126,31 @@ def test_a_programme_review_can_be_signed_off(url):
 
 
 def test_the_milestone_target_and_baseline_forms_save_once_and_clear(url):
-    at = _page("milestones")
+    at = open_page("milestones")
     at.selectbox(key="ms_team").set_value(TEAM).run()
-    before = _head(url)
+    before = head_position(url)
     for _ in range(2):
         at.text_input(key="ms_title").set_value("PDSA 7")
         at.button(key="ms_submit").click().run()
         assert not at.exception, at.exception
-    assert _head(url) == before + 1
+    assert head_position(url) == before + 1
     assert at.text_input(key="ms_title").value == ""
 
     at.radio(key="ms_what").set_value("target").run()
     for _ in range(2):
         at.text_area(key="tg_reason").set_value("Board asked")
         at.button(key="tg_submit").click().run()
-    assert _head(url) == before + 2
+    assert head_position(url) == before + 2
     assert at.text_area(key="tg_reason").value == ""
 
     at.radio(key="ms_what").set_value("baseline").run()
     drawn = at.session_state[CURRENT.format("baseline")]
     at.text_area(key="bl_reason").set_value("Twelve months")
     at.button(key="bl_submit").click().run()
-    assert _head(url) == before + 3
+    assert head_position(url) == before + 3
     _again_with(at, "baseline", drawn)
     at.text_area(key="bl_reason").set_value("Twelve months")
     at.button(key="bl_submit").click().run()
     assert not at.exception, at.exception
-    assert _head(url) == before + 3
+    assert head_position(url) == before + 3
     assert at.text_area(key="bl_reason").value == ""

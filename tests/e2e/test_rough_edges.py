@@ -4,27 +4,16 @@ and remembers the reviewer's name."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from audit.projections import Projector
 from audit.service import rounds_for
 from events import EventStore
+from tests.helpers.apptest import open_app
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TEAM = "a-msk"
 ELEMENTS = ("agenda_setting", "goal_setting", "follow_up")
-
-
-def _app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _warnings(at: AppTest) -> str:
@@ -32,17 +21,17 @@ def _warnings(at: AppTest) -> str:
 
 
 def test_a_link_to_an_unknown_team_says_so(dashboard_env):
-    at = _app(team="No Such Team")
+    at = open_app(team="No Such Team")
     at.switch_page("app_pages/team.py").run()
     assert not at.exception, at.exception
     assert "names a team that is not registered" in _warnings(at)
-    ok = _app()
+    ok = open_app()
     ok.switch_page("app_pages/team.py").run()
     assert "not registered" not in _warnings(ok)
 
 
 def test_a_link_with_a_team_id_opens_that_team(dashboard_env):
-    at = _app(team="b-mood")
+    at = open_app(team="b-mood")
     at.switch_page("app_pages/team.py").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="team").value == "b-mood"
@@ -51,32 +40,24 @@ def test_a_link_with_a_team_id_opens_that_team(dashboard_env):
 
 @pytest.mark.parametrize("when", ["1999-01-01", "2999-01-01", "yesterday"])
 def test_a_link_with_an_out_of_range_date_says_so(dashboard_env, when):
-    at = _app(as_of=when)
+    at = open_app(as_of=when)
     assert "as-of date" in _warnings(at) and "showing the latest data" in _warnings(at)
 
 
 def test_a_link_with_a_good_date_gives_no_warning(dashboard_env):
-    at = _app(as_of="2024-06-30")
+    at = open_app(as_of="2024-06-30")
     assert "as-of date" not in _warnings(at)
 
 
 def test_the_overview_has_its_own_address(dashboard_env):
     """/overview is a registered page (Streamlit serves the default page only at the root)."""
-    at = _app()
+    at = open_app()
     at.switch_page("app_pages/overview.py").run()
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Programme overview"]
 
 
 # ------------------------------------------------------------------------------- worklist
-
-
-@pytest.fixture
-def url(monkeypatch, seeded_db_copy: Path) -> str:
-    url = f"sqlite:///{seeded_db_copy}"
-    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
-    monkeypatch.delenv("SIPDASH_LOCAL_ROLE", raising=False)
-    return url
 
 
 def _import(url: str) -> None:
@@ -104,7 +85,7 @@ def _import(url: str) -> None:
 
 def test_the_worklist_keeps_its_month_says_closed_and_remembers_the_reviewer(url):
     _import(url)
-    at = _app()
+    at = open_app()
     at.switch_page("app_pages/worklist.py").run()
     at.selectbox(key="wl_team").set_value(TEAM).run()
     at.selectbox(key="wl_month").set_value("2026-02").run()

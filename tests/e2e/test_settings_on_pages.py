@@ -9,16 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from audit import decisions
 from events import EventStore
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-
-
-def _page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
+from tests.helpers.apptest import open_page
 
 
 def _text(at: AppTest) -> str:
@@ -30,7 +21,7 @@ def test_the_overview_and_the_team_page_state_the_settings_in_force(
 ) -> None:
     url = f"sqlite:///{seeded_db_copy}"
     monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
-    before = _text(_page("overview"))
+    before = _text(open_page("overview"))
     assert "last 6 final months" in before and "a shift: 6 or more months" in before
 
     store = EventStore(url)
@@ -41,8 +32,8 @@ def test_the_overview_and_the_team_page_state_the_settings_in_force(
     finally:
         store.dispose()
 
-    overview = _text(_page("overview"))
+    overview = _text(open_page("overview"))
     assert "last 4 final months" in overview and "at least 5 notes" in overview
     assert "a shift: 7 or more months" in overview and "a shift: 6" not in overview
-    team = _text(_page("team"))
+    team = _text(open_page("team"))
     assert "a shift: 7 or more months" in team and "fewer than 5 notes" in team

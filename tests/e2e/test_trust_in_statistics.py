@@ -20,19 +20,11 @@ from audit.projections import Projector
 from audit.service import AuditService
 from events import EventStore, NewEvent
 from events.types import ConsultationHeld
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-
-
-def _app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+from tests.helpers.apptest import open_app
 
 
 def _team_page(team: str, measure: str = "agenda_setting") -> AppTest:
-    at = _app()
+    at = open_app()
     at.switch_page("app_pages/team.py").run()
     at.selectbox(key="team").set_value(team).run()
     at.selectbox(key="measure").set_value(measure).run()
@@ -82,10 +74,10 @@ def copy_env(monkeypatch: pytest.MonkeyPatch, seeded_db_copy: Path) -> str:
 
 
 def test_a_closed_round_with_three_reviewed_notes_does_not_move_the_headline(copy_env):
-    before = _headline(_app())
+    before = _headline(open_app())
     _close_a_round_with_three_reviews(copy_env, "a-msk", "2026-01")
 
-    at = _app()
+    at = open_app()
     assert _headline(at) == before
     small = [c.value for c in at.caption if c.value.startswith("Small month")]
     assert small and "2026-01" in small[0] and "left out of the norm and the headline" in small[0]
@@ -100,7 +92,7 @@ def test_a_closed_round_with_three_reviewed_notes_does_not_move_the_headline(cop
 
 
 def test_an_open_round_is_provisional_and_out_of_the_headline(copy_env):
-    before = _headline(_app())
+    before = _headline(open_app())
     store = EventStore(copy_env)
     try:
         service = AuditService(store, Projector(store))
@@ -108,7 +100,7 @@ def test_an_open_round_is_provisional_and_out_of_the_headline(copy_env):
         assert info.closed_at is None
     finally:
         store.dispose()
-    at = _app()
+    at = open_app()
     assert _headline(at) == before
     assert any(c.value.startswith("Provisional (round still open)") for c in at.caption)
     team = _team_page("a-copd")
@@ -171,7 +163,7 @@ def test_the_run_chart_says_it_is_an_alternative_view_with_the_p_chart_verdict(d
 
 
 def test_compare_defaults_to_the_latest_complete_quarter_and_offers_census_n(dashboard_env):
-    at = _app()
+    at = open_app()
     at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     caption = at.caption[0].value

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from audit.measures import audit_measures
@@ -34,14 +33,6 @@ def _csv(n: int) -> bytes:
             "face_to_face,yes,no,yes"
         )
     return ("\n".join(lines) + "\n").encode()
-
-
-@pytest.fixture
-def url(monkeypatch, seeded_db_copy: Path) -> str:
-    url = f"sqlite:///{seeded_db_copy}"
-    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
-    monkeypatch.delenv("SIPDASH_LOCAL_ROLE", raising=False)
-    return url
 
 
 def _import_month(url: str, n: int = 30) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from events import EventStore
+from tests.helpers.logs import head_position
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 HEADER = (
@@ -17,20 +17,10 @@ HEADER = (
 
 
 @pytest.fixture
-def url(monkeypatch, seeded_db_copy: Path) -> str:
-    url = f"sqlite:///{seeded_db_copy}"
-    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
-    monkeypatch.delenv("SIPDASH_LOCAL_ROLE", raising=False)
+def url(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The conftest's copy, with no pseudonym key in the environment either."""
     monkeypatch.delenv("SIPDASH_PSEUDONYM_KEY", raising=False)
     return url
-
-
-def _head(url: str) -> int:
-    store = EventStore(url)
-    try:
-        return store.head().position
-    finally:
-        store.dispose()
 
 
 def _import_page() -> AppTest:
@@ -53,19 +43,19 @@ def test_a_good_file_is_imported_and_counted(url):
     assert not at.exception
     preview = at.dataframe[0].value
     assert len(preview) == 3 and set(preview["patient"]) == {"(hidden)"}
-    before = _head(url)
+    before = head_position(url)
     at.button(key="im_go").click().run()
     assert not at.exception, at.exception
     message = " ".join(s.value for s in at.success)
     # 1 clinician + 3 consultations + 3 agenda + 2 goal events + the (demo) pseudonym key's
     # check value, recorded by the first write that uses a key
     assert "3 rows, **10 events appended**, 0 already in the log" in message
-    assert _head(url) == before + 10
+    assert head_position(url) == before + 10
 
     at.button(key="im_go").click().run()  # the same file again adds nothing (the clinician
     # is known by now, so 8 events are compared and skipped)
     assert "**0 events appended**, 8 already in the log" in " ".join(s.value for s in at.success)
-    assert _head(url) == before + 10
+    assert head_position(url) == before + 10
 
 
 def test_a_faulty_file_lists_every_problem_and_appends_nothing(url):
@@ -75,7 +65,7 @@ def test_a_faulty_file_lists_every_problem_and_appends_nothing(url):
         "bad-3,a-msk,c1,943 476 5919,2026-02-01,telephone,yes,no,no",
     ]
     content = ("\n".join([HEADER, *rows]) + "\n").encode()
-    before = _head(url)
+    before = head_position(url)
     at = _import_page()
     at.file_uploader(key="im_file_consultations").upload("bad.csv", content, "text/csv").run()
     at.button(key="im_go").click().run()
@@ -88,7 +78,7 @@ def test_a_faulty_file_lists_every_problem_and_appends_nothing(url):
     assert "row 4, column patient" in text and "SIPDASH_PSEUDONYM_KEY" in text
     assert "9434765919" not in text and "943 476 5919" not in text
     assert any("SIPDASH_PSEUDONYM_KEY" in i.value for i in at.info)
-    assert _head(url) == before
+    assert head_position(url) == before
 
 
 def test_register_unknown_teams_and_import_reviews(url):
@@ -105,10 +95,10 @@ def test_register_unknown_teams_and_import_reviews(url):
     review = b"team,period,consultation_id,reviewer,agenda_setting,goal_setting,follow_up\n"
     review += b"New Team,2026-03,nt-1,rev,yes,yes,na\n"
     at.file_uploader(key="im_file_reviews").upload("reviews.csv", review, "text/csv").run()
-    before = _head(url)
+    before = head_position(url)
     at.button(key="im_go").click().run()
     assert "not in an open audit round" in at.dataframe[-1].value["Problem"].iloc[0]
-    assert _head(url) == before
+    assert head_position(url) == before
 
 
 def test_a_private_key_from_the_environment_is_used(url, monkeypatch):

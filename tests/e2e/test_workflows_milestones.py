@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,26 +12,9 @@ from streamlit.testing.v1 import AppTest
 from audit import labels, queries
 from dashboard.pack import build_pack
 from events import EventStore
+from tests.helpers.apptest import open_page
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TEAM = "a-msk"
-
-
-@pytest.fixture
-def url(monkeypatch, seeded_db_copy: Path) -> str:
-    url = f"sqlite:///{seeded_db_copy}"
-    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
-    monkeypatch.delenv("SIPDASH_LOCAL_ROLE", raising=False)
-    return url
-
-
-def _page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    assert not at.exception, at.exception
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _chart_rows(at: AppTest, column: str) -> list[dict]:
@@ -59,16 +41,16 @@ def _facts(url: str, types: tuple[str, ...]):
 
 
 def test_the_milestone_form_offers_the_kinds_in_the_words_of_the_chart_and_the_pack(url):
-    at = _page("milestones")
+    at = open_page("milestones")
     assert at.selectbox(key="ms_kind").options == list(labels.MILESTONE_LABELS.values())
 
 
 def test_a_logged_milestone_is_on_the_team_chart_at_once(url):
-    team = _page("team")
+    team = open_page("team")
     team.selectbox(key="team").set_value(TEAM).run()
     before = len(_chart_rows(team, "kind"))
 
-    at = _page("milestones")
+    at = open_page("milestones")
     at.selectbox(key="ms_team").set_value(TEAM).run()
     at.selectbox(key="ms_kind").set_value("pdsa_cycle")
     at.date_input(key="ms_on").set_value(date(2025, 11, 15))
@@ -99,7 +81,7 @@ def test_a_logged_milestone_is_on_the_team_chart_at_once(url):
 
 
 def test_baseline_and_target_show_on_the_charts_and_the_overview(url):
-    at = _page("milestones")
+    at = open_page("milestones")
     at.selectbox(key="ms_team").set_value(TEAM).run()
     at.radio(key="ms_what").set_value("target").run()
     at.selectbox(key="tg_measure").set_value("goal_setting")
@@ -126,13 +108,13 @@ def test_baseline_and_target_show_on_the_charts_and_the_overview(url):
     assert any("closed" in e.value and "at least 13" in e.value for e in at.error)
     assert len(_facts(url, ("LimitsRecalculated",))) == before
 
-    overview = _page("overview")
+    overview = open_page("overview")
     grid = overview.dataframe[0].value
     name = grid.loc[grid["Team"].str.contains("South Jasonside"), "Team"].iloc[0]
     row = grid[(grid["Team"] == name) & (grid["Enabler"] == "Goal setting")].iloc[0]
     assert row["Target"] == pytest.approx(0.95)
 
-    team = _page("team")
+    team = open_page("team")
     team.selectbox(key="team").set_value(TEAM).run()
     team.selectbox(key="measure").set_value("goal_setting").run()
     assert "Target 95%" in team.caption[0].value
@@ -147,7 +129,7 @@ def test_baseline_and_target_show_on_the_charts_and_the_overview(url):
 
 
 def test_commentary_and_sign_off_go_into_the_pack(url):
-    at = _page("commentary")
+    at = open_page("commentary")
     at.selectbox(key="cm_team").set_value(TEAM).run()
     at.selectbox(key="cm_period").set_value("2025-12")
     at.text_area(key="cm_text").set_value("Goal setting rose after the template change.")
@@ -167,7 +149,7 @@ def test_commentary_and_sign_off_go_into_the_pack(url):
     assert set(table["What"].head(2)) == {"Commentary", "Sign-off"}
 
     # the Review pack page builds it (recording the export) and offers both files
-    pack_page = _page("pack")
+    pack_page = open_page("pack")
     pack_page.button(key="pk").click().run()
     assert not pack_page.exception
     assert [b.proto.label for b in pack_page.get("download_button")] == ["HTML", "PDF"]
@@ -196,7 +178,7 @@ def _export_events(url: str):
 
 
 def test_a_table_download_is_recorded(url):
-    at = _page("overview")
+    at = open_page("overview")
     at.get("download_button")[0].click().run()
     assert not at.exception
     store = EventStore(url)

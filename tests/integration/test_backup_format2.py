@@ -35,10 +35,10 @@ from dashboard.cli import main
 from events import EventStore, NewEvent
 from events.pseudonym import PatientRegistry, forgotten_event_id
 from events.types import ConsultationHeld, PatientForgotten, TeamRegistered
+from tests.helpers.logs import append_in_progress, pg_conninfo
 
 KEY = "backup-format-2-pseudonym-key"
 ROOT = Path(__file__).resolve().parents[2]
-PG_APPEND_LOCK = 0x5_1B_DA_54  # events.sql.Lock.APPEND
 WAIT = 120
 HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"
@@ -320,7 +320,7 @@ def _fail_on_mapping_insert(url: str) -> None:
         conn.commit()
         conn.close()
         return
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(pg_conninfo(url), autocommit=True) as conn:
         conn.execute(
             "CREATE FUNCTION fail_tokens() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
             "RAISE EXCEPTION 'simulated failure writing the mapping'; END $$"
@@ -329,10 +329,6 @@ def _fail_on_mapping_insert(url: str) -> None:
             "CREATE TRIGGER fail_tokens BEFORE INSERT ON patient_tokens "
             "FOR EACH ROW EXECUTE FUNCTION fail_tokens()"
         )
-
-
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def test_a_restore_that_fails_writing_the_mapping_leaves_an_empty_database_to_restore_again(
@@ -354,7 +350,7 @@ def test_a_restore_that_fails_writing_the_mapping_leaves_an_empty_database_to_re
         conn.commit()
         conn.close()
     else:
-        with psycopg.connect(_conninfo(target), autocommit=True) as conn:
+        with psycopg.connect(pg_conninfo(target), autocommit=True) as conn:
             conn.execute("DROP TRIGGER fail_tokens ON patient_tokens")
     assert main(["restore", str(path), "--db", target, "-q"]) == 0
     assert _head(target)[1] == head
@@ -364,27 +360,10 @@ def test_a_restore_that_fails_writing_the_mapping_leaves_an_empty_database_to_re
 def _restore_in_progress(url: str) -> bool:
     """The restore is inside its transaction with rows written (not yet committed)."""
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        wal = Path(database + "-wal")
+        wal = Path(make_url(url).database + "-wal")
         if not wal.exists() or wal.stat().st_size < 2_000_000:
             return False
-        conn = sqlite3.connect(database, timeout=0, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-            return False
-        except sqlite3.OperationalError:
-            return True
-        finally:
-            conn.close()
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        return bool(
-            conn.execute(
-                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
-                "AND granted",
-                (PG_APPEND_LOCK,),
-            ).fetchone()[0]
-        )
+    return append_in_progress(url)
 
 
 def test_a_restore_killed_mid_way_leaves_an_empty_database_that_restores(
@@ -572,7 +551,7 @@ def test_a_log_that_does_not_verify_is_not_backed_up(
         conn.commit()
         conn.close()
     else:
-        with psycopg.connect(_conninfo(db_url), autocommit=True) as conn:
+        with psycopg.connect(pg_conninfo(db_url), autocommit=True) as conn:
             conn.execute("ALTER TABLE events DISABLE TRIGGER ALL")
             conn.execute(statement)
     path = tmp_path / "broken.jsonl"

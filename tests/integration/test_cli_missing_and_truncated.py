@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
 
 from audit.projections import Projector, ReadModelsAhead
 from dashboard.cli import main
 from events import EventStore, NewEvent
-from events.types import AgendaSet, ConsultationHeld, TeamRegistered
+from events.types import TeamRegistered
+from tests.helpers.logs import folded_log, truncate
 
 PATIENT = "p_" + "ef" * 16
 
@@ -137,52 +134,10 @@ def test_serve_on_a_database_that_does_not_exist_says_how_to_fill_it(tmp_path: P
 # --------------------------------------------------------------------------- a truncated log
 
 
-def folded_log(url: str, n: int = 30) -> tuple[EventStore, str]:
-    """A team and ``n`` documented consultations, folded; returns the store and the head."""
-    store = EventStore(url)
-    projector = Projector(store)
-    projector.ensure_schema()
-    store.append([NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="N", service="MSK"))])
-    for i in range(n):
-        held = ConsultationHeld(
-            consultation_id=f"c{i}",
-            team_id="msk1",
-            clinician_id="K1",
-            patient_ref=PATIENT,
-            occurred_on=date(2024, 1, 1 + i % 28),
-            contact="video",
-        )
-        store.append(
-            [
-                NewEvent(held),
-                NewEvent(AgendaSet(consultation_id=f"c{i}", documented_on=held.occurred_on)),
-            ]
-        )
-    projector.catch_up()
-    return store, store.head().hash
-
-
-def truncate(url: str, keep: int) -> None:
-    """Cut the newest events off, as someone with full database rights could."""
-    statement = f"DELETE FROM events WHERE position > {keep}"
-    if url.startswith("sqlite"):
-        conn = sqlite3.connect(make_url(url).database)
-        conn.execute("DROP TRIGGER IF EXISTS events_no_delete")
-        conn.execute(statement)
-        conn.commit()
-        conn.close()
-        return
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo) as conn:
-        conn.execute("ALTER TABLE events DISABLE TRIGGER ALL")
-        conn.execute(statement)
-        conn.execute("ALTER TABLE events ENABLE TRIGGER ALL")
-
-
 def test_the_projector_refuses_to_fold_when_its_checkpoint_is_above_the_head(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store, published = folded_log(db_url)
+    store, published = folded_log(db_url, PATIENT)
     truncate(db_url, keep=41)
     projector = Projector(store)
     with pytest.raises(ReadModelsAhead, match="built from 61 events but the log now holds only 41"):

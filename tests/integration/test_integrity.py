@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
 
 import pytest
 
 from dashboard.cli import main
 from events import EventStore, NewEvent
-from events.types import ConsultationHeld
+from tests.helpers.logs import consultation
 
 PATIENT = "p_" + "cd" * 16
 
@@ -17,19 +16,7 @@ PATIENT = "p_" + "cd" * 16
 def _seed(url: str, n: int = 20) -> EventStore:
     store = EventStore(url)
     store.create_schema()
-    store.append_many(
-        NewEvent(
-            ConsultationHeld(
-                consultation_id=f"c{i}",
-                team_id="msk1",
-                clinician_id="k1",
-                patient_ref=PATIENT,
-                occurred_on=date(2024, 1, 1 + i % 28),
-                contact="video",
-            )
-        )
-        for i in range(n)
-    )
+    store.append_many(NewEvent(consultation(i, PATIENT)) for i in range(n))
     return store
 
 

@@ -17,7 +17,6 @@ from typing import ClassVar
 
 import pytest
 
-from audit import readmodel as rm
 from audit.measures import census_measures
 from audit.projections import Projector
 from audit.reach import clinician_counts, imd_counts
@@ -36,6 +35,7 @@ from events.types import (
     PatientForgotten,
     TeamRegistered,
 )
+from tests.helpers.readmodels import fold_prefix, snapshot
 
 T0 = datetime(2024, 3, 1, 8, tzinfo=UTC)
 ELEMENT_EVENTS = ((AgendaSet, "agenda_setting"), (GoalAgreed, "goal_setting"))
@@ -180,16 +180,6 @@ def mixed_log(case_note_reviewed_v1: type, seed: int = 19, notes: int = 160) -> 
     return out
 
 
-def snapshot(store: EventStore) -> dict[str, list]:
-    """Every read-model table's rows, order-independent."""
-    out = {}
-    with store.engine.connect() as conn:
-        for table in rm.ALL_TABLES:
-            rows = conn.execute(table.select()).fetchall()
-            out[table.name] = sorted(tuple(str(v) for v in r) for r in rows)
-    return out
-
-
 def reference_census(store: EventStore) -> dict[tuple[str, str, str], tuple[int, int]]:
     """The census folded event by event from the log, in plain Python (no projector): per
     (team, month, measure) (numerator, denominator). An element before its note counts once
@@ -269,23 +259,7 @@ def test_the_census_equals_folding_the_log_event_by_event(store: EventStore) -> 
 def _fold_prefix(store: EventStore, cutoff: datetime) -> tuple:
     """Census and reach read from read models folded from only the events known at ``cutoff``
     (a fresh SQLite database, one catch-up)."""
-    fresh = EventStore("sqlite://")
-    projector = Projector(fresh)
-    projector.ensure_schema()
-    known = [
-        NewEvent(
-            e.event,
-            event_id=e.event_id,
-            recorded_at=datetime.fromisoformat(e.recorded_at.replace("Z", "+00:00")),
-        )
-        for e in store.read_all(as_of=cutoff)
-    ]
-    if known:
-        fresh.append_many(known, history=True)
-    projector.catch_up()
-    out = _reads(fresh)
-    fresh.dispose()
-    return out
+    return fold_prefix(store, cutoff, _reads)
 
 
 def _reads(store: EventStore, as_of: datetime | None = None) -> tuple:

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from audit import readmodel as rm
 from audit.measures import audit_measures, census_measures, report_records
 from audit.projections import Projector
 from audit.service import AuditService
@@ -23,6 +22,7 @@ from events.types import (
     GoalAgreed,
     TeamRegistered,
 )
+from tests.helpers.readmodels import fold_prefix, snapshot
 
 T0 = datetime(2024, 1, 1, 9, tzinfo=UTC)
 
@@ -81,16 +81,6 @@ def programme(seed: int = 7, consultations: int = 300) -> list[NewEvent]:
             )
     for when, ev in sorted(late, key=lambda x: x[0]):
         out.append(NewEvent(ev, recorded_at=max(when, clock)))
-    return out
-
-
-def snapshot(store: EventStore) -> dict[str, list]:
-    """Every read-model table's rows, order-independent."""
-    out = {}
-    with store.engine.connect() as conn:
-        for table in rm.ALL_TABLES:
-            rows = conn.execute(table.select()).fetchall()
-            out[table.name] = sorted(tuple(str(v) for v in r) for r in rows)
     return out
 
 
@@ -277,23 +267,7 @@ def test_audit_report_json_is_sorted_and_byte_identical_for_the_same_as_of(
 
 def _truth_as_of(store: EventStore, cutoff: datetime):
     """Census measures from folding only the prefix of the log recorded by ``cutoff``."""
-    fresh = EventStore("sqlite://")
-    projector = Projector(fresh)
-    projector.ensure_schema()
-    known = [
-        NewEvent(
-            e.event,
-            event_id=e.event_id,
-            recorded_at=datetime.fromisoformat(e.recorded_at.replace("Z", "+00:00")),
-        )
-        for e in store.read_all(as_of=cutoff)
-    ]
-    if known:
-        fresh.append_many(known, history=True)
-    projector.catch_up()
-    out = census_measures(fresh.engine)
-    fresh.dispose()
-    return out
+    return fold_prefix(store, cutoff, lambda fresh: census_measures(fresh.engine))
 
 
 def test_as_of_is_exact_at_every_cutoff_when_days_span_projector_batches(

@@ -5,7 +5,7 @@ exactly as in the census: now, as of any moment, and whether folded in small bat
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -15,15 +15,12 @@ from audit.projections import Projector
 from events import EventStore, NewEvent
 from events.types import (
     AgendaSet,
-    ClinicianRegistered,
-    ClinicianTrained,
-    ConsultationHeld,
     ElementNotApplicable,
     ElementRetracted,
     FollowUpArranged,
     GoalAgreed,
-    TeamRegistered,
 )
+from tests.helpers.clinic_log import Later, clinic_log
 
 T0 = datetime(2024, 1, 1, 9, tzinfo=UTC)
 CLINICIANS = {"copd1": ["k1", "k2"], "msk1": ["m1", "m2"]}
@@ -34,69 +31,39 @@ SETS = {"agenda_setting": AgendaSet, "goal_setting": GoalAgreed, "follow_up": Fo
 def programme(seed: int = 3, consultations: int = 120) -> list[NewEvent]:
     """Two teams over several months; elements yes, no or not applicable, some na recorded
     days later, some na later replaced by "yes" or retracted, one na before its consultation."""
-    rng = random.Random(seed)
-    clock = T0
-    out = [
-        NewEvent(TeamRegistered(team_id=t, name=t, site="S", service="X"), recorded_at=clock)
-        for t in CLINICIANS
-    ]
-    out += [
-        NewEvent(ClinicianRegistered(clinician_id=c, team_id=t, role="nurse"), recorded_at=clock)
-        for t, ids in CLINICIANS.items()
-        for c in ids
-    ]
-    late: list = []
-    for i in range(consultations):
-        clock += timedelta(hours=rng.randint(6, 40))
-        ready = sorted((x for x in late if x[0] <= clock), key=lambda x: x[0])
-        late = [x for x in late if x[0] > clock]
-        out.extend(NewEvent(ev, recorded_at=when) for when, ev in ready)
-        if i == consultations // 3:
-            out.append(
-                NewEvent(
-                    ClinicianTrained(clinician_id="k1", team_id="copd1", on=clock.date()),
-                    recorded_at=clock,
-                )
-            )
-        team = "copd1" if i % 2 else "msk1"
-        cid = f"c{i}"
-        day = clock.date()
-        if i % 30 == 4:  # not applicable recorded before the consultation reaches the log
-            out.append(
-                NewEvent(
-                    ElementNotApplicable(consultation_id=cid, element="follow_up"),
-                    recorded_at=clock,
-                )
-            )
-        out.append(
-            NewEvent(
-                ConsultationHeld(
-                    consultation_id=cid,
-                    team_id=team,
-                    clinician_id=rng.choice(CLINICIANS[team]),
-                    patient_ref="p_" + f"{i:032x}",
-                    occurred_on=day,
-                    contact="video",
-                    imd_quintile=rng.choice([1, 5, None]),
-                ),
-                recorded_at=clock,
-            )
+
+    def early(i: int, cid: str, day: date) -> ElementNotApplicable | None:
+        # not applicable recorded before the consultation reaches the log
+        return (
+            ElementNotApplicable(consultation_id=cid, element="follow_up") if i % 30 == 4 else None
         )
+
+    def elements(rng: random.Random, cid: str, day: date, clock: datetime) -> list[Later]:
+        out: list[Later] = []
         for element in ELEMENTS:
             roll = rng.random()
             when = clock + timedelta(days=rng.randint(1, 5)) if rng.random() < 0.3 else clock
             if roll < 0.4:
-                late.append((when, SETS[element](consultation_id=cid, documented_on=day)))
+                out.append((when, SETS[element](consultation_id=cid, documented_on=day)))
             elif roll < 0.7:
-                late.append((when, ElementNotApplicable(consultation_id=cid, element=element)))
+                out.append((when, ElementNotApplicable(consultation_id=cid, element=element)))
                 after = when + timedelta(days=2)
                 if rng.random() < 0.15:  # na, later documented after all
-                    late.append((after, SETS[element](consultation_id=cid, documented_on=day)))
+                    out.append((after, SETS[element](consultation_id=cid, documented_on=day)))
                 elif rng.random() < 0.15:  # na, later withdrawn: counts as "no" again
-                    late.append((after, ElementRetracted(consultation_id=cid, element=element)))
-    for when, ev in sorted(late, key=lambda x: x[0]):
-        out.append(NewEvent(ev, recorded_at=max(when, clock)))
-    return out
+                    out.append((after, ElementRetracted(consultation_id=cid, element=element)))
+        return out
+
+    return clinic_log(
+        random.Random(seed),
+        start=T0,
+        clinicians=CLINICIANS,
+        consultations=consultations,
+        step=lambda rng: timedelta(hours=rng.randint(6, 40)),
+        quintiles=[1, 5, None],
+        early=early,
+        elements=elements,
+    )
 
 
 @pytest.fixture

@@ -13,14 +13,13 @@ from audit.projections import Projector
 from events import EventStore, NewEvent
 from events.types import (
     AgendaSet,
-    ClinicianRegistered,
     ClinicianTrained,
-    ConsultationHeld,
     ElementRetracted,
     FollowUpArranged,
     GoalAgreed,
-    TeamRegistered,
 )
+from tests.helpers.clinic_log import Later, clinic_log
+from tests.helpers.readmodels import fold_prefix
 
 T0 = datetime(2024, 1, 1, 9, tzinfo=UTC)
 CLINICIANS = {"copd1": ["k1", "k2", "k3"], "msk1": ["m1", "m2"]}
@@ -29,68 +28,32 @@ CLINICIANS = {"copd1": ["k1", "k2", "k3"], "msk1": ["m1", "m2"]}
 def programme(seed: int = 5, consultations: int = 260) -> list[NewEvent]:
     """Two teams, five clinicians, quintiles (some absent), late elements, retractions, an
     element recorded before its consultation, and training part-way through."""
-    rng = random.Random(seed)
-    clock = T0
-    out = [
-        NewEvent(TeamRegistered(team_id=t, name=t, site="S", service="X"), recorded_at=clock)
-        for t in CLINICIANS
-    ]
-    for team, ids in CLINICIANS.items():
-        out += [
-            NewEvent(
-                ClinicianRegistered(clinician_id=c, team_id=team, role="nurse"), recorded_at=clock
-            )
-            for c in ids
-        ]
-    late: list = []
-    for i in range(consultations):
-        clock += timedelta(minutes=rng.randint(120, 900))
-        ready = sorted((x for x in late if x[0] <= clock), key=lambda x: x[0])
-        late = [x for x in late if x[0] > clock]
-        out.extend(NewEvent(ev, recorded_at=when) for when, ev in ready)
-        if i == consultations // 3:
-            out.append(
-                NewEvent(
-                    ClinicianTrained(clinician_id="k1", team_id="copd1", on=clock.date()),
-                    recorded_at=clock,
-                )
-            )
-        team = "copd1" if i % 2 else "msk1"
-        cid = f"c{i}"
-        day = clock.date()
-        if i % 40 == 7:  # documented before the consultation itself reaches the log
-            out.append(
-                NewEvent(AgendaSet(consultation_id=cid, documented_on=day), recorded_at=clock)
-            )
-        quintile = rng.choice([1, 2, 3, 4, 5, None])
-        out.append(
-            NewEvent(
-                ConsultationHeld(
-                    consultation_id=cid,
-                    team_id=team,
-                    clinician_id=rng.choice(CLINICIANS[team]),
-                    patient_ref="p_" + f"{i:032x}",
-                    occurred_on=day,
-                    contact="video",
-                    imd_quintile=quintile,
-                ),
-                recorded_at=clock,
-            )
-        )
+
+    def early(i: int, cid: str, day: date) -> AgendaSet | None:
+        # documented before the consultation itself reaches the log
+        return AgendaSet(consultation_id=cid, documented_on=day) if i % 40 == 7 else None
+
+    def elements(rng: random.Random, cid: str, day: date, clock: datetime) -> list[Later]:
+        out: list[Later] = []
         for cls, p in ((AgendaSet, 0.4), (GoalAgreed, 0.5), (FollowUpArranged, 0.7)):
             if rng.random() < p:
                 when = clock + timedelta(days=rng.randint(1, 9)) if rng.random() < 0.25 else clock
-                late.append((when, cls(consultation_id=cid, documented_on=day)))
+                out.append((when, cls(consultation_id=cid, documented_on=day)))
         if rng.random() < 0.05:
-            late.append(
-                (
-                    clock + timedelta(days=2),
-                    ElementRetracted(consultation_id=cid, element="goal_setting"),
-                )
-            )
-    for when, ev in sorted(late, key=lambda x: x[0]):
-        out.append(NewEvent(ev, recorded_at=max(when, clock)))
-    return out
+            retracted = ElementRetracted(consultation_id=cid, element="goal_setting")
+            out.append((clock + timedelta(days=2), retracted))
+        return out
+
+    return clinic_log(
+        random.Random(seed),
+        start=T0,
+        clinicians=CLINICIANS,
+        consultations=consultations,
+        step=lambda rng: timedelta(minutes=rng.randint(120, 900)),
+        quintiles=[1, 2, 3, 4, 5, None],
+        early=early,
+        elements=elements,
+    )
 
 
 @pytest.fixture
@@ -107,27 +70,15 @@ def _records(df) -> list[dict]:
 
 def _truth(store: EventStore, cutoff: datetime | None):
     """Both aggregates and training from folding only the prefix recorded by ``cutoff``."""
-    fresh = EventStore("sqlite://")
-    projector = Projector(fresh)
-    projector.ensure_schema()
-    known = [
-        NewEvent(
-            e.event,
-            event_id=e.event_id,
-            recorded_at=datetime.fromisoformat(e.recorded_at.replace("Z", "+00:00")),
-        )
-        for e in store.read_all(as_of=cutoff)
-    ]
-    if known:
-        fresh.append_many(known, history=True)
-    projector.catch_up()
-    out = (
-        _records(reach.clinician_counts(fresh.engine)),
-        _records(reach.imd_counts(fresh.engine)),
-        _records(reach.training_records(fresh.engine)),
+    return fold_prefix(
+        store,
+        cutoff,
+        lambda fresh: (
+            _records(reach.clinician_counts(fresh.engine)),
+            _records(reach.imd_counts(fresh.engine)),
+            _records(reach.training_records(fresh.engine)),
+        ),
     )
-    fresh.dispose()
-    return out
 
 
 def test_reach_aggregates_from_tiny_batches_equal_a_fold_of_the_whole_log(store) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from audit import readmodel as rm
 from audit.imports import Importer
 from audit.projections import Projector
 from audit.service import AuditService
@@ -21,6 +20,7 @@ from dashboard.cli import main
 from events import EventStore, NewEvent
 from events.pseudonym import PatientRegistry
 from events.types import TeamRegistered
+from tests.helpers.readmodels import snapshot
 
 KEY = "reliability-backup-key"
 HEADER = (
@@ -53,15 +53,6 @@ def _programme(url: str) -> EventStore:
     service.run("2024-01", sample_size=10)
     service.run("2024-02", sample_size=10)
     return store
-
-
-def _snapshot(store: EventStore) -> dict[str, list]:
-    out = {}
-    with store.engine.connect() as conn:
-        for table in rm.ALL_TABLES:
-            rows = conn.execute(table.select()).fetchall()
-            out[table.name] = sorted(tuple(str(v) for v in r) for r in rows)
-    return out
 
 
 def _empty_db(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> str:
@@ -108,7 +99,7 @@ def test_a_restore_into_an_empty_database_gives_the_same_head_hash_and_read_mode
     assert capsys.readouterr().out.strip().endswith(f"head {head}")
     assert _head(target).hash == head
     source, restored = EventStore(db_url), EventStore(target)
-    assert _snapshot(restored) == _snapshot(source), "the restored dashboard shows the same"
+    assert snapshot(restored) == snapshot(source), "the restored dashboard shows the same"
     source.dispose()
     restored.dispose()
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from audit import readmodel as rm
 from audit.imports import Importer
 from audit.projections import Projector
 from audit.service import AuditError, AuditService
 from events import EventStore, NewEvent, VersionConflict
 from events.pseudonym import PatientRegistry
 from events.types import ConsultationHeld, TeamRegistered
+from tests.helpers.readmodels import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "reliability-concurrency-key"
@@ -78,16 +78,6 @@ def importer(store: EventStore) -> Importer:
     return Importer(
         store, PatientRegistry(store.engine, KEY), demo_key=False, projector=Projector(store)
     )
-
-
-def snapshot(store: EventStore) -> dict[str, list]:
-    """Every read-model table's rows, order-independent."""
-    out = {}
-    with store.engine.connect() as conn:
-        for table in rm.ALL_TABLES:
-            rows = conn.execute(table.select()).fetchall()
-            out[table.name] = sorted(tuple(str(v) for v in r) for r in rows)
-    return out
 
 
 def log_invariants(store: EventStore) -> list[tuple]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,11 +18,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
-from audit import readmodel as rm
 from audit.projections import Projector
 from dashboard.cli import main
 from events import EventStore, NewEvent
@@ -36,6 +32,8 @@ from events.types import (
     GoalAgreed,
     TeamRegistered,
 )
+from tests.helpers.logs import append_in_progress
+from tests.helpers.readmodels import snapshot
 
 KEY = "reliability-crash-key"
 HEADER = (
@@ -45,7 +43,6 @@ HEADER = (
 #: rows in the big import; 100000 is the full-size run (slow on a shared machine)
 IMPORT_ROWS = int(os.environ.get("SIPDASH_RELIABILITY_IMPORT_ROWS", "12000"))
 SEED_BATCH = 20_000  # EventStore.append_many's default batch: the unit a crash may leave
-PG_APPEND_LOCK = 0x5_1B_DA_54  # events.sql.Lock.APPEND
 WAIT = 120  # seconds: the most any step may take before the test fails instead of hanging
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,10 +89,6 @@ def kill_9(proc: subprocess.Popen) -> None:
     assert proc.returncode == -9
 
 
-def pg_conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def scalar(url: str, sql: str) -> int:
     store = EventStore(url)
     try:
@@ -103,28 +96,6 @@ def scalar(url: str, sql: str) -> int:
             return int(conn.exec_driver_sql(sql).scalar_one() or 0)
     finally:
         store.dispose()
-
-
-def append_in_progress(url: str) -> bool:
-    """Is some process inside an append transaction right now (holding the append lock)?"""
-    if url.startswith("sqlite"):
-        conn = sqlite3.connect(make_url(url).database, timeout=0, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-            return False
-        except sqlite3.OperationalError:  # "database is locked": a writer holds it
-            return True
-        finally:
-            conn.close()
-    with psycopg.connect(pg_conninfo(url), autocommit=True) as conn:
-        return bool(
-            conn.execute(
-                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
-                "AND granted",
-                (PG_APPEND_LOCK,),
-            ).fetchone()[0]
-        )
 
 
 def prepare(url: str) -> EventStore:
@@ -148,15 +119,6 @@ def big_csv(path: Path, rows: int) -> Path:
                 f"video,{','.join(yes)}\n"
             )
     return path
-
-
-def snapshot(store: EventStore) -> dict[str, list]:
-    out = {}
-    with store.engine.connect() as conn:
-        for table in rm.ALL_TABLES:
-            rows = conn.execute(table.select()).fetchall()
-            out[table.name] = sorted(tuple(str(v) for v in r) for r in rows)
-    return out
 
 
 def programme(consultations: int, seed: int = 11) -> list[NewEvent]:

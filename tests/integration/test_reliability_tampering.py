@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date
 
 import psycopg
 import pytest
@@ -19,7 +18,7 @@ from sqlalchemy.engine import make_url
 from dashboard.cli import main
 from events import EventStore, NewEvent
 from events.store import row_hash
-from events.types import ConsultationHeld
+from tests.helpers.logs import consultation
 
 PATIENT = "p_" + "cd" * 16
 N = 20
@@ -32,14 +31,7 @@ def _seed(url: str) -> str:
     store.append_many(
         (
             NewEvent(
-                ConsultationHeld(
-                    consultation_id=f"c{i}",
-                    team_id="msk1",
-                    clinician_id="k1",
-                    patient_ref=PATIENT,
-                    occurred_on=date(2024, 1, 1 + i % 28),
-                    contact="video",
-                ),
+                consultation(i, PATIENT),
                 metadata={"actor": "importer"},
             )
             for i in range(N)

@@ -1,0 +1,1 @@
+"""Helpers shared by several test modules (and the soak bench): one copy of each."""
