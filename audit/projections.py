@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import sub
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ from events.types import EVENT_TYPES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
-from .fold_sql import add_census, insert_rows
+from .fold_sql import add_census, insert_new_rows, insert_rows
 
 NAME = "sipdash"
 _VERSION_ROW = "version"
@@ -66,8 +67,10 @@ class _Layout:
     denominator-exclusion known at creation (enablers, then the bundle).
 
     The census sums of the fold are, per (day, team, period, clinician, IMD quintile):
-    ``[numerator of each enabler…, of the bundle, notes, exclusions of each enabler…, of the
-    bundle]`` (``2n + 3`` values)."""
+    ``[numerator of each enabler…, of the bundle, notes, denominator of each enabler…, of the
+    bundle]`` (``2n + 3`` values; a denominator is the notes less those where the element — any
+    element, for the bundle — is not applicable). That is the reach tables' column order, so
+    their rows are the sums as they are."""
 
     def __init__(self, registry: Registry, tables: rm.ReadModels) -> None:
         self.registry = registry
@@ -82,13 +85,15 @@ class _Layout:
         self.flag, self.na = at(names[0]), at(f"na_{names[0]}")
         self.init, self.init_na = at(f"init_{names[0]}"), at(f"init_na_{names[0]}")
         self.recorded = at("recorded_at")
+        #: None in a note loaded from the read model, its position in one created by this batch
+        self.position = at("position")
         for i, name in enumerate(names):  # the per-enabler columns are consecutive, in order
             assert at(name) == self.flag + i and at(f"na_{name}") == self.na + i
         for i, m in enumerate(registry.measures):
             assert at(f"init_{m}") == self.init + i and at(f"init_na_{m}") == self.init_na + i
         self.note_columns = ", ".join(columns)
-        #: census sums: numerator of the bundle, notes, first exclusion, bundle exclusion
-        self.s_all, self.s_notes, self.s_na, self.s_na_all = n, n + 1, n + 2, 2 * n + 2
+        #: census sums: numerator of the bundle, notes, first denominator, bundle denominator
+        self.s_all, self.s_notes, self.s_den, self.s_den_all = n, n + 1, n + 2, 2 * n + 2
         self.sums = 2 * n + 3
         self.index_of = dict(registry.index_of)
         self.index_of_type = {t: registry.index_of[e] for t, e in registry.element_of_type.items()}
@@ -131,7 +136,7 @@ def _change_function(lay: _Layout) -> Callable[[dict, list, int, bool, bool, str
     flag, flag_end = lay.flag, lay.flag + lay.n
     na0, na_end = lay.na, lay.na + lay.n
     team, period, clinician, imd = lay.team, lay.period, lay.clinician, lay.imd
-    s_all, s_na, s_na_all, width = lay.s_all, lay.s_na, lay.s_na_all, lay.sums
+    s_all, s_den, s_den_all, width = lay.s_all, lay.s_den, lay.s_den_all, lay.sums
 
     def change(
         census: dict, note: list, index: int, documented: bool, na: bool, rec: str
@@ -154,11 +159,41 @@ def _change_function(lay: _Layout) -> Callable[[dict, list, int, bool, bool, str
             sums = census[key] = [0] * width
         sums[index] += d_el
         sums[s_all] += d_all
-        sums[s_na + index] += x_el
-        sums[s_na_all] += x_all
+        sums[s_den + index] -= x_el
+        sums[s_den_all] -= x_all
         return d_el, d_all, x_el, x_all
 
     return change
+
+
+def _settle_function(lay: _Layout) -> Callable[[list, int, bool, bool], None]:
+    """``settle(note, index, documented, na)``: apply one element's new state to a note created
+    in this batch, at the note's own recording instant (recorded with it, or before it: late
+    documentation). The change joins the note's creation-time counts and nothing else: the
+    census learns the note once, from those counts, when the batch is written
+    (:meth:`Projector._created_census`), so it needs no census bookkeeping here — the path of
+    about nine element events in ten (issue #19)."""
+    flag, flag_end = lay.flag, lay.flag + lay.n
+    na0, na_end = lay.na, lay.na + lay.n
+    init, init_all = lay.init, lay.init + lay.n
+    init_na, init_na_all = lay.init_na, lay.init_na + lay.n
+
+    def settle(note: list, index: int, documented: bool, na: bool) -> None:
+        old_doc = note[flag + index]
+        old_na = note[na0 + index]
+        if old_doc == documented and old_na == na:
+            return
+        was_all = False not in note[flag:flag_end]
+        was_any_na = True in note[na0:na_end]
+        note[flag + index] = documented
+        note[na0 + index] = na
+        note[init + index] += documented - old_doc
+        note[init_all] += (False not in note[flag:flag_end]) - was_all
+        if na != old_na:
+            note[init_na + index] += na - old_na
+            note[init_na_all] += (True in note[na0:na_end]) - was_any_na
+
+    return settle
 
 
 class _Fold:
@@ -175,10 +210,11 @@ class _Fold:
         "no",
         "notes",
         "pending",
+        "position",
         "projector",
+        "recorded",
         "rounds",
-        "s_notes",
-        "width",
+        "settle",
         "zeros",
     )  # fmt: skip
 
@@ -192,11 +228,12 @@ class _Fold:
         self.changed: set[str] = set()  # notes whose flags moved
         self.lay = projector.layout
         self.change = projector._change
+        self.settle = projector._settle
         self.projector = projector
         self.conn = conn
-        # the layout's constants the per-consultation handler needs, one attribute away
+        # the layout's constants the per-event handlers need, one attribute away
         self.no, self.zeros = self.lay.no_flags, self.lay.zero_counts
-        self.width, self.s_notes = self.lay.sums, self.lay.s_notes
+        self.recorded, self.position = self.lay.recorded, self.lay.position
 
 
 # --- handlers: one function per event type, dispatched from a table (see _handlers) ----------
@@ -208,36 +245,19 @@ def _on_consultation_held(f: _Fold, pos: int, typ: str, data: dict, meta: str, r
     notes = f.notes
     if cid in notes:
         return  # a second ConsultationHeld for a known note changes nothing
-    team = data["team_id"]
-    period = data["occurred_on"][:7]
-    clinician = data["clinician_id"]
-    imd = data.get("imd_quintile") or 0
     no, zeros = f.no, f.zeros
+    occurred = data["occurred_on"]
     note = notes[cid] = [
-        pos, cid, team, clinician, data["patient_ref"], period, data["occurred_on"],
-        data["contact"], *no, rec, *zeros, imd, *no, *zeros,
+        pos, cid, data["team_id"], data["clinician_id"], data["patient_ref"], occurred[:7],
+        occurred, data["contact"], *no, rec, *zeros, data.get("imd_quintile") or 0, *no, *zeros,
     ]  # fmt: skip
-    f.created.append(note)
-    census = f.census
-    key = (rec[:10], team, period, clinician, imd)
-    sums = census.get(key)
-    if sums is None:
-        sums = census[key] = [0] * f.width
-    sums[f.s_notes] += 1
+    f.created.append(note)  # counted in the census once, from its final creation-time counts
     early = f.pending.pop(cid, None)
     if early:
-        lay = f.lay
-        change, index_of = f.change, lay.index_of
-        init, init_all = lay.init, lay.init + lay.n
-        init_na, init_na_all = lay.init_na, lay.init_na + lay.n
+        settle, index_of = f.settle, f.lay.index_of
         for element, documented, na in early:
-            index = index_of[element]
-            d_el, d_all, x_el, x_all = change(census, note, index, documented, na, rec)
-            note[init + index] += d_el
-            note[init_all] += d_all
-            note[init_na + index] += x_el
-            note[init_na_all] += x_all
-            f.b.resolved_orphans.append((cid,))
+            settle(note, index_of[element], documented, na)
+        f.b.resolved_orphans.append((cid,))
 
 
 def _element(
@@ -252,6 +272,9 @@ def _element(
         delta = _NO_CHANGE
     else:
         lay = f.lay
+        if note[lay.recorded] == rec and note[lay.position] is not None:
+            f.settle(note, index, documented, na)  # created by this batch, in this instant
+            return
         team, period = note[lay.team], note[lay.period]
         delta = f.change(f.census, note, index, documented, na, rec)
         if delta is not _NO_CHANGE:
@@ -260,7 +283,9 @@ def _element(
             # recorded in the same instant as its note (an import or a form records a note
             # and its elements together): every read that sees the note sees this change, so
             # it joins the note's creation-time counts and needs no rm_element_facts row —
-            # about nine element facts in ten (issue #19: fewer rows per consultation)
+            # about nine element facts in ten (issue #19: fewer rows per consultation). Here
+            # the note was written by an earlier batch (the instant straddles two batches):
+            # its census row is already counted, so the change went through ``change`` too.
             if delta is not _NO_CHANGE:
                 d_el, d_all, x_el, x_all = delta
                 n = lay.n
@@ -290,8 +315,21 @@ def _element(
 
 def _on_documented(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
     """One of the registry's "documented" types (``AgendaSet`` …): its enabler is yes."""
-    index = f.lay.index_of_type[typ]
-    _element(f, pos, data, rec, f.lay.names[index], index, True, False)
+    lay = f.lay
+    index = lay.index_of_type[typ]
+    note = f.notes.get(data["consultation_id"])
+    if note is not None and note[f.recorded] == rec and note[f.position] is not None:
+        # the common case: recorded with its new note (see _settle_function), inlined
+        flag = lay.flag + index
+        if note[flag] or note[lay.na + index]:
+            f.settle(note, index, True, False)
+            return
+        note[flag] = True
+        note[lay.init + index] += 1
+        if False not in note[lay.flag : lay.flag + lay.n]:
+            note[lay.init + lay.n] += 1
+        return
+    _element(f, pos, data, rec, lay.names[index], index, True, False)
 
 
 def _on_element_state(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
@@ -442,6 +480,7 @@ class Projector:
         self.read_models = rm.read_models(registry)
         self.layout = _Layout(registry, self.read_models)
         self._change = _change_function(self.layout)
+        self._settle = _settle_function(self.layout)
         self._handlers = _handlers(registry)
         self._table_names = self.read_models.table_names
 
@@ -701,19 +740,19 @@ class Projector:
     def _write(self, conn: Connection, b: _Batch, created: list[list], updated: list[list]) -> None:
         ph = self.ph
         ins = self._insert
-        for row in b.teams:
+        if b.teams:  # one statement per row, in log order: a later registration updates
             conn.exec_driver_sql(
                 "INSERT INTO rm_teams (team_id, name, site, service, position, recorded_at, "
                 f"synthetic) VALUES ({', '.join([ph] * 7)}) ON CONFLICT (team_id) DO UPDATE SET "
                 "name = EXCLUDED.name, site = EXCLUDED.site, service = EXCLUDED.service",
-                row,
+                b.teams,
             )
-        for row in b.clinicians:
+        if b.clinicians:
             conn.exec_driver_sql(
                 "INSERT INTO rm_clinicians (clinician_id, team_id, role, display_name, position, "
                 f"recorded_at) VALUES ({', '.join([ph] * 6)}) ON CONFLICT (clinician_id) DO UPDATE "
                 "SET team_id = EXCLUDED.team_id, role = EXCLUDED.role",
-                row,
+                b.clinicians,
             )
         if b.trained:
             conn.exec_driver_sql(
@@ -766,7 +805,9 @@ class Projector:
             f"d_den_{lay.bundle}",
             b.element_facts,
         )
-        self._write_census(conn, b.census)
+        self._write_census(
+            conn, self._created_census(created) + [(*k, v) for k, v in b.census.items()]
+        )
         if b.days:
             conn.exec_driver_sql(
                 "INSERT INTO rm_days (day, first_position, last_position) "
@@ -796,28 +837,42 @@ class Projector:
                 "AND closed_at IS NULL",
                 b.closed,
             )
-        if b.reviews:
-            conn.exec_driver_sql(
-                "INSERT INTO rm_reviews (position, round_id, team_id, period, consultation_id, "
-                f"reviewer_id, second_review, {', '.join(lay.names)}, recorded_at) "
-                f"VALUES ({', '.join([ph] * (8 + lay.n))}) ON CONFLICT DO NOTHING",
-                b.reviews,
-            )
+        insert_new_rows(
+            conn,
+            self.sqlite,
+            "rm_reviews",
+            "position, round_id, team_id, period, consultation_id, reviewer_id, second_review, "
+            f"{', '.join(lay.names)}, recorded_at",
+            b.reviews,
+        )
         if b.forgotten:
             conn.exec_driver_sql(
                 "INSERT INTO rm_forgotten (patient_ref, position, recorded_at) "
                 f"VALUES ({ph}, {ph}, {ph}) ON CONFLICT DO NOTHING",
                 b.forgotten,
             )
-        if b.surveys:
-            columns = survey_columns(lay.names)
-            conn.exec_driver_sql(
-                f"INSERT INTO rm_surveys ({columns}) "
-                f"VALUES ({', '.join([ph] * len(columns.split(', ')))}) ON CONFLICT DO NOTHING",
-                b.surveys,
-            )
+        insert_new_rows(conn, self.sqlite, "rm_surveys", survey_columns(lay.names), b.surveys)
 
-    def _write_census(self, conn: Connection, census: dict[tuple, list[int]]) -> None:
+    def _created_census(self, created: list[list]) -> list[tuple]:
+        """The census rows of the notes created by this batch: each note counted once at its
+        recording day with its final creation-time counts (the elements recorded with it or
+        before it), laid out as :class:`_Layout`'s sums."""
+        lay = self.layout
+        rec, team, period, clinician, imd = (
+            lay.recorded, lay.team, lay.period, lay.clinician, lay.imd
+        )  # fmt: skip
+        i0, i1 = lay.init, lay.init + lay.n + 1
+        x0, x1 = lay.init_na, lay.init_na + lay.n + 1
+        ones = (1,) * (lay.n + 1)
+        return [
+            (
+                n[rec][:10], n[team], n[period], n[clinician], n[imd],
+                [*n[i0:i1], 1, *map(sub, ones, n[x0:x1])],
+            )
+            for n in created
+        ]  # fmt: skip
+
+    def _write_census(self, conn: Connection, census: list[tuple]) -> None:
         add_census(conn, self.sqlite, census, self.registry.measures)
 
 
