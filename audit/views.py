@@ -447,6 +447,7 @@ def funnel(
     period_to: str | None = None,
     as_of: datetime | None = None,
     target: float | None = None,
+    elements: Registry = ELEMENTS,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """Teams' pooled proportions over a window, their funnel flags, and the limit curves.
 
@@ -463,6 +464,7 @@ def funnel(
         period_to=period_to,
         as_of=as_of,
         target=target,
+        elements=elements,
     )
     return c.teams, c.curves, c.theta
 
@@ -506,8 +508,9 @@ def agreement(
     team_id: str | None = None,
     as_of: datetime | None = None,
     window: int | None = 12,
+    elements: Registry = ELEMENTS,
 ) -> dict:
-    """% agreement and Cohen's kappa of second reviews, pooled and per enabler.
+    """% agreement and Cohen's kappa of second reviews, pooled and per enabler of ``elements``.
 
     The design's rule is about *notes*: kappa needs at least the programme's kappa minimum of
     paired notes (``kappa_minimum_pairs``, 20 by default) and is reported per enabler. Counting
@@ -516,7 +519,7 @@ def agreement(
     (``n`` findings from ``notes`` notes) and for each enabler in ``by_enabler`` (one finding
     per note, notes where either reviewer said "not applicable" left out).
     """
-    pairs = queries.review_pairs(engine, team_id=team_id, as_of=as_of)
+    pairs = queries.review_pairs(engine, team_id=team_id, as_of=as_of, elements=elements)
     if window and not pairs.empty:
         periods = sorted(pairs["period"].unique())[-window:]
         pairs = pairs[pairs["period"].isin(periods)]
@@ -538,6 +541,6 @@ def agreement(
     out["minimum_notes"] = minimum
     out["by_enabler"] = {
         element: _figures(pairs[pairs["element"] == element])
-        for element in dict.fromkeys([*ELEMENTS.names, *pairs["element"]])
+        for element in dict.fromkeys([*elements.names, *pairs["element"]])
     }
     return out
