@@ -21,7 +21,7 @@ from audit import measures, views
 from audit.projections import Projector
 from events import EventStore, NewEvent
 from events.elements import ALL, ELEMENTS
-from events.store import DuplicateEventConflict, VersionConflict
+from events.store import DuplicateEventConflict, InvalidIdentifier, VersionConflict
 from events.types import MEASURES, MilestoneLogged, TargetSet
 
 
@@ -175,3 +175,22 @@ def test_audit_counts_leave_a_not_applicable_enabler_out_of_its_denominator() ->
     assert got["t2", "2024-02", ALL] == (1, 1)
     assert counts["numerator"].dtype == "int64" and counts["denominator"].dtype == "int64"
     assert measures._counts(reviews.iloc[:0], "period").empty
+
+
+@pytest.mark.parametrize("char", ["\x1f", "\x85", "\n"])
+def test_a_control_character_in_one_id_of_a_bulk_batch_is_still_refused(
+    tmp_path, char: str
+) -> None:
+    """The one ``isprintable`` over both ids only picks the rows for the exact test: a
+    control character is refused and named, nothing of the batch lands (a stream id's: the
+    event types refuse it first; ``test_chain_integrity`` checks the store's own test)."""
+    store = EventStore(f"sqlite:///{tmp_path / 'c.db'}")
+    store.create_schema()
+    good = [NewEvent(_note(i)) for i in range(100)]
+    with pytest.raises(InvalidIdentifier, match="event id holds a control character"):
+        store.append_many([*good, NewEvent(_note(100), event_id=f"e{char}1")])
+    assert store.head().position == 0
+    # not printable, but no control character: accepted as before
+    store.append([NewEvent(_note(0), event_id="e\u00a01\u2028x")])
+    assert store.head().position == 1 and store.verify().ok
+    store.dispose()
