@@ -740,7 +740,7 @@ class Projector:
     def _write(self, conn: Connection, b: _Batch, created: list[list], updated: list[list]) -> None:
         ph = self.ph
         ins = self._insert
-        if b.teams:  # one statement per row, in log order: a later registration updates
+        if b.teams:  # one executemany, rows in log order: a later registration updates
             conn.exec_driver_sql(
                 "INSERT INTO rm_teams (team_id, name, site, service, position, recorded_at, "
                 f"synthetic) VALUES ({', '.join([ph] * 7)}) ON CONFLICT (team_id) DO UPDATE SET "

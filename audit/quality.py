@@ -12,6 +12,8 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.elements import ALL, ELEMENTS, Registry
+
 from . import queries, views
 from .measures import audit_measures
 from .queries import (
@@ -34,17 +36,22 @@ QUALITY_COLUMNS = [
 
 
 def audit_quality(
-    engine: Engine, *, as_of: datetime | None = None, measures: pd.DataFrame | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    measures: pd.DataFrame | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
-    """One row per team: months audited, median and smallest notes per month (all three
-    applicable), small months, provisional months, and second-review agreement."""
-    m = measures if measures is not None else audit_measures(engine, as_of=as_of)
-    m = m[(m["measure"] == "all_three") & (m["denominator"] > 0)]
+    """One row per team: months audited, median and smallest notes per month (every enabler
+    of ``elements`` applicable), small months, provisional months, and second-review
+    agreement (over every enabler of ``elements``)."""
+    m = measures if measures is not None else audit_measures(engine, as_of=as_of, elements=elements)
+    m = m[(m["measure"] == ALL) & (m["denominator"] > 0)]
     open_months = provisional_months(engine, as_of=as_of)
     records = []
     for team in queries.teams(engine, as_of=as_of).itertuples():
         mine = m[m["team"] == team.team_id]
-        agreement = views.agreement(engine, team_id=team.team_id, as_of=as_of)
+        agreement = views.agreement(engine, team_id=team.team_id, as_of=as_of, elements=elements)
         records.append(
             {
                 "team_id": team.team_id,

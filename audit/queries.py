@@ -14,7 +14,6 @@ from events.elements import ALL, Registry
 from events.elements import ELEMENTS as REGISTRY
 from events.sql import AnyRow, select_in, sql
 from events.store import format_ts
-from events.types import ELEMENTS, MEASURES
 
 from .sampling import second_review_ids
 
@@ -326,12 +325,16 @@ def _survey_where(
 
 
 def survey_answer_counts(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = REGISTRY,
 ) -> list[tuple]:
-    """(team, period, one answer per enabler, returns) per distinct answer combination
-    (``audit.surveys.tally`` turns them into measures)."""
+    """(team, period, one answer per enabler of ``elements``, returns) per distinct answer
+    combination (``audit.surveys.tally`` turns them into measures)."""
     where, params = _survey_where(engine, as_of, team)
-    answers = ", ".join(ELEMENTS)
+    answers = ", ".join(elements.names)
     statement = sql(
         f"SELECT team_id, period, {answers}, COUNT(*) FROM rm_surveys{where} "
         f"GROUP BY team_id, period, {answers}"
@@ -349,10 +352,12 @@ def stratum_counts(
     *,
     as_of: datetime | None = None,
     team: str | None = None,
+    elements: Registry = REGISTRY,
 ) -> Sequence[AnyRow]:
     """Census counts per team × month × stratum (``audit.reach``'s clinician and IMD tables)
     as known at ``as_of``: running totals, or the per-day totals of earlier days plus the
-    exact changes of the cutoff's own day. Rows: team, period, stratum, ``count_columns``."""
+    exact changes of the cutoff's own day. Rows: team, period, stratum, ``count_columns``
+    (with ``as_of``: the measures of ``elements``, ``notes``, their denominators)."""
     team_sql = " AND team_id = :team" if team is not None else ""
     params: dict[str, str] = {"team": team} if team is not None else {}
     cols = ", ".join(count_columns)
@@ -375,30 +380,33 @@ def stratum_counts(
             params.update(day=day, cutoff=cutoff)
             notes_team = " AND team_id = :team" if team is not None else ""
             facts_team = " AND f.team_id = :team" if team is not None else ""
+            names, measures = elements.names, elements.measures
+            bundle = measures[-1]
             per_element = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in ELEMENTS
+                f"CASE WHEN f.element = '{m}' THEN f.d_element ELSE 0 END" for m in names
             )
             per_den = ", ".join(
-                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in ELEMENTS
+                f"CASE WHEN f.element = '{m}' THEN f.d_den_element ELSE 0 END" for m in names
             )
-            dens = ", ".join(f"SUM(d{i})" for i in range(4))
-            daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(MEASURES))
-            init_dens = ", ".join(f"1 - init_na_{m}" for m in MEASURES)
+            sums = ", ".join(f"SUM(m{i})" for i in range(len(measures)))
+            dens = ", ".join(f"SUM(d{i})" for i in range(len(measures)))
+            daily = ", ".join(f"{m} AS m{i}" for i, m in enumerate(measures))
+            daily_dens = ", ".join(f"den_{m} AS d{i}" for i, m in enumerate(measures))
+            init = ", ".join(f"init_{m}" for m in measures)
+            init_dens = ", ".join(f"1 - init_na_{m}" for m in measures)
             statement = sql(
-                f"SELECT team_id, period, s, SUM(a), SUM(g), SUM(fu), SUM(al), SUM(n), {dens} "
-                f"FROM (SELECT team_id, period, {stratum} AS s, agenda_setting AS a, "
-                "goal_setting AS g, follow_up AS fu, all_three AS al, notes AS n, "
+                f"SELECT team_id, period, s, {sums}, SUM(n), {dens} "
+                f"FROM (SELECT team_id, period, {stratum} AS s, {daily}, notes AS n, "
                 f"{daily_dens} FROM {table}_daily "
                 f"WHERE day < :day{team_sql} "
-                f"UNION ALL SELECT team_id, period, {stratum}, init_agenda_setting, "
-                f"init_goal_setting, init_follow_up, init_all_three, 1, {init_dens} "
+                f"UNION ALL SELECT team_id, period, {stratum}, {init}, 1, {init_dens} "
                 f"FROM rm_case_notes WHERE {window.format(p='')}{notes_team} "
                 f"UNION ALL SELECT f.team_id, f.period, n.{stratum}, {per_element}, "
-                f"f.d_all_three, 0, {per_den}, f.d_den_all_three FROM rm_element_facts f "
+                f"f.d_{bundle}, 0, {per_den}, f.d_den_{bundle} FROM rm_element_facts f "
                 "JOIN rm_case_notes n "
                 f"ON n.consultation_id = f.consultation_id WHERE {window.format(p='f.')}"
-                " AND (f.d_element <> 0 OR f.d_all_three <> 0 OR f.d_den_element <> 0"
-                f" OR f.d_den_all_three <> 0){facts_team}"
+                f" AND (f.d_element <> 0 OR f.d_{bundle} <> 0 OR f.d_den_element <> 0"
+                f" OR f.d_den_{bundle} <> 0){facts_team}"
                 ") AS c GROUP BY team_id, period, s"
             )
             rows = conn.execute(statement, params).fetchall()
@@ -535,18 +543,21 @@ def round_by_id(
     return None if row is None else _round_info(row, params.get("as_of"))
 
 
-def round_reviews(engine: Engine, round_id: str) -> list[dict[str, Any]]:
-    """Every review recorded in a round, in log order."""
+def round_reviews(
+    engine: Engine, round_id: str, *, elements: Registry = REGISTRY
+) -> list[dict[str, Any]]:
+    """Every review recorded in a round, in log order (one finding per enabler of
+    ``elements``)."""
     with engine.connect() as conn:
         rows = conn.execute(
             sql(
-                "SELECT consultation_id, reviewer_id, second_review, agenda_setting, "
-                "goal_setting, follow_up, recorded_at FROM rm_reviews WHERE round_id = :round_id "
-                "ORDER BY position"
+                "SELECT consultation_id, reviewer_id, second_review, "
+                f"{', '.join(elements.names)}, recorded_at FROM rm_reviews "
+                "WHERE round_id = :round_id ORDER BY position"
             ),
             {"round_id": round_id},
         ).fetchall()
-    keys = ["consultation_id", "reviewer_id", "second_review", *ELEMENTS, "recorded_at"]
+    keys = ["consultation_id", "reviewer_id", "second_review", *elements.names, "recorded_at"]
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
@@ -588,16 +599,23 @@ def documented_findings(
 
 
 def sampled_notes(
-    engine: Engine, team_id: str, period: str, *, as_of: datetime | None = None
+    engine: Engine,
+    team_id: str,
+    period: str,
+    *,
+    as_of: datetime | None = None,
+    elements: Registry = REGISTRY,
 ) -> pd.DataFrame:
-    """The audited case notes of a team-month: pseudonymous ids, findings, reviewer."""
+    """The audited case notes of a team-month: pseudonymous ids, findings (one column per
+    enabler of ``elements``), reviewer."""
     cond, params = _as_of(engine, as_of, "r.recorded_at")
+    findings = ", ".join(f"r.{e}" for e in elements.names)
     with engine.connect() as conn:
         rows = conn.execute(
             sql(
                 "SELECT r.round_id, r.consultation_id, n.patient_ref, n.occurred_on, "
-                "n.clinician_id, r.reviewer_id, r.second_review, r.agenda_setting, "
-                "r.goal_setting, r.follow_up, r.recorded_at FROM rm_reviews r "
+                f"n.clinician_id, r.reviewer_id, r.second_review, {findings}, "
+                "r.recorded_at FROM rm_reviews r "
                 "LEFT JOIN rm_case_notes n ON n.consultation_id = r.consultation_id "
                 f"WHERE r.team_id = :team_id AND r.period = :period{cond} ORDER BY r.position"
             ),
@@ -613,9 +631,7 @@ def sampled_notes(
             "clinician_id",
             "reviewer_id",
             "second_review",
-            "agenda_setting",
-            "goal_setting",
-            "follow_up",
+            *elements.names,
             "recorded_at",
         ],
     )
@@ -624,19 +640,25 @@ def sampled_notes(
 
 
 def review_pairs(
-    engine: Engine, *, team_id: str | None = None, as_of: datetime | None = None
+    engine: Engine,
+    *,
+    team_id: str | None = None,
+    as_of: datetime | None = None,
+    elements: Registry = REGISTRY,
 ) -> pd.DataFrame:
-    """First and second findings of each doubly reviewed note, one row per note × enabler."""
+    """First and second findings of each doubly reviewed note, one row per note × enabler of
+    ``elements`` (pairs where either reviewer said "not applicable" left out)."""
     cond, params = _as_of(engine, as_of, "s.recorded_at")
     team_cond = ""
     if team_id is not None:
         team_cond = " AND f.team_id = :team_id"
         params["team_id"] = team_id
+    names = elements.names
+    findings = ", ".join([*(f"f.{e}" for e in names), *(f"s.{e}" for e in names)])
     with engine.connect() as conn:
         rows = conn.execute(
             sql(
-                "SELECT f.team_id, f.period, f.consultation_id, f.agenda_setting, "
-                "f.goal_setting, f.follow_up, s.agenda_setting, s.goal_setting, s.follow_up "
+                f"SELECT f.team_id, f.period, f.consultation_id, {findings} "
                 "FROM rm_reviews f JOIN rm_reviews s "
                 "ON s.round_id = f.round_id AND s.consultation_id = f.consultation_id "
                 "WHERE f.second_review = :first AND s.second_review = :second"
@@ -644,13 +666,10 @@ def review_pairs(
             ),
             {"first": False, "second": True, **params},
         ).fetchall()
+    k = len(names)
     records = []
-    for team, period, cid, fa, fg, ff, sa, sg, sf in rows:
-        for element, first, second in (
-            ("agenda_setting", fa, sa),
-            ("goal_setting", fg, sg),
-            ("follow_up", ff, sf),
-        ):
+    for team, period, cid, *found in rows:
+        for element, first, second in zip(names, found[:k], found[k:], strict=True):
             if "not_applicable" in (first, second):
                 continue
             records.append(

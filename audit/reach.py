@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.types import IMD_VERSION, MEASURES
+from events.elements import ALL, ELEMENTS, Registry
+from events.types import IMD_VERSION
 
 from . import queries, stats
 from .csv_rows import parse_imd_quintile  # the one reading of the CSV cell
@@ -57,40 +58,60 @@ MIN_STRATUM = 10
 WINDOW_MONTHS = 3
 #: The label of the programme-wide aggregate in every table.
 ALL_TEAMS = "All teams"
-#: ``notes`` counts activity (active clinicians); ``den_<measure>`` is each measure's
-#: denominator: notes less those with the element (any, for all three) not applicable.
-DEN_COLUMNS = [f"den_{m}" for m in MEASURES]
-COUNT_COLUMNS = [*MEASURES, "notes", *DEN_COLUMNS]
+
+
+def count_columns(elements: Registry = ELEMENTS) -> list[str]:
+    """The count columns of the reach read models for ``elements`` (their layout derives from
+    the registry): each measure's numerator; ``notes``, which counts activity (active
+    clinicians); each measure's ``den_<measure>``, its denominator: notes less those with the
+    element (any, for the bundle) not applicable."""
+    return [*elements.measures, "notes", *(f"den_{m}" for m in elements.measures)]
 
 
 # ------------------------------------------------------------------------------------ reads
 
 
 def _stratum_counts(
-    engine: Engine, stratum: str, table: str, as_of: datetime | None, team: str | None
+    engine: Engine,
+    stratum: str,
+    table: str,
+    as_of: datetime | None,
+    team: str | None,
+    elements: Registry,
 ) -> pd.DataFrame:
     """Census counts per team × month × stratum as known at ``as_of``: running totals, or the
     per-day totals of earlier days plus the exact changes of the cutoff's own day."""
-    rows = queries.stratum_counts(engine, stratum, table, COUNT_COLUMNS, as_of=as_of, team=team)
-    out = pd.DataFrame(rows, columns=["team", "period", stratum, *COUNT_COLUMNS])
+    columns = count_columns(elements)
+    rows = queries.stratum_counts(
+        engine, stratum, table, columns, as_of=as_of, team=team, elements=elements
+    )
+    out = pd.DataFrame(rows, columns=["team", "period", stratum, *columns])
     out = out[out["notes"] > 0] if not out.empty else out
-    out = out.astype({c: int for c in COUNT_COLUMNS})
+    out = out.astype({c: int for c in columns})
     return out.sort_values(["team", "period", stratum]).reset_index(drop=True)
 
 
 def clinician_counts(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """Census counts per team × month × clinician (a clinician with ≥ 1 note that month is
-    active): team, period, clinician_id, the four measures' numerators, notes."""
-    return _stratum_counts(engine, "clinician_id", "rm_reach_clinician", as_of, team)
+    active): team, period, clinician_id, each measure's numerator, notes, each denominator."""
+    return _stratum_counts(engine, "clinician_id", "rm_reach_clinician", as_of, team, elements)
 
 
 def imd_counts(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """Census counts per team × month × IMD quintile (0 = not given)."""
-    return _stratum_counts(engine, "imd_quintile", "rm_reach_imd", as_of, team)
+    return _stratum_counts(engine, "imd_quintile", "rm_reach_imd", as_of, team, elements)
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -436,8 +457,9 @@ def pack_tables(
     engine: Engine,
     *,
     as_of: datetime | None = None,
-    measure: str = "all_three",
+    measure: str = ALL,
     programme: str = "ADP",
+    elements: Registry = ELEMENTS,
 ) -> dict[str, pd.DataFrame]:
     """The review pack's "Who the shift reaches" section, as plain tables (one row per team and
     one for all teams; every figure with its n), for ``dashboard/pack.py`` to render:
@@ -448,12 +470,12 @@ def pack_tables(
     - ``deprivation``: the latest complete quarter's Q1 − Q5 gap with its interval and verdict, and the
       share of notes with no quintile.
     """
-    counts = clinician_counts(engine, as_of=as_of)
+    counts = clinician_counts(engine, as_of=as_of, elements=elements)
     training = training_records(engine, as_of=as_of)
     cov = coverage(counts, training, programme=programme)
     latest_cov = cov.groupby("team", as_index=False).tail(1).reset_index(drop=True)
     summary = before_after_summary(before_after(counts, training, measure, programme=programme))
-    imd = imd_counts(engine, as_of=as_of)
+    imd = imd_counts(engine, as_of=as_of, elements=elements)
     rates = quintile_rates(imd, measure)
     gaps = complete_gaps(quintile_gap(rates), latest_complete_quarter(as_of))
     latest_gap = gaps.groupby("team", as_index=False).tail(1).reset_index(drop=True)

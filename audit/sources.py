@@ -15,6 +15,8 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.elements import ELEMENTS, Registry
+
 from .spc import SpcResult
 from .surveys import survey_measures
 from .views import _settings, chart_for
@@ -36,10 +38,15 @@ class SurveyChart:
 
 
 def survey_chart(
-    engine: Engine, team_id: str, measure: str, *, as_of: datetime | None = None
+    engine: Engine,
+    team_id: str,
+    measure: str,
+    *,
+    as_of: datetime | None = None,
+    elements: Registry = ELEMENTS,
 ) -> SurveyChart | None:
     """The p-chart of one team's patient-reported measure (final months only), or None."""
-    m = survey_measures(engine, as_of=as_of, team=team_id)
+    m = survey_measures(engine, as_of=as_of, team=team_id, elements=elements)
     rows = m[(m["measure"] == measure) & (m["denominator"] > 0)].reset_index(drop=True)
     if rows.empty:
         return None

@@ -3,8 +3,9 @@
 A survey answers each enabler yes / no / not_sure / doesnt_apply / blank. The patient-reported
 rate is yes / (yes + no + not_sure): "doesn't apply" and blank say nothing about whether it
 happened, so both are excluded, while "not sure" counts against it (a patient who cannot say a
-goal was agreed did not experience one clearly). "All three" is yes when all three are yes,
-among returns that answer all three (no doesnt_apply, no blank). The period is the month of
+goal was agreed did not experience one clearly). The bundle (contract id ``all_three``) is yes
+when every enabler of the registry is yes, among returns that answer every one (no
+doesnt_apply, no blank). The period is the month of
 ``returned_on``; a measure with fewer than 10 in its denominator is small; the latest month with
 any return (programme-wide, as known at ``as_of``) is provisional, because forms for it are
 still coming back. Everything reads ``rm_surveys`` only, filtered by ``recorded_at`` for as-of.
@@ -17,7 +18,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.types import MEASURES
+from events.elements import ELEMENTS, Registry
 
 from . import queries
 from .measures import COLUMNS, report_records, to_quarter, with_intervals
@@ -27,29 +28,28 @@ from .queries import latest_survey_period as latest_survey_period
 ANSWERS: tuple[str, ...] = ("yes", "no", "not_sure", "doesnt_apply", "blank")
 COUNTED: tuple[str, ...] = ("yes", "no", "not_sure")
 SURVEY_COLUMNS = [*COLUMNS, "provisional"]
-QUESTIONS: dict[str, str] = {
-    "agenda_setting": "We talked about what mattered most to me",
-    "goal_setting": "We agreed a goal I want to work towards",
-    "follow_up": "I know what happens next and when",
-}
-"""The patient-facing wording of each enabler's question."""
+QUESTIONS: dict[str, str] = ELEMENTS.questions
+"""The patient-facing wording of each enabler's question (the default registry's; a wired
+registry's are ``Registry.questions``)."""
 
 
 def answer_counts(answers: tuple[str, ...]) -> list[tuple[int, int]]:
-    """(numerator, denominator) of each measure for one return, in ``MEASURES`` order: the
-    rule itself (yes / (yes + no + not_sure); all three among returns answering all three)."""
+    """(numerator, denominator) of each measure for one return, in the registry's ``measures``
+    order: the rule itself (yes / (yes + no + not_sure); the bundle among returns answering
+    every enabler)."""
     out = [(int(a == "yes"), int(a in COUNTED)) for a in answers]
     answered_all = all(a in COUNTED for a in answers)
     out.append((int(answered_all and all(a == "yes" for a in answers)), int(answered_all)))
     return out
 
 
-def tally(rows: list[tuple]) -> pd.DataFrame:
-    """Counts per team × period × measure from ``(team, period, <one answer per enabler>,
-    returns)`` rows; a measure with nothing counted in a month is absent."""
+def tally(rows: list[tuple], elements: Registry = ELEMENTS) -> pd.DataFrame:
+    """Counts per team × period × measure from ``(team, period, <one answer per enabler of
+    elements>, returns)`` rows; a measure with nothing counted in a month is absent."""
     sums: dict[tuple[str, str, str], list[int]] = {}
+    measures = elements.measures
     for team, period, *answers, k in rows:
-        for measure, (num, den) in zip(MEASURES, answer_counts(tuple(answers)), strict=True):
+        for measure, (num, den) in zip(measures, answer_counts(tuple(answers)), strict=True):
             if den:
                 acc = sums.setdefault((team, period, measure), [0, 0])
                 acc[0] += num * int(k)
@@ -59,11 +59,16 @@ def tally(rows: list[tuple]) -> pd.DataFrame:
 
 
 def survey_counts(
-    engine: Engine, *, as_of: datetime | None = None, team: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    team: str | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
-    """Numerator and denominator per team × month × measure (months without any counted
-    answer for a measure are absent)."""
-    return tally(queries.survey_answer_counts(engine, as_of=as_of, team=team))
+    """Numerator and denominator per team × month × measure of ``elements`` (months without
+    any counted answer for a measure are absent)."""
+    rows = queries.survey_answer_counts(engine, as_of=as_of, team=team, elements=elements)
+    return tally(rows, elements)
 
 
 def survey_measures(
@@ -72,10 +77,11 @@ def survey_measures(
     as_of: datetime | None = None,
     quarterly: bool = False,
     team: str | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
     """Patient-reported measures with Wilson intervals, small and provisional flags, sorted by
     team, period, measure (the same columns as the case-note measures, plus ``provisional``)."""
-    counts = survey_counts(engine, as_of=as_of, team=team)
+    counts = survey_counts(engine, as_of=as_of, team=team, elements=elements)
     return with_flags(counts, latest_survey_period(engine, as_of=as_of), quarterly=quarterly)
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.types import MEASURES
+from events.elements import ELEMENTS, Registry
 
 from . import queries
 from .measures import audit_measures, to_quarter
@@ -72,10 +72,12 @@ def _latest_final(monthly: pd.DataFrame) -> str | None:
     return monthly["period"].max() if not monthly.empty else None
 
 
-def latest_complete_quarter(engine: Engine, *, as_of: datetime | None = None) -> str | None:
+def latest_complete_quarter(
+    engine: Engine, *, as_of: datetime | None = None, elements: Registry = ELEMENTS
+) -> str | None:
     return complete_quarter(
         latest_survey_period(engine, as_of=as_of),
-        _latest_final(audit_measures(engine, as_of=as_of)),
+        _latest_final(audit_measures(engine, as_of=as_of, elements=elements)),
     )
 
 
@@ -89,9 +91,12 @@ def _by_quarter(monthly: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def compare(notes: pd.DataFrame, surveys: pd.DataFrame, quarter: str) -> pd.DataFrame:
+def compare(
+    notes: pd.DataFrame, surveys: pd.DataFrame, quarter: str, elements: Registry = ELEMENTS
+) -> pd.DataFrame:
     """Pair quarterly case-note and survey counts (team, period, measure, numerator,
-    denominator) for ``quarter``, with the difference interval and the flag."""
+    denominator) for ``quarter``, with the difference interval and the flag; measures in the
+    order of ``elements``."""
     key = ["team", "measure"]
     left = notes[notes["period"] == quarter][[*key, "numerator", "denominator"]]
     right = surveys[surveys["period"] == quarter][[*key, "numerator", "denominator"]]
@@ -122,26 +127,32 @@ def compare(notes: pd.DataFrame, surveys: pd.DataFrame, quarter: str) -> pd.Data
             }
         )
     out = pd.DataFrame(records, columns=[c for c in COLUMNS if c != "team_name"])
-    order = {m: i for i, m in enumerate(MEASURES)}
+    order = {m: i for i, m in enumerate(elements.measures)}
     out["_m"] = out["measure"].map(order)
     return out.sort_values(["team", "_m"]).drop(columns="_m").reset_index(drop=True)
 
 
 def triangulation(
-    engine: Engine, *, as_of: datetime | None = None, quarter: str | None = None
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    quarter: str | None = None,
+    elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
-    """Per team × measure: case-note (audit sample) vs patient-reported rate over the latest
-    complete quarter (or ``quarter``), the Newcombe interval of the difference and the flag."""
-    monthly = audit_measures(engine, as_of=as_of)  # read once: the quarter and its counts
+    """Per team × measure of ``elements``: case-note (audit sample) vs patient-reported rate
+    over the latest complete quarter (or ``quarter``), the Newcombe interval of the difference
+    and the flag."""
+    # read once: the quarter and its counts
+    monthly = audit_measures(engine, as_of=as_of, elements=elements)
     quarter = quarter or complete_quarter(
         latest_survey_period(engine, as_of=as_of), _latest_final(monthly)
     )
     if quarter is None or monthly.empty:
         return pd.DataFrame(columns=COLUMNS)
-    surveys = survey_measures(engine, as_of=as_of, quarterly=True)
+    surveys = survey_measures(engine, as_of=as_of, quarterly=True, elements=elements)
     if surveys.empty:
         return pd.DataFrame(columns=COLUMNS)
-    out = compare(_by_quarter(monthly), surveys, quarter)
+    out = compare(_by_quarter(monthly), surveys, quarter, elements)
     names = queries.teams(engine, as_of=as_of).set_index("team_id")["name"].to_dict()
     out.insert(1, "team_name", out["team"].map(names).fillna(out["team"]))
     return out[COLUMNS]

@@ -6,6 +6,7 @@ read models only and honours ``as_of``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -123,6 +124,52 @@ def team_chart(
         return None
     limits = _settings(engine, team_id, measure, as_of)
     decisions = Decisions.from_settings(limits)
+    census = census_measures(engine, as_of=as_of, team=team_id, elements=elements)
+    census = census[census["measure"] == measure][["period", "proportion", "denominator"]].rename(
+        columns={"proportion": "census_proportion", "denominator": "census_n"}
+    )
+    # everything below is a pure function of what was just read: memoised on exactly that
+    # (like the overview's verdicts), so a page shown again draws nothing again
+    key = (
+        team_id,
+        measure,
+        chart,
+        decisions,
+        settings,
+        limits["baseline_end"],
+        tuple(limits["recalculate_at"]),
+        limits["target"],
+        tuple(rows.columns),
+        tuple(rows.itertuples(index=False, name=None)),
+        tuple(census.itertuples(index=False, name=None)),
+    )
+    hit = _TEAM_CHARTS.get(key)
+    if hit is not None:
+        return hit
+    out = _draw_team_chart(team_id, measure, chart, rows, census, limits, decisions, settings)
+    if len(_TEAM_CHARTS) >= _TEAM_CHARTS_MAX:
+        _TEAM_CHARTS.clear()
+    _TEAM_CHARTS[key] = out
+    return out
+
+
+_TEAM_CHARTS: dict[tuple, TeamChart] = {}
+_TEAM_CHARTS_MAX = 1_000
+"""Memoised team charts (:func:`team_chart`), cleared whole when full. Callers only read a
+``TeamChart``'s frames (and copy them before changing anything)."""
+
+
+def _draw_team_chart(
+    team_id: str,
+    measure: str,
+    chart: str,
+    rows: pd.DataFrame,
+    census: pd.DataFrame,
+    limits: dict,
+    decisions: Decisions,
+    settings: ProgrammeSettings,
+) -> TeamChart:
+    """The judged, drawn and merged part of :func:`team_chart`, from what it read."""
     judgement = judge_team(
         rows, decisions, settings=settings, team_id=team_id, measure=measure, chart=chart
     )
@@ -133,10 +180,6 @@ def team_chart(
     if result is not None:
         # one verdict: whatever chart is drawn, its icons are the p-chart's
         result = replace(result, variation=judgement.variation, assurance=judgement.assurance)
-    census = census_measures(engine, as_of=as_of, team=team_id, elements=elements)
-    census = census[census["measure"] == measure][["period", "proportion", "denominator"]].rename(
-        columns={"proportion": "census_proportion", "denominator": "census_n"}
-    )
     table = rows.drop(columns=["team", "measure"]).merge(census, on="period", how="left")
     table = table.merge(
         judgement.frame[["period", "centre", "lower_limit", "upper_limit", "point_type", "target"]],
@@ -188,20 +231,47 @@ def overview(
     all_settings = queries.all_limits_settings(engine, as_of=as_of)
     shown = measures[measures["denominator"] > 0]
     now = latest_period(shown)
-    by_pair = {key: grp for key, grp in shown.groupby(["team", "measure"], sort=False)}
+    # One pass over the measures as plain tuples, split per team x measure: the memo key and
+    # every field shown are read from them, and a pair's DataFrame is only cut (iloc) when its
+    # verdict is not memoised yet. Cutting 64 frames and slicing each with pandas cost more
+    # than judging them did (issue #12, "overview slower than 75f4e0d").
+    cols = tuple(shown.columns)
+    col = {c: i for i, c in enumerate(cols)}
+    i_team, i_measure, i_period = col["team"], col["measure"], col["period"]
+    i_prop, i_den, i_small, i_prov = (
+        col["proportion"],
+        col["denominator"],
+        col["small"],
+        col["provisional"],
+    )
+    by_pair: dict[tuple[str, str], tuple[list[int], list[tuple]]] = {}
+    for at, tup in enumerate(shown.itertuples(index=False, name=None)):
+        pair = by_pair.get((tup[i_team], tup[i_measure]))
+        if pair is None:
+            pair = by_pair[tup[i_team], tup[i_measure]] = ([], [])
+        pair[0].append(at)
+        pair[1].append(tup)
     records = []
     for team in team_list.itertuples():
         for measure in elements.measures:
-            rows = by_pair.get((team.team_id, measure))
-            if rows is None or rows.empty:
+            pair = by_pair.get((team.team_id, measure))
+            if pair is None:
                 continue
-            rows = rows.reset_index(drop=True)
+            at_rows, rows = pair
             limits = dict(all_settings.get((team.team_id, measure)) or queries._no_settings())
-            j = _judged(rows, Decisions.from_settings(limits), now, settings, team.team_id, measure)
-            final = rows[~rows["provisional"]]
-            last = (final if not final.empty else rows).iloc[-1]
-            at = rows[rows["period"] == j.last_period]
-            shown_row = at.iloc[0] if not at.empty else last
+            j = _judged(
+                rows,
+                lambda at_rows=at_rows: shown.iloc[at_rows].reset_index(drop=True),
+                cols,
+                Decisions.from_settings(limits),
+                now,
+                settings,
+                team.team_id,
+                measure,
+            )
+            final = [r for r in rows if not r[i_prov]]
+            last = (final or rows)[-1]
+            shown_row = next((r for r in rows if r[i_period] == j.last_period), last)
             records.append(
                 {
                     "team_id": team.team_id,
@@ -210,14 +280,12 @@ def overview(
                     "service": team.service,
                     "measure": measure,
                     "measure_label": elements.labels[measure],
-                    "latest_period": shown_row["period"],
-                    "latest": float(shown_row["proportion"]),
-                    "n": int(shown_row["denominator"]),
-                    "small": bool(last["small"]),
-                    "small_period": last["period"] if bool(last["small"]) else None,
-                    "provisional_period": rows["period"].iloc[-1]
-                    if bool(rows["provisional"].iloc[-1])
-                    else None,
+                    "latest_period": shown_row[i_period],
+                    "latest": float(shown_row[i_prop]),
+                    "n": int(shown_row[i_den]),
+                    "small": bool(last[i_small]),
+                    "small_period": last[i_period] if bool(last[i_small]) else None,
+                    "provisional_period": rows[-1][i_period] if bool(rows[-1][i_prov]) else None,
                     "variation": j.variation,
                     "variation_label": VARIATION_LABELS.get(j.variation, str(j.variation)),
                     "assurance": j.assurance,
@@ -228,7 +296,7 @@ def overview(
                     "first_improvement": j.first_improvement,
                     "culture": j.culture_text,
                     "reason": j.norm_reason,
-                    "sparkline": [float(x) for x in final["proportion"].tail(12)],
+                    "sparkline": [float(r[i_prop]) for r in final[-12:]],
                 }
             )
     df = pd.DataFrame(records)
@@ -246,7 +314,9 @@ _JUDGED_MAX = 5_000
 
 
 def _judged(
-    rows: pd.DataFrame,
+    rows: list[tuple],
+    frame: Callable[[], pd.DataFrame],
+    columns: tuple[str, ...],
     decisions: Decisions,
     up_to: str | None,
     settings: ProgrammeSettings,
@@ -254,23 +324,17 @@ def _judged(
     measure: str,
 ) -> Judgement:
     """``judge_team`` (verdict only: the overview draws no chart) memoised on exactly what it
-    depends on: the team's whole series as read, its decisions, ``up_to`` and the settings.
-    A new event changes the series (or decisions) of the team it touches, so only that team
-    is judged again after an append; every other team's key, and so its verdict, is equal."""
-    key = (
-        team_id,
-        measure,
-        up_to,
-        decisions,
-        settings,
-        tuple(rows.columns),
-        tuple(rows.itertuples(index=False, name=None)),
-    )
+    depends on: the team's whole series as read (``rows``: its plain tuples in ``columns``
+    order), its decisions, ``up_to`` and the settings. ``frame`` builds the series' DataFrame,
+    only on a miss. A new event changes the series (or decisions) of the team it touches, so
+    only that team is judged again after an append; every other team's key, and so its
+    verdict, is equal."""
+    key = (team_id, measure, up_to, decisions, settings, columns, tuple(rows))
     hit = _JUDGED.get(key)
     if hit is not None:
         return hit
     out = judge_team(
-        rows,
+        frame(),
         decisions,
         up_to=up_to,
         settings=settings,
@@ -383,6 +447,7 @@ def funnel(
     period_to: str | None = None,
     as_of: datetime | None = None,
     target: float | None = None,
+    elements: Registry = ELEMENTS,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """Teams' pooled proportions over a window, their funnel flags, and the limit curves.
 
@@ -399,6 +464,7 @@ def funnel(
         period_to=period_to,
         as_of=as_of,
         target=target,
+        elements=elements,
     )
     return c.teams, c.curves, c.theta
 
@@ -442,8 +508,9 @@ def agreement(
     team_id: str | None = None,
     as_of: datetime | None = None,
     window: int | None = 12,
+    elements: Registry = ELEMENTS,
 ) -> dict:
-    """% agreement and Cohen's kappa of second reviews, pooled and per enabler.
+    """% agreement and Cohen's kappa of second reviews, pooled and per enabler of ``elements``.
 
     The design's rule is about *notes*: kappa needs at least the programme's kappa minimum of
     paired notes (``kappa_minimum_pairs``, 20 by default) and is reported per enabler. Counting
@@ -452,7 +519,7 @@ def agreement(
     (``n`` findings from ``notes`` notes) and for each enabler in ``by_enabler`` (one finding
     per note, notes where either reviewer said "not applicable" left out).
     """
-    pairs = queries.review_pairs(engine, team_id=team_id, as_of=as_of)
+    pairs = queries.review_pairs(engine, team_id=team_id, as_of=as_of, elements=elements)
     if window and not pairs.empty:
         periods = sorted(pairs["period"].unique())[-window:]
         pairs = pairs[pairs["period"].isin(periods)]
@@ -474,6 +541,6 @@ def agreement(
     out["minimum_notes"] = minimum
     out["by_enabler"] = {
         element: _figures(pairs[pairs["element"] == element])
-        for element in dict.fromkeys([*ELEMENTS.names, *pairs["element"]])
+        for element in dict.fromkeys([*elements.names, *pairs["element"]])
     }
     return out

@@ -579,8 +579,10 @@ def render_old_vs_new(ov: dict) -> str:
         if not e:
             continue
         rows.append(_ovn_row(label, e))
-    for page, e in sorted(ov["measures"].get("pages_warm_s", {}).items()):
+    for page, e in sorted(ov["measures"].get("pages_warm_s", {}).items()):  # runs before #12
         rows.append(_ovn_row(f"page {page} (warm), s", e))
+    for page, e in sorted(ov["measures"].get("pages_warm_ms", {}).items()):
+        rows.append(_ovn_row(f"page {page} (warm), ms", e))
     return (
         f"### Old ({ov['old']['commit'][:7]}) vs new ({ov['new']['commit'][:7]}), interleaved"
         f"\n\n{ov['events']:,} events (same seed), {ov['reps']} repetitions, each measure in a "

@@ -895,11 +895,12 @@ def interval_chart(
 # ----------------------------------------------------------------------- culture shift curve
 
 
-def curve_frame(curve: pd.DataFrame) -> pd.DataFrame:
-    """The headline curve (``audit.curve.culture_curve``) with dates and enabler labels."""
+def curve_frame(curve: pd.DataFrame, measure_labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """The headline curve (``audit.curve.culture_curve``) with dates and enabler labels
+    (``measure_labels``: the wired registry's ``labels``; the default registry's when None)."""
     out = curve.copy()
     out["date"] = period_date(out["period"].astype(str)) if not out.empty else pd.Series()
-    out["enabler"] = out["measure"].map(labels.MEASURE_LABELS)
+    out["enabler"] = out["measure"].map(measure_labels or labels.MEASURE_LABELS)
     return out
 
 
@@ -912,11 +913,15 @@ def culture_curve_chart(
     panel_height: int = 120,
     columns: int = 4,
     font: str | None = None,
+    measure_labels: dict[str, str] | None = None,
 ) -> alt.VConcatChart:
-    """Small multiples, one panel per enabler (and all three): a step line of k teams with the
+    """Small multiples, one panel per enabler (and the bundle): a step line of k teams with the
     enabler the norm, under the step line of n teams audited; a tick per team's SIP start on
-    the time axis and a purple bar per month's training wave (clinicians trained, ADP)."""
-    frame = curve_frame(curve)
+    the time axis and a purple bar per month's training wave (clinicians trained, ADP).
+    ``measure_labels``: the panels, in order (the wired registry's ``labels``; the default
+    registry's when None)."""
+    measure_labels = measure_labels or labels.MEASURE_LABELS
+    frame = curve_frame(curve, measure_labels)
     top = max(1, int(frame["teams_total"].max())) if not frame.empty else 1
     y = alt.Y(
         "teams:Q",
@@ -939,7 +944,7 @@ def culture_curve_chart(
         peak = max(1, int(wave_df["trained"].max()))
         wave_df["height"] = wave_df["trained"] / peak * top * 0.35
     panels = []
-    for measure, label in labels.MEASURE_LABELS.items():
+    for measure, label in measure_labels.items():
         part = frame[frame["measure"] == measure]
         long = pd.concat(
             [
@@ -1073,7 +1078,9 @@ def icon_grid_chart(
     (P pass, F fail, ? hit or miss) and a green ✔ where the enabler is the norm."""
     frame = icon_grid_frame(grid)
     teams = list(dict.fromkeys(frame["team"]))
-    enablers = [v for v in labels.MEASURE_LABELS.values() if v in set(frame["enabler"])]
+    shown = list(dict.fromkeys(frame["enabler"]))  # a wired registry's own enablers included
+    enablers = [v for v in labels.MEASURE_LABELS.values() if v in shown]
+    enablers += [v for v in shown if v not in enablers]
     y = alt.Y(
         "team:N",
         sort=teams,

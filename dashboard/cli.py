@@ -301,9 +301,9 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     store, projector = open_store(args.db)
     projector.catch_up()
     as_of = parse_as_of(args.as_of)
-    if args.source == "surveys":
-        return _survey_report(store, as_of, args)
     elements = projector.registry  # the programme's enablers, as wired by bootstrap
+    if args.source == "surveys":
+        return _survey_report(store, as_of, args, elements)
     df = audit_measures(store.engine, as_of=as_of, quarterly=args.quarterly, elements=elements)
     if args.format == "json":
         sys.stdout.write(json.dumps(report_records(df), indent=2) + "\n")
@@ -357,11 +357,13 @@ def _nothing_to_report(store) -> str:
     )
 
 
-def _survey_report(store: Any, as_of: datetime | None, args: argparse.Namespace) -> int:
+def _survey_report(
+    store: Any, as_of: datetime | None, args: argparse.Namespace, elements: Any
+) -> int:
     """``audit report --source surveys``: patient-reported measures in the same shape."""
     from audit.surveys import survey_measures, survey_report_records
 
-    df = survey_measures(store.engine, as_of=as_of, quarterly=args.quarterly)
+    df = survey_measures(store.engine, as_of=as_of, quarterly=args.quarterly, elements=elements)
     if df.empty:
         from audit.queries import is_synthetic
 
@@ -616,7 +618,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             as_of = resolve_head(store, args.at_head)
         except HeadNotFound as exc:
             raise CliError(str(exc)) from None
-    pack = build_pack(store, as_of=as_of, actor=guard_by(args.by))
+    pack = build_pack(store, as_of=as_of, actor=guard_by(args.by), elements=projector.registry)
     out.write_bytes(pack.pdf if out.suffix.lower() == ".pdf" else pack.html.encode("utf-8"))
     print(f"wrote {out} (as of {pack.as_of_text}; log head {pack.head_hash})")
     return EXIT_OK

@@ -25,6 +25,7 @@ from audit import labels, queries, views
 from audit.bootstrap import Wiring, bootstrap, load_settings, wire
 from audit.projections import Projector, ReadModelsAhead  # noqa: F401 - app.py catches it
 from audit.views import Headline, TeamChart
+from dashboard import presentation
 
 # Display shaping and downloads live in their own modules; re-exported for the pages.
 from dashboard.downloads import to_csv, to_excel  # noqa: F401
@@ -36,22 +37,19 @@ from dashboard.presentation import (  # noqa: F401
     FINDING_BADGES,
     SMALL_SAMPLE_BADGE,
     VARIATION_BADGES,
-    agreement_by_enabler_text,
     agreement_text,
     changes_table,
     filter_grid,
     grid_table,
     improved_but_failing,
     league_table,
-    measure_label,
-    measures,
-    notes_table,
     period_table,
     spc_frame,
     window,
 )
 from events import EventStore, Head, VerifyResult
 from events.chain import LogKeyError  # noqa: F401 - app.py catches it
+from events.elements import Registry
 
 PAGE_SIZE = 50
 """Events per page of the event log."""
@@ -134,6 +132,33 @@ def _engine(url: str):
     return _open(url)[0].engine
 
 
+def _elements(url: str) -> Registry:
+    return _open(url)[1].registry
+
+
+def elements() -> Registry:
+    """The wired registry (bootstrap's, the projector's): every per-enabler list, label and
+    form field on the pages derives from it, never from the default registry."""
+    return _elements(current_url())
+
+
+def measures() -> list[str]:
+    """The wired registry's measures: each enabler, then the bundle."""
+    return presentation.measures(elements())
+
+
+def measure_label(measure: str) -> str:
+    return presentation.measure_label(measure, elements())
+
+
+def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
+    return presentation.notes_table(notes, names, elements())
+
+
+def agreement_by_enabler_text(agree: dict) -> str | None:
+    return presentation.agreement_by_enabler_text(agree, elements().labels)
+
+
 def as_of_datetime(day: date | None) -> datetime | None:
     """An as-of date means the end of that day, UTC (as ``--as-of`` does on the CLI)."""
     if day is None:
@@ -166,7 +191,7 @@ def team_names(snap: Snapshot, as_of: datetime | None = None) -> dict[str, str]:
 
 @st.cache_data(**_CACHE)
 def _overview(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
-    return views.overview(_engine(url), as_of=as_of)
+    return views.overview(_engine(url), as_of=as_of, elements=_elements(url))
 
 
 def overview(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
@@ -175,14 +200,14 @@ def overview(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
 
 
 def headlines(snap: Snapshot, as_of: datetime | None = None) -> list[Headline]:
-    return views.headlines(overview(snap, as_of))
+    return views.headlines(overview(snap, as_of), elements=_elements(snap.url))
 
 
 @st.cache_data(**_CACHE)
 def _periods(url: str, head: int, as_of: datetime | None) -> list[str]:
     from audit.measures import audit_measures
 
-    m = audit_measures(_engine(url), as_of=as_of)
+    m = audit_measures(_engine(url), as_of=as_of, elements=_elements(url))
     return sorted(m.loc[m["denominator"] > 0, "period"].unique().tolist())
 
 
@@ -195,7 +220,9 @@ def periods(snap: Snapshot, as_of: datetime | None = None) -> list[str]:
 def _team_chart(
     url: str, head: int, team_id: str, measure: str, chart: str, as_of: datetime | None
 ) -> TeamChart | None:
-    return views.team_chart(_engine(url), team_id, measure, chart=chart, as_of=as_of)
+    return views.team_chart(
+        _engine(url), team_id, measure, chart=chart, as_of=as_of, elements=_elements(url)
+    )
 
 
 def team_chart(
@@ -217,7 +244,9 @@ def milestones(snap: Snapshot, team_id: str, as_of: datetime | None = None) -> p
 def _sampled_notes(
     url: str, head: int, team_id: str, period: str, as_of: datetime | None
 ) -> pd.DataFrame:
-    return queries.sampled_notes(_engine(url), team_id, period, as_of=as_of)
+    return queries.sampled_notes(
+        _engine(url), team_id, period, as_of=as_of, elements=_elements(url)
+    )
 
 
 def sampled_notes(
@@ -228,7 +257,7 @@ def sampled_notes(
 
 @st.cache_data(**_CACHE)
 def _agreement(url: str, head: int, team_id: str | None, as_of: datetime | None) -> dict:
-    return views.agreement(_engine(url), team_id=team_id, as_of=as_of)
+    return views.agreement(_engine(url), team_id=team_id, as_of=as_of, elements=_elements(url))
 
 
 def agreement(snap: Snapshot, team_id: str | None, as_of: datetime | None = None) -> dict:
@@ -245,7 +274,12 @@ def _funnel(
     as_of: datetime | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     return views.funnel(
-        _engine(url), measure, period_from=period_from, period_to=period_to, as_of=as_of
+        _engine(url),
+        measure,
+        period_from=period_from,
+        period_to=period_to,
+        as_of=as_of,
+        elements=_elements(url),
     )
 
 
@@ -269,7 +303,7 @@ def _curve(url: str, head: int, as_of: datetime | None) -> tuple:
 
     engine = _engine(url)
     return (
-        curve.culture_curve(engine, as_of=as_of),
+        curve.culture_curve(engine, as_of=as_of, elements=_elements(url)),
         curve.team_starts(engine, as_of=as_of),
         curve.training_waves(engine, as_of=as_of),
     )
@@ -343,6 +377,7 @@ def _compare(
         period_to=period_to,
         n_source=n_source,
         as_of=as_of,
+        elements=_elements(url),
     )
 
 

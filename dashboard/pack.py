@@ -41,11 +41,11 @@ from audit.commentary import current_commentary
 from audit.curve import culture_curve, team_curve, team_starts, training_waves
 from audit.exports import record_export
 from audit.judgement import summary_lines
-from audit.labels import MEASURES
 from audit.measures import audit_measures
 from audit.quality import audit_quality
 from audit.settings import DEFAULT_SETTINGS, ProgrammeSettings, load_settings_from_engine
 from events import EventStore
+from events.elements import ALL, ELEMENTS, Registry
 from events.store import format_ts
 
 from . import charts, presentation
@@ -217,19 +217,24 @@ def state_sentence(row: pd.Series) -> str:
     )
 
 
-def _collect(store: EventStore, as_of: datetime | None) -> Content:
+def _collect(store: EventStore, as_of: datetime | None, elements: Registry = ELEMENTS) -> Content:
     engine = store.engine
+    names = elements.labels  # every measure's label, from the wired registry
     head = store.head(as_of=as_of)
     if as_of is None and head.recorded_at:
         # one cut for every read, so events arriving while the pack is built do not leak in
         as_of = datetime.fromisoformat(head.recorded_at.replace("Z", "+00:00"))
     teams = queries.teams(engine, as_of=as_of)
     settings = load_settings_from_engine(engine, as_of=as_of)
-    measures = audit_measures(engine, as_of=as_of, small_sample=settings.small_sample)
-    grid = views.overview(engine, as_of=as_of, settings=settings)
-    heads = views.headlines(grid)
-    per_team = team_curve(engine, as_of=as_of, measures=measures, settings=settings)
-    curve = culture_curve(engine, as_of=as_of, per_team=per_team)
+    measures = audit_measures(
+        engine, as_of=as_of, small_sample=settings.small_sample, elements=elements
+    )
+    grid = views.overview(engine, as_of=as_of, settings=settings, elements=elements)
+    heads = views.headlines(grid, elements=elements)
+    per_team = team_curve(
+        engine, as_of=as_of, measures=measures, settings=settings, elements=elements
+    )
+    curve = culture_curve(engine, as_of=as_of, per_team=per_team, elements=elements)
     meta = {
         "as_of": as_of,
         "as_of_iso": format_ts(as_of) if as_of else None,
@@ -238,6 +243,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         "synthetic": bool(teams["synthetic"].any()) if not teams.empty else False,
         "settings": settings.lines(),
         "programme_settings": settings,
+        "elements": elements,
     }
     curve_figure = None
     if not curve.empty:
@@ -250,6 +256,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
                 panel_width=150,
                 panel_height=90,
                 font=FONT,
+                measure_labels=names,
             ).to_dict(validate=False),
             "Culture shift over time: teams with each enabler the norm (blue) of teams "
             "audited (grey), month by month; ticks mark each team's SIP start, purple bars "
@@ -281,12 +288,12 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         else datetime.now(UTC)
     )
     since = review or default_since(head_time)
-    before = views.overview(engine, as_of=since.at)
+    before = views.overview(engine, as_of=since.at, elements=elements)
     changes = state_changes(before, grid)
 
     facts = queries.team_facts(engine, types=("CommentaryAdded", "ReviewSignedOff"), as_of=as_of)
     current = current_commentary(engine, as_of=as_of)  # withdrawn ones left out
-    names = dict(zip(teams["team_id"], teams["name"], strict=True))
+    team_names = dict(zip(teams["team_id"], teams["name"], strict=True))
     signed = (
         set(
             zip(
@@ -299,7 +306,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         else set()
     )
     cover_commentary = [
-        f"{names.get(r.team_id, r.team_id)}, {month_text(r.period)} ({r.author}): {r.text}"
+        f"{team_names.get(r.team_id, r.team_id)}, {month_text(r.period)} ({r.author}): {r.text}"
         for r in (current.itertuples() if not current.empty else [])
         if (r.team_id, r.period) in signed
     ]
@@ -311,15 +318,21 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         milestones = queries.team_facts(engine, team_id, types=("MilestoneLogged",), as_of=as_of)
         figures = []
         judged_lines: list[str] = []
-        for measure in MEASURES:
+        for measure in elements.measures:
             tc = views.team_chart(
-                engine, team_id, measure, as_of=as_of, measures=measures, settings=settings
+                engine,
+                team_id,
+                measure,
+                as_of=as_of,
+                measures=measures,
+                settings=settings,
+                elements=elements,
             )
             if tc is None:
                 continue
             if tc.judgement is not None:  # limits, gaps, small and provisional months, in words
                 judged_lines += [
-                    f"{labels.MEASURE_LABELS[measure]}: {line}"
+                    f"{names[measure]}: {line}"
                     for line in summary_lines(tc.judgement, settings.small_sample)[1:]
                 ]
             # the judgement's own frame, as the team page draws it (gaps, provisional months,
@@ -337,7 +350,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
                 milestones=milestones,
                 baseline_end=tc.baseline_end,
                 recalculate_at=tc.recalculate_at,
-                title=f"{labels.MEASURE_LABELS[measure]} (p-chart)",
+                title=f"{names[measure]} (p-chart)",
                 height=150,
                 width=480,
             )
@@ -345,14 +358,14 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
                 Figure(
                     f"{team_id}:{measure}",
                     _spec(chart),
-                    f"{labels.MEASURE_LABELS[measure]}: "
+                    f"{names[measure]}: "
                     f"{labels.VARIATION_BADGES.get(tc.result.variation)}; "
                     f"{labels.ASSURANCE_BADGES.get(tc.result.assurance)}.",
                     width_mm=150,
                 )
             )
         mine = grid[grid["team_id"] == team_id] if not grid.empty else grid
-        mine = mine.assign(_o=mine["measure"].map(list(MEASURES).index)).sort_values("_o")
+        mine = mine.assign(_o=mine["measure"].map(elements.measures.index)).sort_values("_o")
         state = [state_sentence(r) for _, r in mine.iterrows()] + judged_lines
         notes = [
             f"Commentary for {r.period} by {r.author}: {r.text}"
@@ -376,7 +389,8 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
             )
         )
 
-    comparison = views.compare(engine, "all_three", as_of=as_of)  # the compare page's default
+    # the compare page's default: the bundle (every enabler; contract id all_three)
+    comparison = views.compare(engine, ALL, as_of=as_of, elements=elements)
     teams_f, curves, theta = comparison.teams, comparison.curves, comparison.theta
     window_text = comparison.window.label
     funnel_figure = None
@@ -385,7 +399,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         funnel_figure = Figure(
             "funnel",
             _spec(charts.funnel_chart(teams_f, curves, theta, height=300, width=560)),
-            f"All three enablers over {window_text}: teams outside the dashed (95%) or solid "
+            f"{names[ALL]} enablers over {window_text}: teams outside the dashed (95%) or solid "
             "(99.8%) limits differ from the programme by more than chance.",
         )
         league = pd.DataFrame(
@@ -399,7 +413,7 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
                 "n": teams_f["denominator"],
             }
         )
-    quality = audit_quality(engine, as_of=as_of, measures=measures)
+    quality = audit_quality(engine, as_of=as_of, measures=measures, elements=elements)
     return Content(
         meta=meta,
         headlines=heads,
@@ -417,14 +431,20 @@ def _collect(store: EventStore, as_of: datetime | None) -> Content:
         funnel_figure=funnel_figure,
         league=league,
         quality=quality,
-        programme_agreement=_agreement_text(views.agreement(engine, as_of=as_of), "Programme-wide"),
-        extra_sections=collect_sections(engine, as_of=as_of, synthetic=meta["synthetic"]),
+        programme_agreement=_agreement_text(
+            views.agreement(engine, as_of=as_of, elements=elements), "Programme-wide", names
+        ),
+        extra_sections=collect_sections(
+            engine, as_of=as_of, synthetic=meta["synthetic"], elements=elements
+        ),
     )
 
 
-def _agreement_text(a: dict, who: str = "Second reviews") -> str:
+def _agreement_text(
+    a: dict, who: str = "Second reviews", names: dict[str, str] | None = None
+) -> str:
     text = presentation.agreement_text(a, who)
-    per_enabler = presentation.agreement_by_enabler_text(a)
+    per_enabler = presentation.agreement_by_enabler_text(a, names)
     return f"{text} {per_enabler}" if per_enabler else text
 
 
@@ -464,14 +484,19 @@ def quality_table(q: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def method_lines(settings: ProgrammeSettings = DEFAULT_SETTINGS) -> list[str]:
-    """The method appendix, with the SPC settings in force (never restated numbers)."""
+def method_lines(
+    settings: ProgrammeSettings = DEFAULT_SETTINGS, elements: Registry = ELEMENTS
+) -> list[str]:
+    """The method appendix, with the SPC settings in force (never restated numbers) and the
+    enablers of ``elements`` (the wired registry)."""
     s = settings
+    *first, last = [e.label.lower() for e in elements]
+    enablers = f"{', '.join(first)} and {last}" if first else last
     return [
-        "Each month a reproducible sample of case notes per team is reviewed for agenda setting, "
-        "goal setting and follow-up (yes / no / not applicable); a share gets a blind second "
+        f"Each month a reproducible sample of case notes per team is reviewed for {enablers} "
+        "(yes / no / not applicable); a share gets a blind second "
         "review. A measure is the share of reviewed notes documenting it (first reviews only), "
-        "with a Wilson 95% interval; all three = every enabler documented.",
+        f"with a Wilson 95% interval; {elements.labels[ALL].lower()} = every enabler documented.",
         "SPC: p-charts in the NHS England Making Data Count style. Limits p̄ ± 3σ per point from "
         f"the baseline (or the latest explicit recalculation); icons need {s.minimum_points} "
         f"points; special causes: a point beyond a limit, a shift of {s.shift_points}, a trend "
@@ -687,7 +712,9 @@ def _html(c: Content, renders: dict[str, Render]) -> str:
     parts.append("</section>")
     parts.extend(_section_html(s) for s in c.extra_sections)
     parts.append("<section id='appendix'><h2>Appendix: method and reproduction</h2>")
-    parts.extend(f"<p>{esc(t)}</p>" for t in method_lines(_programme_settings(meta)))
+    parts.extend(
+        f"<p>{esc(t)}</p>" for t in method_lines(_programme_settings(meta), meta["elements"])
+    )
     parts.append("<h3>SPC settings in force</h3>")
     parts.extend(f"<p>{esc(t)}</p>" for t in meta.get("settings", []))
     parts.append("<h3>Reproduce this pack</h3>")
@@ -915,7 +942,7 @@ def _pdf(c: Content, renders: dict[str, Render]) -> bytes:  # noqa: C901 - one p
             table(t, size=6.5)
     pdf.add_page()
     heading("Appendix: method and reproduction")
-    for t in method_lines(_programme_settings(meta)):
+    for t in method_lines(_programme_settings(meta), meta["elements"]):
         text(t, 8.5)
         pdf.ln(1)
     text("SPC settings in force", 10, "B", _DARK_BLUE, h=5)
@@ -960,11 +987,13 @@ def build_pack(
     actor: str = "sipdash",
     record: bool = True,
     progress: Callable[[str], None] | None = None,
+    elements: Registry = ELEMENTS,
 ) -> Pack:
     """Collect the pack as of ``as_of`` (the head when None) and record the export as an
-    event; the charts render on first use of ``.html`` or ``.pdf``, once for both."""
+    event; the charts render on first use of ``.html`` or ``.pdf``, once for both. Every
+    per-enabler part (charts, words, sections) is for ``elements``: the wired registry."""
     with fast_data():  # the same specs, without Altair's per-layer DataFrame sanitising
-        content = _collect(store, as_of)
+        content = _collect(store, as_of, elements)
     pack = Pack(content)
     if record:
         meta = content.meta

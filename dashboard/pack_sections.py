@@ -18,11 +18,13 @@ from sqlalchemy import Engine
 
 from audit import labels, queries, reach, triangulation
 from audit.surveys import latest_survey_period
+from events.elements import ELEMENTS, Registry
 
 SURVEYS_TITLE = "Case notes and patient surveys"
 REACH_TITLE = "Who the shift reaches (observational)"
-REACH_MEASURE = "all_three"
-"""The enabler of the reach section: the Reach page's first choice, the bundle."""
+REACH_MEASURE = reach.ALL
+"""The enabler of the reach section: the Reach page's first choice, the bundle (every enabler
+of the registry; ``all_three`` is its contract id)."""
 REACH_PROGRAMME = "ADP"
 
 NO_SURVEYS_DEMO = (
@@ -61,7 +63,11 @@ def _names(engine: Engine, as_of: datetime | None) -> dict[str, str]:
 
 
 def surveys_section(
-    engine: Engine, *, as_of: datetime | None, synthetic: bool = False
+    engine: Engine,
+    *,
+    as_of: datetime | None,
+    synthetic: bool = False,
+    elements: Registry = ELEMENTS,
 ) -> PackSection:
     """The overview's programme table of triangulation flags, as of the pack: the latest
     complete quarter, how many team-enabler pairs are flagged, the flagged rows with both
@@ -72,11 +78,11 @@ def surveys_section(
     anchor = "triangulation"
     if latest_survey_period(engine, as_of=as_of) is None:
         return PackSection(anchor, SURVEYS_TITLE, [NO_SURVEYS_DEMO if synthetic else NO_SURVEYS])
-    table = triangulation.triangulation(engine, as_of=as_of)
+    table = triangulation.triangulation(engine, as_of=as_of, elements=elements)
     lines = triangulation.pack_lines(table)
     if table.empty:
         return PackSection(anchor, SURVEYS_TITLE, lines)
-    shown = flags_table(table)
+    shown = flags_table(table, elements.labels)
     if shown.empty:
         return PackSection(anchor, SURVEYS_TITLE, [*lines, NO_FLAGS])
     return PackSection(
@@ -87,10 +93,11 @@ def surveys_section(
     )
 
 
-def flags_table(table: pd.DataFrame) -> pd.DataFrame:
+def flags_table(table: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
     """The flagged pairs (``triangulation.pack_table``, the overview's columns and words) with
-    each rate beside its n and the interval in one cell, so the table fits an A4 page."""
-    shown = triangulation.pack_table(table, labels.MEASURE_LABELS)
+    each rate beside its n and the interval in one cell, so the table fits an A4 page;
+    ``names``: each measure's label (the default registry's when None)."""
+    shown = triangulation.pack_table(table, labels.MEASURE_LABELS if names is None else names)
     if shown.empty:
         return shown
     return pd.DataFrame(
@@ -165,20 +172,22 @@ def _all_teams_first(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame
     return frame.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k")
 
 
-def reach_section(engine: Engine, *, as_of: datetime | None) -> PackSection:
+def reach_section(
+    engine: Engine, *, as_of: datetime | None, elements: Registry = ELEMENTS
+) -> PackSection:
     """Training coverage, trained against not-yet-trained clinicians' rates before and after
     training, and the Q1 − Q5 deprivation gap with its interval and flag, every figure with its
-    n, for all three enablers and the ADP programme as of the pack (census of the case notes,
-    observational)."""
+    n, for the bundle (every enabler of ``elements``) and the ADP programme as of the pack
+    (census of the case notes, observational)."""
     tables = reach.pack_tables(
-        engine, as_of=as_of, measure=REACH_MEASURE, programme=REACH_PROGRAMME
+        engine, as_of=as_of, measure=REACH_MEASURE, programme=REACH_PROGRAMME, elements=elements
     )
     names = _names(engine, as_of)
     named = {
         k: v.assign(team=v["team"].map(lambda t: names.get(t, t))) if not v.empty else v
         for k, v in tables.items()
     }
-    measure = labels.MEASURE_LABELS[REACH_MEASURE]
+    measure = elements.labels[REACH_MEASURE]
     lines = [
         OBSERVATIONAL,
         f"Enabler: {measure} (every enabler documented); training programme: "
@@ -217,12 +226,16 @@ def reach_section(engine: Engine, *, as_of: datetime | None) -> PackSection:
 
 
 def collect_sections(
-    engine: Engine, *, as_of: datetime | None, synthetic: bool = False
+    engine: Engine,
+    *,
+    as_of: datetime | None,
+    synthetic: bool = False,
+    elements: Registry = ELEMENTS,
 ) -> list[PackSection]:
     """Both sections, in the order the pack prints them (after audit quality, before the
     appendix): who the shift reaches, then case notes beside patient surveys, which stays on
-    the page just before the appendix."""
+    the page just before the appendix; for the enablers of ``elements``."""
     return [
-        reach_section(engine, as_of=as_of),
-        surveys_section(engine, as_of=as_of, synthetic=synthetic),
+        reach_section(engine, as_of=as_of, elements=elements),
+        surveys_section(engine, as_of=as_of, synthetic=synthetic, elements=elements),
     ]

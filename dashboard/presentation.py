@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from audit import labels
-from audit.labels import ELEMENTS, MEASURES
-from audit.views import MEASURE_LABELS, TeamChart
+from audit.views import TeamChart
+from events.elements import ELEMENTS, Registry
 
 # One set of words and colours for the dashboard and the pack (audit/labels.py).
 VARIATION_BADGES: dict[str | None, str] = labels.VARIATION_BADGES
@@ -179,8 +179,12 @@ def period_table(
     )
 
 
-def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
-    """Sampled case notes as shown: pseudonymous ids only, findings as labelled icons."""
+def notes_table(
+    notes: pd.DataFrame, names: dict[str, str] | None = None, elements: Registry = ELEMENTS
+) -> pd.DataFrame:
+    """Sampled case notes as shown: pseudonymous ids only, findings (one column per enabler of
+    ``elements``, the wired registry) as labelled icons."""
+    enabler = elements.labels
     if notes.empty:
         return pd.DataFrame(
             columns=[
@@ -190,7 +194,7 @@ def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.
                 "Clinician",
                 "Reviewer",
                 "Review",
-                *(MEASURE_LABELS[e] for e in ELEMENTS),
+                *(enabler[e] for e in elements.names),
                 "Audit round",
             ]
         )
@@ -203,8 +207,7 @@ def notes_table(notes: pd.DataFrame, names: dict[str, str] | None = None) -> pd.
             "Reviewer": notes["reviewer_id"],
             "Review": notes["second_review"].map(lambda s: "second (blind)" if s else "first"),
             **{
-                MEASURE_LABELS[e]: notes[e].map(lambda f: FINDING_BADGES.get(f, f))
-                for e in ELEMENTS
+                enabler[e]: notes[e].map(lambda f: FINDING_BADGES.get(f, f)) for e in elements.names
             },
             "Audit round": notes["round_id"],
         }
@@ -239,12 +242,14 @@ def league_table(teams_frame: pd.DataFrame) -> pd.DataFrame:
     )[cols]
 
 
-def measure_label(measure: str) -> str:
-    return MEASURE_LABELS.get(measure, measure)
+def measure_label(measure: str, elements: Registry = ELEMENTS) -> str:
+    """A measure's label in ``elements`` (the wired registry); its id when it has none."""
+    return elements.labels.get(measure, measure)
 
 
-def measures() -> list[str]:
-    return list(MEASURES)
+def measures(elements: Registry = ELEMENTS) -> list[str]:
+    """The measures of ``elements`` (the wired registry): each enabler, then the bundle."""
+    return list(elements.measures)
 
 
 def agreement_text(agree: dict, who: str, window: str = "last 12 audited months") -> str:
@@ -263,15 +268,17 @@ def agreement_text(agree: dict, who: str, window: str = "last 12 audited months"
     )
 
 
-def agreement_by_enabler_text(agree: dict) -> str | None:
-    """Kappa per enabler, as the design asks; None while no enabler has enough notes."""
+def agreement_by_enabler_text(agree: dict, names: dict[str, str] | None = None) -> str | None:
+    """Kappa per enabler, as the design asks; None while no enabler has enough notes.
+    ``names``: each enabler's label (the wired registry's ``labels``; the default's when None)."""
+    names = names or labels.MEASURE_LABELS
     parts = []
     for element, fig in agree.get("by_enabler", {}).items():
         if fig["percent_agreement"] is None:
             continue
         kappa = "κ not defined" if fig["kappa"] is None else f"κ {fig['kappa']:.2f}"
         parts.append(
-            f"{labels.MEASURE_LABELS.get(element, element)} {fig['percent_agreement']:.0f}% "
+            f"{names.get(element, element)} {fig['percent_agreement']:.0f}% "
             f"({kappa}, {fig['notes']} notes)"
         )
     return ("Per enabler: " + "; ".join(parts) + ".") if parts else None

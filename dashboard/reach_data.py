@@ -32,10 +32,10 @@ class ReachCounts:
 
 @st.cache_data(**_CACHE)
 def _counts(url: str, head: int, as_of: datetime | None) -> ReachCounts:
-    engine = data._engine(url)
+    engine, elements = data._engine(url), data._elements(url)  # the wired registry's columns
     return ReachCounts(
-        reach.clinician_counts(engine, as_of=as_of),
-        reach.imd_counts(engine, as_of=as_of),
+        reach.clinician_counts(engine, as_of=as_of, elements=elements),
+        reach.imd_counts(engine, as_of=as_of, elements=elements),
         reach.training_records(engine, as_of=as_of),
     )
 

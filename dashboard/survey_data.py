@@ -31,7 +31,7 @@ RESEED_NOTICE = (
 )
 NO_SURVEYS_NOTICE = (
     "No patient surveys have been imported yet: `sipdash import surveys FILE.csv` or the "
-    "Import page (anonymous returns: survey_id, team, returned_on and the three answers)."
+    "Import page (anonymous returns: survey_id, team, returned_on and one answer per enabler)."
 )
 
 
@@ -53,7 +53,9 @@ def missing_notice(snap: data.Snapshot) -> str:
 def _survey_chart(
     url: str, head: int, team_id: str, measure: str, as_of: datetime | None
 ) -> SurveyChart | None:
-    return sources.survey_chart(data._engine(url), team_id, measure, as_of=as_of)
+    return sources.survey_chart(
+        data._engine(url), team_id, measure, as_of=as_of, elements=data._elements(url)
+    )
 
 
 def survey_chart(
@@ -64,7 +66,7 @@ def survey_chart(
 
 @st.cache_data(**_CACHE)
 def _triangulation(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
-    return triangulation.triangulation(data._engine(url), as_of=as_of)
+    return triangulation.triangulation(data._engine(url), as_of=as_of, elements=data._elements(url))
 
 
 def triangulation_table(snap: data.Snapshot, as_of: datetime | None = None) -> pd.DataFrame:

@@ -25,6 +25,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -39,10 +40,33 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
+# ``JSONEncoder.encode`` builds a new C encoder on every call; the bulk path encodes every
+# payload, so build it once (the same C code with the same options: the same text). No
+# circular-reference markers: a payload or metadata dict is a tree (a cycle recurses until
+# RecursionError instead of ValueError).
+_C_CANONICAL = (
+    c_make_encoder(
+        None,
+        _CANONICAL.default,
+        encode_basestring,
+        None,
+        _CANONICAL.key_separator,
+        _CANONICAL.item_separator,
+        True,
+        False,
+        True,
+    )
+    if c_make_encoder is not None
+    else None
+)
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8: the form that is hashed and stored. (One encoder for
     every call: ``json.dumps`` with options builds a new one each time.)"""
-    return _CANONICAL.encode(value)
+    if _C_CANONICAL is None:  # pragma: no cover - CPython always has the C encoder
+        return _CANONICAL.encode(value)
+    return "".join(_C_CANONICAL(value, 0))
 
 
 def has_control_characters(text: str) -> bool:

@@ -56,13 +56,15 @@ class Element:
     people read (``help``: the reviewer's question on the worklist); ``not_applicable_rule`` (a key of :data:`NA_RULES`) when it is not applicable
     to a consultation (it then leaves that enabler's denominator and the bundle's, never
     counting as "no"): ``judged`` by a reviewer or an import's ``na``, or also whenever the
-    patient was ``discharged`` (the seed draws it so)."""
+    patient was ``discharged`` (the seed draws it so). ``question`` is the patient survey's
+    wording of it (the label when empty)."""
 
     name: str
     event_type: str
     label: str
     help: str = ""
     not_applicable_rule: str = NA_WHEN_JUDGED
+    question: str = ""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or self.name == ALL:
@@ -139,6 +141,11 @@ class Registry:
         return {**{e.name: e.label for e in self.elements}, ALL: bundle}
 
     @property
+    def questions(self) -> dict[str, str]:
+        """The patient survey's wording of each enabler (its label where none is given)."""
+        return {e.name: e.question or e.label for e in self.elements}
+
+    @property
     def is_default(self) -> bool:
         return self == ELEMENTS
 
@@ -159,12 +166,14 @@ DEFAULT_ELEMENTS: tuple[Element, ...] = (
         "Agenda setting",
         "Does the note record that the patient and clinician agreed what the consultation "
         "would cover?",
+        question="We talked about what mattered most to me",
     ),
     Element(
         "goal_setting",
         "GoalAgreed",
         "Goal setting",
         "Does the note record a goal the patient chose or agreed?",
+        question="We agreed a goal I want to work towards",
     ),
     Element(
         "follow_up",
@@ -172,6 +181,7 @@ DEFAULT_ELEMENTS: tuple[Element, ...] = (
         "Follow-up",
         "Does the note record an arranged follow-up of that goal?",
         NA_WHEN_DISCHARGED,
+        question="I know what happens next and when",
     ),
 )
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from audit.surveys import QUESTIONS
 from audit.triangulation import FLAG_TEXT, PROMPT_TEXT, display_table, flags
 from dashboard import charts, data
 from dashboard import survey_data as sd
@@ -23,9 +22,11 @@ _PCT_COLUMNS = (
 
 
 def _question(measure: str) -> str:
-    if measure == "all_three":
-        return "all three questions answered yes"
-    return f"“{QUESTIONS[measure]}”"
+    """The survey's wording of a measure, from the wired registry (the bundle: every one)."""
+    elements = data.elements()
+    if measure not in elements.names:  # the bundle (contract id all_three): "All three"
+        return f"{elements.labels[measure].lower()} questions answered yes"
+    return f"“{elements.questions[measure]}”"
 
 
 def _pct_config(table: pd.DataFrame) -> dict:

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import charts, data
 from dashboard.app_pages import _shared as ui
 from dashboard.app_pages._surveys import render_programme_flags
+from events.elements import ALL
 
 ctx = ui.context()
 snap = ctx.snap
@@ -72,7 +73,9 @@ def _curve_chart(url: str, position: int, as_of: datetime | None, _curve, _start
     """The culture-shift chart, built once per read it draws (the url and the log position
     the curve was read at, as every cached read): building its 9 panels costs ~0.1 s a run.
     Streamlit only reads the chart (``to_dict`` works on a copy), so one object is shared."""
-    return charts.culture_curve_chart(_curve, _starts, _waves, panel_width=300, columns=2)
+    return charts.culture_curve_chart(
+        _curve, _starts, _waves, panel_width=300, columns=2, measure_labels=data.elements().labels
+    )
 
 
 st.subheader("Culture shift over time")
@@ -123,10 +126,11 @@ service = f2.selectbox(
     key="service",
     bind="query-params",
 )
+BUNDLE = data.measure_label(ALL).lower()  # "all three": every enabler of the wired registry
 enabler = f3.selectbox(
     "Enabler",
     ["", *data.measures()],
-    format_func=lambda m: data.measure_label(m) if m else "All enablers (and all three)",
+    format_func=lambda m: data.measure_label(m) if m else f"All enablers (and {BUNDLE})",
     key="enabler",
     bind="query-params",
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from audit.labels import ELEMENT_HELP, ELEMENTS, MEASURE_LABELS
 from dashboard import data, presentation, writes
 from dashboard.app_pages import _forms
 from dashboard.app_pages import _shared as ui
@@ -19,7 +18,10 @@ ctx = ui.context()
 snap = ctx.snap
 
 FINDINGS = {"yes": "Yes", "no": "No", "not_applicable": "Not applicable"}
-ELEMENT_LABELS = {e: MEASURE_LABELS[e] for e in ELEMENTS}  # the form's fields: one per enabler
+REGISTRY = data.elements()  # the wired registry: the form's fields, one per enabler
+ELEMENTS = REGISTRY.names
+ELEMENT_LABELS = {e.name: e.label for e in REGISTRY}
+ELEMENT_HELP = {e.name: e.help for e in REGISTRY}
 
 st.title("Audit worklist")
 st.caption(
@@ -318,7 +320,7 @@ else:
         st.caption(line)
     else:
         st.markdown(line)
-    per_enabler = presentation.agreement_by_enabler_text(agree)
+    per_enabler = data.agreement_by_enabler_text(agree)
     if per_enabler:
         st.caption(per_enabler)
 

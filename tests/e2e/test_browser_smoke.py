@@ -8,13 +8,9 @@ import time
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.helpers.serve import free_port
+
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -24,7 +20,7 @@ def static_site(tmp_path):
     (site / "index.html").write_text(
         "<!doctype html><title>sipdash smoke</title><h1 id='t'>Agenda setting: 80%</h1>"
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
         cwd=site,

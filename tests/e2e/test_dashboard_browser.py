@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote_plus, urlparse
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.helpers.serve import serve
+from tests.helpers.serve import settle as _settle  # also used by test_surveys_browser
 
 # A cold first page computes every team's charts; on a busy 2-core CI machine that can take
 # longer than Playwright's 5 s default for assertions, so wait as long as a page may take.
@@ -41,61 +38,10 @@ PAGES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _sipdash() -> list[str]:
-    exe = Path(sys.executable).with_name("sipdash")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "dashboard.cli"]
-
-
 @pytest.fixture(scope="module")
 def server(seeded_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``sipdash serve`` in its own process group, killed (the group) at the end."""
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    last_error = ""
-    for _attempt in range(3):  # a "free" port can be taken before streamlit binds it
-        port = free_port()
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    *_sipdash(),
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--address",
-                    "127.0.0.1",
-                    "--db",
-                    f"sqlite:///{seeded_db}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
-            )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            last_error = log.read_text(errors="replace")
-            _stop(proc)
-            continue
-        try:
-            yield base
-        finally:
-            _stop(proc)
-        return
-    pytest.fail(f"sipdash serve did not come up:\n{last_error}")
+    yield from serve(seeded_db, tmp_path_factory.mktemp("serve") / "serve.log")
 
 
 def _team_name(db: Path, team_id: str) -> str:
@@ -108,16 +54,6 @@ def _team_name(db: Path, team_id: str) -> str:
     finally:
         store.dispose()
     return teams.set_index("team_id").loc[team_id, "name"]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -147,16 +83,6 @@ def page(browser) -> Iterator[Page]:
         yield pg
     finally:
         context.close()
-
-
-def _settle(page: Page) -> None:
-    """Wait until the script run has finished (the 'running' indicator is gone)."""
-    page.wait_for_selector('[data-testid="stApp"]')
-    page.wait_for_timeout(500)  # a rerun's status widget can take a moment to appear
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
-    )
-    page.wait_for_timeout(800)  # charts finish drawing after the run
 
 
 def _open(page: Page, base: str, path: str, title: str) -> None:

@@ -3,14 +3,8 @@ button appends one event; /overview opens the overview, not "Page not found"."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,25 +12,11 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from events import EventStore
+from tests.helpers.serve import serve
+from tests.helpers.serve import settle as _settle
 
 expect.set_options(timeout=60_000)
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -49,47 +29,11 @@ def db(seeded_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    for _attempt in range(3):
-        port = _free_port()
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dashboard.cli",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--address",
-                    "127.0.0.1",
-                    "--db",
-                    f"sqlite:///{db}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
-            )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            _stop(proc)
-            continue
-        try:
-            yield base
-        finally:
-            _stop(proc)
-        return
-    pytest.fail(f"sipdash serve did not come up:\n{log.read_text(errors='replace')}")
+    yield from serve(
+        db,
+        tmp_path_factory.mktemp("serve") / "serve.log",
+        [sys.executable, "-m", "dashboard.cli"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +47,6 @@ def page(chromium_launch_kwargs: dict) -> Iterator[Page]:
             yield pg
         finally:
             browser.close()
-
-
-def _settle(page: Page) -> None:
-    page.wait_for_selector('[data-testid="stApp"]')
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
-    )
-    page.wait_for_timeout(800)
 
 
 def _count(db: Path, type_: str) -> int:

@@ -93,3 +93,14 @@ def head_position(url: str) -> int:
         return store.head().position
     finally:
         store.dispose()
+
+
+def one_team(url: str) -> str:
+    """A new log at ``url`` holding team msk1 only (what an import needs first); the URL."""
+    store = EventStore(url)
+    store.create_schema()
+    store.append(
+        [NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="North", service="MSK pain"))]
+    )
+    store.dispose()
+    return url

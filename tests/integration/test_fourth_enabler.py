@@ -3,6 +3,7 @@ project → measures → report, with no other change (issue #12's "fourth-enabl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -277,3 +278,104 @@ def test_a_re_import_and_a_correction_of_the_fourth_enabler_compare_all_four(
     empty.projector.catch_up()
     census = census_measures(empty.store.engine, elements=FOUR)
     assert _row(census, "shared_decision") == (2, 3)  # c-2 and c-3 now, c-1 no more
+
+
+# --- the second-version reads: surveys, triangulation, reach, agreement, the pack ---------
+
+
+def test_survey_measures_and_triangulation_list_the_fourth_enabler(wiring: Wiring) -> None:
+    from audit.surveys import survey_counts, survey_measures
+    from audit.triangulation import triangulation
+
+    engine = wiring.store.engine
+    surveys = survey_measures(engine, elements=FOUR)
+    assert {*surveys["measure"]} == {*FOUR.measures}
+    counts = survey_counts(engine, elements=FOUR)
+    # the survey bundle needs every answer yes, the fourth too: recount from the raw returns
+    with engine.connect() as conn:
+        answered = " AND ".join(f"{n} IN ('yes', 'no', 'not_sure')" for n in FOUR.names)
+        all_yes = " AND ".join(f"{n} = 'yes'" for n in FOUR.names)
+        yes4, den4 = conn.exec_driver_sql(
+            f"SELECT SUM(CASE WHEN {all_yes} THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN {answered} THEN 1 ELSE 0 END) FROM rm_surveys"
+        ).one()
+    assert _row(counts, ALL) == (int(yes4), int(den4))
+    assert _sum(counts, "shared_decision", "denominator") > 0
+
+    table = triangulation(engine, elements=FOUR)
+    assert not table.empty
+    assert {*table["measure"]} == {*FOUR.measures}
+    order = [m for m in FOUR.measures if m in set(table["measure"])]
+    first_team = table[table["team"] == table["team"].iloc[0]]
+    assert list(first_team["measure"]) == order  # the registry's order, the fourth before all
+
+
+def test_reach_tables_carry_the_fourth_enabler_now_and_as_of(wiring: Wiring) -> None:
+    from audit import reach
+    from events.store import parse_ts
+
+    engine = wiring.store.engine
+    census = census_measures(engine, elements=FOUR)
+    head = wiring.store.head()
+    assert head.recorded_at is not None
+    at_head = parse_ts(head.recorded_at)
+    for read in (reach.clinician_counts, reach.imd_counts):
+        now = read(engine, elements=FOUR)
+        assert {"shared_decision", "den_shared_decision", "den_all_three"} <= set(now.columns)
+        # per team-month the strata add up to the census, the fourth enabler and the bundle
+        per = now.groupby(["team", "period"]).sum(numeric_only=True)
+        for measure in ("shared_decision", ALL):
+            mine = census[census["measure"] == measure].set_index(["team", "period"])
+            for key, row in per.iterrows():
+                if row[f"den_{measure}"]:
+                    assert (row[measure], row[f"den_{measure}"]) == (
+                        mine.loc[key, "numerator"],
+                        mine.loc[key, "denominator"],
+                    ), (measure, key)
+        # as of the head (the day-plus-window SQL) gives the same counts
+        as_of = read(engine, elements=FOUR, as_of=at_head)
+        assert as_of.to_dict("records") == now.to_dict("records")
+    tables = reach.pack_tables(engine, measure="shared_decision", elements=FOUR)
+    assert not tables["coverage"].empty and not tables["deprivation"].empty
+
+
+def test_review_pairs_and_agreement_carry_the_fourth_enabler(wiring: Wiring) -> None:
+    from audit import queries, views
+
+    engine = wiring.store.engine
+    pairs = queries.review_pairs(engine, elements=FOUR)
+    assert {*pairs["element"]} == {*FOUR.names}
+    agree = views.agreement(engine, elements=FOUR, window=None)
+    assert list(agree["by_enabler"]) == list(FOUR.names)
+    fourth = pairs[pairs["element"] == "shared_decision"]
+    assert agree["by_enabler"]["shared_decision"]["n"] == len(fourth)
+    assert agree["n"] == len(pairs)
+
+    team, period = pairs[["team_id", "period"]].iloc[0]
+    notes = queries.sampled_notes(engine, team, period, elements=FOUR)
+    assert set(notes["shared_decision"]) <= {"yes", "no", "not_applicable"}
+    round_id = str(notes["round_id"].iloc[0])
+    [review, *_] = queries.round_reviews(engine, round_id, elements=FOUR)
+    assert review["shared_decision"] in {"yes", "no", "not_applicable"}
+
+
+def test_the_pack_carries_the_fourth_enabler_in_every_section(wiring: Wiring) -> None:
+    from dashboard.pack import build_pack
+    from dashboard.pack_sections import collect_sections
+
+    engine = wiring.store.engine
+    reach_part, surveys_part = collect_sections(engine, as_of=None, elements=FOUR)
+    assert any("All 4 (every enabler documented)" in line for line in reach_part.lines)
+    assert surveys_part.lines[0].count("team-enabler pairs") == 1
+
+    pack = build_pack(wiring.store, elements=FOUR, record=False)
+    content = pack.content
+    assert [h.measure for h in content.headlines] == list(FOUR.measures)
+    assert {*content.curve["measure"]} == {*FOUR.measures}
+    for team in content.teams:
+        assert [f.key.split(":")[1] for f in team.figures] == list(FOUR.measures)
+        assert any(line.startswith("Shared decision") for line in team.state)
+    assert "Shared decision" in content.programme_agreement
+    curve_panels = json.dumps(content.curve_figure.spec) if content.curve_figure else ""
+    assert "Shared decision" in curve_panels and "All 4" in curve_panels
+    assert content.funnel_figure is not None and content.funnel_figure.caption.startswith("All 4")

@@ -29,6 +29,7 @@ from dashboard.cli import main
 from events import EventStore, NewEvent
 from events.pseudonym import PatientRegistry, key_hash
 from events.types import TeamRegistered
+from tests.helpers.logs import one_team
 
 from .test_reliability_privacy import nhs_numbers
 
@@ -61,13 +62,7 @@ def write_csv(path: Path, rows: list[list[str]], header: str = HEADER) -> str:
 @pytest.fixture
 def db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", KEY)
-    store = EventStore(db_url)
-    store.create_schema()
-    store.append(
-        [NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="North", service="MSK pain"))]
-    )
-    store.dispose()
-    return db_url
+    return one_team(db_url)
 
 
 class Cli:

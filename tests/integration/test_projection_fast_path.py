@@ -36,6 +36,7 @@ from events.types import (
     TeamRegistered,
 )
 from tests.helpers.readmodels import fold_prefix, snapshot
+from tests.helpers.reference import note_states
 
 T0 = datetime(2024, 3, 1, 8, tzinfo=UTC)
 ELEMENT_EVENTS = ((AgendaSet, "agenda_setting"), (GoalAgreed, "goal_setting"))
@@ -185,32 +186,14 @@ def reference_census(store: EventStore) -> dict[tuple[str, str, str], tuple[int,
     (team, month, measure) (numerator, denominator). An element before its note counts once
     the note arrives; not applicable leaves the measure's (and the bundle's) denominator."""
     names = [e for _, e in ELEMENT_EVENTS]
-    documented = {cls.type: e for cls, e in ELEMENT_EVENTS}
-    notes: dict[str, dict] = {}
-    early: dict[str, list[tuple[str, str]]] = {}
-    for ev in store.read_all():
-        p = ev.payload
-        if ev.type == "ConsultationHeld":
-            if p["consultation_id"] in notes:
-                continue
-            note = {"key": (p["team_id"], p["occurred_on"][:7]), **dict.fromkeys(names, "no")}
-            notes[p["consultation_id"]] = note
-            note.update(early.pop(p["consultation_id"], []))
-        elif ev.type in documented or ev.type in ("ElementRetracted", "ElementNotApplicable"):
-            element = documented.get(ev.type) or p["element"]
-            state = {"ElementRetracted": "no", "ElementNotApplicable": "na"}.get(ev.type, "yes")
-            if p["consultation_id"] in notes:
-                notes[p["consultation_id"]][element] = state
-            else:
-                early.setdefault(p["consultation_id"], []).append((element, state))
     out: dict[tuple[str, str, str], list[int]] = {}
-    for note in notes.values():
+    for held, note in note_states(store, ELEMENT_EVENTS):
         states = [note[e] for e in names]
         for measure, yes, na in [
             *((e, s == "yes", s == "na") for e, s in zip(names, states, strict=True)),
             ("all_three", all(s == "yes" for s in states), "na" in states),
         ]:
-            acc = out.setdefault((*note["key"], measure), [0, 0])
+            acc = out.setdefault((held["team_id"], held["occurred_on"][:7], measure), [0, 0])
             acc[0] += int(yes)
             acc[1] += int(not na)
     return {k: tuple(v) for k, v in out.items() if v[1] > 0}

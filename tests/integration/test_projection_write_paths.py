@@ -28,6 +28,7 @@ from events.types import (
     TeamRegistered,
 )
 from tests.helpers.readmodels import snapshot
+from tests.helpers.reference import note_states
 from tests.integration.test_projection_fast_path import ELEMENT_EVENTS, mixed_log
 
 T0 = datetime(2024, 5, 1, 9, tzinfo=UTC)
@@ -38,35 +39,14 @@ def reference_reach(store: EventStore) -> tuple[dict, dict]:
     """Per (team, month, clinician) and per (team, month, IMD quintile): each measure's
     numerator, notes, each measure's denominator — folded event by event in plain Python from
     the log (no projector)."""
-    documented = {cls.type: e for cls, e in ELEMENT_EVENTS}
-    notes: dict[str, dict] = {}
-    early: dict[str, list[tuple[str, str]]] = {}
-    for ev in store.read_all():
-        p = ev.payload
-        if ev.type == "ConsultationHeld":
-            if p["consultation_id"] in notes:
-                continue
-            key = (p["team_id"], p["occurred_on"][:7])
-            note = {
-                "clinician": (*key, p["clinician_id"]),
-                "imd": (*key, p.get("imd_quintile") or 0),
-                **dict.fromkeys(NAMES, "no"),
-            }
-            notes[p["consultation_id"]] = note
-            note.update(early.pop(p["consultation_id"], []))
-        elif ev.type in documented or ev.type in ("ElementRetracted", "ElementNotApplicable"):
-            element = documented.get(ev.type) or p["element"]
-            state = {"ElementRetracted": "no", "ElementNotApplicable": "na"}.get(ev.type, "yes")
-            if p["consultation_id"] in notes:
-                notes[p["consultation_id"]][element] = state
-            else:
-                early.setdefault(p["consultation_id"], []).append((element, state))
     out: tuple[dict, dict] = (defaultdict(lambda: [0] * 9), defaultdict(lambda: [0] * 9))
-    for note in notes.values():
+    for held, note in note_states(store, ELEMENT_EVENTS):
         states = [note[e] for e in NAMES]
         yes = [s == "yes" for s in states] + [all(s == "yes" for s in states)]
         na = [s == "na" for s in states] + ["na" in states]
-        for table, key in zip(out, (note["clinician"], note["imd"]), strict=True):
+        month = (held["team_id"], held["occurred_on"][:7])
+        strata = ((*month, held["clinician_id"]), (*month, held.get("imd_quintile") or 0))
+        for table, key in zip(out, strata, strict=True):
             row = table[key]
             for i in range(4):
                 row[i] += int(yes[i])

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from dashboard.cli import main
 from events import EventStore, NewEvent
 from events.pseudonym import PatientRegistry, forgotten_event_id, key_hash
-from events.types import PatientForgotten, TeamRegistered
+from events.types import PatientForgotten
+from tests.helpers.logs import one_team
 
 KEY = "reliability-privacy-key"
 HEADER = (
@@ -97,13 +98,7 @@ def database_bytes(url: str) -> bytes:
 @pytest.fixture
 def db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", KEY)
-    store = EventStore(db_url)
-    store.create_schema()
-    store.append(
-        [NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="North", service="MSK pain"))]
-    )
-    store.dispose()
-    return db_url
+    return one_team(db_url)
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> str:
