@@ -37,7 +37,13 @@ from sqlalchemy import Connection
 from events.db import driver_cursor
 from events.sql import marks, raw_executemany
 
-_TMP = "tmp_rm_census_delta"
+
+def _tmp(measures: tuple[str, ...]) -> str:
+    """The census's temporary table, named after its width: it lives as long as its pooled
+    connection, and a projector with another number of enablers must get its own."""
+    return f"tmp_rm_census_delta_{len(measures)}"
+
+
 _KEYS = ("day", "team_id", "period", "clinician_id", "imd_quintile")
 
 
@@ -131,7 +137,7 @@ def _census_sql(measures: tuple[str, ...], daily: bool, where: str = "") -> str:
     sql = (
         f"INSERT INTO {table} ({keys}, measure, numerator, denominator) "
         f"SELECT {keys}, m.measure, {_by_measure('a', measures)}, {_by_measure('d', measures)} "
-        f"FROM (SELECT {keys}, {sums} FROM {_TMP} "
+        f"FROM (SELECT {keys}, {sums} FROM {_tmp(measures)} "
         f"WHERE {where.format(table=table) or '1 = 1'} GROUP BY {keys}) s "
         f"CROSS JOIN ({relation}) m"
     )
@@ -154,7 +160,7 @@ def _reach_sql(measures: tuple[str, ...], stratum: str, daily: bool, where: str 
     updates = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
     sql = (
         f"INSERT INTO {table} ({keys}, {', '.join(columns)}) "
-        f"SELECT {keys}, {', '.join(sums)} FROM {_TMP} "
+        f"SELECT {keys}, {', '.join(sums)} FROM {_tmp(measures)} "
         f"WHERE {where.format(table=table) or '1 = 1'} GROUP BY {keys}"
     )
     if where == _NEW_DAYS:
@@ -166,7 +172,7 @@ def _reach_sql(measures: tuple[str, ...], stratum: str, daily: bool, where: str 
 def _statements(measures: tuple[str, ...]) -> tuple[str, ...]:
     sums = _sums(measures)
     create = (
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_TMP} (day VARCHAR(10), team_id VARCHAR(120), "
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_tmp(measures)} (day VARCHAR(10), team_id VARCHAR(120), "
         "period VARCHAR(7), clinician_id VARCHAR(120), imd_quintile INTEGER, "
         + ", ".join(f"{s} INTEGER" for s in sums)
         + ")"
@@ -284,7 +290,7 @@ def add_census(
     # the daily reach grain's hash aggregate spilled to disk at the default 4 MB
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
     columns = ", ".join((*_KEYS, *_sums(measures)))
-    insert_rows(conn, False, _TMP, columns, [(*k, *v) for *k, v in census])
+    insert_rows(conn, False, _tmp(measures), columns, [(*k, *v) for *k, v in census])
     for sql in aggregates:
         conn.exec_driver_sql(sql)
-    conn.exec_driver_sql(f"DELETE FROM {_TMP}")
+    conn.exec_driver_sql(f"DELETE FROM {_tmp(measures)}")

@@ -111,6 +111,30 @@ def test_the_default_registry_re_lays_out_read_models_built_for_four_enablers(
     assert set(three["measure"]) == {*ELEMENTS.measures}
 
 
+def test_four_enablers_folded_after_three_on_the_same_connections_get_their_own_census(
+    wiring: Wiring,
+) -> None:
+    """The census is staged in a temporary table that lives as long as its pooled connection:
+    a projector for four enablers running after one for three on the same engine must not
+    find the three-enabler table and fold into the wrong columns."""
+    expected = census_measures(wiring.store.engine, elements=FOUR)  # the fixture's catch-up
+    url = wiring.store.engine.url.render_as_string(hide_password=False)
+    other = bootstrap(url, KEY, registry=FOUR)  # a new engine: connections of its own
+    try:
+        Projector(other.store).rebuild()  # three enablers first on these connections
+        other.projector.rebuild()  # then four, same engine, same pooled connections
+        census = census_measures(other.store.engine, elements=FOUR)
+    finally:
+        other.store.dispose()
+    assert {*census["measure"]} == {*FOUR.measures}
+    columns = ["team", "period", "measure", "numerator", "denominator"]
+    assert (
+        census.sort_values(columns[:3])[columns]
+        .reset_index(drop=True)
+        .equals(expected.sort_values(columns[:3])[columns].reset_index(drop=True))
+    )
+
+
 # --- importing and reviewing the fourth enabler (the wiring's registry, not the default) ---
 
 HEADER4 = (
