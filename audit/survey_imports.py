@@ -183,7 +183,7 @@ class SurveyImporter:
         answers = [(e, at[e]) for e in self.elements.names]
         context = RowContext(today=self.today, teams=teams, register_teams=register_teams)
         memo = _Cells(context)
-        spelling: dict[str, str | None] = {}
+        spelling: dict[str, str | None] = dict(_ANSWERS)  # then each new spelling once
         unknown: dict[str, int] = {}
         seen: set[tuple[str, str]] = set()
         ids: list[str] = []
