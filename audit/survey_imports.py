@@ -206,7 +206,12 @@ class SurveyImporter:
                 or (team[0], survey_id) in seen
             ):
                 return None
-            values = {}
+            values = {
+                "survey_id": survey_id,
+                "team_id": team[0],
+                "returned_on": returned_on,
+                "confidence": confidence,
+            }
             for element, i in answers:
                 cell = cells[i]
                 found = spelling.get(cell, _MISSING)
@@ -221,15 +226,7 @@ class SurveyImporter:
             ids.append(survey_id)
             team_cells.append(team_cell)
             # a row the row model would accept, with its values: not validated a second time
-            survey = trusted(
-                event_class,
-                survey_id=survey_id,
-                team_id=team[0],
-                returned_on=returned_on,
-                confidence=confidence,
-                **values,
-            )
-            parsed.append((n, survey))
+            parsed.append((n, trusted(event_class, **values)))
         # the answer, date and confidence cells accepted above cannot hold an identifier
         if looks_like_nhs_number("\n".join(ids)) or looks_like_nhs_number("\n".join(team_cells)):
             return None
