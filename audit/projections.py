@@ -47,7 +47,11 @@ _TEAM_FACT_TYPES = frozenset(
 
 #: Element-state events: type -> (documented, not applicable); the element is in the payload
 #: for these, implied by the type for the registry's "documented" types.
-_STATE_OF_TYPE = {"ElementRetracted": (False, False), "ElementNotApplicable": (False, True)}
+#: Flags are held as 0 / 1, not False / True: the sqlite3 module adapts a bool through the
+#: adapter protocol on every bind (not its exact-int fast path), which measured twice the cost of
+#: an rm_case_notes insert (0.15 s vs 0.08 s for 38,000 rows). PostgreSQL reads "1"/"0" into its
+#: boolean columns through COPY; the one UPDATE path turns them back into bools.
+_STATE_OF_TYPE = {"ElementRetracted": (0, 0), "ElementNotApplicable": (0, 1)}
 _CURRENT_VERSION = {name: event_class(name).schema_version for name in EVENT_TYPES}
 
 #: The only types whose metadata the fold reads (``synthetic``, ``actor``).
@@ -98,7 +102,7 @@ class _Layout:
         self.index_of = dict(registry.index_of)
         self.index_of_type = {t: registry.index_of[e] for t, e in registry.element_of_type.items()}
         #: a new note's per-enabler flags and its creation-time counts (enablers + bundle)
-        self.no_flags = (False,) * n
+        self.no_flags = (0,) * n
         self.zero_counts = (0,) * (n + 1)
 
 
@@ -322,14 +326,14 @@ def _on_documented(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str
         # the common case: recorded with its new note (see _settle_function), inlined
         flag = lay.flag + index
         if note[flag] or note[lay.na + index]:
-            f.settle(note, index, True, False)
+            f.settle(note, index, 1, 0)
             return
-        note[flag] = True
+        note[flag] = 1
         note[lay.init + index] += 1
         if False not in note[lay.flag : lay.flag + lay.n]:
             note[lay.init + lay.n] += 1
         return
-    _element(f, pos, data, rec, lay.names[index], index, True, False)
+    _element(f, pos, data, rec, lay.names[index], index, 1, 0)
 
 
 def _on_element_state(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
@@ -703,8 +707,8 @@ class Projector:
                 note: list[Any] = [None] * width
                 note[1], note[lay.team], note[lay.period] = cid, team, period
                 note[lay.clinician], note[lay.imd] = clinician, imd
-                note[lay.flag : lay.flag + n] = [bool(v) for v in row[5 : 5 + n]]
-                note[lay.na : lay.na + n] = [bool(v) for v in row[5 + n : 5 + 2 * n]]
+                note[lay.flag : lay.flag + n] = [int(v) for v in row[5 : 5 + n]]
+                note[lay.na : lay.na + n] = [int(v) for v in row[5 + n : 5 + 2 * n]]
                 inits = 5 + 2 * n
                 note[lay.init : lay.init + counts] = row[inits : inits + counts]
                 note[lay.init_na : lay.init_na + counts] = row[inits + counts : inits + 2 * counts]
@@ -729,7 +733,7 @@ class Projector:
                 f"WHERE o.consultation_id IN ({marks}) ORDER BY f.position",
                 tuple(chunk),
             ):
-                pending.setdefault(cid, []).append((element, bool(documented), bool(na)))
+                pending.setdefault(cid, []).append((element, int(documented), int(na)))
         return pending
 
     def _insert(
@@ -783,12 +787,13 @@ class Projector:
                 *(f"init_na_{m}" for m in lay.measures),
             )
             sets = ", ".join(f"{c} = {ph}" for c in names)
+            as_flag = int if self.sqlite else bool  # psycopg binds an int as a number
             conn.exec_driver_sql(
                 f"UPDATE rm_case_notes SET {sets} WHERE consultation_id = {ph}",
                 [
                     (
-                        *n[flags:flags_end],
-                        *n[na:na_end],
+                        *map(as_flag, n[flags:flags_end]),
+                        *map(as_flag, n[na:na_end]),
                         *n[inits:inits_end],
                         *n[init_na:init_na_end],
                         n[1],
