@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import sub
+from operator import itemgetter, sub
 from typing import Any
 
 import orjson
@@ -219,6 +219,7 @@ class _Fold:
         "recorded",
         "rounds",
         "settle",
+        "survey_row",
         "zeros",
     )  # fmt: skip
 
@@ -233,6 +234,7 @@ class _Fold:
         self.lay = projector.layout
         self.change = projector._change
         self.settle = projector._settle
+        self.survey_row = projector._survey_row
         self.projector = projector
         self.conn = conn
         # the layout's constants the per-event handlers need, one attribute away
@@ -426,7 +428,7 @@ def _on_patient_forgotten(f: _Fold, pos: int, typ: str, data: dict, meta: str, r
 
 
 def _on_survey_returned(f: _Fold, pos: int, typ: str, data: dict, meta: str, rec: str) -> None:
-    f.b.surveys.append(survey_row(pos, data, rec, f.lay.names))
+    f.b.surveys.append(f.survey_row(pos, data, rec))
 
 
 Handler = Callable[[_Fold, int, str, dict, str, str], None]
@@ -485,6 +487,7 @@ class Projector:
         self.layout = _Layout(registry, self.read_models)
         self._change = _change_function(self.layout)
         self._settle = _settle_function(self.layout)
+        self._survey_row = survey_row_function(registry.names)
         self._handlers = _handlers(registry)
         self._table_names = self.read_models.table_names
 
@@ -900,19 +903,33 @@ def survey_columns(names: tuple[str, ...] = ELEMENTS.names) -> str:
 SURVEY_COLUMNS = survey_columns()
 
 
+def survey_row_function(names: tuple[str, ...]) -> Callable[[int, dict, str], tuple]:
+    """``row(position, payload, recorded_at)``: the rm_surveys row of one
+    ``PatientSurveyReturned`` (period = month of return), the registry's answers picked by one
+    ``itemgetter`` bound once (a survey is one row per event: this is its whole fold)."""
+    pick = itemgetter(*names)
+    many = len(names) > 1
+
+    def row(pos: int, data: dict, rec: str) -> tuple:
+        returned = data["returned_on"]
+        answers = pick(data)
+        return (
+            pos,
+            data["team_id"],
+            data["survey_id"],
+            returned[:7],
+            returned,
+            *(answers if many else (answers,)),
+            data.get("confidence"),
+            rec,
+        )
+
+    return row
+
+
 def survey_row(pos: int, data: dict, rec: str, names: tuple[str, ...] = ELEMENTS.names) -> tuple:
     """The rm_surveys row of one ``PatientSurveyReturned`` (period = month of return)."""
-    returned = data["returned_on"]
-    return (
-        pos,
-        data["team_id"],
-        data["survey_id"],
-        returned[:7],
-        returned,
-        *[data[e] for e in names],
-        data.get("confidence"),
-        rec,
-    )
+    return survey_row_function(names)(pos, data, rec)
 
 
 def payload_of(data: dict) -> str:
