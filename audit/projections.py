@@ -133,7 +133,7 @@ class _Batch:
 _NO_CHANGE = (0, 0, 0, 0)
 
 
-def _change_function(lay: _Layout) -> Callable[[dict, list, int, bool, bool, str], tuple]:
+def _change_function(lay: _Layout) -> Callable[[dict, list, int, int, int, str], tuple]:
     """``change(census, note, index, documented, na, rec)``: apply one element's new state to a
     note; returns the change to the numerators (element, bundle) and to the notes excluded as
     not applicable (element, bundle). The layout's offsets are bound once, as closure cells."""
@@ -143,7 +143,7 @@ def _change_function(lay: _Layout) -> Callable[[dict, list, int, bool, bool, str
     s_all, s_den, s_den_all, width = lay.s_all, lay.s_den, lay.s_den_all, lay.sums
 
     def change(
-        census: dict, note: list, index: int, documented: bool, na: bool, rec: str
+        census: dict, note: list, index: int, documented: int, na: int, rec: str
     ) -> tuple[int, int, int, int]:
         old_doc = note[flag + index]
         old_na = note[na0 + index]
@@ -170,7 +170,7 @@ def _change_function(lay: _Layout) -> Callable[[dict, list, int, bool, bool, str
     return change
 
 
-def _settle_function(lay: _Layout) -> Callable[[list, int, bool, bool], None]:
+def _settle_function(lay: _Layout) -> Callable[[list, int, int, int], None]:
     """``settle(note, index, documented, na)``: apply one element's new state to a note created
     in this batch, at the note's own recording instant (recorded with it, or before it: late
     documentation). The change joins the note's creation-time counts and nothing else: the
@@ -182,7 +182,7 @@ def _settle_function(lay: _Layout) -> Callable[[list, int, bool, bool], None]:
     init, init_all = lay.init, lay.init + lay.n
     init_na, init_na_all = lay.init_na, lay.init_na + lay.n
 
-    def settle(note: list, index: int, documented: bool, na: bool) -> None:
+    def settle(note: list, index: int, documented: int, na: int) -> None:
         old_doc = note[flag + index]
         old_na = note[na0 + index]
         if old_doc == documented and old_na == na:
@@ -267,7 +267,7 @@ def _on_consultation_held(f: _Fold, pos: int, typ: str, data: dict, meta: str, r
 
 
 def _element(
-    f: _Fold, pos: int, data: dict, rec: str, element: str, index: int, documented: bool, na: bool
+    f: _Fold, pos: int, data: dict, rec: str, element: str, index: int, documented: int, na: int
 ) -> None:
     cid = data["consultation_id"]
     note = f.notes.get(cid)
@@ -720,9 +720,9 @@ class Projector:
 
     def _load_orphans(
         self, conn: Connection, held: set[str]
-    ) -> dict[str, list[tuple[str, bool, bool]]]:
+    ) -> dict[str, list[tuple[str, int, int]]]:
         """Element facts recorded before their consultation, for consultations now held."""
-        pending: dict[str, list[tuple[str, bool, bool]]] = {}
+        pending: dict[str, list[tuple[str, int, int]]] = {}
         if not conn.exec_driver_sql("SELECT 1 FROM rm_orphan_elements LIMIT 1").first():
             return pending
         ordered = sorted(held)

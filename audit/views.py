@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -261,7 +262,7 @@ def overview(
             limits = dict(all_settings.get((team.team_id, measure)) or queries._no_settings())
             j = _judged(
                 rows,
-                lambda at_rows=at_rows: shown.iloc[at_rows].reset_index(drop=True),
+                _rows_of(shown, at_rows),
                 cols,
                 Decisions.from_settings(limits),
                 now,
@@ -311,6 +312,11 @@ def overview(
 _JUDGED: dict[tuple, Judgement] = {}
 _JUDGED_MAX = 5_000
 """Memoised overview judgements: cleared whole when full (a few KB each)."""
+
+
+def _rows_of(frame: pd.DataFrame, at: Any) -> Callable[[], pd.DataFrame]:
+    """A builder of ``frame``'s rows ``at`` (called only when a verdict is not memoised)."""
+    return lambda: frame.iloc[at].reset_index(drop=True)
 
 
 def _judged(

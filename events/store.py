@@ -282,9 +282,10 @@ def _prepare(
     if stamps is None:
         occurred_at = format_ts(occurred)
     else:
-        occurred_at = stamps.get(occurred)
-        if occurred_at is None:
-            occurred_at = stamps[occurred] = format_ts(occurred)
+        known = stamps.get(occurred)
+        if known is None:
+            known = stamps[occurred] = format_ts(occurred)
+        occurred_at = known
     rec = new.recorded_at
     if rec is None:
         recorded_at = None
