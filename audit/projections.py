@@ -8,7 +8,6 @@ models and folds the whole log again: the result is identical to incremental cat
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from events.upcast import upcast
 
 from . import readmodel as rm
 from .fold_sql import add_census, insert_new_rows, insert_rows
+from .gc_pause import collector_paused
 
 NAME = "sipdash"
 _VERSION_ROW = "version"
@@ -455,19 +455,6 @@ def _handlers(registry: Registry) -> dict[str, Handler]:
     return table
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """The fold allocates hundreds of thousands of small containers and frees them all at the
-    end of the batch; none form cycles, so the cyclic collector's passes are pure cost."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class ReadModelsAhead(StoreError):
     """The projector's checkpoint is above the log's head (a truncated log): it refuses to fold."""
 
@@ -571,7 +558,9 @@ class Projector:
                 if not rows:
                     self._refuse_if_ahead(conn, after)
                     break
-                with _no_gc():
+                # the fold allocates hundreds of thousands of small containers and frees them
+                # at the end of the batch; none form cycles, so the collector's passes are cost
+                with collector_paused():
                     self._apply(conn, rows)
                 self._set_checkpoint(conn, after, int(rows[-1][0]))
             applied += len(rows)
