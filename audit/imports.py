@@ -271,6 +271,23 @@ def _decode(data: bytes, source: str) -> str:
     return text
 
 
+def _csv_cells(
+    data: bytes, source: str
+) -> tuple[list[str], dict[str, int], list[list[str]]] | None:
+    """A fast path's view of a CSV file: its stripped header, each column's index and the raw
+    data rows; None when it does not read as CSV or has no data rows (the checked way then
+    words what is wrong)."""
+    reader = csv.reader(io.StringIO(_decode(data, source), newline=""))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        records = list(reader)
+    except csv.Error:
+        return None
+    if not records:
+        return None
+    return header, {c: i for i, c in enumerate(header)}, records
+
+
 def _header_problems(
     source: str, header: list[str], required: list[str], optional: list[str]
 ) -> list[str]:
@@ -425,18 +442,13 @@ class Importer:
         which words every refusal. Accepts only what that way accepts, with the same values
         (:mod:`audit.fast_rows`)."""
         fmt = self.formats
-        reader = csv.reader(io.StringIO(_decode(data, source), newline=""))
-        try:
-            header = [h.strip() for h in next(reader, [])]
-            if _header_problems(source, header, fmt.consultation_columns, CONSULTATION_OPTIONAL):
-                return None
-            records = list(reader)
-        except csv.Error:
+        read = _csv_cells(data, source)
+        if read is None:
             return None
-        if not records:
+        header, at, records = read
+        if _header_problems(source, header, fmt.consultation_columns, CONSULTATION_OPTIONAL):
             return None
         width = len(header)
-        at = {c: i for i, c in enumerate(header)}
         i_id, i_team, i_clin = at["consultation_id"], at["team"], at["clinician"]
         i_patient, i_date, i_contact = at["patient"], at["occurred_on"], at["contact"]
         i_imd = at.get("imd_quintile")

@@ -38,6 +38,7 @@ from .gc_pause import paused_collector
 from .imports import (
     ImportRefused,
     ImportResult,
+    _csv_cells,
     _decode,
     _rows,
     _shown,
@@ -168,16 +169,11 @@ class SurveyImporter:
         row, a spelling the fast checks leave to the model, a repeated survey, an
         identifier-shaped id or team), and the file then goes the checked way, which words
         every refusal. Accepts only what that way accepts, with the same values."""
-        reader = csv.reader(io.StringIO(_decode(data, source), newline=""))
-        try:
-            header = [h.strip() for h in next(reader, [])]
-            records = list(reader)
-        except csv.Error:
+        read = _csv_cells(data, source)
+        if read is None:
             return None
-        if not records:
-            return None
+        header, at, records = read
         width = len(header)
-        at = {c: i for i, c in enumerate(header)}
         i_id, i_team, i_date = at["survey_id"], at["team"], at["returned_on"]
         i_conf = at.get("confidence")
         answers = [(e, at[e]) for e in self.elements.names]

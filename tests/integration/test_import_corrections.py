@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from audit.imports import Importer, ImportRefused
+from audit.imports import ImportRefused
 from audit.measures import census_measures
 from audit.projections import Projector
 from dashboard.cli import main
 from events import EventStore, NewEvent
-from events.pseudonym import PatientRegistry, normalise_identifier
+from events.pseudonym import normalise_identifier
 from events.types import TeamRegistered
 
 HEADER = "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,goal_setting,follow_up"
@@ -31,13 +31,6 @@ def store(db_url: str) -> EventStore:
     )
     yield s
     s.dispose()
-
-
-@pytest.fixture
-def importer(store: EventStore) -> Importer:
-    registry = PatientRegistry(store.engine, "test-key-not-demo")
-    registry.ensure_schema()
-    return Importer(store, registry, demo_key=False, projector=Projector(store))
 
 
 def _census(store: EventStore, measure: str) -> tuple[int, int]:

@@ -38,13 +38,6 @@ def store(db_url: str) -> EventStore:
     s.dispose()
 
 
-@pytest.fixture
-def importer(store: EventStore) -> Importer:
-    registry = PatientRegistry(store.engine, "test-key-not-demo")
-    registry.ensure_schema()
-    return Importer(store, registry, demo_key=False, projector=Projector(store))
-
-
 def test_a_good_file_lands_once_and_a_second_import_appends_nothing(store, importer) -> None:
     first = importer.import_consultations(GOOD.encode())
     # 3 consultations + 5 documented elements + 2 clinicians registered on first sight

@@ -8,11 +8,10 @@ import gc
 
 import pytest
 
-from audit.imports import Importer, ImportRefused
+from audit.imports import ImportRefused
 from audit.projections import Projector
 from audit.survey_imports import SurveyImporter
 from events import EventStore, NewEvent
-from events.pseudonym import PatientRegistry
 from events.types import TeamRegistered
 
 NHS = "943 476 5919"
@@ -30,13 +29,6 @@ def store(db_url: str) -> EventStore:
     s.append([NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="N", service="MSK"))])
     yield s
     s.dispose()
-
-
-@pytest.fixture
-def importer(store: EventStore) -> Importer:
-    registry = PatientRegistry(store.engine, "test-key-not-demo")
-    registry.ensure_schema()
-    return Importer(store, registry, demo_key=False, projector=Projector(store))
 
 
 def consultations(*rows: str) -> bytes:
