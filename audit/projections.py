@@ -874,7 +874,7 @@ class Projector:
 
 
 def survey_columns(names: tuple[str, ...] = ELEMENTS.names) -> str:
-    """The rm_surveys columns :func:`survey_row` fills, for a registry's enabler names."""
+    """The rm_surveys columns :func:`survey_row_function`'s rows fill, for a registry's enabler names."""
     return ", ".join(
         [
             "position",
@@ -887,9 +887,6 @@ def survey_columns(names: tuple[str, ...] = ELEMENTS.names) -> str:
             "recorded_at",
         ]
     )
-
-
-SURVEY_COLUMNS = survey_columns()
 
 
 def survey_row_function(names: tuple[str, ...]) -> Callable[[int, dict, str], tuple]:
@@ -914,11 +911,6 @@ def survey_row_function(names: tuple[str, ...]) -> Callable[[int, dict, str], tu
         )
 
     return row
-
-
-def survey_row(pos: int, data: dict, rec: str, names: tuple[str, ...] = ELEMENTS.names) -> tuple:
-    """The rm_surveys row of one ``PatientSurveyReturned`` (period = month of return)."""
-    return survey_row_function(names)(pos, data, rec)
 
 
 def payload_of(data: dict) -> str:
