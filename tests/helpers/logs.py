@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from audit.projections import Projector
 from events import EventStore, NewEvent
 from events.sql import Lock
-from events.types import AgendaSet, ConsultationHeld, TeamRegistered
+from events.types import MEASURES, AgendaSet, ConsultationHeld, TargetSet, TeamRegistered
 
 
 def pg_conninfo(url: str) -> str:
@@ -104,3 +104,19 @@ def one_team(url: str) -> str:
     )
     store.dispose()
     return url
+
+
+def set_targets(store: EventStore, teams: list[str] | None = None, target: float = 0.99) -> None:
+    """Append a target for every measure of ``teams`` (default: every registered team), from
+    long before any data: the tests' way of changing a decision that every view reads."""
+    if teams is None:
+        teams = [e.payload["team_id"] for e in store.read_all(types=["TeamRegistered"])]
+    store.append(
+        [
+            NewEvent(
+                TargetSet(team_id=t, measure=m, target=target, from_period="2000-01", reason="x")
+            )
+            for t in teams
+            for m in MEASURES
+        ]
+    )

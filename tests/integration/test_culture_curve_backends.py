@@ -11,8 +11,8 @@ from audit import views
 from audit.curve import culture_curve
 from audit.projections import Projector
 from dashboard.cli import main
-from events import EventStore, NewEvent
-from events.types import MEASURES, TargetSet
+from events import EventStore
+from tests.helpers.logs import set_targets
 
 
 def _seeded(url: str) -> EventStore:
@@ -41,16 +41,7 @@ def test_the_curve_ends_at_the_headline_and_as_of_is_byte_stable(db_url: str, ca
         assert [r["period"] for r in json.loads(before)] == sorted(
             r["period"] for r in json.loads(before)
         )
-        teams = [e.payload["team_id"] for e in store.read_all(types=["TeamRegistered"])]
-        store.append(
-            [
-                NewEvent(
-                    TargetSet(team_id=t, measure=m, target=0.99, from_period="2000-01", reason="x")
-                )
-                for t in teams
-                for m in MEASURES
-            ]
-        )
+        set_targets(store)
         Projector(store).catch_up()
         assert (
             main(["audit", "headline", "--db", db_url, "--format", "json", "--as-of", as_of]) == 0

@@ -12,8 +12,8 @@ import pandas as pd
 import seed
 from audit import views
 from audit.projections import Projector
-from events import EventStore, NewEvent
-from events.types import MEASURES, TargetSet
+from events import EventStore
+from tests.helpers.logs import set_targets
 
 
 def test_an_as_of_view_is_not_recomputed_after_a_later_event(tmp_path, monkeypatch) -> None:
@@ -41,16 +41,7 @@ def test_an_as_of_view_is_not_recomputed_after_a_later_event(tmp_path, monkeypat
     now = data.overview(snap)
     assert calls == [as_of, None]
 
-    teams = [e.payload["team_id"] for e in store.read_all(types=["TeamRegistered"])]
-    store.append(
-        [
-            NewEvent(
-                TargetSet(team_id=t, measure=m, target=0.99, from_period="2000-01", reason="x")
-            )
-            for t in teams
-            for m in MEASURES
-        ]
-    )
+    set_targets(store)
     later = data.refresh()
     assert later.position > snap.position
     pd.testing.assert_frame_equal(data.overview(later, as_of), then)  # cached: same view
@@ -78,14 +69,7 @@ def test_after_an_event_for_one_team_the_overview_judges_only_that_team_again(tm
     views.overview(store.engine)
     assert len(views._JUDGED) == len(before)  # nothing new to judge: every one reused
     team = str(before["team_id"].iloc[0])
-    store.append(
-        [
-            NewEvent(
-                TargetSet(team_id=team, measure=m, target=0.99, from_period="2000-01", reason="x")
-            )
-            for m in MEASURES
-        ]
-    )
+    set_targets(store, [team])
     Projector(store).catch_up()
     views.overview(store.engine)
     touched = int((before["team_id"] == team).sum())
@@ -100,14 +84,7 @@ def test_the_memoised_overview_equals_a_fresh_one_after_a_new_event(tmp_path) ->
     views._JUDGED.clear()
     before = views.overview(store.engine)
     team = str(before["team_id"].iloc[0])
-    store.append(
-        [
-            NewEvent(
-                TargetSet(team_id=team, measure=m, target=0.99, from_period="2000-01", reason="x")
-            )
-            for m in MEASURES
-        ]
-    )
+    set_targets(store, [team])
     Projector(store).catch_up()
     memoised = views.overview(store.engine)
     views._JUDGED.clear()
@@ -161,16 +138,7 @@ def test_the_review_comparison_is_cached_per_head_and_a_new_event_shows_at_once(
     pd.testing.assert_frame_equal(first, again)
     assert first.empty  # nothing changed since a moment after the last event
 
-    teams = [e.payload["team_id"] for e in store.read_all(types=["TeamRegistered"])]
-    store.append(
-        [
-            NewEvent(
-                TargetSet(team_id=t, measure=m, target=0.99, from_period="2000-01", reason="x")
-            )
-            for t in teams
-            for m in MEASURES
-        ]
-    )
+    set_targets(store)
     later = data.refresh()
     after, _ = data.review_change(later, since)
     assert len(calls) == 2  # a new head: compared again, never the cached answer
