@@ -118,15 +118,18 @@ def select_in(
     return out
 
 
-def any_of(conn: Connection, name: str) -> str:
+def any_of(conn: Connection, name: str | None = None) -> str:
     """A membership test against a whole list bound as ONE parameter ``:name`` (pass
     :func:`any_of_value`): ``= ANY(:name)`` over an array on PostgreSQL, ``IN (SELECT value
     FROM json_each(:name))`` on SQLite. For the bulk paths whose lists have no bound (the
     append's duplicate and version checks over a 100,000-event batch): one statement, no bind
-    limit, no per-element placeholders to render. Bounded lists use ``IN :name`` (above)."""
+    limit, no per-element placeholders to render. Bounded lists use ``IN :name`` (above).
+    Without ``name``: the driver's positional placeholder (:func:`mark`), for raw DBAPI SQL on
+    a measured hot path."""
+    bind = f":{name}" if name is not None else mark(conn)
     if conn.dialect.name == "sqlite":
-        return f"IN (SELECT value FROM json_each(:{name}))"
-    return f"= ANY(:{name})"
+        return f"IN (SELECT value FROM json_each({bind}))"
+    return f"= ANY({bind})"
 
 
 def any_of_value(conn: Connection, values: Iterable[Any]) -> Any:

@@ -633,13 +633,7 @@ class EventStore:
             in_ids, in_streams = (f"IN ({marks(conn, len(v)) or 'NULL'})" for v in (ids, streams))
             params: tuple[Any, ...] = (*ids, *streams)
         else:  # the bulk path: each whole list as one parameter (events.sql.any_of)
-            one = mark(conn)
-            sqlite = conn.dialect.name == "sqlite"
-            in_ids, in_streams = (
-                (f"IN (SELECT value FROM json_each({one}))",) * 2
-                if sqlite
-                else (f"= ANY({one})",) * 2
-            )
+            in_ids = in_streams = any_of(conn)
             params = (any_of_value(conn, ids), any_of_value(conn, streams))
         rows = raw_fetchall(
             conn,
