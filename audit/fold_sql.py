@@ -8,14 +8,17 @@ tables with a Python loop over every sum cost about as much as decoding the even
 
 * :func:`insert_rows` — SQLite: ``executemany`` on the DBAPI cursor; PostgreSQL: ``COPY …
   FROM STDIN`` (one stream, no statement per row).
-* :func:`add_census` — the batch's census changes (rows of recorded day × team × month ×
-  clinician × IMD quintile, the fold's finest grain: one per note created by the batch, from
-  its final creation-time counts, plus the later changes the fold summed) into rm_census,
-  rm_census_daily and the four rm_reach_* tables. PostgreSQL: one ``COPY`` into a temporary
-  table, then ``INSERT … SELECT … GROUP BY`` per table — upserted only for a day the daily
-  table already holds, a plain insert for the newer days; SQLite: rolled up in Python with
-  ``map(add, …)`` (its sorting ``GROUP BY`` measured slower than the dicts) once into the two
-  daily reach grains, every coarser table summed from those, then upserts.
+* :func:`add_census` — the batch's census changes (the notes it created, each counted once at
+  its recording day from its final creation-time counts, plus the later changes the fold
+  summed per recorded day × team × month × clinician × IMD quintile) into the four rm_reach_*
+  tables. The census itself is rm_reach_imd(_daily) summed over quintiles (it used to be
+  written a second time, into rm_census and rm_census_daily). PostgreSQL: the finest rows by
+  one ``COPY`` into a temporary table, then ``INSERT … SELECT … GROUP BY`` per table —
+  upserted only for a day the daily table already holds, a plain insert for the newer days;
+  SQLite: rolled up in Python with ``map(add, …)`` (its sorting ``GROUP BY`` measured slower
+  than the dicts, also straight from rm_case_notes) in one pass over the created notes into
+  the daily reach rows per key, each key's days then summed in C for the two others, then
+  upserts.
 * :func:`insert_new_rows` — rows whose first recorded wins on a conflict (reviews, surveys):
   PostgreSQL stages many of them by ``COPY`` instead of one statement per row.
 
@@ -27,9 +30,11 @@ computed, so rebuild and incremental catch-up in any chunking still agree.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from operator import add, itemgetter
+from itertools import chain, islice
+from operator import add, itemgetter, sub
 from typing import Any
 
 from sqlalchemy import Connection
@@ -109,11 +114,6 @@ def _sums(measures: tuple[str, ...]) -> tuple[str, ...]:
     return (*(f"a{i}" for i in k), "notes", *(f"d{i}" for i in k))
 
 
-def _by_measure(prefix: str, measures: tuple[str, ...]) -> str:
-    whens = " ".join(f"WHEN {i} THEN s.{prefix}{i}" for i in range(len(measures)))
-    return f"CASE m.i {whens} END"
-
-
 #: The daily tables' rows of days after the newest day they hold cannot conflict: those go in
 #: by a plain INSERT (PostgreSQL's ON CONFLICT path measured about 1.6× a plain insert per
 #: row); only a day the table already holds (the batch boundary's) is upserted. Both
@@ -121,33 +121,6 @@ def _by_measure(prefix: str, measures: tuple[str, ...]) -> str:
 #: upsert adds no day after the newest).
 _OLD_DAYS = "day <= (SELECT MAX(day) FROM {table})"
 _NEW_DAYS = "day > COALESCE((SELECT MAX(day) FROM {table}), '')"
-
-
-def _census_sql(measures: tuple[str, ...], daily: bool, where: str = "") -> str:
-    """rm_census(_daily) from the temporary table: summed per key first, then each key's sums
-    turned into one row per measure (the other way round — a row per measure of every
-    temporary row, then summed — cost PostgreSQL four times the rows to aggregate)."""
-    table = "rm_census_daily" if daily else "rm_census"
-    keys = ("day, " if daily else "") + "team_id, period"
-    k = range(len(measures))
-    sums = ", ".join((*(f"SUM(a{i}) AS a{i}" for i in k), *(f"SUM(d{i}) AS d{i}" for i in k)))
-    relation = " UNION ALL ".join(
-        f"SELECT {i} AS i, '{m}' AS measure" for i, m in enumerate(measures)
-    )
-    sql = (
-        f"INSERT INTO {table} ({keys}, measure, numerator, denominator) "
-        f"SELECT {keys}, m.measure, {_by_measure('a', measures)}, {_by_measure('d', measures)} "
-        f"FROM (SELECT {keys}, {sums} FROM {_tmp(measures)} "
-        f"WHERE {where.format(table=table) or '1 = 1'} GROUP BY {keys}) s "
-        f"CROSS JOIN ({relation}) m"
-    )
-    if where == _NEW_DAYS:
-        return sql
-    return (
-        f"{sql} ON CONFLICT ({keys}, measure) DO UPDATE SET "
-        f"numerator = {table}.numerator + EXCLUDED.numerator, "
-        f"denominator = {table}.denominator + EXCLUDED.denominator"
-    )
 
 
 def _reach_sql(measures: tuple[str, ...], stratum: str, daily: bool, where: str = "") -> str:
@@ -179,8 +152,6 @@ def _statements(measures: tuple[str, ...]) -> tuple[str, ...]:
     )
     return (
         create,
-        _census_sql(measures, daily=False),
-        *(_census_sql(measures, True, where) for where in (_OLD_DAYS, _NEW_DAYS)),
         *(_reach_sql(measures, s, False) for s in ("clinician_id", "imd_quintile")),
         *(
             _reach_sql(measures, s, True, where)
@@ -199,98 +170,149 @@ def _upsert_sql(conn: Connection, table: str, keys: str, columns: tuple[str, ...
     )
 
 
-def _summed(census: dict[tuple, list[int]], key: Callable[[tuple], tuple]) -> dict:
-    """``census`` re-keyed by ``key(census key)``, the sums of keys that meet added (in C:
-    ``map(add, …)`` instead of a Python loop over the sums)."""
-    out: dict[tuple, list[int]] = {}
-    get = out.get
-    for k, sums in census.items():
-        kk = key(k)
-        acc = get(kk)
-        out[kk] = sums if acc is None else list(map(add, acc, sums))
-    return out
+@dataclass(frozen=True)
+class NoteCensus:
+    """Where a created note's census sits in its rm_case_notes row (a list, in the table's
+    column order): ``init`` / ``init_na`` are the first of the ``width`` creation-time
+    numerators / not-applicable counts (enablers, then the bundle)."""
+
+    recorded: int
+    team: int
+    period: int
+    clinician: int
+    imd: int
+    init: int
+    init_na: int
+    width: int
 
 
-def _rolled_up(rows: Sequence[tuple]) -> tuple[dict, dict]:
-    """The finest rows summed per (day, team, month, clinician) and per (day, team, month, IMD
-    quintile) in one pass: every coarser aggregate is then summed from one of these two (far
-    fewer keys) instead of from the finest rows six times over."""
-    clinician: dict[tuple, list[int]] = {}
-    imd: dict[tuple, list[int]] = {}
-    cget, iget = clinician.get, imd.get
-    for day, team, period, clin, quintile, sums in rows:
-        k = (day, team, period, clin)
-        acc = cget(k)
-        clinician[k] = sums if acc is None else list(map(add, acc, sums))
-        k = (day, team, period, quintile)
-        acc = iget(k)
-        imd[k] = sums if acc is None else list(map(add, acc, sums))
+def _finest_rows(created: Sequence[list], changes: dict, at: NoteCensus) -> list[tuple]:
+    """The census changes as rows ``(recorded day, team, month, clinician, IMD quintile,
+    sums…)`` in :func:`_sums` order (PostgreSQL's ``COPY``): one per created note, then the
+    fold's summed changes."""
+    rec, team, period, clinician, imd = at.recorded, at.team, at.period, at.clinician, at.imd
+    i0, i1, x0, x1 = at.init, at.init + at.width, at.init_na, at.init_na + at.width
+    ones = (1,) * at.width
+    return [
+        (
+            n[rec][:10], n[team], n[period], n[clinician], n[imd],
+            *n[i0:i1], 1, *map(sub, ones, n[x0:x1]),
+        )
+        for n in created
+    ] + [(*k, *v) for k, v in changes.items()]  # fmt: skip
+
+
+def _rolled_up(
+    created: Sequence[list], changes: dict, at: NoteCensus
+) -> tuple[dict[tuple, list[list]], dict[tuple, list[list]]]:
+    """The census changes summed per (team, month, clinician) and per (team, month, IMD
+    quintile), each key's sums kept per recorded day as the daily table's rows
+    (``[day, team, month, stratum, sums…]``, written as they are).
+
+    One pass over the created notes: a note's sums are built once per distinct set of
+    creation-time counts (a few dozen), then added with ``map(add, …)`` in C into its key's
+    row of that day — the last row of the key, as the notes come in log order (recorded days
+    never decrease). Then the fold's later changes, into their day's row. A day that is not
+    its key's last row gets a second row: the upsert adds the two, so the sums stay exact."""
+    by_clinician = itemgetter(at.team, at.period, at.clinician)
+    by_imd = itemgetter(at.team, at.period, at.imd)
+    w = at.width
+    counts = itemgetter(*range(at.init, at.init + w), *range(at.init_na, at.init_na + w))
+    ones = (1,) * w
+    rec = at.recorded
+    made: dict[tuple, list[int]] = {}
+    clinician: dict[tuple, list[list]] = {}
+    imd: dict[tuple, list[list]] = {}
+    mget, cget, iget = made.get, clinician.get, imd.get
+    for n in created:
+        day = n[rec][:10]
+        c = counts(n)
+        sums = mget(c)
+        if sums is None:  # numerators, notes, denominators (notes less the not applicable)
+            sums = made[c] = [*c[:w], 1, *map(sub, ones, c[w:])]
+        k = by_clinician(n)
+        rows = cget(k)
+        if rows is None:
+            clinician[k] = [[day, *k, *sums]]
+        elif (last := rows[-1])[0] == day:
+            last[4:] = map(add, last[4:], sums)
+        else:
+            rows.append([day, *k, *sums])
+        k = by_imd(n)
+        rows = iget(k)
+        if rows is None:
+            imd[k] = [[day, *k, *sums]]
+        elif (last := rows[-1])[0] == day:
+            last[4:] = map(add, last[4:], sums)
+        else:
+            rows.append([day, *k, *sums])
+    for (day, team, period, clin, quintile), sums in changes.items():
+        for out, k in ((clinician, (team, period, clin)), (imd, (team, period, quintile))):
+            rows = out.setdefault(k, [])
+            for row in rows:
+                if row[0] == day:
+                    row[4:] = map(add, row[4:], sums)
+                    break
+            else:
+                rows.append([day, *k, *sums])
     return clinician, imd
 
 
-def _add_census_sqlite(conn: Connection, rows: Sequence[tuple], measures: tuple) -> None:
-    n = len(measures)
-    notes = n
-    m_idx = tuple(enumerate(measures))
+def _add_census_sqlite(
+    conn: Connection, created: Sequence[list], changes: dict, at: NoteCensus, measures: tuple
+) -> None:
     reach_columns = (*measures, "notes", *(f"den_{m}" for m in measures))
-    clinician_daily, imd_daily = _rolled_up(rows)
-    imd_now = _summed(imd_daily, itemgetter(1, 2, 3))
-    daily = _summed(imd_daily, itemgetter(0, 1, 2))
-    now = _summed(imd_now, itemgetter(0, 1))
+    clinician, imd = _rolled_up(created, changes, at)
     with driver_cursor(conn) as cur:
-        cur.executemany(
-            _upsert_sql(
-                conn, "rm_census", "team_id, period, measure", ("numerator", "denominator")
-            ),
-            [(*k, m, v[i], v[notes + 1 + i]) for k, v in now.items() for i, m in m_idx],
-        )
-        cur.executemany(
-            _upsert_sql(
-                conn,
-                "rm_census_daily",
-                "day, team_id, period, measure",
-                ("numerator", "denominator"),
-            ),
-            [(*k, m, v[i], v[notes + 1 + i]) for k, v in daily.items() for i, m in m_idx],
-        )
-        for table, keys, summed in (
-            (
-                "rm_reach_clinician",
-                "team_id, period, clinician_id",
-                _summed(clinician_daily, itemgetter(1, 2, 3)),
-            ),
-            ("rm_reach_clinician_daily", "day, team_id, period, clinician_id", clinician_daily),
-            ("rm_reach_imd", "team_id, period, imd_quintile", imd_now),
-            ("rm_reach_imd_daily", "day, team_id, period, imd_quintile", imd_daily),
+        for name, stratum, by_key in (
+            ("clinician", "clinician_id", clinician),
+            ("imd", "imd_quintile", imd),
         ):
+            keys = f"team_id, period, {stratum}"
             cur.executemany(
-                _upsert_sql(conn, table, keys, reach_columns),
-                [(*k, *v) for k, v in summed.items()],
+                _upsert_sql(conn, f"rm_reach_{name}_daily", f"day, {keys}", reach_columns),
+                chain.from_iterable(by_key.values()),
+            )
+            # each key's days summed column by column (in C), the day and key columns skipped
+            cur.executemany(
+                _upsert_sql(conn, f"rm_reach_{name}", keys, reach_columns),
+                [
+                    (*k, *map(sum, islice(zip(*rows, strict=True), 4, None)))
+                    for k, rows in by_key.items()
+                ],
             )
 
 
 def add_census(
-    conn: Connection, sqlite: bool, census: Sequence[tuple], measures: tuple[str, ...]
+    conn: Connection,
+    sqlite: bool,
+    created: Sequence[list],
+    changes: dict[tuple, list[int]],
+    at: NoteCensus,
+    measures: tuple[str, ...],
 ) -> None:
-    """Add one batch's census changes to rm_census, rm_census_daily and the four reach tables.
+    """Add one batch's census changes to the four reach tables (the census is rm_reach_imd
+    and rm_reach_imd_daily summed over quintiles: :func:`audit.queries.census_counts`).
 
-    ``census`` holds rows ``(recorded day, team, month, clinician, IMD quintile, sums)`` with
-    the fold's sums (:func:`_sums` order: numerators, notes, denominators); a key may repeat
-    (its rows add up). PostgreSQL sums in the database (one COPY, six
-    ``INSERT … SELECT … GROUP BY``); SQLite sums in Python with ``map(add, …)`` — the finest
-    rows once into the two daily reach grains, every coarser table from those — and upserts
-    the results (its sorting GROUP BY measured slower than the dicts)."""
-    if not census:
+    ``created``: the rm_case_notes rows (lists) the batch created, each counted once at its
+    recording day from its final creation-time counts (``at`` says where those sit);
+    ``changes``: the fold's later changes, sums per (recorded day, team, month, clinician,
+    IMD quintile) in :func:`_sums` order (numerators, notes, denominators). PostgreSQL sums in
+    the database (one COPY, four ``INSERT … SELECT … GROUP BY`` and their daily twins); SQLite
+    sums in Python with ``map(add, …)`` — the created notes once into the two daily reach
+    grains' rows, the coarser tables from those — and upserts the results (its sorting GROUP
+    BY measured slower than the dicts)."""
+    if not created and not changes:
         return
     if sqlite:
-        _add_census_sqlite(conn, census, measures)
+        _add_census_sqlite(conn, created, changes, at, measures)
         return
     create, *aggregates = _statements(measures)
     conn.exec_driver_sql(create)
     # the daily reach grain's hash aggregate spilled to disk at the default 4 MB
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
     columns = ", ".join((*_KEYS, *_sums(measures)))
-    insert_rows(conn, False, _tmp(measures), columns, [(*k, *v) for *k, v in census])
+    insert_rows(conn, False, _tmp(measures), columns, _finest_rows(created, changes, at))
     for sql in aggregates:
         conn.exec_driver_sql(sql)
     conn.exec_driver_sql(f"DELETE FROM {_tmp(measures)}")

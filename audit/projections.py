@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import itemgetter, sub
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ from events.types import EVENT_TYPES, event_class
 from events.upcast import upcast
 
 from . import readmodel as rm
-from .fold_sql import add_census, insert_new_rows, insert_rows
+from .fold_sql import NoteCensus, add_census, insert_new_rows, insert_rows
 from .gc_pause import collector_paused
 
 NAME = "sipdash"
@@ -104,6 +104,12 @@ class _Layout:
         #: a new note's per-enabler flags and its creation-time counts (enablers + bundle)
         self.no_flags = (0,) * n
         self.zero_counts = (0,) * (n + 1)
+        #: where the census of a note created by a batch sits in its row (its creation-time
+        #: numerators and not-applicable counts, enablers + bundle)
+        self.note_census = NoteCensus(
+            self.recorded, self.team, self.period, self.clinician, self.imd,
+            self.init, self.init_na, n + 1,
+        )  # fmt: skip
 
 
 @dataclass
@@ -175,7 +181,7 @@ def _settle_function(lay: _Layout) -> Callable[[list, int, int, int], None]:
     in this batch, at the note's own recording instant (recorded with it, or before it: late
     documentation). The change joins the note's creation-time counts and nothing else: the
     census learns the note once, from those counts, when the batch is written
-    (:meth:`Projector._created_census`), so it needs no census bookkeeping here — the path of
+    (:meth:`Projector._write_census`), so it needs no census bookkeeping here — the path of
     about nine element events in ten (issue #19)."""
     flag, flag_end = lay.flag, lay.flag + lay.n
     na0, na_end = lay.na, lay.na + lay.n
@@ -500,6 +506,8 @@ class Projector:
             return
         if version != self.read_models.version:
             self.read_models.metadata.drop_all(conn, checkfirst=True)
+            for table in rm.RETIRED:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         self.read_models.metadata.create_all(conn, checkfirst=True)
         self._stamp(conn)
 
@@ -802,9 +810,7 @@ class Projector:
             f"d_den_{lay.bundle}",
             b.element_facts,
         )
-        self._write_census(
-            conn, self._created_census(created) + [(*k, v) for k, v in b.census.items()]
-        )
+        self._write_census(conn, created, b.census)
         if b.days:
             conn.exec_driver_sql(
                 "INSERT INTO rm_days (day, first_position, last_position) "
@@ -850,27 +856,12 @@ class Projector:
             )
         insert_new_rows(conn, self.sqlite, "rm_surveys", survey_columns(lay.names), b.surveys)
 
-    def _created_census(self, created: list[list]) -> list[tuple]:
-        """The census rows of the notes created by this batch: each note counted once at its
-        recording day with its final creation-time counts (the elements recorded with it or
-        before it), laid out as :class:`_Layout`'s sums."""
-        lay = self.layout
-        rec, team, period, clinician, imd = (
-            lay.recorded, lay.team, lay.period, lay.clinician, lay.imd
-        )  # fmt: skip
-        i0, i1 = lay.init, lay.init + lay.n + 1
-        x0, x1 = lay.init_na, lay.init_na + lay.n + 1
-        ones = (1,) * (lay.n + 1)
-        return [
-            (
-                n[rec][:10], n[team], n[period], n[clinician], n[imd],
-                [*n[i0:i1], 1, *map(sub, ones, n[x0:x1])],
-            )
-            for n in created
-        ]  # fmt: skip
-
-    def _write_census(self, conn: Connection, census: list[tuple]) -> None:
-        add_census(conn, self.sqlite, census, self.registry.measures)
+    def _write_census(self, conn: Connection, created: list[list], census: dict) -> None:
+        """The census (the reach tables) learns each note created by this batch once, from its
+        final creation-time counts, plus the fold's later changes: summed in one pass."""
+        add_census(
+            conn, self.sqlite, created, census, self.layout.note_census, self.registry.measures
+        )
 
 
 def survey_columns(names: tuple[str, ...] = ELEMENTS.names) -> str:

@@ -234,6 +234,30 @@ def open_periods(
     }
 
 
+def _census_of_reach(table: str, where: str, measures: tuple[str, ...]) -> str:
+    """(team, period, measure, numerator, denominator) rows of a reach-by-IMD table summed over
+    its quintiles: the census is exactly those sums (every note has one quintile, 0 when not
+    given), so it is not written a second time. One scan of ``table``: each team-month's sums
+    first, then one row per measure (a ``CASE`` per value over a relation of the measures)."""
+    k = range(len(measures))
+    sums = ", ".join(
+        (*(f"SUM({m}) AS a{i}" for i, m in enumerate(measures)),
+         *(f"SUM(den_{m}) AS d{i}" for i, m in enumerate(measures)))
+    )  # fmt: skip
+    numerator = " ".join(f"WHEN {i} THEN s.a{i}" for i in k)
+    denominator = " ".join(f"WHEN {i} THEN s.d{i}" for i in k)
+    relation = " UNION ALL ".join(
+        f"SELECT {i} AS i, '{m}' AS measure" for i, m in enumerate(measures)
+    )
+    return (
+        f"SELECT s.team_id, s.period, m.measure, CASE m.i {numerator} END AS numerator, "
+        f"CASE m.i {denominator} END AS denominator "
+        f"FROM (SELECT team_id, period, {sums} FROM {table} WHERE {where} "
+        "GROUP BY team_id, period) s "
+        f"CROSS JOIN ({relation}) m"
+    )
+
+
 def census_counts(
     engine: Engine,
     *,
@@ -249,14 +273,11 @@ def census_counts(
     """
     team_sql = " AND team_id = :team" if team is not None else ""
     params: dict[str, Any] = {"team": team} if team is not None else {}
+    measures = elements.measures
     with engine.connect() as conn:
         if as_of is None:
             rows = conn.execute(
-                sql(
-                    "SELECT team_id, period, measure, numerator, denominator FROM rm_census "
-                    f"WHERE 1 = 1{team_sql}"
-                ),
-                params,
+                sql(_census_of_reach("rm_reach_imd", f"1 = 1{team_sql}", measures)), params
             ).fetchall()
         else:
             cutoff = format_ts(as_of)
@@ -268,11 +289,8 @@ def census_counts(
                 f"AND recorded_at >= :day AND recorded_at <= :cutoff{team_sql}"
             )
             params.update(day=day, cutoff=cutoff)
-            parts = [
-                "SELECT team_id, period, measure, numerator, denominator FROM rm_census_daily "
-                f"WHERE day < :day{team_sql}"
-            ]
-            for measure in elements.measures:
+            parts = [_census_of_reach("rm_reach_imd_daily", f"day < :day{team_sql}", measures)]
+            for measure in measures:
                 parts.append(
                     f"SELECT team_id, period, '{measure}', init_{measure}, 1 - init_na_{measure} "
                     "FROM rm_case_notes "

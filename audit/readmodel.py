@@ -35,7 +35,13 @@ from events.elements import ELEMENTS, Registry
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 7  # 7: same-instant elements folded into rm_case_notes' init counts
+VERSION = 8  # 7: same-instant elements folded into rm_case_notes' init counts; 8: rm_census
+#: and rm_census_daily dropped (the census is rm_reach_imd(_daily) summed over quintiles)
+
+#: Tables of earlier layouts that no version lays out any more: dropped with the read models
+#: when those are re-laid out (the census is rm_reach_imd(_daily) summed over IMD quintiles:
+#: it was written twice).
+RETIRED = ("rm_census", "rm_census_daily")
 
 #: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
 #: rowid (one B-tree per row instead of two; the read models are insert-heavy).
@@ -59,9 +65,12 @@ def _reach_items(stratum: Column, measures: tuple[str, ...], *, daily: bool) -> 
         *(Column(m, Integer, nullable=False) for m in measures),
         Column("notes", Integer, nullable=False),
         # each measure's denominator: the notes less those with the element (any, for the
-        # bundle) recorded as not applicable, as in rm_census
+        # bundle) recorded as not applicable, as in the census
         *(Column(f"den_{m}", Integer, nullable=False, default=0) for m in measures),
         PrimaryKeyConstraint(*keys),
+        # SQLite: the rows stored in their key's B-tree (no rowid B-tree beside the key's
+        # index): one B-tree written per upserted row, and a team's rows read together
+        {"sqlite_with_rowid": False},
     ]
 
 
@@ -192,32 +201,6 @@ def _layout(registry: Registry) -> dict[str, tuple[str, list[Any]]]:
                 Column("day", String(10), primary_key=True),
                 Column("first_position", BigInteger, nullable=False),
                 Column("last_position", BigInteger, nullable=False),
-            ],
-        ),
-        # Census counts per team × period × measure, as they stand now.
-        "census": (
-            "rm_census",
-            [
-                Column("team_id", String(120), nullable=False),
-                Column("period", String(7), nullable=False),
-                Column("measure", String(20), nullable=False),
-                Column("numerator", Integer, nullable=False),
-                Column("denominator", Integer, nullable=False),
-                PrimaryKeyConstraint("team_id", "period", "measure"),
-            ],
-        ),
-        # The same counts' changes summed per recorded day: as-of = whole days before the
-        # cutoff's day + that day's changes read from rm_case_notes and rm_element_facts.
-        "census_daily": (
-            "rm_census_daily",
-            [
-                Column("day", String(10), nullable=False),
-                Column("team_id", String(120), nullable=False),
-                Column("period", String(7), nullable=False),
-                Column("measure", String(20), nullable=False),
-                Column("numerator", Integer, nullable=False),
-                Column("denominator", Integer, nullable=False),
-                PrimaryKeyConstraint("day", "team_id", "period", "measure"),
             ],
         ),
         # --- who the shift reaches (training, deprivation): per-team-month aggregates -------
@@ -395,8 +378,6 @@ case_notes = _DEFAULT.tables["case_notes"]
 element_facts = _DEFAULT.tables["element_facts"]
 orphan_elements = _DEFAULT.tables["orphan_elements"]
 days = _DEFAULT.tables["days"]
-census = _DEFAULT.tables["census"]
-census_daily = _DEFAULT.tables["census_daily"]
 reach_clinician = _DEFAULT.tables["reach_clinician"]
 reach_clinician_daily = _DEFAULT.tables["reach_clinician_daily"]
 reach_imd = _DEFAULT.tables["reach_imd"]

@@ -13,13 +13,16 @@ clinicians in one statement per batch instead of one per row.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
 
 from audit.projections import Projector
+from audit.queries import census_counts
 from events import EventStore, NewEvent
+from events.store import parse_ts
 from events.types import (
     AuditRoundOpened,
     ClinicianRegistered,
@@ -90,15 +93,31 @@ def test_every_reach_table_and_its_daily_twin_equal_folding_the_log_event_by_eve
     ):
         assert _reach_rows(store, table, stratum, daily=False) == expected, table
         assert _reach_rows(store, f"{table}_daily", stratum, daily=True) == expected, table
-    with store.engine.connect() as conn:  # the daily census sums to the census
-        now = conn.exec_driver_sql(
-            "SELECT team_id, period, measure, numerator, denominator FROM rm_census"
-        ).fetchall()
-        daily = conn.exec_driver_sql(
-            "SELECT team_id, period, measure, SUM(numerator), SUM(denominator) "
-            "FROM rm_census_daily GROUP BY team_id, period, measure"
-        ).fetchall()
-    assert sorted(map(tuple, now)) == sorted((*r[:3], int(r[3]), int(r[4])) for r in daily)
+    # the census (read from the IMD reach tables, summed over quintiles) is the reference's,
+    # and its daily reading (every day before the cutoff's, plus the cutoff's own day) sums to
+    # the same as the running totals
+    census = _census_of(by_imd)
+    with store.engine.connect() as conn:
+        newest = conn.exec_driver_sql("SELECT MAX(recorded_at) FROM events").scalar_one()
+    assert _counts(census_counts(store.engine)) == census
+    assert _counts(census_counts(store.engine, as_of=parse_ts(newest))) == census
+    assert _counts(census_counts(store.engine, as_of=T0 + timedelta(days=3650))) == census
+
+
+def _census_of(by_imd: dict) -> dict:
+    """The reference census: per (team, month, measure), the IMD reach sums over quintiles."""
+    out: dict = defaultdict(lambda: [0, 0])
+    for (team, period, _quintile), sums in by_imd.items():
+        for i, measure in enumerate((*NAMES, "all_three")):
+            out[(team, period, measure)][0] += sums[i]
+            out[(team, period, measure)][1] += sums[5 + i]
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _counts(rows: Sequence) -> dict:
+    got = {(r[0], r[1], r[2]): (int(r[3]), int(r[4])) for r in rows}
+    assert len(got) == len(rows), "one row per team, month and measure"
+    return got
 
 
 def _many_reviews_and_surveys(case_note_reviewed_v1: type) -> list[NewEvent]:
