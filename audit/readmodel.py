@@ -35,7 +35,8 @@ from events.elements import ELEMENTS, Registry
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 7  # 7: same-instant elements folded into rm_case_notes' init counts
+VERSION = 8  # 7: same-instant elements folded into rm_case_notes' init counts; 8: rm_surveys
+# without its (team, period) index
 
 #: A log position as a primary key: on SQLite declared ``INTEGER`` so that it is the table's
 #: rowid (one B-tree per row instead of two; the read models are insert-heavy).
@@ -300,8 +301,9 @@ def _layout(registry: Registry) -> dict[str, tuple[str, list[Any]]]:
                 *(Column(n, String(16), nullable=False) for n in names),
                 Column("confidence", Integer),
                 Column("recorded_at", String(32), nullable=False),
+                # one index: reads by team use its prefix; a second (team, period) index cost a
+                # quarter of the survey fold and no read needs it (surveys are tens per month)
                 Index("ux_rm_surveys_team_survey", "team_id", "survey_id", unique=True),
-                Index("ix_rm_surveys_team_period", "team_id", "period"),
             ],
         ),
         # Patients whose pseudonym mapping was erased (the log keeps only the token).
