@@ -72,6 +72,7 @@ from .fast_rows import (
 from .gc_pause import paused_collector
 from .projections import Projector
 from .service import check_review, reviewers_of, rounds_for
+from .wording import counted
 
 NAMESPACE = uuid.UUID("6f1c9a52-5d8e-4c61-9a53-2b7d0c3e8f10")
 CONSULTATION_COLUMNS = [
@@ -180,7 +181,7 @@ class ImportResult:
 
     def summary(self) -> str:
         """One line that accounts for every kind of change (used by the CLI and the page)."""
-        parts = [f"{self.appended} events appended"]
+        parts = [f"{counted(self.appended, 'event')} appended"]
         detail = []
         if self.late_documentation:
             detail.append(f"{self.late_documentation} late documentation")

@@ -35,8 +35,9 @@ from events.elements import ELEMENTS, Registry
 
 #: Bumped whenever a table's layout changes: read models stamped with another version are
 #: dropped and folded again from the log (they hold nothing the log does not).
-VERSION = 8  # 7: same-instant elements folded into rm_case_notes' init counts; 8: rm_census
-#: and rm_census_daily dropped (the census is rm_reach_imd(_daily) summed over quintiles)
+VERSION = 9  # 7: same-instant elements folded into rm_case_notes' init counts; 8: rm_surveys
+# without its (team, period) index; 9: rm_census and rm_census_daily dropped (the census is
+# rm_reach_imd(_daily) summed over quintiles), the reach tables WITHOUT ROWID on SQLite
 
 #: Tables of earlier layouts that no version lays out any more: dropped with the read models
 #: when those are re-laid out (the census is rm_reach_imd(_daily) summed over IMD quintiles:
@@ -283,8 +284,9 @@ def _layout(registry: Registry) -> dict[str, tuple[str, list[Any]]]:
                 *(Column(n, String(16), nullable=False) for n in names),
                 Column("confidence", Integer),
                 Column("recorded_at", String(32), nullable=False),
+                # one index: reads by team use its prefix; a second (team, period) index cost a
+                # quarter of the survey fold and no read needs it (surveys are tens per month)
                 Index("ux_rm_surveys_team_survey", "team_id", "survey_id", unique=True),
-                Index("ix_rm_surveys_team_period", "team_id", "period"),
             ],
         ),
         # Patients whose pseudonym mapping was erased (the log keeps only the token).

@@ -514,6 +514,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from audit import imports
     from audit.identifiers import mask_digit_runs
     from audit.imports import ImportRefused
+    from audit.wording import counted
 
     if args.kind == "training":  # no patients in it: no pseudonym key needed
         from dashboard.cli_reach import import_training
@@ -562,7 +563,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if result.registered_teams
         else ""
     )
-    print(f"imported {result.rows} rows from {name}: {result.summary()}{extra}")
+    print(f"imported {counted(result.rows, 'row')} from {name}: {result.summary()}{extra}")
     return EXIT_OK
 
 

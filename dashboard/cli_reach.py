@@ -18,6 +18,7 @@ def import_training(
     from audit.identifiers import mask_digit_runs
     from audit.imports import ImportRefused
     from audit.training_imports import TrainingImporter
+    from audit.wording import counted
 
     store, projector = open_store(args.db)
     path = Path(args.file)
@@ -38,7 +39,8 @@ def import_training(
         print(f"sipdash: import refused, nothing was appended:\n{exc}", file=sys.stderr)
         return EXIT_FAIL
     print(
-        f"imported {result.rows} rows from {name}: {result.appended} events appended, "
+        f"imported {counted(result.rows, 'row')} from {name}: "
+        f"{counted(result.appended, 'event')} appended, "
         f"{result.skipped} already present"
     )
     return EXIT_OK

@@ -773,23 +773,43 @@ class EventStore:
         after: int,
         limit: int,
         metadata_of: Iterable[str] = (),
+        payload_not_for: tuple[str, int] | None = None,
     ) -> list[tuple]:
         """For projectors, inside their own transaction: ``(position, type, schema_version,
         payload, metadata, recorded_at)`` for the next ``limit`` events; ``metadata`` only for
-        the types in ``metadata_of`` (None for the rest: most folds never read it)."""
+        the types in ``metadata_of`` (None for the rest: most folds never read it); ``payload``
+        None for the events of ``payload_not_for`` = (type, schema version), which the
+        projector folds in SQL from the log itself."""
         types = sorted(metadata_of)
+        one = marks(conn, 1)
         meta = (
             f"CASE WHEN type IN ({marks(conn, len(types))}) THEN metadata END" if types else "NULL"
         )
+        payload = "payload"
+        skipped: tuple = ()
+        if payload_not_for is not None:
+            payload = (
+                f"CASE WHEN type = {one} AND schema_version = {one} THEN NULL ELSE payload END"
+            )
+            skipped = payload_not_for
         # a projector reads millions of rows: plain tuples (raw DBAPI, events.sql) cost a third
         # of SQLAlchemy's Rows
-        one = marks(conn, 1)
         return raw_fetchall(
             conn,
-            f"SELECT position, type, schema_version, payload, {meta}, recorded_at "
+            f"SELECT position, type, schema_version, {payload}, {meta}, recorded_at "
             f"FROM events WHERE position > {one} ORDER BY position LIMIT {one}",
-            (*types, after, limit),
+            (*skipped, *types, after, limit),
         )
+
+    def payloads_at(self, conn: Connection, positions: Sequence[int]) -> dict[int, str]:
+        """The stored payload text of the events at ``positions`` (for a projector that asked
+        :meth:`rows_after` to leave some out and then needs them after all)."""
+        rows = raw_fetchall(
+            conn,
+            f"SELECT position, payload FROM events WHERE position {any_of(conn)}",
+            (any_of_value(conn, positions),),
+        )
+        return {int(p): text for p, text in rows}
 
     def read_stream(self, stream_id: str, as_of: datetime | None = None) -> list[RecordedEvent]:
         statement = f"SELECT {COLUMNS} FROM events WHERE stream_id = :stream_id"

@@ -8,6 +8,7 @@ import streamlit as st
 from audit.identifiers import mask_digit_runs
 from audit.imports import CONSULTATION_COLUMNS, REVIEW_COLUMNS
 from audit.survey_imports import SURVEY_COLUMNS
+from audit.wording import counted
 from dashboard import writes
 from dashboard.app_pages import _shared as ui
 from dashboard.preview import masked_preview
@@ -155,7 +156,8 @@ if st.button("Import", type="primary", icon=":material/upload:", key="im_go"):
         ]
         detail = f" ({', '.join(changed)})" if changed else ""
         ui.flash(
-            f"Imported {shown_name}: {result.rows:,} rows, **{result.appended:,} events "
-            f"appended**{detail}, {result.skipped:,} already in the log (skipped).{teams}"
+            f"Imported {shown_name}: {counted(result.rows, 'row', grouped=True)}, "
+            f"**{counted(result.appended, 'event', grouped=True)} appended**{detail}, "
+            f"{result.skipped:,} already in the log (skipped).{teams}"
         )
         st.rerun()

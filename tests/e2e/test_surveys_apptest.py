@@ -169,7 +169,7 @@ def test_surveys_import_through_the_import_page(monkeypatch, seeded_db_copy) -> 
     at.file_uploader(key="im_file_surveys").upload("s2.csv", good, "text/csv").run()
     at.button(key="im_go").click().run()
     assert not at.exception, at.exception
-    assert any("1 events appended" in s.value for s in at.success)
+    assert any("1 event appended" in s.value for s in at.success)
 
 
 def test_the_survey_report_of_a_demo_seeded_before_surveys_says_reseed(

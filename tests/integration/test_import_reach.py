@@ -184,7 +184,7 @@ def test_sipdash_import_training_exits_1_naming_the_row_and_0_when_good(
     good = tmp_path / "good.csv"
     good.write_text("clinician,team,programme,trained_on\nK01,msk1,ADP,2024-02-10\n")
     assert main(["import", "training", str(good), "--db", db_url]) == 0
-    assert "1 events appended" in capsys.readouterr().out
+    assert "1 event appended" in capsys.readouterr().out
     assert main(["import", "training", str(good), "--db", db_url]) == 0
     assert "0 events appended, 1 already present" in capsys.readouterr().out
 
