@@ -56,7 +56,7 @@ class ProgrammeSettings:
             f"Small month: fewer than {self.small_sample} notes in the measure's denominator",
             f"Kappa reported from {self.kappa_minimum_pairs} paired notes",
             f"The norm: assurance pass, or the last {self.norm_window} final, non-small points "
-            "all at or better than the target in force for each",
+            "all at or better than the target in force at that point",
         ]
 
     def as_dict(self) -> dict:

@@ -777,10 +777,12 @@ def _pdf(c: Content, renders: dict[str, Render]) -> bytes:  # noqa: C901 - one p
     pdf.set_margins(12, 10, 12)
     pdf.set_auto_page_break(True, margin=14)
 
-    def text(t: str, size: float = 9, style: str = "", colour=_TEXT, h: float = 4.2) -> None:
+    def text(
+        t: str, size: float = 9, style: str = "", colour=_TEXT, h: float = 4.2, align: str = "J"
+    ) -> None:
         pdf.set_font(FONT, style, size)
         pdf.set_text_color(*colour)
-        pdf.multi_cell(0, h, t, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, h, t, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align=align)
 
     def heading(t: str, size: float = 14, toc: bool = True) -> None:
         if toc:
@@ -950,8 +952,8 @@ def _pdf(c: Content, renders: dict[str, Render]) -> bytes:  # noqa: C901 - one p
         text(t, 8.5)
     pdf.ln(1)
     text("Reproduce this pack", 10, "B", _DARK_BLUE, h=5)
-    for t in reproduce_lines(meta):
-        text(t, 8.5)
+    for t in reproduce_lines(meta):  # commands and hashes: left-aligned, never spread out
+        text(t, 8.5, align="L")
     return bytes(pdf.output())
 
 

@@ -39,7 +39,7 @@ for col, h in zip(cols, headlines, strict=True):
 settings = ui.programme_settings(ctx)
 st.caption(
     "The norm: a team's process limits sit above its target (assurance pass), or its last "
-    f"{settings.norm_window} final months all met the target in force for each (80% unless a "
+    f"{settings.norm_window} final months each met the target in force that month (80% unless a "
     "team's target says otherwise). Icons and the norm come from each team's last final month "
     f"with at least {settings.small_sample} notes: a provisional month (round still open) or a "
     "small month never moves the headline."

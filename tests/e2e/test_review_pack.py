@@ -503,3 +503,20 @@ def test_a_signed_off_programme_review_is_the_point_the_pack_compares_with(
         assert after.changes.empty
     finally:
         store.dispose()
+
+
+def test_the_reproduce_commands_are_set_left_aligned_not_spread_across_the_line(
+    board_pack,
+) -> None:
+    """A justified line spreads the words of ``sipdash verify --expect-head <hash>`` across the
+    page; a reader copying the command must see it as typed."""
+    _store, _pack, pdf = board_pack
+    doc = pdfium.PdfDocument(pdf)
+    textpage = doc[len(doc) - 1].get_textpage()
+    text = textpage.get_text_range()
+    i = text.index("sipdash verify --expect-head")
+    # the gap between "verify" and "--expect-head": one space at 8.5 pt is about 2.7 pt wide
+    # (justified, the line measured 24.7 pt)
+    end_of_verify = textpage.get_charbox(i + len("sipdash verify") - 1)[2]
+    start_of_flag = textpage.get_charbox(i + len("sipdash verify "))[0]
+    assert start_of_flag - end_of_verify < 5, (end_of_verify, start_of_flag)
