@@ -655,8 +655,7 @@ class Projector:
         first = last = 0
         # surveys at the current schema version are folded by SQLite itself (see
         # _fold_surveys_in_sql): not decoded here, their rows' data left None
-        in_sql = self._surveys_in_sql is not None
-        in_sql_version = current[SURVEY_TYPE]
+        in_sql = self._surveys_in_sql
         sql_surveys = 0
         for pos, typ, sver, payload, _meta, rec in rows:
             if not rec.startswith(day or "-"):
@@ -664,7 +663,7 @@ class Projector:
                     spans.append((day, first, last))
                 day, first = rec[:10], pos
             last = pos
-            if in_sql and typ == SURVEY_TYPE and sver == in_sql_version:
+            if in_sql is not None and typ == in_sql[0] and sver == in_sql[1]:
                 decoded.append(None)
                 sql_surveys += 1
                 continue
@@ -701,19 +700,20 @@ class Projector:
             b.surveys.sort()
             sql_surveys = 0
         self._write(conn, b, f.created, [notes[cid] for cid in f.changed & loaded])
-        if sql_surveys:
-            self._fold_surveys_in_sql(conn, int(rows[0][0]), int(rows[-1][0]))
+        if sql_surveys and in_sql is not None:
+            self._fold_surveys_in_sql(conn, int(rows[0][0]), int(rows[-1][0]), in_sql)
 
-    def _fold_surveys_in_sql(self, conn: Connection, first: int, last: int) -> None:
+    def _fold_surveys_in_sql(
+        self, conn: Connection, first: int, last: int, kind: tuple[str, int]
+    ) -> None:
         """The batch's ``PatientSurveyReturned`` events at the current schema version, folded
         into rm_surveys by SQLite from the log itself: a survey is one row per event and no
         other state, so decoding it in Python and binding its ten values back cost twice
         what ``json_extract`` does (issue #17: survey projection at the consultations'
         ratio). Log order and ``ON CONFLICT DO NOTHING`` keep the first recorded survey of a
-        (team, survey_id), as the Python fold does."""
-        conn.exec_driver_sql(
-            self._survey_sql, (first, last, SURVEY_TYPE, _CURRENT_VERSION[SURVEY_TYPE])
-        )
+        (team, survey_id), as the Python fold does. ``kind``: (type, schema version), the
+        events :meth:`EventStore.rows_after` left the payload out of."""
+        conn.exec_driver_sql(self._survey_sql, (first, last, *kind))
 
     def _round_team_period(self, conn: Connection, round_id: str) -> tuple[str, str]:
         row = conn.exec_driver_sql(
