@@ -56,11 +56,7 @@ def _fold(store: EventStore, *, in_sql: bool, batch_size: int = 50_000) -> list[
     projector = Projector(store)
     if not in_sql:
         projector._surveys_in_sql = None
-    projector.ensure_schema()
-    with projector._locked() as conn:
-        projector._empty(conn)
-        projector._set_checkpoint(conn, projector._checkpoint_in(conn), 0)
-    projector.catch_up(batch_size=batch_size)
+    projector.rebuild(batch_size=batch_size)
     return _surveys(store)
 
 
