@@ -23,7 +23,8 @@ that for at most twice the peer's time.
 
 Method: the projector is timed twice per repetition — ``catch_up`` from empty read models (the
 read models are emptied untimed first) and ``rebuild`` (emptying included, as a user meets it) —
-interleaved with the peer (peer, catch-up, peer, rebuild, …) for ``reps`` repetitions. Reported:
+interleaved with the peer (peer, catch-up, peer, rebuild, …) for ``reps`` repetitions, each
+measure timed inside a fresh process (``bench/projection_worker.py``). Reported:
 medians with the min–max spread; ratio = peer median / sipdash median (≥ 0.5: sipdash takes at
 most twice as long), and the spread of the per-repetition ratios.
 
@@ -33,21 +34,21 @@ most twice as long), and the spread of the per-repetition ratios.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sqlite3
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (str(ROOT), str(ROOT / "bench")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from projection_worker import fresh  # noqa: E402
 
 from audit.projections import Projector  # noqa: E402
 from events import EventStore  # noqa: E402
@@ -163,13 +164,6 @@ def peer(url: str) -> int:
     return n
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc.collect()
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
-
-
 def _empty_read_models(proj: Projector) -> None:
     """Untimed: the read models emptied and the checkpoint at 0, as before a first catch-up."""
     with proj._locked() as conn:
@@ -207,15 +201,15 @@ def run(db_url_or_path: str | Path | None = None, reps: int = 5, *, url: str | N
     rb_t: list[float] = []
     events = applied = 0
     try:
-        for _ in range(reps):
-            t, events = _timed(lambda: peer(url))
+        for _ in range(reps):  # each measure timed inside a fresh process (projection_worker)
+            t, events = fresh("peer", url)
             peer_t.append(t)
             _empty_read_models(proj)
-            t, applied = _timed(proj.catch_up)
+            t, applied = fresh("catch_up", url)
             cu_t.append(t)
-            t, _ = _timed(lambda: peer(url))
+            t, _ = fresh("peer", url)
             peer_t.append(t)
-            t, _ = _timed(proj.rebuild)
+            t, _ = fresh("rebuild", url)
             rb_t.append(t)
     finally:
         store.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sqlite3
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import projection_worker
 from benchlib import RAW_SCAN_WORK, best_of, raw_scan_decode, remove_db, timed
 from method import REPS, interleave, ratio, spread
 
@@ -53,24 +55,26 @@ def projection_peer(db: Path) -> tuple[Callable[[], float], str]:
     """The projection's like-for-like peer: ``projection_bench.peer`` (scan + orjson decode +
     the case-note census folded in dicts, defined by the projection work) when that module is
     present, else the plain scan-and-decode of :func:`benchlib.raw_scan_decode`."""
-    try:
-        import projection_bench
-    except ModuleNotFoundError as exc:
-        if exc.name != "projection_bench":
-            raise
+    if importlib.util.find_spec("projection_bench") is None:
         return (lambda: raw_scan(db)[0]), RAW_SCAN_WORK
     url = f"sqlite:///{db}"
     work = (
         "bench/projection_bench.py's peer: plain sqlite3 keyset scan in batches of 50,000 "
         "(the projector's batch) of position, type, schema_version, payload; orjson.loads of "
         "every payload; the case-note census (per team × month numerators and not-applicable "
-        "exclusions) folded in Python dicts; writes nothing"
+        "exclusions) folded in Python dicts; writes nothing; in a fresh process, as sipdash"
     )
-    return (lambda: timed(lambda: projection_bench.peer(url))[0]), work
+    return (lambda: in_fresh_process("peer", url)[0]), work
+
+
+# one projection measure (catch_up, rebuild, peer) timed inside a fresh process, so that neither
+# side inherits the heap the run's earlier phases left (see bench/projection_worker.py)
+in_fresh_process = projection_worker.fresh
 
 
 def projection_compare(db: Path, events: int, reps: int = REPS, with_rebuild: bool = True) -> dict:
-    """Catch-up from position 0, full rebuild and the like-for-like raw scan, interleaved.
+    """Catch-up from position 0, full rebuild and the like-for-like raw scan, interleaved, each
+    measure timed inside a fresh process (:func:`in_fresh_process`).
 
     Each repetition: catch-up of a fresh copy of the unprojected log (the copy is made before
     the timing starts), the raw scan of the same log, and (``with_rebuild``) a rebuild of the
@@ -84,18 +88,18 @@ def projection_compare(db: Path, events: int, reps: int = REPS, with_rebuild: bo
 
     def cu() -> float:
         if reps == 1:
-            t, n = catch_up(url)
+            t, n = in_fresh_process("catch_up", url)
         else:
             remove_db(work)
             shutil.copyfile(db, work)
-            t, n = catch_up(f"sqlite:///{work}")
+            t, n = in_fresh_process("catch_up", f"sqlite:///{work}")
         applied["n"] = n
         return t
 
     scan, scan_work = projection_peer(db)
 
     def rb() -> float:
-        return rebuild(url if reps == 1 else f"sqlite:///{work}")[0]
+        return in_fresh_process("rebuild", url if reps == 1 else f"sqlite:///{work}")[0]
 
     contenders = {"catch_up": cu, "raw_scan": scan}
     if with_rebuild:

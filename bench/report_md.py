@@ -529,6 +529,55 @@ def render(res: dict) -> str:
             )
         )
 
+    # --- the projection floor: what writing the read models' rows alone costs (#19)
+    rows = []
+    for s in S:
+        h = s.get("projection_floor")
+        if not h:
+            continue
+        if "error" in h:
+            rows.append([s["label"], f"crashed: `{h['error']}`", *[""] * 7])
+            continue
+        fl = h["result"]
+        rows.append(
+            [
+                f"{s['label']} ({fl['reps']}×)",
+                f"{fl['events']:,}",
+                f"{fl['rows_total']:,}",
+                sp(fl["peer"], ".3f"),
+                sp(fl["floor"], ".3f"),
+                sp(fl["sipdash"], ".3f"),
+                sp(fl["peer_over_floor"], ".2f"),
+                sp(fl["peer_over_sipdash"], ".2f"),
+                sp(fl["floor_over_sipdash"], ".2f"),
+            ]
+        )
+    if rows:
+        parts.append(
+            "### Projection floor: the read models' rows alone, s (`bench/projection_floor.py`)"
+            "\n\nThe projection peer writes nothing. The *floor* is that peer followed by every "
+            "row sipdash's read models hold after catch-up (captured from a real catch-up, "
+            "untimed) inserted once, in final form, by raw `sqlite3` `executemany` into the same "
+            "empty tables, one transaction: no upsert, no cross-batch lookup, no roll-up — less "
+            "work than any batch-by-batch fold. *peer / floor* is the best ratio any projector "
+            "that writes these rows can reach; *peer / sipdash* is the measured one. Each "
+            "measure timed in a fresh process, interleaved.\n\n"
+            + md(
+                [
+                    "size (reps)",
+                    "events",
+                    "rows written",
+                    "peer",
+                    "floor",
+                    "sipdash catch-up",
+                    "peer / floor",
+                    "peer / sipdash",
+                    "floor / sipdash",
+                ],
+                rows,
+            )
+        )
+
     # --- other engineers' benchmarks, as they report themselves
     hooks = [(name, res[name]) for name in ("import_cli", "pg_append") if res.get(name)]
     if hooks:

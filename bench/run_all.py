@@ -78,6 +78,7 @@ HOOKS = {
     "pg_append": "pg_append_bench",  # ingest: PostgreSQL bulk append vs raw psycopg (once)
     "import_cli": "import_cli_bench",  # ingest: `sipdash import` wall time vs raw (once)
     "interactions": "interactions",  # dashboard: AppTest interaction timings, per size
+    "floor": "projection_floor",  # the projection's writing peer: the rows alone (#19)
 }
 
 
@@ -248,6 +249,10 @@ def run_size(label: str, tmp: Path, args, pg, base: tuple[str, str] | None) -> t
         db, n, reps, with_rebuild=n_target <= args.rebuild_max
     )
     _flatten_projection(r)
+    log(f"{label}: projection floor (peer / the same rows written / sipdash) × {reps}")
+    hook = run_hook("floor", args.errors, db=db, reps=reps)
+    if hook:
+        r["projection_floor"] = hook
     log(f"{label}: audit report and the naive pandas peer × {reps}")
     r.update(audit_vs_pandas(url, db, reps))
     log(f"{label}: dashboard pages (fresh process each) × {reps}")

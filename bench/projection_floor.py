@@ -1,0 +1,205 @@
+"""How close can any projector writing sipdash's read models get to the projection target?
+
+The projection target (``../shared/DESIGN.md``, "Performance targets") is ≥ 0.5× a
+like-for-like raw scan-and-decode. ``bench/projection_bench.py``'s peer scans, decodes and folds
+the census, and writes nothing. This benchmark adds a second, *writing* peer — the **floor** —
+so that the part of the gap that the fold could close is told apart from the part that the
+read models' rows cost whatever folds them:
+
+* **peer**: ``projection_bench.peer`` (sqlite3 keyset scan in batches of 50,000, ``orjson``
+  decode of every payload, the case-note census folded in dicts; writes nothing);
+* **floor**: the same peer, then every row sipdash's read models hold after catch-up
+  (captured once, untimed, from a real catch-up of the same log) inserted by raw ``sqlite3``
+  ``executemany`` into the same empty tables (same columns, indexes, ``WITHOUT ROWID``
+  layouts, ``synchronous=NORMAL`` as the projector), one transaction, one commit. It does no
+  upsert, no cross-batch lookup, no roll-up and no late-documentation bookkeeping: each row
+  is written once, in its final form — less work than any projector that folds batch by batch;
+* **sipdash**: ``Projector.catch_up`` from position 0 on a fresh copy of the unprojected log
+  (copied before the timing; the read models laid out, empty).
+
+Interleaved (peer, floor, sipdash, …) ``--reps`` times, each timed inside a fresh process
+(``bench/projection_worker.py``; the floor's rows are loaded before its timing starts), medians
+with min–max. Reported: each
+time, *peer / floor* (the best ratio a projector that writes these rows can reach) and *peer /
+sipdash* (the measured ratio).
+
+``python bench/projection_floor.py LOG.db [--reps 5] [--json]`` — ``LOG.db``: an unprojected
+SQLite log (``sipdash seed`` or ``bench/seed_db.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "bench"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import projection_bench  # noqa: E402
+from method import interleave, ratio, spread  # noqa: E402
+from projection_worker import fresh  # noqa: E402
+
+from audit.bootstrap import bootstrap  # noqa: E402
+
+#: read models whose rows say nothing about the log (the projector's own bookkeeping)
+_NOT_FOLDED = ("rm_checkpoints", "rm_meta")
+_KEY = "k" * 32
+
+
+def _projector(path: Path):
+    wiring = bootstrap(url=f"sqlite:///{path}", key=_KEY)
+    return wiring, wiring.projector
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rm\\_%' ESCAPE '\\' "
+            "ORDER BY name"
+        )
+        if r[0] not in _NOT_FOLDED
+    ]
+
+
+def _rows_of(projected: Path) -> dict[str, tuple[list[str], list[tuple]]]:
+    """Every read-model row of a projected log: table -> (columns, rows in stored order)."""
+    conn = sqlite3.connect(projected)
+    try:
+        out = {}
+        for table in _tables(conn):
+            cur = conn.execute(f"SELECT * FROM {table}")
+            out[table] = ([d[0] for d in cur.description], cur.fetchall())
+        return out
+    finally:
+        conn.close()
+
+
+def _empty_copy(log: Path, path: Path) -> None:
+    """``log`` with the read models laid out and empty (what catch-up from 0 starts from)."""
+    shutil.copyfile(log, path)
+    wiring, projector = _projector(path)
+    projector.ensure_schema()
+    with projector._locked() as conn:
+        projector._empty(conn)
+    wiring.store.dispose()
+
+
+def floor_once(path: Path, rows: dict[str, tuple[list[str], list[tuple]]]) -> float:
+    """The peer's scan-decode-fold of ``path``, then ``rows`` inserted as they are; returns
+    seconds. The tables are emptied again afterwards, untimed."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous=NORMAL")  # the projector's (derived data)
+        gc.collect()
+        started = time.perf_counter()
+        projection_bench.peer(f"sqlite:///{path}")
+        conn.execute("BEGIN IMMEDIATE")
+        for table, (columns, data) in rows.items():
+            if data:
+                marks = ", ".join("?" * len(columns))
+                conn.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", data
+                )
+        conn.execute("COMMIT")
+        seconds = time.perf_counter() - started
+        conn.execute("BEGIN IMMEDIATE")
+        for table in rows:
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("COMMIT")
+        return seconds
+    finally:
+        conn.close()
+
+
+def _floor_in_fresh_process(projected: Path, path: Path) -> float:
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--floor-of", str(projected), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=7200,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+
+
+def run(db: Path | str, reps: int = 5) -> dict[str, Any]:
+    """Peer, floor and sipdash's catch-up of the SQLite log ``db`` (projected or not: its read
+    models are copied away empty), interleaved ``reps`` times, each in a fresh process."""
+    log = Path(db)
+    with tempfile.TemporaryDirectory(prefix="sipdash-floor-", dir=log.parent) as tmp:
+        base = Path(tmp)
+        empty, projected = base / "empty.db", base / "projected.db"
+        floor_db, work = base / "floor.db", base / "work.db"
+        _empty_copy(log, empty)
+        shutil.copyfile(empty, projected)  # the rows to write: a real catch-up's, untimed
+        fresh("catch_up", f"sqlite:///{projected}")
+        shutil.copyfile(empty, floor_db)
+        written = {t: len(r) for t, (_c, r) in _rows_of(projected).items() if r}
+        events = sqlite3.connect(log).execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+        def sipdash() -> float:
+            shutil.copyfile(empty, work)  # before the timing
+            return fresh("catch_up", f"sqlite:///{work}")[0]
+
+        times = interleave(
+            {
+                "peer": lambda: fresh("peer", f"sqlite:///{log}")[0],
+                "floor": lambda: _floor_in_fresh_process(projected, floor_db),
+                "sipdash": sipdash,
+            },
+            reps,
+        )
+    return {
+        "events": events,
+        "reps": reps,
+        "rows_written": written,
+        "rows_total": sum(written.values()),
+        **{name: spread(ts) for name, ts in times.items()},
+        "peer_over_floor": ratio(times["peer"], times["floor"]),
+        "peer_over_sipdash": ratio(times["peer"], times["sipdash"]),
+        "floor_over_sipdash": ratio(times["floor"], times["sipdash"]),
+    }
+
+
+def _cell(s: dict) -> str:
+    return f"{s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f})"
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--floor-of":  # the floor's own process
+        rows = _rows_of(Path(sys.argv[2]))
+        print(json.dumps({"seconds": floor_once(Path(sys.argv[3]), rows)}))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("log", type=Path, help="an unprojected SQLite log")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = ap.parse_args()
+    out = run(args.log, args.reps)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(f"{out['events']:,} events, {out['rows_total']:,} read-model rows, {args.reps} reps")
+    for name in ("peer", "floor", "sipdash"):
+        print(f"  {name:8s} {_cell(out[name])} s")
+    for name in ("peer_over_floor", "peer_over_sipdash", "floor_over_sipdash"):
+        r = out[name]
+        print(f"  {name:18s} {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})")
+    for table, n in sorted(out["rows_written"].items(), key=lambda kv: -kv[1]):
+        print(f"    {table:28s} {n:>10,}")
+
+
+if __name__ == "__main__":
+    main()
