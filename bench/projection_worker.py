@@ -8,10 +8,10 @@ the worker, after its imports, so the process start is paid by neither side.
 
 Why a fresh process (``bench/reads.projection_compare``): the run's earlier phases leave the
 benchmark process's heap full and fragmented (the bulk-append phase holds the whole generated
-event list). Measured on a 960,735-event log: catch-up 7.05 / 7.27 s in a fresh process,
-7.37 / 7.62 s in the same process after generating and dropping the 1M-event list; the raw
-peer 3.75 / 3.48 s vs 3.37 / 3.45 s — the heap's state taxed the side that allocates (the fold),
-not the one that mostly reads. A user's ``sipdash rebuild`` runs in a fresh process.
+event list). ``bench/projection_heap.py`` on a 960,735-event log: catch-up 6.71 / 6.43 s in a
+fresh process, 8.27 / 7.98 s after that list was generated and dropped (+24 %); the raw peer
+3.40 / 3.37 s vs 3.62 / 3.47 s (+5 %) — the heap's state taxes the side that allocates (the
+fold) far more than the one that mostly reads. A user's ``sipdash rebuild`` runs in a fresh process.
 """
 
 from __future__ import annotations
