@@ -177,6 +177,11 @@ def _cell(s: dict) -> str:
     return f"{s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f})"
 
 
+def _is_sqlite_file(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(16) == b"SQLite format 3\x00"
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--floor-of":  # the floor's own process
         rows = _rows_of(Path(sys.argv[2]))
@@ -187,6 +192,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args()
+    if not args.log.is_file() or not _is_sqlite_file(args.log):
+        ap.error(f"{args.log}: not a SQLite file (this benchmark needs a SQLite event log)")
     out = run(args.log, args.reps)
     if args.json:
         print(json.dumps(out, indent=2))
