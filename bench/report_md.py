@@ -501,10 +501,18 @@ def render(res: dict) -> str:
         pr = g(s, "postgresql", "projection", "result")
         if not pr:
             continue
-        row = [s["label"], f"{pr['events']:,}", f"{pr['peer']['us_per_event']:.1f}"]
+        n = pr["events"]
+
+        def per_event(x: dict, n: int = n) -> str:
+            """µs per event: median (min–max) of the repetitions."""
+            return (
+                f"{x['us_per_event']:.1f} ({x['min_s'] / n * 1e6:.1f}–{x['max_s'] / n * 1e6:.1f})"
+            )
+
+        row = [s["label"], f"{n:,}", per_event(pr["peer"])]
         for name in ("catch_up", "rebuild"):
             x = pr[name]
-            row.append(f"{x['us_per_event']:.1f}")
+            row.append(per_event(x))
             row.append(
                 f"{x['ratio_vs_peer']:.2f} ({x['ratio_min']:.2f}–{x['ratio_max']:.2f}) "
                 + mark(x["ratio_vs_peer"] >= 0.5)
@@ -514,7 +522,7 @@ def render(res: dict) -> str:
         parts.append(
             "### PostgreSQL projection, µs per event (`bench/projection_bench.py`)\n\nTarget: "
             "≥ 0.5× its raw psycopg peer (keyset scan, orjson decode, census fold in dicts), "
-            "interleaved repetitions.\n\n"
+            "interleaved repetitions, each timed in a fresh process; cells: median (min–max).\n\n"
             + md(
                 [
                     "size",
