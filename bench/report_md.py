@@ -200,7 +200,9 @@ def render(res: dict) -> str:
                 f"{x['events']:,}",
                 sp(x["sipdash_s"], ".2f"),
                 rate_spread(x["events"], x["sipdash_s"]),
-                f"{x['raw_eps']:,.0f}",
+                rate_spread(x["events"], x.get("raw_s"))
+                if x.get("raw_s")
+                else f"{x['raw_eps']:,.0f}",
                 target(x["ratio_vs_raw"], lambda v: v >= 0.25),
             ]
         )
