@@ -161,6 +161,13 @@ def run(db: Path | str, reps: int = 5) -> dict[str, Any]:
             },
             reps,
         )
+    return summary(events, reps, written, times)
+
+
+def summary(
+    events: int, reps: int, written: dict[str, int], times: dict[str, list[float]]
+) -> dict[str, Any]:
+    """The floor's result (either backend): each side's spread and the three ratios."""
     return {
         "events": events,
         "reps": reps,

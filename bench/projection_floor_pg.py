@@ -35,7 +35,8 @@ for p in (str(HERE.parent), str(HERE)):
 
 import projection_bench  # noqa: E402
 import psycopg  # noqa: E402
-from method import interleave, ratio, spread  # noqa: E402
+from method import interleave  # noqa: E402
+from projection_floor import summary  # noqa: E402
 from projection_worker import fresh  # noqa: E402
 
 from audit.projections import Projector  # noqa: E402
@@ -126,16 +127,7 @@ def run(url: str, reps: int = 5) -> dict[str, Any]:
         )
     with psycopg.connect(_conninfo(url)) as conn:
         events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]  # type: ignore[index]
-    return {
-        "events": events,
-        "reps": reps,
-        "rows_written": written,
-        "rows_total": sum(written.values()),
-        **{name: spread(ts) for name, ts in times.items()},
-        "peer_over_floor": ratio(times["peer"], times["floor"]),
-        "peer_over_sipdash": ratio(times["peer"], times["sipdash"]),
-        "floor_over_sipdash": ratio(times["floor"], times["sipdash"]),
-    }
+    return summary(events, reps, written, times)
 
 
 def main() -> None:
