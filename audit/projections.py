@@ -607,6 +607,12 @@ class Projector:
         self, *, progress: Callable[[int], None] | None = None, batch_size: int = 50_000
     ) -> int:
         """Empty every read model and fold the whole log again."""
+        self.empty()
+        return self.catch_up(progress=progress, batch_size=batch_size)
+
+    def empty(self) -> None:
+        """Every read model in this version's layout, empty, the checkpoint at 0: what a
+        catch-up from the start of the log begins from (a rebuild is this, then a catch-up)."""
         self.store.create_schema()
         # Empty (or, laid out by another version, drop and re-create) in one transaction under
         # the projection lock, so a catch-up in another process waits and then starts from the
@@ -614,7 +620,6 @@ class Projector:
         with self._locked() as conn:
             self._lay_out(conn)
             self._empty(conn)
-        return self.catch_up(progress=progress, batch_size=batch_size)
 
     def _empty(self, conn: Connection) -> None:
         """Every read-model row gone, the tables kept (no DDL: a small log rebuilds in

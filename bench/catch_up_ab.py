@@ -34,7 +34,9 @@ store = EventStore(url)
 projector = Projector(store)
 projector.ensure_schema()
 if mode == "catch_up":
-    with projector._locked() as conn:  # every read model and the checkpoint emptied, untimed
+    # every read model and the checkpoint emptied, untimed (the private calls, not
+    # Projector.empty: the tree before a change may predate that method)
+    with projector._locked() as conn:
         projector._empty(conn)
 else:  # the tree's own read models first (a log laid out by the other tree is re-laid out)
     projector.catch_up()

@@ -164,13 +164,6 @@ def peer(url: str) -> int:
     return n
 
 
-def _empty_read_models(proj: Projector) -> None:
-    """Untimed: the read models emptied and the checkpoint at 0, as before a first catch-up."""
-    with proj._locked() as conn:
-        proj._lay_out(conn)
-        proj._empty(conn)
-
-
 def _summary(times: list[float], events: int) -> dict:
     med = statistics.median(times)
     return {
@@ -204,7 +197,7 @@ def run(db_url_or_path: str | Path | None = None, reps: int = 5, *, url: str | N
         for _ in range(reps):  # each measure timed inside a fresh process (projection_worker)
             t, events = fresh("peer", url)
             peer_t.append(t)
-            _empty_read_models(proj)
+            proj.empty()  # untimed: catch-up starts from position 0
             t, applied = fresh("catch_up", url)
             cu_t.append(t)
             t, _ = fresh("peer", url)

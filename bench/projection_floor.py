@@ -50,16 +50,11 @@ import projection_bench  # noqa: E402
 from method import interleave, ratio, spread  # noqa: E402
 from projection_worker import fresh  # noqa: E402
 
-from audit.bootstrap import bootstrap  # noqa: E402
+from audit.projections import Projector  # noqa: E402
+from events import EventStore  # noqa: E402
 
 #: read models whose rows say nothing about the log (the projector's own bookkeeping)
 _NOT_FOLDED = ("rm_checkpoints", "rm_meta")
-_KEY = "k" * 32
-
-
-def _projector(path: Path):
-    wiring = bootstrap(url=f"sqlite:///{path}", key=_KEY)
-    return wiring, wiring.projector
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:
@@ -86,14 +81,19 @@ def _rows_of(projected: Path) -> dict[str, tuple[list[str], list[tuple]]]:
         conn.close()
 
 
+def empty_read_models(url: str) -> None:
+    """The read models of the log at ``url`` laid out and empty (``Projector.empty``), untimed."""
+    store = EventStore(url)
+    try:
+        Projector(store).empty()
+    finally:
+        store.dispose()
+
+
 def _empty_copy(log: Path, path: Path) -> None:
     """``log`` with the read models laid out and empty (what catch-up from 0 starts from)."""
     shutil.copyfile(log, path)
-    wiring, projector = _projector(path)
-    projector.ensure_schema()
-    with projector._locked() as conn:
-        projector._empty(conn)
-    wiring.store.dispose()
+    empty_read_models(f"sqlite:///{path}")
 
 
 def floor_once(path: Path, rows: dict[str, tuple[list[str], list[tuple]]]) -> float:
@@ -184,7 +184,8 @@ def _cell(s: dict) -> str:
     return f"{s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f})"
 
 
-def _is_sqlite_file(path: Path) -> bool:
+def is_sqlite_file(path: Path) -> bool:
+    """Whether ``path`` is a SQLite database file (its header), for a clear refusal."""
     with path.open("rb") as f:
         return f.read(16) == b"SQLite format 3\x00"
 
@@ -199,7 +200,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args()
-    if not args.log.is_file() or not _is_sqlite_file(args.log):
+    if not args.log.is_file() or not is_sqlite_file(args.log):
         ap.error(f"{args.log}: not a SQLite file (this benchmark needs a SQLite event log)")
     out = run(args.log, args.reps)
     if args.json:

@@ -36,11 +36,9 @@ for p in (str(HERE.parent), str(HERE)):
 import projection_bench  # noqa: E402
 import psycopg  # noqa: E402
 from method import interleave  # noqa: E402
-from projection_floor import summary  # noqa: E402
+from projection_floor import empty_read_models, summary  # noqa: E402
 from projection_worker import fresh  # noqa: E402
 
-from audit.projections import Projector  # noqa: E402
-from events import EventStore  # noqa: E402
 from events.db import normalise_url  # noqa: E402
 
 _NOT_FOLDED = ("rm_checkpoints", "rm_meta")
@@ -67,17 +65,6 @@ def _rows_of(url: str) -> dict[str, tuple[list[str], list[tuple]]]:
     return out
 
 
-def _empty(url: str) -> None:
-    store = EventStore(url)
-    try:
-        projector = Projector(store)
-        projector.ensure_schema()
-        with projector._locked() as conn:
-            projector._empty(conn)
-    finally:
-        store.dispose()
-
-
 def floor_once(url: str, rows: dict[str, tuple[list[str], list[tuple]]]) -> float:
     """The peer's scan-decode-fold, then ``rows`` COPYed in one transaction; seconds."""
     gc.collect()
@@ -99,7 +86,7 @@ def floor_once(url: str, rows: dict[str, tuple[list[str], list[tuple]]]) -> floa
 def run(url: str, reps: int = 5) -> dict[str, Any]:
     """Peer, floor and sipdash's catch-up of the seeded PostgreSQL database ``url``."""
     with tempfile.TemporaryDirectory(prefix="sipdash-floor-pg-") as tmp:
-        _empty(url)
+        empty_read_models(url)
         fresh("catch_up", url)  # the rows to write: a real catch-up's, untimed
         rows = _rows_of(url)
         captured = Path(tmp) / "rows.pickle"
@@ -108,7 +95,7 @@ def run(url: str, reps: int = 5) -> dict[str, Any]:
         del rows
 
         def floor() -> float:
-            _empty(url)
+            empty_read_models(url)
             out = subprocess.run(
                 [sys.executable, str(Path(__file__).resolve()), "--floor-of", str(captured), url],
                 capture_output=True,
@@ -119,7 +106,7 @@ def run(url: str, reps: int = 5) -> dict[str, Any]:
             return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
 
         def sipdash() -> float:
-            _empty(url)
+            empty_read_models(url)
             return fresh("catch_up", url)[0]
 
         times = interleave(

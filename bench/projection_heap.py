@@ -27,6 +27,7 @@ for p in (str(HERE.parent), str(HERE)):
 
 import append_bench  # noqa: E402
 import projection_bench  # noqa: E402
+from projection_floor import is_sqlite_file  # noqa: E402
 
 from audit.projections import Projector  # noqa: E402
 from events import EventStore  # noqa: E402
@@ -53,18 +54,13 @@ def _peer(log: Path) -> float:
     return time.perf_counter() - t
 
 
-def _is_sqlite_file(path: Path) -> bool:
-    with path.open("rb") as f:
-        return f.read(16) == b"SQLite format 3\x00"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("log", type=Path, help="an unprojected SQLite log")
     ap.add_argument("--consultations", type=int, default=375_598, help="the event list's size")
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
-    if not args.log.is_file() or not _is_sqlite_file(args.log):
+    if not args.log.is_file() or not is_sqlite_file(args.log):
         ap.error(f"{args.log}: not a SQLite file (this benchmark needs a SQLite event log)")
     with tempfile.TemporaryDirectory(prefix="sipdash-heap-", dir=args.log.parent) as tmp:
         work = Path(tmp) / "work.db"

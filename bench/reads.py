@@ -64,17 +64,13 @@ def projection_peer(db: Path) -> tuple[Callable[[], float], str]:
         "every payload; the case-note census (per team × month numerators and not-applicable "
         "exclusions) folded in Python dicts; writes nothing; in a fresh process, as sipdash"
     )
-    return (lambda: in_fresh_process("peer", url)[0]), work
-
-
-# one projection measure (catch_up, rebuild, peer) timed inside a fresh process, so that neither
-# side inherits the heap the run's earlier phases left (see bench/projection_worker.py)
-in_fresh_process = projection_worker.fresh
+    return (lambda: projection_worker.fresh("peer", url)[0]), work
 
 
 def projection_compare(db: Path, events: int, reps: int = REPS, with_rebuild: bool = True) -> dict:
     """Catch-up from position 0, full rebuild and the like-for-like raw scan, interleaved, each
-    measure timed inside a fresh process (:func:`in_fresh_process`).
+    measure timed inside a fresh process (``projection_worker.fresh``: neither side inherits the heap the run's
+    earlier phases left).
 
     Each repetition: catch-up of a fresh copy of the unprojected log (the copy is made before
     the timing starts), the raw scan of the same log, and (``with_rebuild``) a rebuild of the
@@ -88,18 +84,18 @@ def projection_compare(db: Path, events: int, reps: int = REPS, with_rebuild: bo
 
     def cu() -> float:
         if reps == 1:
-            t, n = in_fresh_process("catch_up", url)
+            t, n = projection_worker.fresh("catch_up", url)
         else:
             remove_db(work)
             shutil.copyfile(db, work)
-            t, n = in_fresh_process("catch_up", f"sqlite:///{work}")
+            t, n = projection_worker.fresh("catch_up", f"sqlite:///{work}")
         applied["n"] = n
         return t
 
     scan, scan_work = projection_peer(db)
 
     def rb() -> float:
-        return in_fresh_process("rebuild", url if reps == 1 else f"sqlite:///{work}")[0]
+        return projection_worker.fresh("rebuild", url if reps == 1 else f"sqlite:///{work}")[0]
 
     contenders = {"catch_up": cu, "raw_scan": scan}
     if with_rebuild:

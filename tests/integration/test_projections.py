@@ -103,6 +103,20 @@ def test_incremental_catch_up_in_small_batches_equals_a_full_rebuild(store: Even
     assert projector.lag() == 0
 
 
+def test_emptied_read_models_hold_no_row_and_fold_the_whole_log_again(store: EventStore) -> None:
+    store.append_many(programme(), history=True)
+    projector = Projector(store)
+    projector.catch_up()
+    folded = snapshot(store)
+    projector.empty()
+    assert projector.checkpoint() == 0
+    assert projector.lag() == store.head().position
+    emptied = snapshot(store)
+    assert not any(emptied[name] for name in emptied if name != "rm_meta"), "rows left behind"
+    projector.catch_up()
+    assert snapshot(store) == folded
+
+
 def test_events_arriving_while_catching_up_are_seen_exactly_once(store: EventStore) -> None:
     events = programme(consultations=400)
     store.append_many(events[:200], history=True)
