@@ -30,7 +30,7 @@ computed, so rebuild and incremental catch-up in any chunking still agree.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, islice
@@ -186,20 +186,35 @@ class NoteCensus:
     width: int
 
 
+def _note_sums(at: NoteCensus) -> Callable[[list], list[int]]:
+    """``sums(note)``: a created note's census sums in :func:`_sums` order — its creation-time
+    numerators, 1 note, and each denominator (1 less its not-applicable count). Built once per
+    distinct set of counts (a few dozen per batch) and shared: callers copy, never mutate."""
+    w = at.width
+    counts = itemgetter(*range(at.init, at.init + w), *range(at.init_na, at.init_na + w))
+    ones = (1,) * w
+    made: dict[tuple, list[int]] = {}
+    get = made.get
+
+    def sums(note: list) -> list[int]:
+        c = counts(note)
+        out = get(c)
+        if out is None:
+            out = made[c] = [*c[:w], 1, *map(sub, ones, c[w:])]
+        return out
+
+    return sums
+
+
 def _finest_rows(created: Sequence[list], changes: dict, at: NoteCensus) -> list[tuple]:
     """The census changes as rows ``(recorded day, team, month, clinician, IMD quintile,
     sums…)`` in :func:`_sums` order (PostgreSQL's ``COPY``): one per created note, then the
     fold's summed changes."""
     rec, team, period, clinician, imd = at.recorded, at.team, at.period, at.clinician, at.imd
-    i0, i1, x0, x1 = at.init, at.init + at.width, at.init_na, at.init_na + at.width
-    ones = (1,) * at.width
-    return [
-        (
-            n[rec][:10], n[team], n[period], n[clinician], n[imd],
-            *n[i0:i1], 1, *map(sub, ones, n[x0:x1]),
-        )
-        for n in created
-    ] + [(*k, *v) for k, v in changes.items()]  # fmt: skip
+    sums = _note_sums(at)
+    return [(n[rec][:10], n[team], n[period], n[clinician], n[imd], *sums(n)) for n in created] + [
+        (*k, *v) for k, v in changes.items()
+    ]
 
 
 def _rolled_up(
@@ -209,27 +224,22 @@ def _rolled_up(
     quintile), each key's sums kept per recorded day as the daily table's rows
     (``[day, team, month, stratum, sums…]``, written as they are).
 
-    One pass over the created notes: a note's sums are built once per distinct set of
-    creation-time counts (a few dozen), then added with ``map(add, …)`` in C into its key's
+    One pass over the created notes: a note's sums (:func:`_note_sums`, built once per distinct
+    set of creation-time counts), then added with ``map(add, …)`` in C into its key's
     row of that day — the last row of the key, as the notes come in log order (recorded days
     never decrease). Then the fold's later changes, into their day's row. A day that is not
     its key's last row gets a second row: the upsert adds the two, so the sums stay exact."""
     by_clinician = itemgetter(at.team, at.period, at.clinician)
     by_imd = itemgetter(at.team, at.period, at.imd)
-    w = at.width
-    counts = itemgetter(*range(at.init, at.init + w), *range(at.init_na, at.init_na + w))
-    ones = (1,) * w
+    note_sums = _note_sums(at)
     rec = at.recorded
-    made: dict[tuple, list[int]] = {}
     clinician: dict[tuple, list[list]] = {}
     imd: dict[tuple, list[list]] = {}
-    mget, cget, iget = made.get, clinician.get, imd.get
+    cget, iget = clinician.get, imd.get
+    # the two strata written out, not looped over: this runs once per created note
     for n in created:
         day = n[rec][:10]
-        c = counts(n)
-        sums = mget(c)
-        if sums is None:  # numerators, notes, denominators (notes less the not applicable)
-            sums = made[c] = [*c[:w], 1, *map(sub, ones, c[w:])]
+        sums = note_sums(n)
         k = by_clinician(n)
         rows = cget(k)
         if rows is None:
