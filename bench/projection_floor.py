@@ -14,14 +14,21 @@ read models' rows cost whatever folds them:
   layouts, ``synchronous=NORMAL`` as the projector), one transaction, one commit. It does no
   upsert, no cross-batch lookup, no roll-up and no late-documentation bookkeeping: each row
   is written once, in its final form — less work than any projector that folds batch by batch;
+* **floor, indexes after**: the floor with every secondary index of the read models dropped
+  before the timing and built again inside it, after the inserts (a bulk load's best case:
+  one sorted build instead of one insert per row; only a fold from an empty table could do it);
+* **no roll-ups, indexes after**: that, writing only the rows that are not roll-ups of other
+  rows — everything but the reach grains (``rm_reach_*``), which keep the pages' as-of reads
+  of the two lenses flat in the log. A projector without them would meet the projection
+  target only by moving the roll-up into every page read, against the pages' target;
 * **sipdash**: ``Projector.catch_up`` from position 0 on a fresh copy of the unprojected log
   (copied before the timing; the read models laid out, empty).
 
 Interleaved (peer, floor, sipdash, …) ``--reps`` times, each timed inside a fresh process
 (``bench/projection_worker.py``; the floor's rows are loaded before its timing starts), medians
 with min–max. Reported: each
-time, *peer / floor* (the best ratio a projector that writes these rows can reach) and *peer /
-sipdash* (the measured ratio).
+time, *peer / floor* (the best ratio a projector that writes these rows can reach), the same
+for the two bounds, and *peer / sipdash* (the measured ratio).
 
 ``python bench/projection_floor.py LOG.db [--reps 5] [--json]`` — ``LOG.db``: an unprojected
 SQLite log (``sipdash seed`` or ``bench/seed_db.py``).
@@ -38,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +63,15 @@ from events import EventStore  # noqa: E402
 
 #: read models whose rows say nothing about the log (the projector's own bookkeeping)
 _NOT_FOLDED = ("rm_checkpoints", "rm_meta")
+#: the read models that are roll-ups of other read-model rows (the reach grains: sums of
+#: rm_case_notes per team-month or recording day and stratum)
+ROLL_UPS = ("rm_reach_clinician", "rm_reach_clinician_daily", "rm_reach_imd", "rm_reach_imd_daily")
+#: the floors: name -> (the roll-ups written too, the secondary indexes built after the inserts)
+FLOORS = {
+    "floor": (True, False),
+    "floor_indexes_after": (True, True),
+    "no_rollups_indexes_after": (False, True),
+}
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:
@@ -96,12 +113,35 @@ def _empty_copy(log: Path, path: Path) -> None:
     empty_read_models(f"sqlite:///{path}")
 
 
-def floor_once(path: Path, rows: dict[str, tuple[list[str], list[tuple]]]) -> float:
-    """The peer's scan-decode-fold of ``path``, then ``rows`` inserted as they are; returns
-    seconds. The tables are emptied again afterwards, untimed."""
+def _secondary_indexes(conn: sqlite3.Connection, tables: list[str]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of each declared index on ``tables`` (not a primary key's)."""
+    marks = ", ".join("?" * len(tables))
+    return conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({marks}) ORDER BY name",
+        tables,
+    ).fetchall()
+
+
+def floor_once(
+    path: Path,
+    rows: dict[str, tuple[list[str], list[tuple]]],
+    *,
+    roll_ups: bool = True,
+    indexes_after: bool = False,
+) -> float:
+    """The peer's scan-decode-fold of ``path``, then ``rows`` inserted as they are (without
+    the reach roll-ups unless ``roll_ups``; with the secondary indexes dropped before the
+    timing and built inside it, after the inserts, when ``indexes_after``); returns seconds.
+    The tables are emptied and their indexes restored afterwards, untimed."""
+    if not roll_ups:
+        rows = {t: r for t, r in rows.items() if t not in ROLL_UPS}
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA synchronous=NORMAL")  # the projector's (derived data)
+        indexes = _secondary_indexes(conn, list(rows)) if indexes_after else []
+        for name, _sql in indexes:
+            conn.execute(f"DROP INDEX {name}")
         gc.collect()
         started = time.perf_counter()
         projection_bench.peer(f"sqlite:///{path}")
@@ -112,6 +152,8 @@ def floor_once(path: Path, rows: dict[str, tuple[list[str], list[tuple]]]) -> fl
                 conn.executemany(
                     f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", data
                 )
+        for _name, sql in indexes:
+            conn.execute(sql)
         conn.execute("COMMIT")
         seconds = time.perf_counter() - started
         conn.execute("BEGIN IMMEDIATE")
@@ -123,9 +165,16 @@ def floor_once(path: Path, rows: dict[str, tuple[list[str], list[tuple]]]) -> fl
         conn.close()
 
 
-def _floor_in_fresh_process(projected: Path, path: Path) -> float:
+def _floor_in_fresh_process(projected: Path, path: Path, floor: str = "floor") -> float:
     out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--floor-of", str(projected), str(path)],
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--floor-of",
+            str(projected),
+            str(path),
+            floor,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -153,15 +202,20 @@ def run(db: Path | str, reps: int = 5) -> dict[str, Any]:
             shutil.copyfile(empty, work)  # before the timing
             return fresh("catch_up", f"sqlite:///{work}")[0]
 
+        def floor(name: str) -> Callable[[], float]:
+            return lambda: _floor_in_fresh_process(projected, floor_db, name)
+
         times = interleave(
             {
                 "peer": lambda: fresh("peer", f"sqlite:///{log}")[0],
-                "floor": lambda: _floor_in_fresh_process(projected, floor_db),
+                **{name: floor(name) for name in FLOORS},
                 "sipdash": sipdash,
             },
             reps,
         )
-    return summary(events, reps, written, times)
+    out = summary(events, reps, written, times)
+    out["rows_without_rollups"] = sum(n for t, n in written.items() if t not in ROLL_UPS)
+    return out
 
 
 def summary(
@@ -174,7 +228,11 @@ def summary(
         "rows_written": written,
         "rows_total": sum(written.values()),
         **{name: spread(ts) for name, ts in times.items()},
-        "peer_over_floor": ratio(times["peer"], times["floor"]),
+        **{
+            f"peer_over_{name}": ratio(times["peer"], times[name])
+            for name in times
+            if name not in ("peer", "sipdash")
+        },
         "peer_over_sipdash": ratio(times["peer"], times["sipdash"]),
         "floor_over_sipdash": ratio(times["floor"], times["sipdash"]),
     }
@@ -191,9 +249,15 @@ def is_sqlite_file(path: Path) -> bool:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--floor-of":  # the floor's own process
+    if len(sys.argv) == 5 and sys.argv[1] == "--floor-of":  # a floor's own process
+        if sys.argv[4] not in FLOORS:
+            raise SystemExit(f"unknown floor {sys.argv[4]!r}: one of {', '.join(FLOORS)}")
         rows = _rows_of(Path(sys.argv[2]))
-        print(json.dumps({"seconds": floor_once(Path(sys.argv[3]), rows)}))
+        roll_ups, indexes_after = FLOORS[sys.argv[4]]
+        seconds = floor_once(
+            Path(sys.argv[3]), rows, roll_ups=roll_ups, indexes_after=indexes_after
+        )
+        print(json.dumps({"seconds": seconds}))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("log", type=Path, help="an unprojected SQLite log")
@@ -207,11 +271,11 @@ def main() -> None:
         print(json.dumps(out, indent=2))
         return
     print(f"{out['events']:,} events, {out['rows_total']:,} read-model rows, {args.reps} reps")
-    for name in ("peer", "floor", "sipdash"):
-        print(f"  {name:8s} {_cell(out[name])} s")
-    for name in ("peer_over_floor", "peer_over_sipdash", "floor_over_sipdash"):
+    for name in ("peer", *FLOORS, "sipdash"):
+        print(f"  {name:26s} {_cell(out[name])} s")
+    for name in (*(f"peer_over_{f}" for f in FLOORS), "peer_over_sipdash", "floor_over_sipdash"):
         r = out[name]
-        print(f"  {name:18s} {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})")
+        print(f"  {name:34s} {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})")
     for table, n in sorted(out["rows_written"].items(), key=lambda kv: -kv[1]):
         print(f"    {table:28s} {n:>10,}")
 

@@ -6,13 +6,16 @@
   once, untimed, from a real catch-up) written by psycopg ``COPY … FROM STDIN`` (sipdash's own
   path for bulk rows) into the same emptied tables, one transaction, ``synchronous_commit``
   off as the projector's; no upsert, no temporary table, no ``GROUP BY``;
+* **floor, indexes after** and **no roll-ups, indexes after**: the two more generous bounds
+  of ``bench/projection_floor.py``, here with each index that backs no constraint dropped
+  before the timing and built inside it, after the ``COPY``s;
 * **sipdash**: ``Projector.catch_up`` from emptied read models.
 
 Interleaved ``--reps`` times, each timed inside a fresh process (the floor's rows are loaded
 before its timing starts; the read models are emptied untimed before the floor and sipdash).
 
 ``python bench/projection_floor_pg.py [--sizes 10k,100k] [--reps 5]`` starts a throwaway
-PostgreSQL (``bench/pg.py``), seeds each size as ``run_all`` does, and prints the table.
+PostgreSQL (``bench/pg.py``), seeds each size as ``run_all`` does, and prints each size's times and ratios.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,7 @@ for p in (str(HERE.parent), str(HERE)):
 import projection_bench  # noqa: E402
 import psycopg  # noqa: E402
 from method import interleave  # noqa: E402
-from projection_floor import empty_read_models, summary  # noqa: E402
+from projection_floor import FLOORS, ROLL_UPS, empty_read_models, summary  # noqa: E402
 from projection_worker import fresh  # noqa: E402
 
 from events.db import normalise_url  # noqa: E402
@@ -65,8 +69,34 @@ def _rows_of(url: str) -> dict[str, tuple[list[str], list[tuple]]]:
     return out
 
 
-def floor_once(url: str, rows: dict[str, tuple[list[str], list[tuple]]]) -> float:
-    """The peer's scan-decode-fold, then ``rows`` COPYed in one transaction; seconds."""
+def _secondary_indexes(conn: psycopg.Connection, tables: list[str]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of each index on ``tables`` that backs no constraint."""
+    return conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+        "AND tablename = ANY(%s) AND indexname NOT IN (SELECT conname FROM pg_constraint) "
+        "ORDER BY indexname",
+        (tables,),
+    ).fetchall()
+
+
+def floor_once(
+    url: str,
+    rows: dict[str, tuple[list[str], list[tuple]]],
+    *,
+    roll_ups: bool = True,
+    indexes_after: bool = False,
+) -> float:
+    """The peer's scan-decode-fold, then ``rows`` COPYed in one transaction (without the
+    reach roll-ups unless ``roll_ups``; the secondary indexes dropped before the timing and
+    built inside it, after the COPYs, when ``indexes_after``); seconds."""
+    if not roll_ups:
+        rows = {t: r for t, r in rows.items() if t not in ROLL_UPS}
+    indexes: list[tuple[str, str]] = []
+    if indexes_after:
+        with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+            indexes = _secondary_indexes(conn, list(rows))
+            for name, _sql in indexes:
+                conn.execute(f"DROP INDEX {name}")
     gc.collect()
     started = time.perf_counter()
     projection_bench.peer(url)
@@ -79,6 +109,8 @@ def floor_once(url: str, rows: dict[str, tuple[list[str], list[tuple]]]) -> floa
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in data:
                         copy.write_row(row)
+            for _name, sql in indexes:
+                cur.execute(sql)
         conn.commit()
     return time.perf_counter() - started
 
@@ -94,33 +126,54 @@ def run(url: str, reps: int = 5) -> dict[str, Any]:
         written = {t: len(r) for t, (_c, r) in rows.items() if r}
         del rows
 
-        def floor() -> float:
-            empty_read_models(url)
-            out = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--floor-of", str(captured), url],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=7200,
-            )
-            return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+        def floor(name: str) -> Callable[[], float]:
+            def once() -> float:
+                empty_read_models(url)
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        str(Path(__file__).resolve()),
+                        "--floor-of",
+                        str(captured),
+                        url,
+                        name,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=7200,
+                )
+                return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+
+            return once
 
         def sipdash() -> float:
             empty_read_models(url)
             return fresh("catch_up", url)[0]
 
         times = interleave(
-            {"peer": lambda: fresh("peer", url)[0], "floor": floor, "sipdash": sipdash}, reps
+            {
+                "peer": lambda: fresh("peer", url)[0],
+                **{name: floor(name) for name in FLOORS},
+                "sipdash": sipdash,
+            },
+            reps,
         )
     with psycopg.connect(_conninfo(url)) as conn:
         events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]  # type: ignore[index]
-    return summary(events, reps, written, times)
+    out = summary(events, reps, written, times)
+    out["rows_without_rollups"] = sum(n for t, n in written.items() if t not in ROLL_UPS)
+    return out
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--floor-of":  # the floor's own process
+    if len(sys.argv) == 5 and sys.argv[1] == "--floor-of":  # a floor's own process
+        if sys.argv[4] not in FLOORS:
+            raise SystemExit(f"unknown floor {sys.argv[4]!r}: one of {', '.join(FLOORS)}")
         rows = pickle.loads(Path(sys.argv[2]).read_bytes())
-        print(json.dumps({"seconds": floor_once(sys.argv[3], rows)}))
+        roll_ups, indexes_after = FLOORS[sys.argv[4]]
+        seconds = floor_once(sys.argv[3], rows, roll_ups=roll_ups, indexes_after=indexes_after)
+        print(json.dumps({"seconds": seconds}))
         return
     import append_bench
     from benchlib import SIZES, consultations_for
@@ -145,20 +198,20 @@ def main() -> None:
                 out = run(url, args.reps)
             finally:
                 pg.drop_database(url)
-            cell = {
-                k: f"{out[k]['median']:.3f} ({out[k]['min']:.3f}–{out[k]['max']:.3f})"
-                for k in ("peer", "floor", "sipdash")
-            }
-            ratios = {
-                k: f"{out[k]['median']:.2f} ({out[k]['min']:.2f}–{out[k]['max']:.2f})"
-                for k in ("peer_over_floor", "peer_over_sipdash", "floor_over_sipdash")
-            }
             print(
-                f"{label}: {out['events']:,} events, {out['rows_total']:,} rows; "
-                f"peer {cell['peer']} s, floor {cell['floor']} s, sipdash {cell['sipdash']} s; "
-                f"peer/floor {ratios['peer_over_floor']}, peer/sipdash "
-                f"{ratios['peer_over_sipdash']}, floor/sipdash {ratios['floor_over_sipdash']}",
+                f"{label}: {out['events']:,} events, {out['rows_total']:,} rows "
+                f"({out['rows_without_rollups']:,} without the roll-ups)",
                 flush=True,
+            )
+            for k in ("peer", *FLOORS, "sipdash"):
+                s = out[k]
+                print(f"  {k:26s} {s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f}) s")
+            for f in (*FLOORS, "sipdash"):
+                r = out[f"peer_over_{f}"]
+                print(f"  peer / {f:26s} {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})")
+            r = out["floor_over_sipdash"]
+            print(
+                f"  floor / sipdash {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})", flush=True
             )
     finally:
         pg.stop()
