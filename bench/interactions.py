@@ -22,8 +22,14 @@ the shared machine's noise falls on all of them, then ``reps`` repetitions of th
 (a write moves the head, which would make every read after it cold). Each figure is the median
 with its min–max spread, as wall time and as this process's CPU time (``cpu_*``: less
 sensitive to other jobs on a shared machine).
-The database is copied first (the review interaction writes); ``run(db_path, reps)`` is what
-``bench/run_all.py`` calls.
+The database is copied first (the review interaction writes).
+
+``compare(base_db, db_path, reps)`` is what ``bench/run_all.py`` calls for the 1M-vs-10k
+target: the two sizes alternate, one ``run(…, reps=1)`` each per repetition (base, size, base,
+size, …; each with its own warm-up, untimed), so both see the same moments of a shared
+machine, and the ratio is taken per repetition. (Timed at different moments of a run, the same
+code's 1M/10k ratio moved from ×0.85–1.02 to ×1.22–1.88 between two runs of 2026-11-30.)
+``python bench/interactions.py DB [--against BASE_DB]`` does the same by hand.
 """
 
 from __future__ import annotations
@@ -234,20 +240,88 @@ def run(db_path: str | Path, reps: int = 5, *, keep_copy: bool = False) -> dict:
     return out
 
 
+def _merged(runs: list[dict]) -> dict:
+    """One-repetition ``run`` results of one database, as one result of ``len(runs)`` reps."""
+    out: dict = {"db": runs[0]["db"], "events": runs[0]["events"], "reps": len(runs)}
+    out["interactions"] = {}
+    for name in INTERACTIONS:
+        wall = [w for r in runs for w in r["interactions"][name]["samples_s"]]
+        cpu = [r["interactions"][name]["cpu_median_s"] for r in runs]
+        out["interactions"][name] = {
+            "median_s": statistics.median(wall),
+            "min_s": min(wall),
+            "max_s": max(wall),
+            "cpu_median_s": statistics.median(cpu),
+            "cpu_min_s": min(cpu),
+            "cpu_max_s": max(cpu),
+            "samples_s": wall,
+        }
+    return out
+
+
+def compare(base_db: str | Path, db_path: str | Path, reps: int = 5) -> dict:
+    """Each interaction on ``db_path`` and on ``base_db``, the two alternating (base, size,
+    base, size, …: ``reps`` one-repetition runs each); ``ratio``: per-repetition size / base
+    time of each interaction, median with min–max."""
+    if reps < 1:
+        raise ValueError("at least one repetition")
+    base_runs, runs = [], []
+    for _ in range(reps):
+        base_runs.append(run(base_db, 1))
+        runs.append(run(db_path, 1))
+    out = _merged(runs)
+    out["base"] = _merged(base_runs)
+    out["ratio"] = {}
+    for name in INTERACTIONS:
+        per_rep = [
+            r["interactions"][name]["samples_s"][0] / b["interactions"][name]["samples_s"][0]
+            for r, b in zip(runs, base_runs, strict=True)
+        ]
+        out["ratio"][name] = {
+            "median": statistics.median(per_rep),
+            "min": min(per_rep),
+            "max": max(per_rep),
+            "per_rep": per_rep,
+        }
+    return out
+
+
+def _print(label: str, result: dict, ratio: dict | None = None) -> None:
+    print(f"{label}: {result['events']:,} events, {result['reps']} reps", file=sys.stderr)
+    for name, r in result["interactions"].items():
+        line = (
+            f"{name:>22}: median {r['median_s'] * 1000:7.1f} ms "
+            f"(min {r['min_s'] * 1000:.1f}, max {r['max_s'] * 1000:.1f}); "
+            f"cpu {r['cpu_median_s'] * 1000:.1f} ms"
+        )
+        if ratio:
+            x = ratio[name]
+            line += f"; ×{x['median']:.2f} ({x['min']:.2f}–{x['max']:.2f}) the base"
+        print(line, file=sys.stderr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("db", help="a seeded, projected SQLite database (copied, never changed)")
+    ap.add_argument(
+        "--against",
+        metavar="BASE_DB",
+        help="a smaller seeded, projected database: the sizes alternate, ratios per repetition",
+    )
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
+    for path in (args.db, args.against):
+        if path is not None and not Path(path).is_file():
+            ap.error(f"{path}: no such database file")
+    if args.against:
+        result = compare(args.against, args.db, args.reps)
+        print(json.dumps(result))
+        _print("base", result["base"])
+        _print("size", result, result["ratio"])
+        return
     result = run(args.db, args.reps)
     print(json.dumps(result))
-    for name, r in result["interactions"].items():
-        print(
-            f"{name:>22}: median {r['median_s'] * 1000:7.1f} ms "
-            f"(min {r['min_s'] * 1000:.1f}, max {r['max_s'] * 1000:.1f}); "
-            f"cpu {r['cpu_median_s'] * 1000:.1f} ms",
-            file=sys.stderr,
-        )
+    _print("size", result)
 
 
 if __name__ == "__main__":

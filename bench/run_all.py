@@ -123,8 +123,9 @@ def seed_params(label: str) -> dict:
     }
 
 
-def run_hook(name: str, errors: list[str], **kw) -> dict | None:
-    """Call ``HOOKS[name]``'s ``run`` with the arguments it accepts; None when not present."""
+def run_hook(name: str, errors: list[str], fn: str = "run", **kw) -> dict | None:
+    """Call ``HOOKS[name]``'s ``fn`` (``run`` unless told) with the arguments it accepts; None
+    when not present."""
     module = HOOKS[name]
     try:
         mod = importlib.import_module(module)
@@ -132,14 +133,14 @@ def run_hook(name: str, errors: list[str], **kw) -> dict | None:
         if exc.name == module:
             return None
         raise
-    fn = getattr(mod, "run", None)
-    if fn is None:
+    call = getattr(mod, fn, None)
+    if call is None:
         return None
-    params = inspect.signature(fn).parameters
+    params = inspect.signature(call).parameters
     accepted = {k: v for k, v in kw.items() if k in params}
-    log(f"hook {module}.run({', '.join(accepted)})")
+    log(f"hook {module}.{fn}({', '.join(accepted)})")
     try:
-        return {"module": module, "result": fn(**accepted)}
+        return {"module": module, "result": call(**accepted)}
     except Exception as exc:  # keep the rest of the run; fail at the end
         errors.append(f"{module}: {exc!r}")
         traceback.print_exc()
@@ -257,7 +258,7 @@ def run_size(label: str, tmp: Path, args, pg, base: tuple[str, str] | None) -> t
     r.update(audit_vs_pandas(url, db, reps))
     log(f"{label}: dashboard pages (fresh process each) × {reps}")
     r["pages"] = pages_vs_base(label, url, base, reps)
-    interactions_at(r, db, args)
+    interactions_at(r, db, args, base)
     single_and_incremental(r, url, args)
     if n_target <= args.import_max:
         log(f"{label}: CSV import × {reps}")
@@ -292,15 +293,35 @@ def _flatten_projection(r: dict) -> None:
         }
 
 
-def interactions_at(r: dict, db: Path, args) -> None:
+def interactions_at(r: dict, db: Path, args, base: tuple[str, str] | None = None) -> None:
     """The dashboard's interaction timings (``bench/interactions.py``, AppTest in this
-    process, on a copy of the projected database) at the sizes in ``--interactions-at``."""
+    process, on copies of the projected databases) at the sizes in ``--interactions-at``.
+    A size above the base (the first size, whose database the run keeps) is timed against it,
+    the two sizes alternating (``interactions.compare``); the base alone only when it is the
+    one size asked for."""
     if r["label"] not in args.interactions_at:
         return
-    log(f"{r['label']}: dashboard interactions (AppTest) × {args.reps}")
+    against = base[1].removeprefix("sqlite:///") if base and base[0] != r["label"] else None
+    if against is None and (args.interactions_at - {r["label"]}):
+        return  # the base's figures come from each larger size's alternating comparison
+    log(
+        f"{r['label']}: dashboard interactions (AppTest)"
+        + (f", alternating with {base[0]}" if against and base else "")
+        + f" × {args.reps}"
+    )
     saved = dict(os.environ)
     try:
-        hook = run_hook("interactions", args.errors, db_path=db, reps=args.reps)
+        if against:
+            hook = run_hook(
+                "interactions",
+                args.errors,
+                fn="compare",
+                base_db=against,
+                db_path=db,
+                reps=args.reps,
+            )
+        else:
+            hook = run_hook("interactions", args.errors, db_path=db, reps=args.reps)
     finally:  # the AppTest run points the environment at its copy: put it back
         os.environ.clear()
         os.environ.update(saved)
@@ -380,7 +401,7 @@ def run_big(label: str, db: Path, seed: dict, tmp: Path, args, base) -> dict:
 
         log(f"{label}: review pack against {base[0]} × {args.pack_reps}")
         r["pack"] = pack_bench.compare_sizes({base[0]: base[1], label: url}, args.pack_reps)
-    interactions_at(r, db, args)
+    interactions_at(r, db, args, base)
     single_and_incremental(r, url, args)
     return r
 
@@ -486,7 +507,10 @@ def main() -> None:
     if args.reps < 5 and not args.quick:
         log(f"warning: --reps {args.reps} is below the method's five repetitions")
     args.errors = []
-    args.interactions_at = {x.strip().lower() for x in args.interactions_at.split(",")}
+    # only the sizes this run measures (a base alone is timed alone; see interactions_at)
+    args.interactions_at = {x.strip().lower() for x in args.interactions_at.split(",")} & set(
+        labels
+    )
 
     started = time.perf_counter()
     pg = None
