@@ -131,9 +131,18 @@ def generate_list(consultations: int) -> tuple[float, list]:
     )
 
 
-def append_compare(events: list, tmp: Path, with_eventsourcing: bool, reps: int = REPS) -> dict:
+def append_compare(
+    events: list,
+    tmp: Path,
+    with_eventsourcing: bool,
+    reps: int = REPS,
+    seed_consultations: int | None = None,
+) -> dict:
     """Bulk append of ``events``: sipdash, raw sqlite3 (and ``eventsourcing``) interleaved,
-    ``reps`` times, each into a fresh database; medians, spreads and per-repetition ratios."""
+    ``reps`` times, each into a fresh database; medians, spreads and per-repetition ratios.
+    With ``seed_consultations`` (the count ``events`` were generated from), seeding (generation
+    + append, :func:`seeding`) joins the rotation, and ``ratio_seed_vs_bulk`` is its rate over
+    the bulk append's, per repetition."""
 
     def fresh(name: str) -> Path:
         p = tmp / name
@@ -158,18 +167,34 @@ def append_compare(events: list, tmp: Path, with_eventsourcing: bool, reps: int 
         remove_db(p)
         return t
 
+    seeded: list[int] = []
+
+    def seeds() -> float:
+        p = fresh("bulk_seed.db")
+        t, n = seeding(f"sqlite:///{p}", seed_consultations or 0)
+        seeded.append(n)
+        remove_db(p)
+        return t
+
     contenders = {"sipdash": sip, "raw": raw}
     if with_eventsourcing:
         contenders["eventsourcing"] = es
+    if seed_consultations is not None:
+        contenders["seed"] = seeds
     times = interleave(contenders, reps)
     n = len(events)
     out: dict = {"events": n, "reps": reps, "batch": BATCH, "order": list(contenders)}
     for name, ts in times.items():
         out[f"{name}_s"] = spread(ts)
-        out[f"{name}_eps"] = n / out[f"{name}_s"]["median"]
+        out[f"{name}_eps"] = (seeded[0] if name == "seed" else n) / out[f"{name}_s"]["median"]
     out["ratio_vs_raw"] = ratio(times["raw"], times["sipdash"])
     if with_eventsourcing:
         out["ratio_vs_eventsourcing"] = ratio(times["eventsourcing"], times["sipdash"])
+    if seeded:
+        if len(set(seeded)) != 1 or seeded[0] != n:
+            raise RuntimeError(f"seeding appended {sorted(set(seeded))} events; the list holds {n}")
+        # rates of the same events: seed rate / bulk rate = bulk time / seed time
+        out["ratio_seed_vs_bulk"] = ratio(times["sipdash"], times["seed"])
     return out
 
 

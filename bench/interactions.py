@@ -25,9 +25,10 @@ sensitive to other jobs on a shared machine).
 The database is copied first (the review interaction writes).
 
 ``compare(base_db, db_path, reps)`` is what ``bench/run_all.py`` calls for the 1M-vs-10k
-target: the two sizes alternate, one ``run(…, reps=1)`` each per repetition (base, size, base,
-size, …; each with its own warm-up, untimed), so both see the same moments of a shared
-machine, and the ratio is taken per repetition. (Timed at different moments of a run, the same
+target: the two sizes alternate, one ``run(…, reps=2)`` each per repetition (base, size, base,
+size, …; each with its own warm-up, untimed; two samples so that a toggle such as the as-of
+date is timed both ways), so both see the same moments of a shared machine, and the ratio is
+taken per sample, each against the base's sample of the same repetition and direction. (Timed at different moments of a run, the same
 code's 1M/10k ratio moved from ×0.85–1.02 to ×1.22–1.88 between two runs of 2026-11-30.)
 ``python bench/interactions.py DB [--against BASE_DB]`` does the same by hand.
 """
@@ -242,11 +243,12 @@ def run(db_path: str | Path, reps: int = 5, *, keep_copy: bool = False) -> dict:
 
 def _merged(runs: list[dict]) -> dict:
     """One-repetition ``run`` results of one database, as one result of ``len(runs)`` reps."""
-    out: dict = {"db": runs[0]["db"], "events": runs[0]["events"], "reps": len(runs)}
+    reps = sum(r["reps"] for r in runs)
+    out: dict = {"db": runs[0]["db"], "events": runs[0]["events"], "reps": reps}
     out["interactions"] = {}
     for name in INTERACTIONS:
         wall = [w for r in runs for w in r["interactions"][name]["samples_s"]]
-        cpu = [r["interactions"][name]["cpu_median_s"] for r in runs]
+        cpu = [r["interactions"][name]["cpu_median_s"] for r in runs]  # per run
         out["interactions"][name] = {
             "median_s": statistics.median(wall),
             "min_s": min(wall),
@@ -259,23 +261,29 @@ def _merged(runs: list[dict]) -> dict:
     return out
 
 
-def compare(base_db: str | Path, db_path: str | Path, reps: int = 5) -> dict:
+def compare(base_db: str | Path, db_path: str | Path, reps: int = 5, per_run: int = 2) -> dict:
     """Each interaction on ``db_path`` and on ``base_db``, the two alternating (base, size,
-    base, size, …: ``reps`` one-repetition runs each); ``ratio``: per-repetition size / base
-    time of each interaction, median with min–max."""
-    if reps < 1:
+    base, size, …: ``reps`` runs of ``per_run`` repetitions each); ``ratio``: size / base time
+    of each interaction, sample by sample (the same repetition, the same toggle direction),
+    median with min–max."""
+    if reps < 1 or per_run < 1:
         raise ValueError("at least one repetition")
     base_runs, runs = [], []
     for _ in range(reps):
-        base_runs.append(run(base_db, 1))
-        runs.append(run(db_path, 1))
+        base_runs.append(run(base_db, per_run))
+        runs.append(run(db_path, per_run))
     out = _merged(runs)
     out["base"] = _merged(base_runs)
     out["ratio"] = {}
     for name in INTERACTIONS:
         per_rep = [
-            r["interactions"][name]["samples_s"][0] / b["interactions"][name]["samples_s"][0]
-            for r, b in zip(runs, base_runs, strict=True)
+            a / b
+            for r, base in zip(runs, base_runs, strict=True)
+            for a, b in zip(
+                r["interactions"][name]["samples_s"],
+                base["interactions"][name]["samples_s"],
+                strict=True,
+            )
         ]
         out["ratio"][name] = {
             "median": statistics.median(per_rep),
