@@ -49,7 +49,7 @@ $(BENCH_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## Install sipdash[test,bench]; bench/run_all.py (10k-10M, ~38-41 min), then old vs new
+bench: $(BENCH_STAMP) ## Install sipdash[test,bench]; bench/run_all.py (10k-10M; ~25 min with a saved 10M seed, +6-11 min without), then old vs new
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-old-vs-new
 	$(BIN)/python bench/report_md.py > bench/results/report.md

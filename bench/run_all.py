@@ -14,7 +14,7 @@ Method (``bench/method.py``; ``../shared/DESIGN.md`` "Performance targets"):
 * Nothing is measured beside another heavy job: the largest size (above ``--peer-max``) is
   seeded FIRST, alone (or copied from ``--reuse-10m`` when its seed parameters match), then
   the smaller sizes run, then the largest size's measures. At the largest size the projection
-  runs once (``--big-reps``, stated in the output) and the pack ``--pack-reps`` times.
+  runs ``--big-reps`` times (3; stated in the output), the pack ``--pack-reps`` times.
 * Each size's database (``seed --scenario large --teams 8 --months 12``, 20 clinicians per
   team, only the consultations grow) is built once and reused for every measure at that size;
   the smallest size's database is kept so pages and pack at every size are measured
@@ -468,7 +468,10 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=1_000, help="single appends per size")
     ap.add_argument("--reps", type=int, default=REPS, help="interleaved repetitions (>= 5)")
     ap.add_argument(
-        "--big-reps", type=int, default=1, help="projection repetitions above --peer-max"
+        "--big-reps",
+        type=int,
+        default=3,
+        help="projection repetitions above --peer-max (10M: ~2.5 min each)",
     )
     ap.add_argument("--pack-reps", type=int, default=3, help="pack builds per size (10k vs 10M)")
     ap.add_argument("--peer-max", type=_count, default=PEER_MAX, help="peers up to this size")
