@@ -353,6 +353,19 @@ def read_position(snap: Snapshot, as_of: datetime | None = None) -> int:
     return _at(snap, as_of)
 
 
+def frames_digest(*frames: pd.DataFrame) -> str:
+    """A digest of the frames' contents (values, index, columns): the key of something drawn
+    from them, so a chart is rebuilt when what it shows changes, not whenever the log moves
+    (an append that changes no judged month leaves the culture-shift curve as it was)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for frame in frames:
+        h.update(repr((list(frame.columns), frame.shape)).encode())
+        h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 N_SOURCES = views.N_SOURCES
 
 

@@ -69,12 +69,14 @@ if not grid.empty:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _curve_chart(url: str, position: int, as_of: datetime | None, _curve, _starts, _waves):
-    """The culture-shift chart, built once per read it draws (the url and the log position
-    the curve was read at, as every cached read): building its 9 panels costs ~0.1 s a run.
-    Streamlit only reads the chart (``to_dict`` works on a copy), so one object is shared."""
+def _curve_chart(digest: str, labels: tuple, _curve, _starts, _waves):
+    """The culture-shift chart, built once per content it draws (``data.frames_digest`` of
+    the curve, the SIP starts and the training waves; the measures' labels): building its 9
+    panels costs ~0.1-0.15 s, and an append that changes no judged month (a review of an open
+    round, an export) leaves it as it was. Streamlit only reads the chart (``to_dict`` works
+    on a copy), so one object is shared."""
     return charts.culture_curve_chart(
-        _curve, _starts, _waves, panel_width=300, columns=2, measure_labels=data.elements().labels
+        _curve, _starts, _waves, panel_width=300, columns=2, measure_labels=dict(labels)
     )
 
 
@@ -85,7 +87,11 @@ if curve.empty:
 else:
     st.altair_chart(
         _curve_chart(
-            snap.url, data.read_position(snap, ctx.as_of), ctx.as_of, curve, starts, waves
+            data.frames_digest(curve, starts, waves),
+            tuple(data.elements().labels.items()),
+            curve,
+            starts,
+            waves,
         ),
         width="content",
     )
