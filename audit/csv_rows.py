@@ -36,6 +36,7 @@ from events.pseudonym import PseudonymError, normalise_identifier
 from events.types import EARLIEST_DATE, ELEMENTS
 
 from . import identifiers
+from .team_names import team_key
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -80,7 +81,7 @@ class RowContext:
     and the import's options. Filled by the importer once per file."""
 
     today: date = field(default_factory=date.today)
-    #: team id or name (lower case) -> team id
+    #: team id or name (its ``team_key``) -> team id
     teams: Mapping[str, str] = field(default_factory=dict)
     #: team id -> name (for messages)
     team_names: Mapping[str, str] = field(default_factory=dict)
@@ -90,6 +91,9 @@ class RowContext:
     demo_key: bool = False
     #: teams not registered yet that ``register_teams`` will register: name -> first row
     unknown_teams: dict[str, int] = field(default_factory=dict)
+    #: those teams by key (``team_key``) -> the file's first spelling, the one registered: a
+    #: later row spelling the same team another way (``MSK``, ``msk``) joins it
+    new_teams: dict[str, str] = field(default_factory=dict)
     row: int = 0  # the row being validated (set by the loop)
 
 
@@ -212,12 +216,14 @@ def _team(value: str, info: ValidationInfo) -> str:
     ``register_teams``) a new team registered first."""
     ctx = _ctx(info)
     _id_rules(value, "a team id or name")
-    team_id = ctx.teams.get(value.lower())
+    key = team_key(value)
+    team_id = ctx.teams.get(key)
     if team_id is not None:
         return team_id
     if ctx.register_teams:
-        ctx.unknown_teams.setdefault(value, ctx.row)
-        return value
+        first = ctx.new_teams.setdefault(key, value)
+        ctx.unknown_teams.setdefault(first, ctx.row)
+        return first
     raise problem(
         f"{shown(value)} is not a registered team (register it first, or import with "
         "--register-teams)"
@@ -226,7 +232,7 @@ def _team(value: str, info: ValidationInfo) -> str:
 
 def _registered_team(value: str, info: ValidationInfo) -> str:
     """A registered team (files that cannot register teams: reviews, training)."""
-    team_id = _ctx(info).teams.get(value.lower())
+    team_id = _ctx(info).teams.get(team_key(value))
     if not value:
         raise problem("expected a team id or name, got nothing")
     if team_id is None:

@@ -26,6 +26,7 @@ from events.pseudonym import PseudonymError, normalise_identifier
 from events.types import EARLIEST_DATE
 
 from .csv_rows import _ANSWERS, MAX_ID_LENGTH, RowContext, _Patient, parse_date, trusted, yes_no
+from .team_names import team_key
 
 __all__ = [
     "CONSULTATION_FREE_TEXT",
@@ -122,11 +123,12 @@ class _Cells:
         if found is _MISSING:
             found = None
             if _plain_id(value):
-                team_id = self.ctx.teams.get(value.lower())
+                key = team_key(value)
+                team_id = self.ctx.teams.get(key)
                 if team_id is not None:
                     found = (team_id, False)
-                elif self.ctx.register_teams:
-                    found = (value, True)
+                elif self.ctx.register_teams:  # one team however the file spells it
+                    found = (self.ctx.new_teams.setdefault(key, value), True)
             self.teams[value] = found
         return found
 

@@ -16,6 +16,7 @@ from events.sql import AnyRow, select_in, sql
 from events.store import format_ts
 
 from .sampling import second_review_ids
+from .team_names import team_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,12 +60,14 @@ def teams(engine: Engine, *, as_of: datetime | None = None) -> pd.DataFrame:
 
 
 def team_lookup(engine: Engine) -> dict[str, str]:
-    """Registered teams by lower-case id or name: an import file may name a team either way.
-    (Plain rows, no DataFrame: the import commands then never load pandas.)"""
+    """Registered teams by the key of their id or name (:func:`audit.team_names.team_key`):
+    an import file or a command may name a team either way, in any case or spelling a reader
+    cannot tell apart. (Plain rows, no DataFrame: the import commands then never load
+    pandas.)"""
     with engine.connect() as conn:
         rows = conn.execute(sql("SELECT team_id, name FROM rm_teams ORDER BY team_id")).fetchall()
-    by_key = {team_id.lower(): team_id for team_id, _ in rows}
-    by_key.update({name.lower(): team_id for team_id, name in rows})
+    by_key = {team_key(team_id): team_id for team_id, _ in rows}
+    by_key.update({team_key(name): team_id for team_id, name in rows})
     return by_key
 
 

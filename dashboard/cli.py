@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,19 @@ class CliError(Exception):
 
 
 def parse_as_of(text: str | None) -> datetime | None:
-    """ISO 8601, inclusive, UTC when no zone is given; a bare date means the end of that day."""
-    if not text:
+    """ISO 8601, inclusive, UTC when no zone is given; a bare date, in any of ISO 8601's
+    spellings (2025-06-30, 20250630), means the end of that day. None: not given (now)."""
+    if text is None:
         return None
+    text = text.strip()
+    if not text:  # `--as-of ""` is a mistake, not "now": say so rather than show today's figures
+        raise CliError("--as-of is empty: give an ISO 8601 date or date-time, e.g. 2025-06-30")
     try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).date()
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            day = None
+        if day is not None:
             return datetime.combine(day, time.max, tzinfo=UTC)
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -82,12 +89,14 @@ def bootstrap(url_arg: str | None, *, create: bool = True, must_exist: bool = Tr
     from audit.bootstrap import bootstrap as _bootstrap
     from audit.bootstrap import load_settings
     from events.chain import LogKeyError
-    from events.db import missing_database
+    from events.db import missing_database, url_problem
 
     try:
         settings = load_settings(url_arg)
     except LogKeyError as exc:
         raise CliError(str(exc)) from None
+    if why := url_problem(settings.database_url):
+        raise CliError(f"{why}. Check --db / SIPDASH_DATABASE_URL")
     if must_exist and (why := missing_database(settings.database_url)):
         raise CliError(
             f"{why}. Check --db / SIPDASH_DATABASE_URL; to fill a new database use "
@@ -247,6 +256,46 @@ def _expected_head(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def _period(text: str) -> str:
+    """argparse type for ``--period``: a month as YYYY-MM (exit 2 otherwise, nothing done)."""
+    value = text.strip()
+    if not _PERIOD.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"expected a month as YYYY-MM (e.g. 2025-06), got {text!r}"
+        )
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type for ``--sample``: a whole number of notes, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of notes, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a round samples at least 1 note, got {value}")
+    return value
+
+
+def _registered_team(engine: Any, text: str) -> str:
+    """The registered team ``text`` names (its id or name, any case or spelling), or a
+    CliError listing the registered teams."""
+    from audit import queries
+    from audit.team_names import team_key
+
+    lookup = queries.team_lookup(engine)
+    found = lookup.get(team_key(text))
+    if found is None:
+        known = ", ".join(sorted(set(lookup.values()))) or "none yet"
+        raise CliError(f"no team {text!r} is registered (registered teams: {known})")
+    return found
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     store, _ = open_store(args.db)
     with progress_bar(store.head().position, "verifying", not args.quiet) as update:
@@ -270,10 +319,11 @@ def cmd_audit_run(args: argparse.Namespace) -> int:
 
     store, projector = open_store(args.db)
     service = AuditService(store, projector)
+    team = _registered_team(store.engine, args.team) if args.team is not None else None
     try:
         outcomes = service.run(
             args.period,
-            team_id=args.team,
+            team_id=team,
             sample_size=None if args.census else args.sample,
             census=args.census,
             new_round=args.new_round,
@@ -456,9 +506,10 @@ def cmd_spc(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from events.backup import write_backup
 
+    path = Path(args.file)
+    _writable_file(path, "backup")
     wiring = bootstrap(args.db)
     store = wiring.store
-    path = Path(args.file)
     tmp = path.with_suffix(path.suffix + ".partial")
     try:
         with (
@@ -596,14 +647,34 @@ ERASURE_PENDING = (
 )
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from dashboard.pack import HeadNotFound, build_pack, resolve_head
+def _writable_file(out: Path, option: str) -> None:
+    """A CliError unless ``out`` can be written: its folder exists, it is not a folder, and
+    (when it exists) it is writable. Checked before any work, so nothing is recorded for a
+    file that could not be written."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise CliError(f"{option} {out}: is a folder; give a file name")
+    if not folder.is_dir():
+        raise CliError(f"{option} {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise CliError(f"{option} {out}: cannot write there (permission denied)")
 
-    store, projector = open_store(args.db)
-    projector.catch_up()
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dashboard.pack import (
+        HeadNotFound,
+        NothingAudited,
+        build_pack,
+        record_pack_export,
+        resolve_head,
+    )
+
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".pdf"):
         raise CliError(f"--out {out}: expected a file ending in .html or .pdf")
+    _writable_file(out, "--out")
+    store, projector = open_store(args.db)
+    projector.catch_up()
     if args.at_head and args.as_of:
         raise CliError("give --as-of or --at-head, not both")
     as_of = parse_as_of(args.as_of)
@@ -619,8 +690,25 @@ def cmd_report(args: argparse.Namespace) -> int:
             as_of = resolve_head(store, args.at_head)
         except HeadNotFound as exc:
             raise CliError(str(exc)) from None
-    pack = build_pack(store, as_of=as_of, actor=guard_by(args.by), elements=projector.registry)
-    out.write_bytes(pack.pdf if out.suffix.lower() == ".pdf" else pack.html.encode("utf-8"))
+    actor = guard_by(args.by)
+    try:
+        pack = build_pack(
+            store, as_of=as_of, actor=actor, elements=projector.registry, record=False
+        )
+    except NothingAudited as exc:
+        raise CliError(str(exc)) from None
+    data = pack.pdf if out.suffix.lower() == ".pdf" else pack.html.encode("utf-8")
+    # written beside the target first, then recorded, then renamed into place: the log never
+    # holds an export that did not happen, and a reader never sees half a pack
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_bytes(data)
+        record_pack_export(store, pack, actor=actor)
+        partial.replace(out)
+    except OSError as exc:
+        raise CliError(f"--out {out}: could not write it ({exc.strerror or exc})") from None
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"wrote {out} (as of {pack.as_of_text}; log head {pack.head_hash})")
     return EXIT_OK
 
@@ -701,10 +789,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = audit_sub.add_parser("run", help="open and complete (automated) audit rounds for a month")
     _common(r)
     r.set_defaults(func=cmd_audit_run)
-    r.add_argument("--period", required=True, help="YYYY-MM")
-    r.add_argument("--team", help="one team id (default: every team)")
+    r.add_argument("--period", required=True, type=_period, help="the month, YYYY-MM")
+    r.add_argument("--team", help="one team, by id or name, any case (default: every team)")
     g = r.add_mutually_exclusive_group()
-    g.add_argument("--sample", type=int, default=20, help="notes per team-month (default 20)")
+    g.add_argument(
+        "--sample", type=_at_least_one, default=20, help="notes per team-month (default 20)"
+    )
     g.add_argument("--census", action="store_true", help="review every note")
     r.add_argument("--new-round", action="store_true", help="open another round even if one exists")
     r = audit_sub.add_parser("report", help="measures per team per period")

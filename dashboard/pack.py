@@ -107,6 +107,11 @@ class HeadNotFound(ValueError):
     """The published head hash is not on this log."""
 
 
+class NothingAudited(ValueError):
+    """No audit round had reviewed a note by the pack's as-of moment: there is nothing for a
+    review pack to show (said in words, rather than a pack of empty sections)."""
+
+
 def resolve_head(store: EventStore, text: str) -> datetime:
     """The as-of moment of a published head hash (full or a prefix of 12+ hex digits), so a
     pack can be rebuilt from its printed head without copying a timestamp."""
@@ -229,6 +234,13 @@ def _collect(store: EventStore, as_of: datetime | None, elements: Registry = ELE
     measures = audit_measures(
         engine, as_of=as_of, small_sample=settings.small_sample, elements=elements
     )
+    if measures.empty:
+        when = f"by {format_ts(as_of)}" if as_of else "yet"
+        raise NothingAudited(
+            f"no audit round had reviewed a case note {when}, so there is nothing for a review "
+            "pack to show: run an audit round first (`sipdash audit run --period YYYY-MM`, or "
+            "the Worklist page), or choose a later as-of moment"
+        )
     grid = views.overview(engine, as_of=as_of, settings=settings, elements=elements)
     heads = views.headlines(grid, elements=elements)
     per_team = team_curve(
@@ -998,13 +1010,20 @@ def build_pack(
         content = _collect(store, as_of, elements)
     pack = Pack(content)
     if record:
-        meta = content.meta
-        record_export(
-            store,
-            "review-pack",
-            "review pack",
-            actor=actor,
-            as_of=meta["as_of_iso"] or "(empty log)",
-            head_hash=meta["head_hash"],
-        )
+        record_pack_export(store, pack, actor=actor)
     return pack
+
+
+def record_pack_export(store: EventStore, pack: Pack, *, actor: str) -> None:
+    """Record that ``pack`` was exported (who, as of when, at which head). Callers that write
+    or hand over the pack themselves build it with ``record=False`` and call this once the
+    pack exists, so a failed write leaves no record of an export that never happened."""
+    meta = pack.meta
+    record_export(
+        store,
+        "review-pack",
+        "review pack",
+        actor=actor,
+        as_of=meta["as_of_iso"] or "(empty log)",
+        head_hash=meta["head_hash"],
+    )

@@ -233,10 +233,16 @@ def record_table_export(name: str, *, actor: str) -> None:
 
 
 def build_pack(as_of: datetime | None, *, actor: str):
-    """The review pack as of ``as_of``; ``build_pack`` records the export as an event."""
+    """The review pack as of ``as_of``, rendered (HTML and PDF), then its export recorded as
+    an event: a pack that fails to render records nothing."""
     from .pack import build_pack as _build
+    from .pack import record_pack_export
 
-    return _build(data.store(), as_of=as_of, actor=actor)
+    store = data.store()
+    pack = _build(store, as_of=as_of, actor=actor, record=False)
+    _ = pack.html, pack.pdf  # rendered once (cached on the pack) before the record
+    record_pack_export(store, pack, actor=actor)
+    return pack
 
 
 # ------------------------------------------------------------------------------- imports

@@ -57,6 +57,33 @@ def sqlite_path(url: str) -> str | None:
     return database
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot name a sipdash database, as one sentence, or None: not a URL, a
+    backend other than SQLite or PostgreSQL, or a SQLite file whose folder does not exist.
+    Opens nothing."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError:
+        return (
+            "the database URL is not a URL sipdash can read "
+            "(expected sqlite:///FILE.db or postgresql://user@host/db)"
+        )
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        return (
+            f"{parsed.render_as_string(hide_password=True)}: sipdash keeps its log in SQLite or "
+            f"PostgreSQL (sqlite:///FILE.db or postgresql://user@host/db), not {backend!r}"
+        )
+    path = sqlite_path(str(parsed)) if backend == "sqlite" else None
+    if path is not None and not path.startswith("file:"):
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            return f"database file {path}: the folder {folder} does not exist"
+    return None
+
+
 def missing_database(url: str) -> str | None:
     """Why ``url`` holds no sipdash database, or None when it does. Creates nothing: a SQLite
     file that does not exist is not opened (opening would create it), an existing file is

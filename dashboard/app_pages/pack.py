@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import writes
 from dashboard.app_pages import _shared as ui
+from dashboard.pack import NothingAudited
 
 ctx = ui.context()
 snap = ctx.snap
@@ -37,6 +38,9 @@ if st.button("Build the review pack", type="primary", icon=":material/picture_as
                 "position": pack.head_position,
                 "hash": pack.head_hash,
             }
+        except NothingAudited as exc:
+            built = None
+            st.info(str(exc)[:1].upper() + str(exc)[1:] + ".", icon=":material/info:")
         except Exception as exc:  # vl-convert / fpdf failures: say so, no traceback
             built = None
             st.error(
