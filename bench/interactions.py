@@ -231,39 +231,37 @@ def run(db_path: str | Path, reps: int = 5, *, keep_copy: bool = False) -> dict:
             samples[name].append(timed(name))
     out: dict = {"db": str(db_path), "events": head_before, "reps": reps, "interactions": {}}
     for name, pairs in samples.items():
-        wall = [w for w, _ in pairs]
-        cpu = [c for _, c in pairs]
-        out["interactions"][name] = {
-            "median_s": statistics.median(wall),
-            "min_s": min(wall),
-            "max_s": max(wall),
-            "cpu_median_s": statistics.median(cpu),
-            "cpu_min_s": min(cpu),
-            "cpu_max_s": max(cpu),
-            "samples_s": wall,
-        }
+        out["interactions"][name] = _summary([w for w, _ in pairs], [c for _, c in pairs])
     if not keep_copy:
         shutil.rmtree(work, ignore_errors=True)
     return out
 
 
+def _summary(wall: list[float], cpu: list[float]) -> dict:
+    """One interaction's samples (wall and this process's CPU seconds): medians, min, max."""
+    return {
+        "median_s": statistics.median(wall),
+        "min_s": min(wall),
+        "max_s": max(wall),
+        "cpu_median_s": statistics.median(cpu),
+        "cpu_min_s": min(cpu),
+        "cpu_max_s": max(cpu),
+        "samples_s": wall,
+        "cpu_samples_s": cpu,
+    }
+
+
 def _merged(runs: list[dict]) -> dict:
-    """One-repetition ``run`` results of one database, as one result of ``len(runs)`` reps."""
+    """``run`` results of one database, as one result of all their repetitions."""
     reps = sum(r["reps"] for r in runs)
     out: dict = {"db": runs[0]["db"], "events": runs[0]["events"], "reps": reps}
-    out["interactions"] = {}
-    for name in INTERACTIONS:
-        wall = [w for r in runs for w in r["interactions"][name]["samples_s"]]
-        cpu = [r["interactions"][name]["cpu_median_s"] for r in runs]  # per run
-        out["interactions"][name] = {
-            "median_s": statistics.median(wall),
-            "min_s": min(wall),
-            "max_s": max(wall),
-            "cpu_median_s": statistics.median(cpu),
-            "cpu_min_s": min(cpu),
-            "cpu_max_s": max(cpu),
-            "samples_s": wall,
-        }
+    out["interactions"] = {
+        name: _summary(
+            [w for r in runs for w in r["interactions"][name]["samples_s"]],
+            [c for r in runs for c in r["interactions"][name]["cpu_samples_s"]],
+        )
+        for name in INTERACTIONS
+    }
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from dashboard.cli import CliError, main, parse_as_of
 from events import EventStore
+from tests.helpers.logs import head_position
 
 HEADER = "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,goal_setting,follow_up"
 
@@ -25,14 +26,6 @@ def url(tmp_path: Path) -> str:
     return db
 
 
-def _head(url: str) -> int:
-    store = EventStore(url)
-    try:
-        return store.head().position
-    finally:
-        store.dispose()
-
-
 def _types_after(url: str, position: int) -> list[str]:
     store = EventStore(url)
     try:
@@ -45,35 +38,35 @@ def _types_after(url: str, position: int) -> list[str]:
 def test_an_impossible_month_is_a_usage_error_and_opens_no_round(
     url: str, capsys: pytest.CaptureFixture[str], period: str
 ) -> None:
-    before = _head(url)
+    before = head_position(url)
     with pytest.raises(SystemExit) as exit_:
         main(["audit", "run", "--period", period, "--db", url])
     assert exit_.value.code == 2
     assert "expected a month as YYYY-MM" in capsys.readouterr().err
-    assert _head(url) == before
+    assert head_position(url) == before
 
 
 @pytest.mark.parametrize("sample", ["0", "-5", "two"])
 def test_a_sample_below_one_note_is_a_usage_error_and_opens_no_round(
     url: str, capsys: pytest.CaptureFixture[str], sample: str
 ) -> None:
-    before = _head(url)
+    before = head_position(url)
     with pytest.raises(SystemExit) as exit_:
         main(["audit", "run", "--period", "2025-01", "--sample", sample, "--db", url])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "at least 1 note" in err or "whole number of notes" in err
-    assert _head(url) == before
+    assert head_position(url) == before
 
 
 def test_an_unknown_team_is_named_with_the_registered_ones_and_opens_no_round(
     url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _head(url)
+    before = head_position(url)
     assert main(["audit", "run", "--period", "2025-01", "--team", "nosuch", "--db", url]) == 1
     err = capsys.readouterr().err
     assert "no team 'nosuch' is registered (registered teams: msk)" in err
-    assert _head(url) == before
+    assert head_position(url) == before
     assert main(["audit", "run", "--period", "2025-01", "--team", "MSK", "--db", url]) == 0
     assert "msk 2025-01: opened, reviewed and closed" in capsys.readouterr().out
 
@@ -95,13 +88,13 @@ def test_an_empty_as_of_is_refused_rather_than_read_as_now() -> None:
 def test_a_pack_with_no_audited_month_is_a_clear_error_and_records_no_export(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _head(url)
+    before = head_position(url)
     out = tmp_path / "pack.html"
     assert main(["report", "--out", str(out), "--db", url]) == 1
     err = capsys.readouterr().err
     assert "no audit round had reviewed a case note" in err and "sipdash audit run" in err
     assert "unexpected error" not in err
-    assert not out.exists() and _head(url) == before
+    assert not out.exists() and head_position(url) == before
 
 
 def test_a_pack_as_of_before_the_first_round_is_a_clear_error(
@@ -122,21 +115,21 @@ def test_a_pack_that_cannot_be_written_is_refused_first_and_records_no_export(
 ) -> None:
     assert main(["audit", "run", "--period", "2025-01", "--census", "--db", url, "-q"]) == 0
     capsys.readouterr()
-    before = _head(url)
+    before = head_position(url)
     out = tmp_path / "nodir" / "pack.html" if where == "missing folder" else tmp_path / "x.html"
     if where == "a folder":
         out.mkdir()
     assert main(["report", "--out", str(out), "--db", url]) == 1
     err = capsys.readouterr().err
     assert f"--out {out}:" in err and "unexpected error" not in err, err
-    assert _head(url) == before, "no ExportRecorded for a pack that was never written"
+    assert head_position(url) == before, "no ExportRecorded for a pack that was never written"
 
 
 def test_a_written_pack_is_recorded_once_after_it_exists(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["audit", "run", "--period", "2025-01", "--census", "--db", url, "-q"]) == 0
-    before = _head(url)
+    before = head_position(url)
     out = tmp_path / "pack.html"
     assert main(["report", "--out", str(out), "--db", url]) == 0
     assert out.read_text(encoding="utf-8").lstrip().startswith("<!")
