@@ -43,6 +43,15 @@ class ReviewRefused(AuditError):
     """A review the rules do not allow (see :func:`check_review`)."""
 
 
+class RoundExists(AuditError):
+    """The team-month already has a round, and only a first one was asked for (``round``:
+    the latest, perhaps opened by another process a moment ago)."""
+
+    def __init__(self, round: RoundInfo) -> None:
+        super().__init__(f"round {round.round_id} already exists")
+        self.round = round
+
+
 @dataclass(frozen=True)
 class RoundProgress:
     round: RoundInfo
@@ -149,10 +158,17 @@ class AuditService:
         census: bool = False,
         second_review_share: float = DEFAULT_SECOND_REVIEW_SHARE,
         actor: str = "sipdash",
+        first_only: bool = False,
     ) -> RoundInfo:
-        """Open a new round for a team-month with a reproducible sample (or a census)."""
+        """Open a new round for a team-month with a reproducible sample (or a census).
+
+        ``first_only``: open the team-month's first round or nothing (:class:`RoundExists`),
+        decided against the log as it is when the round is appended, so two processes asked
+        at once open one round between them, not two."""
         self.projector.catch_up()
         existing = rounds_for(self.store.engine, team_id=team_id, period=period)
+        if first_only and existing:
+            raise RoundExists(existing[-1])
         candidates = self._consultations(team_id, period)
         seed = f"{team_id}:{period}"
         sample = draw_sample(candidates, None if census else sample_size, seed)
@@ -170,6 +186,11 @@ class AuditService:
         try:
             self._append([NewEvent(opened)], 0, actor)
         except VersionConflict as exc:
+            if first_only:  # another process opened this very round first: report theirs
+                self.projector.catch_up()
+                theirs = round_by_id(self.store.engine, round_id)
+                if theirs is not None:
+                    raise RoundExists(theirs) from exc
             raise AuditError(
                 f"round {round_id} was opened by someone else a moment ago; reload and try again"
             ) from exc
@@ -270,9 +291,20 @@ class AuditService:
             if not self._consultations(team, period):
                 outcomes.append(RunOutcome(team, period, "", "empty", 0))
                 continue
-            info = self.open_round(
-                team, period, sample_size=sample_size, census=census, actor=actor
-            )
+            try:
+                info = self.open_round(
+                    team,
+                    period,
+                    sample_size=sample_size,
+                    census=census,
+                    actor=actor,
+                    first_only=not new_round,
+                )
+            except RoundExists as exc:  # opened by another process since the check above
+                outcomes.append(
+                    RunOutcome(team, period, exc.round.round_id, "exists", len(exc.round.sampled))
+                )
+                continue
             findings = self.automated_findings(list(info.sampled))
             events = [
                 NewEvent(
