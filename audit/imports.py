@@ -633,7 +633,8 @@ class Importer:
             if gone:
                 bad = [
                     f"{source}: row {p[0]}, column patient: this patient asked to be forgotten; "
-                    "their records cannot be imported again"
+                    "their records cannot be imported again: delete this row from the file (an "
+                    "extract made before the request still holds it) and import the rest"
                     for p in parsed
                     if hashes[p[4]] in gone
                 ]

@@ -430,7 +430,7 @@ def _survey_report(
         sys.stdout.write(json.dumps(survey_report_records(df), indent=2) + "\n")
     elif args.format == "csv":
         df.to_csv(sys.stdout, index=False)
-    else:
+    elif not df.empty:  # empty: said on stderr above, not a bare "Empty DataFrame"
         sys.stdout.write(df.to_string(index=False) + "\n")
     return EXIT_OK
 

@@ -170,3 +170,12 @@ def test_a_database_url_sipdash_cannot_use_is_one_clear_line(
         assert expected.replace("{tmp}", str(tmp_path)) in err, err
         assert "unexpected error" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv"]
+
+
+def test_a_survey_report_with_no_surveys_says_so_without_an_empty_table(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "report", "--source", "surveys", "--db", url]) == 0
+    captured = capsys.readouterr()
+    assert "no patient surveys in this database" in captured.err
+    assert "Empty DataFrame" not in captured.out and captured.out.strip() == ""

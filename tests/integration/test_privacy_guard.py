@@ -153,6 +153,7 @@ def test_cli_and_dashboard_give_a_patient_one_token_whichever_way_the_key_is_giv
     with pytest.raises(writes.ImportRefused) as refused:
         writes.run_import("consultations", dashboard_rows.encode(), source="c.csv", actor="Dr D")
     assert "asked to be forgotten" in str(refused.value)
+    assert "delete this row from the file" in str(refused.value)  # and what to do about it
     key_from(cli_from)
     code, _, err = cli("import", "consultations", write_csv(tmp_path / "d.csv", rows))
     assert code == 1 and "asked to be forgotten" in err
