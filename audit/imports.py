@@ -319,14 +319,15 @@ def _header_problems(
 
 def _rows(
     data: bytes, source: str, required: list[str], optional: list[str] | None = None
-) -> list[tuple[int, dict[str, str]]]:
+) -> CsvRows:
     """``(spreadsheet row number, {column: stripped cell})`` for every non-blank data row.
 
     Rows are numbered as a spreadsheet shows the file: one row per CSV record (a quoted cell
     may span lines), blank lines included, the header being row 1."""
     reader = csv.reader(io.StringIO(_decode(data, source), newline=""))
     reading = 1  # the row a CSV syntax error would be in
-    rows = []
+    rows = CsvRows()
+    ragged = rows.problems
     try:
         header = [h.strip() for h in next(reader, [])]
         problems = _header_problems(source, header, required, optional or [])
@@ -336,8 +337,9 @@ def _rows(
         width = len(header)
         for n, cells in enumerate(reader, start=2):
             reading = n + 1
-            if len(cells) > width:
-                raise ImportRefused([f"{source}: row {n}: more cells than the header has columns"])
+            if len(cells) > width:  # said, and the rest of the file still checked
+                ragged.append(f"{source}: row {n}: more cells than the header has columns")
+                continue
             stripped = [c.strip() for c in cells]
             if not any(stripped):
                 continue
@@ -350,8 +352,18 @@ def _rows(
             what = f"a cell is longer than {csv.field_size_limit()} characters"
         raise ImportRefused([f"{source}: row {reading}: not readable as CSV ({what})"]) from None
     if not rows:
-        raise ImportRefused([f"{source}: the file has a header but no data rows"])
+        raise ImportRefused(ragged or [f"{source}: the file has a header but no data rows"])
     return rows
+
+
+class CsvRows(list):
+    """A file's data rows, ``(row number, {column: cell})``, and ``problems``: the rows that
+    are not rows of the table at all (more cells than the header), each said once and left
+    out, so the checks of every other row still run and the file's refusal lists them all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
 
 
 def _refused_row(source: str, n: int, exc: ValidationError) -> str:
@@ -522,7 +534,7 @@ class Importer:
             fast=consultation_fast(fmt.consultation_row, fmt.registry.names, context),
             free_text=CONSULTATION_FREE_TEXT,
         )
-        errors = checked.errors
+        errors = [*rows.problems, *checked.errors]
         unknown_teams = context.unknown_teams
         seen: dict[str, tuple[int, tuple]] = {}
         parsed = []
@@ -795,7 +807,7 @@ class Importer:
         for r in rounds_for(self.store.engine):
             if r.closed_at is None:
                 open_rounds.setdefault((r.team_id, r.period), []).append(r)
-        errors: list[str] = checked.errors
+        errors: list[str] = [*rows.problems, *checked.errors]
         events: list[NewEvent] = []
         origin: dict[str, int] = {}
         seen: dict[str, tuple[int, tuple[str, ...]]] = {}

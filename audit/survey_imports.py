@@ -247,7 +247,7 @@ class SurveyImporter:
             fast=survey_fast(self.row_model, self.elements.names, context),
             free_text=SURVEY_FREE_TEXT,
         )
-        errors = checked.errors
+        errors = [*rows.problems, *checked.errors]
         unknown_teams = context.unknown_teams
         seen: dict[tuple[str, str], tuple[int, tuple]] = {}
         parsed: list[tuple[int, PatientSurveyReturned]] = []

@@ -179,3 +179,28 @@ def test_a_survey_report_with_no_surveys_says_so_without_an_empty_table(
     captured = capsys.readouterr()
     assert "no patient surveys in this database" in captured.err
     assert "Empty DataFrame" not in captured.out and captured.out.strip() == ""
+
+
+def test_a_row_with_too_many_cells_is_listed_with_every_other_bad_row(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        "x-1,msk,K01,L100,2025-13-01,face_to_face,yes,no,yes",  # row 2: no such date
+        "x-2,msk,K01,L101,2025-01-10,by pigeon,yes,no,yes",  # row 3: no such contact
+        "x-3,msk,K01,L102,2025-01-10,face_to_face,yes,no,yes",
+        "x-4,msk,K01,L103,2025-01-10,face_to_face,yes,no,yes,extra",  # row 5: one cell too many
+        "x-5,msk,K01,L104,2025-01-10,face_to_face,perhaps,no,yes",  # row 6: no such finding
+    ]
+    csv = tmp_path / "ragged.csv"
+    csv.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    before = head_position(url)
+    assert main(["import", "consultations", str(csv), "--db", url, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "ragged.csv: row 5: more cells than the header has columns" in err
+    for where in (
+        "row 2, column occurred_on",
+        "row 3, column contact",
+        "row 6, column agenda_setting",
+    ):
+        assert where in err, err
+    assert head_position(url) == before

@@ -130,8 +130,14 @@ def test_spc_input_in_other_encodings_is_refused_and_a_bom_is_accepted() -> None
 
 
 def _import_rows(data: bytes, columns: list[str]):
+    """The file's rows, or its refusal: raised at once (the header, an unreadable file), or
+    the rows that are not table rows, which every importer puts first in its refusal after
+    checking the other rows too (``CsvRows.problems``)."""
     try:
-        return _rows(data, "f.csv", columns)
+        rows = _rows(data, "f.csv", columns)
+        if rows.problems:
+            raise ImportRefused(rows.problems)
+        return rows
     except ImportRefused as exc:
         assert exc.errors
         for line in exc.errors:
