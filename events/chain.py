@@ -199,6 +199,18 @@ class ChainError(Exception):
         self.position, self.problem = position, problem
 
 
+#: the metadata field a row appended with the log key carries. Metadata is hashed into the
+#: chain, so a row cannot lose its HMAC (set to NULL, which the hash does not cover) without
+#: the chain still saying it was keyed: a keyed log cannot be passed off as an unkeyed one.
+KEYED_FIELD = "log_keyed"
+_KEYED_TEXT = f'"{KEYED_FIELD}":true'
+
+
+def says_keyed(metadata_json: str) -> bool:
+    """Whether a row's (canonical JSON) metadata says it was appended with the log key."""
+    return _KEYED_TEXT in metadata_json and json.loads(metadata_json).get(KEYED_FIELD) is True
+
+
 @dataclass
 class ChainChecker:
     """Feed rows in position order; :meth:`check` raises :class:`ChainError` at the first bad
@@ -207,8 +219,8 @@ class ChainChecker:
 
     Rules: positions 1, 2, 3 … without gaps; ``recorded_at`` never decreases; payloads are
     canonical JSON; each hash matches the row and the previous hash in the row's encoding;
-    version-1 rows only as a prefix; once a row carries an HMAC every later row does, and with
-    the key each HMAC is checked."""
+    version-1 rows only as a prefix; once a row carries an HMAC every later row does, a row
+    whose metadata says it was keyed carries one, and with the key each HMAC is checked."""
 
     key: str | None = None
     expect_head: str | None = None
@@ -266,6 +278,12 @@ class ChainChecker:
                     pos,
                     f"no HMAC, but the log is keyed from position {self.keyed_from} on "
                     "(a row appended without the log key)",
+                )
+            if says_keyed(meta):
+                raise ChainError(
+                    pos,
+                    "no HMAC, but the row was appended with the log key (its hashed metadata "
+                    "says so): the HMAC was removed",
                 )
         else:
             if self.keyed_from is None:

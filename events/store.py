@@ -408,6 +408,7 @@ class EventStore:
         batch over several streams pass a ``{stream_id: version}`` dict. Raises
         :class:`VersionConflict` when a stream moved on.
         """
+        metadata = self._with_key_mark(metadata)
         prepared = [_prepare(e, metadata) for e in events]
         if isinstance(expected_version, int):
             streams = {p.stream_id for p in prepared}
@@ -441,6 +442,7 @@ class EventStore:
                 f"this one already holds {head.position} events"
             )
 
+        metadata = self._with_key_mark(metadata)
         default_json = canonical_json(metadata or {})
 
         def batches() -> Iterator[list[_Prepared]]:
@@ -489,10 +491,10 @@ class EventStore:
         *,
         history: bool,
     ) -> AppendResult:
-        head, head_mac = self._head_row(conn)
+        head, head_mac, head_keyed = self._head_row(conn)
         empty = head.position == 0
         key = self.log_key
-        if key is None and head_mac is not None:
+        if key is None and (head_mac is not None or head_keyed):
             raise LogKeyRequired(
                 f"this log is keyed ({chain.LOG_KEY_ENV}): appending needs the log key, "
                 "otherwise the new rows would carry no HMAC and verify would report them as "
@@ -666,17 +668,26 @@ class EventStore:
 
     # -- reading --
 
-    def _head_row(self, conn) -> tuple[Head, str | None]:
-        """The head and its row's HMAC (None: the log is not keyed, or is empty). Raw DBAPI:
-        every append starts here."""
+    def _with_key_mark(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        """In keyed mode, the metadata every new row carries says so (``chain.KEYED_FIELD``):
+        it is hashed into the chain, so the row's HMAC cannot be dropped unnoticed."""
+        if self.log_key is None:
+            return metadata
+        return {**(metadata or {}), chain.KEYED_FIELD: True}
+
+    def _head_row(self, conn) -> tuple[Head, str | None, bool]:
+        """The head, its row's HMAC (None: the log is not keyed, or is empty) and whether its
+        hashed metadata says it was appended with the log key. Raw DBAPI: every append
+        starts here."""
         rows = raw_fetchall(
             conn,
-            "SELECT position, hash, recorded_at, hmac FROM events ORDER BY position DESC LIMIT 1",
+            "SELECT position, hash, recorded_at, hmac, metadata FROM events "
+            "ORDER BY position DESC LIMIT 1",
         )
         row = rows[0] if rows else None
         if row is None:
-            return Head(0, GENESIS_HASH, None), None
-        return Head(int(row[0]), row[1], row[2]), row[3]
+            return Head(0, GENESIS_HASH, None), None, False
+        return Head(int(row[0]), row[1], row[2]), row[3], chain.says_keyed(row[4])
 
     def _head_in(self, conn, as_of: str | None = None) -> Head:
         if as_of is None:

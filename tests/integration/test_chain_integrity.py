@@ -337,6 +337,35 @@ def test_without_the_key_verify_says_keyed_rows_exist_but_were_not_checked(
     assert (code, _last(out).split(":")[:2]) == (1, ["tampered", f" position {position}"])
 
 
+@pytest.mark.parametrize("with_key", [True, False], ids=["verify with the key", "without"])
+def test_stripping_every_hmac_from_a_keyed_log_is_tampering_and_blocks_unkeyed_appends(
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    with_key: bool,
+) -> None:
+    """Found by probing: the HMAC is not in the row hash, so setting every HMAC to NULL made
+    a keyed log look unkeyed: verify said ok, and an append without the key was accepted.
+    A keyed row's hashed metadata now says it was keyed."""
+    _keyed_log(db_url)
+    _sql(db_url, "UPDATE events SET hmac = NULL")
+    plain = EventStore(db_url)
+    try:
+        with pytest.raises(LogKeyRequired, match="SIPDASH_LOG_KEY"):
+            plain.append([NewEvent(consultation(20))])
+        assert plain.head().position == 10
+    finally:
+        plain.dispose()
+    if with_key:
+        monkeypatch.setenv("SIPDASH_LOG_KEY", LOG_KEY)
+    else:
+        monkeypatch.delenv("SIPDASH_LOG_KEY", raising=False)
+    code, out, _ = _verify(db_url, capsys)
+    assert code == 1, out
+    assert _last(out).startswith("tampered: position 6: ")  # the first row written keyed
+    assert "the HMAC was removed" in _last(out)
+
+
 def test_a_keyed_log_refuses_appends_without_its_key_or_with_another(db_url: str) -> None:
     _keyed_log(db_url)
     plain = EventStore(db_url)
