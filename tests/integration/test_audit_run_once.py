@@ -13,20 +13,13 @@ import audit.service as service_module
 from audit.projections import Projector
 from audit.queries import rounds_for
 from audit.service import AuditService
-from dashboard.cli import main
 from events import EventStore
-
-HEADER = "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,goal_setting,follow_up"
+from tests.helpers.csv_log import imported_notes
 
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
-    rows = [f"c-{i},msk,K01,L{i},2025-01-{10 + i:02d},face_to_face,yes,no,yes" for i in range(12)]
-    csv = tmp_path / "notes.csv"
-    csv.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    db = f"sqlite:///{tmp_path / 'events.db'}"
-    assert main(["import", "consultations", str(csv), "--register-teams", "--db", db, "-q"]) == 0
-    return db
+    return imported_notes(f"sqlite:///{tmp_path / 'events.db'}", tmp_path)
 
 
 def _service(url: str) -> AuditService:

@@ -10,20 +10,14 @@ import pytest
 
 from dashboard.cli import CliError, main, parse_as_of
 from events import EventStore
+from tests.helpers.csv_log import HEADER, imported_notes
 from tests.helpers.logs import head_position
-
-HEADER = "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,goal_setting,follow_up"
 
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     """A log with one team (msk), twelve notes in 2025-01 and no audit round."""
-    rows = [f"c-{i},msk,K01,L{i},2025-01-{10 + i:02d},face_to_face,yes,no,yes" for i in range(12)]
-    csv = tmp_path / "notes.csv"
-    csv.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    db = f"sqlite:///{tmp_path / 'events.db'}"
-    assert main(["import", "consultations", str(csv), "--register-teams", "--db", db]) == 0
-    return db
+    return imported_notes(f"sqlite:///{tmp_path / 'events.db'}", tmp_path)
 
 
 def _types_after(url: str, position: int) -> list[str]:

@@ -11,22 +11,13 @@ import pytest
 
 from dashboard.cli import main
 from events import EventStore
-
-HEADER = "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,goal_setting,follow_up"
+from tests.helpers.csv_log import imported_notes
 
 
 @pytest.fixture
 def audited(db_url: str, tmp_path: Path) -> str:
     """A log with one team, twelve notes in 2025-01 and a census round of them."""
-    rows = [
-        f"c-{i},msk,K01,L{i},2025-01-{10 + i:02d},face_to_face,{'yes' if i % 3 else 'no'},no,yes"
-        for i in range(12)
-    ]
-    csv = tmp_path / "notes.csv"
-    csv.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    assert (
-        main(["import", "consultations", str(csv), "--register-teams", "--db", db_url, "-q"]) == 0
-    )
+    imported_notes(db_url, tmp_path, agenda=lambda i: "yes" if i % 3 else "no")
     assert main(["audit", "run", "--period", "2025-01", "--census", "--db", db_url, "-q"]) == 0
     return db_url
 
