@@ -226,6 +226,7 @@ def _collect(store: EventStore, as_of: datetime | None, elements: Registry = ELE
     engine = store.engine
     names = elements.labels  # every measure's label, from the wired registry
     head = store.head(as_of=as_of)
+    asked = as_of  # None: the latest data (the cut below is the head's own moment)
     if as_of is None and head.recorded_at:
         # one cut for every read, so events arriving while the pack is built do not leak in
         as_of = datetime.fromisoformat(head.recorded_at.replace("Z", "+00:00"))
@@ -235,7 +236,7 @@ def _collect(store: EventStore, as_of: datetime | None, elements: Registry = ELE
         engine, as_of=as_of, small_sample=settings.small_sample, elements=elements
     )
     if measures.empty:
-        when = f"by {format_ts(as_of)}" if as_of else "yet"
+        when = f"by {london_text(asked)} Europe/London" if asked else "yet"
         raise NothingAudited(
             f"no audit round had reviewed a case note {when}, so there is nothing for a review "
             "pack to show: run an audit round first (`sipdash audit run --period YYYY-MM`, or "
