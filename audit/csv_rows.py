@@ -298,8 +298,13 @@ def consultation_row_model(elements: Sequence[str] = ELEMENTS) -> type[RowModel]
     )
 
 
+def is_month(value: str) -> bool:
+    """Whether ``value`` is a month as ``YYYY-MM`` (a real one: its first day is a date)."""
+    return len(value) == 7 and parse_date(value + "-01") is not None
+
+
 def _period(value: str) -> str:
-    if not (len(value) == 7 and parse_date(value + "-01")):
+    if not is_month(value):
         raise problem(f"expected YYYY-MM, got {shown(value)}")
     return value
 

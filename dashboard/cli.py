@@ -256,13 +256,13 @@ def _expected_head(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-_PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-
-
 def _period(text: str) -> str:
-    """argparse type for ``--period``: a month as YYYY-MM (exit 2 otherwise, nothing done)."""
+    """argparse type for ``--period``: a month as YYYY-MM, the import files' rule (exit 2
+    otherwise, nothing done)."""
+    from audit.csv_rows import is_month
+
     value = text.strip()
-    if not _PERIOD.fullmatch(value):
+    if not is_month(value):
         raise argparse.ArgumentTypeError(
             f"expected a month as YYYY-MM (e.g. 2025-06), got {text!r}"
         )
