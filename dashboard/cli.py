@@ -541,19 +541,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
     _writable_file(path, "backup")
     wiring = bootstrap(args.db)
     store = wiring.store
-    tmp = path.with_suffix(path.suffix + ".partial")
-    try:
-        with (
-            tmp.open("w", encoding="utf-8") as out,
-            progress_bar(store.head().position, "backing up", not args.quiet) as update,
-        ):
-            written = write_backup(
-                store, out, progress=update, pseudonym_key=wiring.settings.pseudonym_key
-            )
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(path)
+    with (
+        _replaced_when_done(path) as tmp,
+        tmp.open("w", encoding="utf-8") as out,
+        progress_bar(store.head().position, "backing up", not args.quiet) as update,
+    ):
+        written = write_backup(
+            store, out, progress=update, pseudonym_key=wiring.settings.pseudonym_key
+        )
     # the head the backup holds (its header), not the log's head now: others may append
     print(f"backed up {written.events} events to {path}; head {written.head}")
     return EXIT_OK
@@ -678,6 +673,18 @@ ERASURE_PENDING = (
 )
 
 
+@contextmanager
+def _replaced_when_done(path: Path):
+    """A partial file beside ``path`` to write into; it replaces ``path`` only when the block
+    finishes, and is removed whatever happens, so nobody sees half a file."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        yield partial
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _writable_file(out: Path, option: str) -> None:
     """A CliError unless ``out`` can be written: its folder exists, it is not a folder, and
     (when it exists) it is writable. Checked before any work, so nothing is recorded for a
@@ -731,15 +738,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     data = pack.pdf if out.suffix.lower() == ".pdf" else pack.html.encode("utf-8")
     # written beside the target first, then recorded, then renamed into place: the log never
     # holds an export that did not happen, and a reader never sees half a pack
-    partial = out.with_name(f".{out.name}.partial")
     try:
-        partial.write_bytes(data)
-        record_pack_export(store, pack, actor=actor)
-        partial.replace(out)
+        with _replaced_when_done(out) as partial:
+            partial.write_bytes(data)
+            record_pack_export(store, pack, actor=actor)
     except OSError as exc:
         raise CliError(f"--out {out}: could not write it ({exc.strerror or exc})") from None
-    finally:
-        partial.unlink(missing_ok=True)
     print(f"wrote {out} (as of {pack.as_of_text}; log head {pack.head_hash})")
     return EXIT_OK
 
