@@ -113,6 +113,14 @@ def _empty_copy(log: Path, path: Path) -> None:
     empty_read_models(f"sqlite:///{path}")
 
 
+def floor_options(name: str) -> tuple[bool, bool]:
+    """A floor's (roll-ups written, indexes built after) by its name; a worker's refusal of
+    any other name."""
+    if name not in FLOORS:
+        raise SystemExit(f"unknown floor {name!r}: one of {', '.join(FLOORS)}")
+    return FLOORS[name]
+
+
 def _secondary_indexes(conn: sqlite3.Connection, tables: list[str]) -> list[tuple[str, str]]:
     """(name, CREATE statement) of each declared index on ``tables`` (not a primary key's)."""
     marks = ", ".join("?" * len(tables))
@@ -242,6 +250,16 @@ def _cell(s: dict) -> str:
     return f"{s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f})"
 
 
+def print_summary(out: dict[str, Any], title: str) -> None:
+    """A floor result (either backend) as text: each side's seconds, then the ratios."""
+    print(f"{title}, {out['reps']} reps", flush=True)
+    for name in ("peer", *FLOORS, "sipdash"):
+        print(f"  {name:26s} {_cell(out[name])} s")
+    for name in (*(f"peer_over_{f}" for f in (*FLOORS, "sipdash")), "floor_over_sipdash"):
+        r = out[name]
+        print(f"  {name:34s} {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})", flush=True)
+
+
 def is_sqlite_file(path: Path) -> bool:
     """Whether ``path`` is a SQLite database file (its header), for a clear refusal."""
     with path.open("rb") as f:
@@ -250,10 +268,8 @@ def is_sqlite_file(path: Path) -> bool:
 
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--floor-of":  # a floor's own process
-        if sys.argv[4] not in FLOORS:
-            raise SystemExit(f"unknown floor {sys.argv[4]!r}: one of {', '.join(FLOORS)}")
+        roll_ups, indexes_after = floor_options(sys.argv[4])
         rows = _rows_of(Path(sys.argv[2]))
-        roll_ups, indexes_after = FLOORS[sys.argv[4]]
         seconds = floor_once(
             Path(sys.argv[3]), rows, roll_ups=roll_ups, indexes_after=indexes_after
         )
@@ -270,12 +286,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(out, indent=2))
         return
-    print(f"{out['events']:,} events, {out['rows_total']:,} read-model rows, {args.reps} reps")
-    for name in ("peer", *FLOORS, "sipdash"):
-        print(f"  {name:26s} {_cell(out[name])} s")
-    for name in (*(f"peer_over_{f}" for f in FLOORS), "peer_over_sipdash", "floor_over_sipdash"):
-        r = out[name]
-        print(f"  {name:34s} {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})")
+    print_summary(out, f"{out['events']:,} events, {out['rows_total']:,} read-model rows")
     for table, n in sorted(out["rows_written"].items(), key=lambda kv: -kv[1]):
         print(f"    {table:28s} {n:>10,}")
 

@@ -40,7 +40,14 @@ for p in (str(HERE.parent), str(HERE)):
 import projection_bench  # noqa: E402
 import psycopg  # noqa: E402
 from method import interleave  # noqa: E402
-from projection_floor import FLOORS, ROLL_UPS, empty_read_models, summary  # noqa: E402
+from projection_floor import (  # noqa: E402
+    FLOORS,
+    ROLL_UPS,
+    empty_read_models,
+    floor_options,
+    print_summary,
+    summary,
+)
 from projection_worker import fresh  # noqa: E402
 
 from events.db import normalise_url  # noqa: E402
@@ -168,10 +175,8 @@ def run(url: str, reps: int = 5) -> dict[str, Any]:
 
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--floor-of":  # a floor's own process
-        if sys.argv[4] not in FLOORS:
-            raise SystemExit(f"unknown floor {sys.argv[4]!r}: one of {', '.join(FLOORS)}")
+        roll_ups, indexes_after = floor_options(sys.argv[4])
         rows = pickle.loads(Path(sys.argv[2]).read_bytes())
-        roll_ups, indexes_after = FLOORS[sys.argv[4]]
         seconds = floor_once(sys.argv[3], rows, roll_ups=roll_ups, indexes_after=indexes_after)
         print(json.dumps({"seconds": seconds}))
         return
@@ -198,20 +203,10 @@ def main() -> None:
                 out = run(url, args.reps)
             finally:
                 pg.drop_database(url)
-            print(
+            print_summary(
+                out,
                 f"{label}: {out['events']:,} events, {out['rows_total']:,} rows "
                 f"({out['rows_without_rollups']:,} without the roll-ups)",
-                flush=True,
-            )
-            for k in ("peer", *FLOORS, "sipdash"):
-                s = out[k]
-                print(f"  {k:26s} {s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f}) s")
-            for f in (*FLOORS, "sipdash"):
-                r = out[f"peer_over_{f}"]
-                print(f"  peer / {f:26s} {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})")
-            r = out["floor_over_sipdash"]
-            print(
-                f"  floor / sipdash {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})", flush=True
             )
     finally:
         pg.stop()
