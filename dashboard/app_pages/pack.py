@@ -34,7 +34,8 @@ if st.button("Build the review pack", type="primary", icon=":material/picture_as
                 "key": key,
                 "html": pack.html.encode("utf-8"),
                 "pdf": pack.pdf,
-                "as_of": pack.as_of_text,
+                "as_of": pack.as_of_text,  # "14 Jan 2026 16:54 Europe/London"
+                "day": (pack.meta["as_of_iso"] or "empty")[:10],  # the files' names: ISO day
                 "position": pack.head_position,
                 "hash": pack.head_hash,
             }
@@ -56,9 +57,9 @@ if built is None:
         "event log (who, and as of when)."
     )
 else:
-    stamp = built["as_of"][:10]
+    stamp = built["day"]
     st.success(
-        f"Pack built as of {built['as_of'][:19].replace('T', ' ')} UTC: log position "
+        f"Pack built as of {built['as_of']}: log position "
         f"{built['position']:,}, head hash `{built['hash']}`. Anyone can check later that "
         f"nothing behind it changed with `sipdash verify --expect-head {built['hash']}`.",
         icon=":material/task_alt:",

@@ -4,6 +4,7 @@ once on the team chart, the overview and in the review pack."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -154,6 +155,9 @@ def test_commentary_and_sign_off_go_into_the_pack(url):
     assert not pack_page.exception
     assert [b.proto.label for b in pack_page.get("download_button")] == ["HTML", "PDF"]
     assert any("Pack built as of" in s.value for s in pack_page.success)
+    # the as-of as the pack prints it, not a slice of it ("16:54 E UTC" until 2026-11-30)
+    (built,) = [s.value for s in pack_page.success if "Pack built as of" in s.value]
+    assert re.search(r"as of \d{1,2} \w{3} \d{4} \d{2}:\d{2} Europe/London: log position", built)
     exports = _export_events(url)
     assert exports and exports[-1].payload["what"] == "review pack"
     assert exports[-1].metadata["actor"] == "local user"
