@@ -8,8 +8,10 @@ list, whatever was appended afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -74,15 +76,13 @@ def default_since(now: datetime) -> ReviewPoint:
 def state_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     """Every team × measure whose variation, assurance or norm status differs between two
     overview grids (``views.overview``), one row per changed field with both values."""
-    key = ["team_id", "measure"]
-    cols = [*key, "team", "measure_label", *STATE_FIELDS]
-    b = (before[cols] if not before.empty else pd.DataFrame(columns=cols)).set_index(key)
-    a = (after[cols] if not after.empty else pd.DataFrame(columns=cols)).set_index(key)
+    cols = ["team_id", "measure", "team", "measure_label", *STATE_FIELDS]
+    b, a = _by_key(before, cols), _by_key(after, cols)
     records = []
-    for idx in a.index.union(b.index).sort_values():
-        now_row = a.loc[idx] if idx in a.index else None
-        then_row = b.loc[idx] if idx in b.index else None
-        ref = now_row if now_row is not None else b.loc[idx]  # the key is in one of the two
+    for idx in sorted(a.keys() | b.keys()):
+        now_row = a.get(idx)
+        then_row = b.get(idx)
+        ref = now_row if now_row is not None else b[idx]  # the key is in one of the two
         for field in STATE_FIELDS:
             then = _value(then_row, field)
             now = _value(now_row, field)
@@ -105,7 +105,23 @@ def state_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records, columns=CHANGE_COLUMNS)
 
 
-def _value(row: pd.Series | None, field: str) -> str | bool | None:
+def _records(grid: pd.DataFrame, cols: list[str]) -> list[dict[str, Any]]:
+    """An overview grid's rows as plain dicts, in order: looking rows up in a frame (``.loc``,
+    ``iterrows``) cost more than comparing them (issue #19)."""
+    if grid.empty:
+        return []
+    return [
+        dict(zip(cols, row, strict=True))
+        for row in zip(*(grid[c].tolist() for c in cols), strict=True)
+    ]
+
+
+def _by_key(grid: pd.DataFrame, cols: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows keyed on (team_id, measure), one per pair in a grid."""
+    return {(r["team_id"], r["measure"]): r for r in _records(grid, cols)}
+
+
+def _value(row: Mapping[str, Any] | None, field: str) -> str | bool | None:
     if row is None:
         return None
     if field == "is_norm":
@@ -113,12 +129,12 @@ def _value(row: pd.Series | None, field: str) -> str | bool | None:
     return _text(row, field)
 
 
-def _text(row: pd.Series, field: str) -> str | None:
+def _text(row: Mapping[str, Any], field: str) -> str | None:
     v = row[field]
     return None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
 
 
-def _rank(row: pd.Series) -> tuple[int, int, int]:
+def _rank(row: Mapping[str, Any]) -> tuple[int, int, int]:
     return (
         int(bool(row["is_norm"])),
         _ASSURANCE_RANK.get(_text(row, "assurance"), 1),
@@ -129,9 +145,10 @@ def _rank(row: pd.Series) -> tuple[int, int, int]:
 def directions(before: pd.DataFrame, after: pd.DataFrame) -> pd.Series:
     """For each row of ``after``: "better", "worse", "same" or "new" since ``before`` (the norm
     first, then assurance, then variation), aligned with ``after``'s index."""
-    then = {} if before.empty else {(r["team_id"], r["measure"]): r for _, r in before.iterrows()}
+    cols = ["team_id", "measure", "is_norm", "assurance", "variation"]
+    then = _by_key(before, cols)
     out = []
-    for _, row in after.iterrows():
+    for row in _records(after, cols):
         old = then.get((row["team_id"], row["measure"]))
         if old is None:
             out.append("new")

@@ -82,24 +82,42 @@ def judge_months(
     if m.empty:
         return pd.DataFrame(columns=TEAM_COLUMNS)
     months = month_range(str(m["period"].min()), str(m["period"].max()))
-    if "proportion" not in m:
-        m = m.assign(proportion=m["numerator"] / m["denominator"])
-    provisional = (
-        m["provisional"].fillna(False).astype(bool)
-        if "provisional" in m
-        else pd.Series(False, index=m.index)
+    props = (
+        m["proportion"].tolist()
+        if "proportion" in m
+        else (m["numerator"] / m["denominator"]).tolist()
     )
-    m = m.assign(_provisional=provisional)
+    provisional = (
+        m["provisional"].fillna(False).astype(bool).tolist()
+        if "provisional" in m
+        else [False] * len(m)
+    )
+    # One pass over the rows as plain lists, split per team x measure: slicing a frame per
+    # pair (groupby, sort, masks) cost more than judging the months did (issue #19).
+    series: dict[tuple[str, str], list[tuple[str, int, int, float, bool]]] = {}
+    for team_id, measure, period, num, den, prop, prov in zip(
+        m["team"].tolist(),
+        m["measure"].tolist(),
+        m["period"].tolist(),
+        m["numerator"].tolist(),
+        m["denominator"].tolist(),
+        props,
+        provisional,
+        strict=True,
+    ):
+        series.setdefault((team_id, measure), []).append(
+            (str(period), int(num), int(den), prop, prov)
+        )
     records = []
-    for (team_id, measure), rows in m.groupby(["team", "measure"], sort=True):
-        rows = rows.sort_values("period")
+    for (team_id, measure), rows in sorted(series.items()):
+        rows.sort(key=lambda r: r[0])
         decisions = Decisions.from_settings(limits.get((team_id, measure)))
-        first = str(rows["period"].iloc[0])
-        final = rows[~rows["_provisional"]]
-        periods = [str(p) for p in final["period"]]
-        nums = [int(x) for x in final["numerator"]]
-        dens = [int(x) for x in final["denominator"]]
-        props = final["proportion"].tolist()
+        first = rows[0][0]
+        final = [r for r in rows if not r[4]]
+        periods = [r[0] for r in final]
+        nums = [r[1] for r in final]
+        dens = [r[2] for r in final]
+        final_props = [r[3] for r in final]
         for period in months:
             if period < first:
                 continue
@@ -108,21 +126,15 @@ def judge_months(
                 tuple(periods[:n]),
                 tuple(nums[:n]),
                 tuple(dens[:n]),
-                tuple(props[:n]),
+                tuple(final_props[:n]),
                 decisions.up_to(period),
                 settings,
             )
             counted = is_counted(judged.last_period, period)
             records.append(
-                {
-                    "team_id": team_id,
-                    "period": period,
-                    "measure": measure,
-                    "is_norm": bool(judged.is_norm and counted),
-                    "counted": bool(counted),
-                }
+                (team_id, period, measure, bool(judged.is_norm and counted), bool(counted))
             )
-    return pd.DataFrame(records, columns=TEAM_COLUMNS)
+    return pd.DataFrame.from_records(records, columns=TEAM_COLUMNS)
 
 
 _VERDICTS: dict[tuple, Verdict] = {}
@@ -177,20 +189,29 @@ def culture_curve(
     t = per_team if per_team is not None else team_curve(engine, as_of=as_of, elements=elements)
     if t.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
-    counted = t[t["counted"]]
-    g = counted.groupby(["period", "measure"], sort=True).agg(
-        teams_norm=("is_norm", "sum"), teams_total=("team_id", "nunique")
-    )
+    # counted per (month, measure) in one pass over plain lists (a groupby, a reindex over
+    # the full product and a sort cost more than the few hundred rows they count: #19)
+    norm: dict[tuple[str, str], int] = {}
+    teams: dict[tuple[str, str], set[str]] = {}
+    for team_id, period, measure, is_norm, counted in zip(
+        t["team_id"].tolist(),
+        t["period"].tolist(),
+        t["measure"].tolist(),
+        t["is_norm"].tolist(),
+        t["counted"].tolist(),
+        strict=True,
+    ):
+        if counted:
+            norm[period, measure] = norm.get((period, measure), 0) + bool(is_norm)
+            teams.setdefault((period, measure), set()).add(team_id)
     # every (month, measure) pair appears, even one where no team is counted
-    full = pd.MultiIndex.from_product(
-        [sorted(t["period"].unique()), list(elements.measures)], names=["period", "measure"]
-    )
-    out = g.reindex(full, fill_value=0).reset_index()
-    out["teams_norm"] = out["teams_norm"].astype(int)
-    out["teams_total"] = out["teams_total"].astype(int)
-    return out.sort_values(["period", "measure"], kind="stable").reset_index(drop=True)[
-        CURVE_COLUMNS
+    records = [
+        (period, measure, norm.get((period, measure), 0), len(teams.get((period, measure), ())))
+        for period in sorted(set(t["period"].tolist()))
+        for measure in sorted(elements.measures)
     ]
+    out = pd.DataFrame.from_records(records, columns=CURVE_COLUMNS)
+    return out.astype({"teams_norm": "int64", "teams_total": "int64"})
 
 
 def curve_records(curve: pd.DataFrame) -> list[dict]:

@@ -326,6 +326,14 @@ def latest_survey_period(engine: Engine, *, as_of: datetime | None = None) -> st
     return row[0] if row and row[0] else None
 
 
+def survey_version(engine: Engine) -> int:
+    """The log position of the newest survey row (0 when none): a survey read's cache key
+    finer than the log's head. Survey rows are only ever added, one per event in log order
+    (first recorded wins), so two reads with the same version and as-of see the same rows."""
+    with engine.connect() as conn:
+        return int(conn.execute(sql("SELECT MAX(position) FROM rm_surveys")).scalar() or 0)
+
+
 def has_surveys(engine: Engine) -> bool:
     """Whether the log holds any survey (a demo seeded before surveys existed has none)."""
     with engine.connect() as conn:

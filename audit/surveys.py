@@ -24,6 +24,7 @@ from . import queries
 from .measures import COLUMNS, report_records, to_quarter, with_intervals
 from .queries import has_surveys as has_surveys  # the read-model reads live in queries
 from .queries import latest_survey_period as latest_survey_period
+from .queries import survey_version as survey_version
 
 ANSWERS: tuple[str, ...] = ("yes", "no", "not_sure", "doesnt_apply", "blank")
 COUNTED: tuple[str, ...] = ("yes", "no", "not_sure")

@@ -81,14 +81,26 @@ def latest_complete_quarter(
     )
 
 
-def _by_quarter(monthly: pd.DataFrame) -> pd.DataFrame:
-    """Monthly counts pooled by quarter (first reviews are counted once per team-month, so the
-    sums equal ``audit_measures(quarterly=True)``)."""
-    return (
-        monthly.assign(period=monthly["period"].map(to_quarter))
-        .groupby(["team", "period", "measure"], as_index=False)[["numerator", "denominator"]]
-        .sum()
-    )
+def _sums(frame: pd.DataFrame, quarter: str, *, monthly: bool) -> dict[tuple, list[int]]:
+    """(team, measure) → [numerator, denominator] over ``quarter``: a quarterly frame's rows
+    of that quarter, or a monthly frame's months in it pooled (first reviews are counted once
+    per team-month, so the sums equal ``audit_measures(quarterly=True)``). Plain lists: a
+    pandas groupby and merge cost more than the few hundred rows they add up (issue #19)."""
+    sums: dict[tuple, list[int]] = {}
+    for team, period, measure, num, den in zip(
+        frame["team"].tolist(),
+        frame["period"].tolist(),
+        frame["measure"].tolist(),
+        frame["numerator"].tolist(),
+        frame["denominator"].tolist(),
+        strict=True,
+    ):
+        if (to_quarter(period) if monthly else period) != quarter:
+            continue
+        acc = sums.setdefault((team, measure), [0, 0])
+        acc[0] += int(num)
+        acc[1] += int(den)
+    return sums
 
 
 def compare(
@@ -97,39 +109,35 @@ def compare(
     """Pair quarterly case-note and survey counts (team, period, measure, numerator,
     denominator) for ``quarter``, with the difference interval and the flag; measures in the
     order of ``elements``."""
-    key = ["team", "measure"]
-    left = notes[notes["period"] == quarter][[*key, "numerator", "denominator"]]
-    right = surveys[surveys["period"] == quarter][[*key, "numerator", "denominator"]]
-    both = left.merge(right, on=key, suffixes=("_notes", "_survey"))
+    return _paired(
+        _sums(notes, quarter, monthly=False),
+        _sums(surveys, quarter, monthly=False),
+        quarter,
+        elements,
+    )
+
+
+def _paired(
+    notes: dict[tuple, list[int]],
+    surveys: dict[tuple, list[int]],
+    quarter: str,
+    elements: Registry,
+) -> pd.DataFrame:
+    order = {m: i for i, m in enumerate(elements.measures)}
     records = []
-    for row in both.itertuples(index=False):
-        x1, n1 = int(row.numerator_notes), int(row.denominator_notes)
-        x2, n2 = int(row.numerator_survey), int(row.denominator_survey)
+    for team, measure in sorted(
+        notes.keys() & surveys.keys(), key=lambda k: (k[0], order.get(k[1], len(order)), k[1])
+    ):
+        x1, n1 = notes[team, measure]
+        x2, n2 = surveys[team, measure]
         diff = newcombe_difference(x1, n1, x2, n2)
         if diff is None:
             continue
         d, lo, hi = diff
         records.append(
-            {
-                "team": row.team,
-                "measure": row.measure,
-                "quarter": quarter,
-                "notes_yes": x1,
-                "notes_n": n1,
-                "notes_rate": x1 / n1,
-                "survey_yes": x2,
-                "survey_n": n2,
-                "survey_rate": x2 / n2,
-                "difference": d,
-                "diff_low": lo,
-                "diff_high": hi,
-                "flagged": lo > 0,
-            }
+            (team, measure, quarter, x1, n1, x1 / n1, x2, n2, x2 / n2, d, lo, hi, lo > 0)
         )
-    out = pd.DataFrame(records, columns=[c for c in COLUMNS if c != "team_name"])
-    order = {m: i for i, m in enumerate(elements.measures)}
-    out["_m"] = out["measure"].map(order)
-    return out.sort_values(["team", "_m"]).drop(columns="_m").reset_index(drop=True)
+    return pd.DataFrame.from_records(records, columns=[c for c in COLUMNS if c != "team_name"])
 
 
 def triangulation(
@@ -138,21 +146,32 @@ def triangulation(
     as_of: datetime | None = None,
     quarter: str | None = None,
     elements: Registry = ELEMENTS,
+    monthly: pd.DataFrame | None = None,
+    surveys: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per team × measure of ``elements``: case-note (audit sample) vs patient-reported rate
     over the latest complete quarter (or ``quarter``), the Newcombe interval of the difference
-    and the flag."""
+    and the flag. ``monthly``: the ``audit_measures`` rows as of ``as_of`` when the caller has
+    read them already (only their counts and ``provisional`` are used); ``surveys``: likewise
+    ``survey_measures(..., quarterly=True)`` as of ``as_of``."""
     # read once: the quarter and its counts
-    monthly = audit_measures(engine, as_of=as_of, elements=elements)
+    if monthly is None:
+        monthly = audit_measures(engine, as_of=as_of, elements=elements)
     quarter = quarter or complete_quarter(
         latest_survey_period(engine, as_of=as_of), _latest_final(monthly)
     )
     if quarter is None or monthly.empty:
         return pd.DataFrame(columns=COLUMNS)
-    surveys = survey_measures(engine, as_of=as_of, quarterly=True, elements=elements)
+    if surveys is None:
+        surveys = survey_measures(engine, as_of=as_of, quarterly=True, elements=elements)
     if surveys.empty:
         return pd.DataFrame(columns=COLUMNS)
-    out = compare(_by_quarter(monthly), surveys, quarter, elements)
+    out = _paired(
+        _sums(monthly, quarter, monthly=True),
+        _sums(surveys, quarter, monthly=False),
+        quarter,
+        elements,
+    )
     names = queries.teams(engine, as_of=as_of).set_index("team_id")["name"].to_dict()
     out.insert(1, "team_name", out["team"].map(names).fillna(out["team"]))
     return out[COLUMNS]

@@ -211,22 +211,41 @@ def latest_period(measures: pd.DataFrame) -> str | None:
     return None if shown.empty else str(shown["period"].max())
 
 
-def overview(
+def programme_measures(
     engine: Engine,
     *,
     as_of: datetime | None = None,
     settings: ProgrammeSettings | None = None,
     elements: Registry = ELEMENTS,
 ) -> pd.DataFrame:
+    """``audit_measures`` as of ``as_of`` with the programme's small-sample setting: the rows
+    the overview grid, the culture-shift curve and the triangulation all start from (read once
+    and passed to each when they are drawn together)."""
+    settings = settings or load_settings_from_engine(engine, as_of=as_of)
+    return audit_measures(
+        engine, as_of=as_of, small_sample=settings.small_sample, elements=elements
+    )
+
+
+def overview(
+    engine: Engine,
+    *,
+    as_of: datetime | None = None,
+    settings: ProgrammeSettings | None = None,
+    elements: Registry = ELEMENTS,
+    measures: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per team × measure (every measure of ``elements``): latest final %, n, icons,
     norm, sparkline; concern first.
 
     Icons and the norm come from each team's last final, non-small point (``judge_team``);
-    ``counted`` is False for a team not audited recently (left out of the headline)."""
+    ``counted`` is False for a team not audited recently (left out of the headline).
+    ``measures``: the ``audit_measures`` rows as of ``as_of`` (with the programme's
+    ``small_sample``) when the caller has read them already (the dashboard shares one read
+    between the grid, the curve and the triangulation)."""
     settings = settings or load_settings_from_engine(engine, as_of=as_of)
-    measures = audit_measures(
-        engine, as_of=as_of, small_sample=settings.small_sample, elements=elements
-    )
+    if measures is None:
+        measures = programme_measures(engine, as_of=as_of, settings=settings, elements=elements)
     team_list = queries.teams(engine, as_of=as_of)
     # one query for every team's settings and one split of the measures, not one per pair
     all_settings = queries.all_limits_settings(engine, as_of=as_of)

@@ -190,8 +190,25 @@ def team_names(snap: Snapshot, as_of: datetime | None = None) -> dict[str, str]:
 
 
 @st.cache_data(**_CACHE)
+def _measures(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
+    """``views.programme_measures``: read once per head and as-of, then shared by the grid,
+    the culture-shift curve, the triangulation and the months list (after a new review each
+    of them used to read and count the first reviews again: three reads per overview run)."""
+    return views.programme_measures(_engine(url), as_of=as_of, elements=_elements(url))
+
+
+def programme_measures(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
+    return _measures(snap.url, _at(snap, as_of), as_of)
+
+
+@st.cache_data(**_CACHE)
 def _overview(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
-    return views.overview(_engine(url), as_of=as_of, elements=_elements(url))
+    return views.overview(
+        _engine(url),
+        as_of=as_of,
+        elements=_elements(url),
+        measures=_measures(url, head, as_of),
+    )
 
 
 def overview(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
@@ -199,15 +216,18 @@ def overview(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
     return _overview(snap.url, _at(snap, as_of), as_of)
 
 
+@st.cache_data(**_CACHE)
+def _headlines(url: str, head: int, as_of: datetime | None) -> list[Headline]:
+    return views.headlines(_overview(url, head, as_of), elements=_elements(url))
+
+
 def headlines(snap: Snapshot, as_of: datetime | None = None) -> list[Headline]:
-    return views.headlines(overview(snap, as_of), elements=_elements(snap.url))
+    return _headlines(snap.url, _at(snap, as_of), as_of)
 
 
 @st.cache_data(**_CACHE)
 def _periods(url: str, head: int, as_of: datetime | None) -> list[str]:
-    from audit.measures import audit_measures
-
-    m = audit_measures(_engine(url), as_of=as_of, elements=_elements(url))
+    m = _measures(url, head, as_of)
     return sorted(m.loc[m["denominator"] > 0, "period"].unique().tolist())
 
 
@@ -302,8 +322,9 @@ def _curve(url: str, head: int, as_of: datetime | None) -> tuple:
     from audit import curve
 
     engine = _engine(url)
+    per_team = curve.team_curve(engine, as_of=as_of, measures=_measures(url, head, as_of))
     return (
-        curve.culture_curve(engine, as_of=as_of, elements=_elements(url)),
+        curve.culture_curve(engine, as_of=as_of, per_team=per_team, elements=_elements(url)),
         curve.team_starts(engine, as_of=as_of),
         curve.training_waves(engine, as_of=as_of),
     )

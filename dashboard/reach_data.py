@@ -17,6 +17,7 @@ import streamlit as st
 
 from audit import labels, reach
 from dashboard import data, pack_sections
+from dashboard.chart_cache import altair_chart
 
 _CACHE = {"show_spinner": False, "max_entries": 64}
 GROUPS = ("trained", "not yet trained")
@@ -271,7 +272,10 @@ def coverage_strip(
     if cov.empty:
         return
     last = cov.iloc[-1]
-    st.altair_chart(reach_charts.coverage_chart(cov, height=150), width="stretch")
+    altair_chart(
+        ("coverage", snap.url, data._at(snap, as_of), as_of, team_id, period_from, period_to),
+        lambda: reach_charts.coverage_chart(cov, height=150),
+    )
     st.caption(
         f"Bars: share of the month's active clinicians (≥ 1 consultation) trained in {programme} "
         f"by the month's end; {last['period']}: {int(last['trained'])} of {int(last['active'])}. "

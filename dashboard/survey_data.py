@@ -65,8 +65,24 @@ def survey_chart(
 
 
 @st.cache_data(**_CACHE)
+def _survey_quarters(url: str, version: int, as_of: datetime | None) -> pd.DataFrame:
+    """Quarterly survey measures, keyed on the newest survey row rather than the head: a new
+    review or note (most appends) leaves them cached."""
+    return surveys.survey_measures(
+        data._engine(url), as_of=as_of, quarterly=True, elements=data._elements(url)
+    )
+
+
+@st.cache_data(**_CACHE)
 def _triangulation(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
-    return triangulation.triangulation(data._engine(url), as_of=as_of, elements=data._elements(url))
+    engine = data._engine(url)
+    return triangulation.triangulation(
+        engine,
+        as_of=as_of,
+        elements=data._elements(url),
+        monthly=data._measures(url, head, as_of),
+        surveys=_survey_quarters(url, surveys.survey_version(engine), as_of),
+    )
 
 
 def triangulation_table(snap: data.Snapshot, as_of: datetime | None = None) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from audit.settings import DEFAULT_SETTINGS, ProgrammeSettings
 from dashboard import access, data
+from dashboard.chart_cache import altair_chart as altair_chart  # the pages call ui.altair_chart
 
 _CTX = "_sipdash_context"
 _FLASH = "_sipdash_flash"

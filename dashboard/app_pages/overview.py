@@ -68,30 +68,16 @@ if not grid.empty:
             st.caption(f"{what}: {'; '.join(items)}.")
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _curve_chart(digest: str, labels: tuple, _curve, _starts, _waves):
-    """The culture-shift chart, built once per content it draws (``data.frames_digest`` of
-    the curve, the SIP starts and the training waves; the measures' labels): building its 9
-    panels costs ~0.1-0.15 s, and an append that changes no judged month (a review of an open
-    round, an export) leaves it as it was. Streamlit only reads the chart (``to_dict`` works
-    on a copy), so one object is shared."""
-    return charts.culture_curve_chart(
-        _curve, _starts, _waves, panel_width=300, columns=2, measure_labels=dict(labels)
-    )
-
-
 st.subheader("Culture shift over time")
 curve, starts, waves = data.culture_curve(snap, ctx.as_of)
 if curve.empty:
     st.caption("No audited months yet.")
 else:
-    st.altair_chart(
-        _curve_chart(
-            data.frames_digest(curve, starts, waves),
-            tuple(data.elements().labels.items()),
-            curve,
-            starts,
-            waves,
+    labels = data.elements().labels
+    ui.altair_chart(  # converted once per content drawn: an append that moves no month keeps it
+        ("culture_shift", data.frames_digest(curve, starts, waves), tuple(labels.items())),
+        lambda: charts.culture_curve_chart(
+            curve, starts, waves, panel_width=300, columns=2, measure_labels=dict(labels)
         ),
         width="content",
     )

@@ -133,23 +133,21 @@ notes_lines += jt.flags_text(j, tc.settings.small_sample)
 st.caption("  \n".join(notes_lines), help="Generated from the partitions the chart is drawn with.")
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _spc_chart(key: tuple, _tc: data.TeamChart, _milestones):
-    """The case-notes chart, built once per read it draws: ``key`` is the url, the log position
-    the chart's reads show, team, enabler, chart type, as-of and period window (everything
-    the chart is made of). Streamlit only reads the chart, so one object is shared."""
-    points = data.window(data.spc_frame(_tc), key[-2], key[-1])
+def _spc_chart(tc: data.TeamChart, milestones, period_from, period_to):
+    """The case-notes chart over the chosen window of months."""
     return charts.spc_chart(
-        points,
-        target=_tc.target,
-        milestones=_milestones,
-        baseline_end=_tc.baseline_end,
-        recalculate_at=_tc.recalculate_at,
+        data.window(data.spc_frame(tc), period_from, period_to),
+        target=tc.target,
+        milestones=milestones,
+        baseline_end=tc.baseline_end,
+        recalculate_at=tc.recalculate_at,
     )
 
 
-chart = _spc_chart(
+milestones = data.milestones(snap, team_id, ctx.as_of)
+ui.altair_chart(  # converted once per read it draws: everything the chart is made of
     (
+        "spc",
         snap.url,
         data.read_position(snap, ctx.as_of),
         team_id,
@@ -159,10 +157,8 @@ chart = _spc_chart(
         ctx.period_from,
         ctx.period_to,
     ),
-    tc,
-    data.milestones(snap, team_id, ctx.as_of),
+    lambda: _spc_chart(tc, milestones, ctx.period_from, ctx.period_to),
 )
-st.altair_chart(chart, width="stretch")
 reach_data.coverage_strip(snap, team_id, ctx.as_of, ctx.period_from, ctx.period_to)
 with st.expander("How to read this chart"):
     ui.how_to_read_spc(tc.settings)

@@ -410,3 +410,56 @@ def test_a_new_sip_start_shows_at_once_on_the_cached_culture_shift_chart(
     after = {(r["team"], str(r["on"])) for r in _chart_rows(at, "on", index)}
     assert after != starts
     assert any(on.startswith(earlier.isoformat()) for _, on in after)
+
+
+def test_the_culture_shift_chart_is_converted_once_per_content_it_draws(
+    monkeypatch, seeded_db_copy: Path
+):
+    """Streamlit converts an Altair chart to its Vega-Lite spec on every run (~0.19 s for the
+    9-panel culture-shift chart); the overview converts it once per content drawn: not again
+    on a rerun or after an event that changes no month, again after one that does."""
+    from audit.exports import record_export
+    from dashboard import chart_cache
+
+    url = f"sqlite:///{seeded_db_copy}"
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
+    chart_cache._chart_spec.clear()
+    conversions: list[int] = []
+    real = chart_cache._to_spec
+    assert real is not None  # this Streamlit has the converter st.altair_chart itself uses
+
+    def counted(chart):
+        conversions.append(1)
+        return real(chart)
+
+    monkeypatch.setattr(chart_cache, "_to_spec", counted)
+    at = open_app()
+    index = next(
+        i for i in range(len(at.get("vega_lite_chart"))) if _chart_rows(at, "teams_total", i)
+    )
+    shown = _chart_spec(at, index)
+    assert len(conversions) == 1
+    at.run()
+    assert len(conversions) == 1 and _chart_spec(at, index) == shown
+    store = EventStore(url)
+    try:
+        record_export(store, "table", "grid.csv", actor="test", head_hash=store.head().hash)
+        at.run()
+        assert not at.exception
+        assert len(conversions) == 1  # a new head, the same months: the cached spec is sent
+        team_id = next(iter(store.read_all(types=["TeamRegistered"]))).payload["team_id"]
+        store.append(
+            [
+                NewEvent(
+                    MilestoneLogged(
+                        team_id=team_id, on=date(2019, 1, 1), kind="sip_start", title="Start"
+                    )
+                )
+            ]
+        )
+    finally:
+        store.dispose()
+    at.run()
+    assert not at.exception
+    assert len(conversions) == 2  # what the chart draws changed: converted again
+    assert any(str(r["on"]).startswith("2019-01-01") for r in _chart_rows(at, "on", index))

@@ -144,3 +144,102 @@ def test_the_review_comparison_is_cached_per_head_and_a_new_event_shows_at_once(
     assert len(calls) == 2  # a new head: compared again, never the cached answer
     assert not after.empty
     store.dispose()
+
+
+def test_one_measures_read_per_head_serves_the_grid_the_curve_the_triangulation_and_the_months(
+    tmp_path, monkeypatch
+) -> None:
+    """After a new event the overview used to read and count the first reviews three times
+    (grid, culture-shift curve, triangulation); one read per head now serves them all, and
+    each equals the view computed on its own."""
+    from audit import curve, triangulation
+
+    url, store = _seeded(tmp_path, teams=2)
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
+    from dashboard import data, survey_data
+
+    calls: list[object] = []
+    real = views.programme_measures
+
+    def counted(engine, **kwargs):
+        calls.append(kwargs.get("as_of"))
+        return real(engine, **kwargs)
+
+    monkeypatch.setattr(views, "programme_measures", counted)
+    snap = data.refresh()
+    grid = data.overview(snap)
+    curve_now, _starts, _waves = data.culture_curve(snap)
+    tri = survey_data.triangulation_table(snap)
+    months = data.periods(snap)
+    assert calls == [None]
+    set_targets(store)
+    later = data.refresh()
+    data.overview(later)
+    data.culture_curve(later)
+    assert calls == [None, None]  # a new head: read again, once
+    monkeypatch.setattr(views, "programme_measures", real)
+    engine = store.engine
+    elements = data.elements()
+    as_of = datetime.fromisoformat(snap.recorded_at)  # the first snapshot's view, as of then
+    pd.testing.assert_frame_equal(grid, views.overview(engine, elements=elements, as_of=as_of))
+    pd.testing.assert_frame_equal(
+        curve_now, curve.culture_curve(engine, elements=elements, as_of=as_of)
+    )
+    fresh = triangulation.triangulation(engine, elements=elements, as_of=as_of)
+    assert not fresh.empty  # the seeded log has surveys: the comparison is really made
+    pd.testing.assert_frame_equal(tri, fresh)
+    assert months and months == sorted(months)
+    store.dispose()
+
+
+def test_a_new_review_leaves_the_survey_read_cached_and_a_new_survey_shows_at_once(
+    tmp_path, monkeypatch
+) -> None:
+    from audit import queries
+    from events import NewEvent
+    from events.types import PatientSurveyReturned
+
+    url, store = _seeded(tmp_path, teams=2)
+    monkeypatch.setenv("SIPDASH_DATABASE_URL", url)
+    from dashboard import data, survey_data
+
+    calls: list[int] = []
+    real = queries.survey_answer_counts
+
+    def counted(engine, **kwargs):
+        calls.append(1)
+        return real(engine, **kwargs)
+
+    monkeypatch.setattr(queries, "survey_answer_counts", counted)
+    snap = data.refresh()
+    before = survey_data.triangulation_table(snap)
+    assert len(calls) == 1 and not before.empty
+    set_targets(store)  # an event that is not a survey: the head moves
+    later = data.refresh()
+    assert later.position > snap.position
+    survey_data.triangulation_table(later)
+    assert len(calls) == 1  # the survey read was kept: keyed on the newest survey row
+    team, quarter = str(before["team"].iloc[0]), str(before["quarter"].iloc[0])
+    year, q = int(quarter[:4]), int(quarter[-1])
+    day = f"{year:04d}-{3 * q - 1:02d}-15"  # the middle month of that quarter
+    store.append(
+        [
+            NewEvent(
+                PatientSurveyReturned(
+                    team_id=team,
+                    survey_id=f"late-{i}",
+                    returned_on=day,
+                    agenda_setting="no",
+                    goal_setting="no",
+                    follow_up="no",
+                )
+            )
+            for i in range(40)
+        ]
+    )
+    newest = data.refresh()
+    after = survey_data.triangulation_table(newest)
+    assert len(calls) == 2  # a new survey row: read again at once
+    row = lambda t: t[(t["team"] == team) & (t["measure"] == "agenda_setting")].iloc[0]  # noqa: E731
+    assert row(after)["survey_n"] == row(before)["survey_n"] + 40
+    store.dispose()
