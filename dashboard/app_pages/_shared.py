@@ -107,14 +107,16 @@ def _excel_bytes(digest: str, sheet: str, _df: pd.DataFrame) -> bytes:
 
 def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
     """CSV and Excel downloads of a table exactly as shown; each download is recorded.
-    The bytes are cached on the table's content (building a workbook costs ~0.1 s a table,
-    on every rerun otherwise)."""
+    The files are made when a button is clicked (Streamlit's deferred download), not on every
+    run that draws the table: the first look at a team's chart spent ~14 % of its run building
+    a workbook and a CSV nobody had asked for (issue #19). The bytes are cached on the table's
+    content, so a second click, or the same table again, reuses them."""
     digest = content_digest(df)
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
         "CSV",
         icon=":material/download:",
-        data=_csv_bytes(digest, df),
+        data=lambda: _csv_bytes(digest, df),
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"{key}_csv",
@@ -125,7 +127,7 @@ def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
     right.download_button(
         "Excel",
         icon=":material/download:",
-        data=_excel_bytes(digest, name, df),
+        data=lambda: _excel_bytes(digest, name, df),
         file_name=f"{name}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}_xlsx",

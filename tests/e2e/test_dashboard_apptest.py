@@ -463,3 +463,26 @@ def test_the_culture_shift_chart_is_converted_once_per_content_it_draws(
     assert not at.exception
     assert len(conversions) == 2  # what the chart draws changed: converted again
     assert any(str(r["on"]).startswith("2019-01-01") for r in _chart_rows(at, "on", index))
+
+
+def test_a_page_with_tables_builds_no_download_file_until_one_is_asked_for(
+    monkeypatch, app_env
+) -> None:
+    """The CSV and Excel files are made when their button is clicked (Streamlit's deferred
+    download; the browser test downloads them), not on every run that draws a table."""
+    from dashboard import data
+    from dashboard.app_pages import _shared
+
+    _shared._csv_bytes.clear()
+    _shared._excel_bytes.clear()
+    made: list[str] = []
+    real_csv, real_excel = data.to_csv, data.to_excel
+    monkeypatch.setattr(data, "to_csv", lambda df: made.append("csv") or real_csv(df))
+    monkeypatch.setattr(
+        data, "to_excel", lambda df, sheet: made.append("xlsx") or real_excel(df, sheet=sheet)
+    )
+    at = open_app()
+    for page in ("team", "compare", "events"):
+        _open(at, page)
+    assert len(at.get("download_button")) >= 2  # the last page drew its table's two buttons
+    assert made == []
