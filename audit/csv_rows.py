@@ -22,6 +22,9 @@ column lists the importers check headers against are in :mod:`audit.imports`.
 
 from __future__ import annotations
 
+import calendar
+import csv
+import io
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,10 +137,70 @@ def parse_date(value: str) -> date | None:
     return d if len(value) == 10 else None
 
 
+_SEPARATORS = ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars"))
+
+
+def separator_problem(source: str, header: list[str]) -> str | None:
+    """A header read as one column that holds another separator (Excel saves ``;`` in many
+    locales): said first and in those words, as every other complaint about the file follows
+    from it. The header itself is not quoted back."""
+    if len(header) != 1:
+        return None
+    for sep, name in _SEPARATORS:
+        if sep in header[0]:
+            return (
+                f"{source}: row 1: the columns are separated by {name} ({sep!r}), not commas; "
+                'save the file as CSV (comma-separated), e.g. "CSV UTF-8 (Comma delimited)" in '
+                "Excel"
+            )
+    return None
+
+
+def unclosed_quote(text: str) -> bool:
+    """Whether a quote opens a cell that the file never closes: Python's csv (not strict)
+    then reads the rest of the file into that one cell, so later rows vanish into it."""
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+def unclosed_quote_problem(source: str, n: int) -> str:
+    return (
+        f'{source}: row {n}: a quote (") opens a cell that is never closed, so the rest of the '
+        "file was read as that one cell; close the quote (or remove it) and import again"
+    )
+
+
+_DATE_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+
+
+def date_problem(value: str) -> str:
+    """What is wrong with a cell that is not a ``YYYY-MM-DD`` date: a day the calendar does
+    not have (``2025-02-29``, ``2025-04-31``, ``2025-13-01``) is named as such, not as a
+    wrong format."""
+    m = _DATE_SHAPE.fullmatch(value)
+    if m is None:
+        return f"expected a date YYYY-MM-DD, got {shown(value)}"
+    year, month, day = (int(g) for g in m.groups())
+    if year < 1:
+        why = "there is no year 0000"
+    elif not 1 <= month <= 12:
+        why = f"there is no month {month:02d}"
+    elif day < 1:
+        why = "there is no day 00"
+    else:
+        days = calendar.monthrange(year, month)[1]
+        why = f"{year:04d}-{month:02d} has {days} days"
+    return f"{shown(value)} is not a real date ({why}); expected a date YYYY-MM-DD"
+
+
 def _past_date(value: str, info: ValidationInfo) -> date:
     d = parse_date(value)
     if d is None:
-        raise problem(f"expected a date YYYY-MM-DD, got {shown(value)}")
+        raise problem(date_problem(value))
     today = _ctx(info).today
     if not (EARLIEST_DATE <= d <= today):
         raise problem(f"{d} is outside {EARLIEST_DATE}..{today}")
@@ -392,7 +455,7 @@ SurveyRow = survey_row_model()
 def _training_date(value: str, info: ValidationInfo) -> date:
     d = parse_date(value)
     if d is None:
-        raise problem(f"expected a date YYYY-MM-DD, got {shown(value)}")
+        raise problem(date_problem(value))
     today = _ctx(info).today
     if d > today:
         raise problem(

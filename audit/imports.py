@@ -56,8 +56,11 @@ from .csv_rows import (
     consultation_row_model,
     parse_date,
     review_row_model,
+    separator_problem,
     shown,
     trusted,
+    unclosed_quote,
+    unclosed_quote_problem,
     validate_rows,
     yes_no,
 )
@@ -294,7 +297,8 @@ def _header_problems(
 ) -> list[str]:
     """Missing, unknown and repeated columns: a column the import would not read is refused,
     never ignored, and a repeated one would leave which cell counts to chance."""
-    problems = []
+    hint = separator_problem(source, header)
+    problems = [hint] if hint else []
     missing = [c for c in required if c not in header]
     if missing:
         problems.append(
@@ -324,10 +328,12 @@ def _rows(
 
     Rows are numbered as a spreadsheet shows the file: one row per CSV record (a quoted cell
     may span lines), blank lines included, the header being row 1."""
-    reader = csv.reader(io.StringIO(_decode(data, source), newline=""))
+    text = _decode(data, source)
+    reader = csv.reader(io.StringIO(text, newline=""))
     reading = 1  # the row a CSV syntax error would be in
     rows = CsvRows()
     ragged = rows.problems
+    last: tuple[int, list[str]] | None = None
     try:
         header = [h.strip() for h in next(reader, [])]
         problems = _header_problems(source, header, required, optional or [])
@@ -337,6 +343,7 @@ def _rows(
         width = len(header)
         for n, cells in enumerate(reader, start=2):
             reading = n + 1
+            last = (n, cells)
             if len(cells) > width:  # said, and the rest of the file still checked
                 ragged.append(f"{source}: row {n}: more cells than the header has columns")
                 continue
@@ -346,6 +353,9 @@ def _rows(
             if len(stripped) < width:  # short rows: the missing cells are empty
                 stripped += [""] * (width - len(stripped))
             rows.append((n, dict(zip(header, stripped, strict=True))))
+        if last and any("\n" in c or "\r" in c for c in last[1]) and unclosed_quote(text):
+            rows[:] = [row for row in rows if row[0] != last[0]]  # not a row: said instead
+            ragged.append(unclosed_quote_problem(source, last[0]))
     except csv.Error as exc:
         what = str(exc)
         if "field larger than field limit" in what:
@@ -604,9 +614,9 @@ class Importer:
                 imd_quintile=imd,
             ):
                 errors.append(
-                    f"{where}, column consultation_id: {_shown(cid)} is already in the log with a "
-                    f"different {column} (column {column}); a consultation's team, clinician, "
-                    "patient, date, contact and IMD quintile cannot be changed by a re-import"
+                    f"{where}, column {column}: consultation {_shown(cid)} is already in the log "
+                    f"with a different {column}; a consultation's team, clinician, patient, date, "
+                    "contact and IMD quintile cannot be changed by a re-import"
                 )
             moved = element_changes(was, findings)
             for element, before, now in moved:

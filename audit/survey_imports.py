@@ -29,6 +29,7 @@ from .csv_rows import (
     _ANSWERS,
     RowContext,
     SurveyRow,
+    separator_problem,
     survey_row_model,
     trusted,
     validate_rows,
@@ -96,7 +97,8 @@ def _header_problems(data: bytes, source: str, columns: list[str] = SURVEY_COLUM
         return [f"{source}: row 1: not readable as CSV ({exc})"]
     allowed = columns + OPTIONAL_COLUMNS
     expected = f"expected {','.join(columns)}[,confidence]"
-    problems = []
+    hint = separator_problem(source, header)
+    problems = [hint] if hint else []
     for i, column in enumerate(header, start=1):
         if column not in allowed:
             shown = (

@@ -21,7 +21,7 @@ from events import DuplicateEventConflict, EventStore, NewEvent
 from events.types import ClinicianTrained
 
 from . import queries
-from .csv_rows import RowContext, TrainingRow, validate_rows
+from .csv_rows import RowContext, TrainingRow, separator_problem, validate_rows
 from .identifiers import mask_digit_runs
 from .imports import (
     ImportRefused,
@@ -143,6 +143,9 @@ class TrainingImporter:
             unknown = [c for c in header if c not in TRAINING_COLUMNS]
             doubled = sorted({c for c in header if header.count(c) > 1})
             if missing or unknown or doubled:
+                hint = separator_problem(source, header)
+                if hint:
+                    raise ImportRefused([hint])
                 parts = []
                 if missing:
                     parts.append(f"missing column(s) {', '.join(missing)}")

@@ -46,7 +46,7 @@ from events.types import ConsultationHeld, TeamRegistered  # noqa: E402
 from tests.helpers.logs import append_in_progress  # noqa: E402
 from tests.helpers.readmodels import snapshot  # noqa: E402
 
-KEY = "sipdash-soak-key"
+KEY = "sipdash-soak-key-0123456789abcdef0123"
 HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"
     "agenda_setting,goal_setting,follow_up"

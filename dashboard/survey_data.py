@@ -61,7 +61,7 @@ def _survey_chart(
 def survey_chart(
     snap: data.Snapshot, team_id: str, measure: str, as_of: datetime | None = None
 ) -> SurveyChart | None:
-    return _survey_chart(snap.url, snap.position, team_id, measure, as_of)
+    return _survey_chart(snap.url, data.read_position(snap, as_of), team_id, measure, as_of)
 
 
 @st.cache_data(**_CACHE)
@@ -87,7 +87,7 @@ def _triangulation(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
 
 def triangulation_table(snap: data.Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
     """``audit.triangulation.triangulation``: every team × measure, latest complete quarter."""
-    return _triangulation(snap.url, snap.position, as_of)
+    return _triangulation(snap.url, data.read_position(snap, as_of), as_of)
 
 
 def survey_frame(chart: SurveyChart) -> pd.DataFrame:

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 DEMO_KEY = "sipdash-demo-key-NOT-FOR-REAL-PATIENT-DATA"
 KEY_ENV = "SIPDASH_PSEUDONYM_KEY"
+MIN_KEY_CHARS = 32
+"""The shortest key a database is bound to. The key's check value is in the log, so a short
+key could be found by trying keys offline, and with it every NHS number's token by trying
+the ~10⁹ numbers; :func:`generate_key` gives 43 characters (256 bits)."""
 
 
 class _PseudonymModel(SQLModel, registry=registry()):
@@ -110,6 +114,10 @@ def generate_key() -> str:
 
 class KeyMismatch(PermissionError):
     """The configured pseudonym key is not the one this database was built with."""
+
+
+class WeakKey(KeyMismatch):
+    """A key too short to bind a database to (the message never shows the key)."""
 
 
 def nhs_number_is_valid(digits: str) -> bool:
@@ -196,7 +204,15 @@ class PatientRegistry:
         from .types import PseudonymKeyRecorded
 
         if self.check_key(store):
-            return None
+            return None  # bound already (a database bound to a short key keeps working)
+        if len(self.key) < MIN_KEY_CHARS and self.key != DEMO_KEY:
+            raise WeakKey(
+                f"the pseudonym key is {len(self.key)} characters long; the first import binds "
+                f"the database to its key for good, and a key must have at least "
+                f"{MIN_KEY_CHARS} characters (a short one can be found by trying keys, and "
+                "with it every patient's token). Generate one with `sipdash key generate`, "
+                f"set it as {KEY_ENV} and import again; nothing was written."
+            )
         self.ensure_schema()
         self.legacy = self.holds_tokens()
         check = key_check(self.key)

@@ -102,7 +102,9 @@ def test_register_unknown_teams_and_import_reviews(url):
 
 
 def test_a_private_key_from_the_environment_is_used(url, monkeypatch):
-    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", "a-private-test-key-0123456789")
+    monkeypatch.setenv(
+        "SIPDASH_PSEUDONYM_KEY", "a-private-test-key-0123456789-0123456789abcdef0123"
+    )
     at = _import_page()
     assert not at.warning or not any("demo pseudonym key" in w.value for w in at.warning)
     assert any("private pseudonym key is configured" in c.value for c in at.caption)

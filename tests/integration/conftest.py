@@ -14,6 +14,6 @@ from events.pseudonym import PatientRegistry
 def importer(store: EventStore) -> Importer:
     """The consultations importer on the module's ``store``: a test key (not the demo key),
     its pseudonym tables laid out, and the projector it hands the imported events to."""
-    registry = PatientRegistry(store.engine, "test-key-not-demo")
+    registry = PatientRegistry(store.engine, "test-key-not-demo-0123456789abcdef0123")
     registry.ensure_schema()
     return Importer(store, registry, demo_key=False, projector=Projector(store))

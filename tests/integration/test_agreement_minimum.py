@@ -26,7 +26,7 @@ def store(db_url: str) -> EventStore:
     s = EventStore(db_url)
     Projector(s).ensure_schema()
     s.append([NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="N", service="MSK"))])
-    registry = PatientRegistry(s.engine, "test-key-not-demo")
+    registry = PatientRegistry(s.engine, "test-key-not-demo-0123456789abcdef0123")
     registry.ensure_schema()
     rows = [f"c-{i},msk1,K01,LOCAL-{i},2024-03-0{i + 1},telephone,yes,no,yes" for i in range(4)]
     Importer(s, registry, projector=Projector(s)).import_consultations(

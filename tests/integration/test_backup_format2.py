@@ -37,7 +37,7 @@ from events.pseudonym import PatientRegistry, forgotten_event_id
 from events.types import ConsultationHeld, PatientForgotten, TeamRegistered
 from tests.helpers.logs import append_in_progress, pg_conninfo
 
-KEY = "backup-format-2-pseudonym-key"
+KEY = "backup-format-2-pseudonym-key-0123456789abcdef0123"
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 120
 HEADER = (
@@ -490,7 +490,7 @@ def test_a_backup_restored_under_another_pseudonym_key_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path, _ = backup
-    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", "some-other-key")
+    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", "some-other-key-0123456789abcdef0123")
     target = _new_db(db_url, request, tmp_path, "target.db")
     assert main(["restore", str(path), "--db", target, "-q"]) == 1
     assert "SIPDASH_PSEUDONYM_KEY is not the key" in capsys.readouterr().err

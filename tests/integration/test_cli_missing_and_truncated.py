@@ -85,7 +85,7 @@ def test_a_server_that_cannot_be_reached_is_an_error_naming_the_url(
 def test_import_still_fills_a_database_that_does_not_exist_yet(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", "missing-db-test-key")
+    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", "missing-db-test-key-0123456789abcdef0123")
     csv = tmp_path / "c.csv"
     csv.write_text(
         "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,"

@@ -177,6 +177,10 @@ def test_one_measures_read_per_head_serves_the_grid_the_curve_the_triangulation_
     data.overview(later)
     data.culture_curve(later)
     assert calls == [None, None]  # a new head: read again, once
+    then = datetime.fromisoformat(snap.recorded_at)  # an as-of view: one read serves both too
+    data.overview(later, then)
+    survey_data.triangulation_table(later, then)
+    assert calls == [None, None, then]
     monkeypatch.setattr(views, "programme_measures", real)
     engine = store.engine
     elements = data.elements()

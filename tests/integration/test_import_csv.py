@@ -122,7 +122,9 @@ def test_a_consultation_reimported_with_different_content_is_refused(store, impo
     changed = GOOD.replace(
         "c-2,MSK Pain Team,K01,LOCAL-77,2024-03-05", "c-2,MSK Pain Team,K01,LOCAL-77,2024-03-09"
     )
-    with pytest.raises(ImportRefused, match="row 3, column consultation_id"):
+    with pytest.raises(
+        ImportRefused, match="row 3, column occurred_on: consultation 'c-2' is already in the log"
+    ):
         importer.import_consultations(changed.encode())
     assert store.head().position == before
 
@@ -154,7 +156,7 @@ def test_nhs_numbers_are_refused_with_the_demo_key(store) -> None:
 def test_the_cli_import_exits_1_naming_the_row_and_appends_nothing(
     store, db_url, tmp_path, capsys, monkeypatch
 ) -> None:
-    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", "cli-test-key")
+    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", "cli-test-key-0123456789abcdef0123")
     bad = tmp_path / "bad.csv"
     bad.write_text(f"{HEADER}\nc-9,msk1,K01,L1,2024-03-04,video,yes,no,perhaps\n", encoding="utf-8")
     before = store.head().position

@@ -42,7 +42,7 @@ def store(db_url: str):
 def consultations(store):
     from events.pseudonym import PatientRegistry
 
-    registry = PatientRegistry(store.engine, "test-key-not-demo")
+    registry = PatientRegistry(store.engine, "test-key-not-demo-0123456789abcdef0123")
     registry.ensure_schema()
     return Importer(store, registry, demo_key=False, projector=Projector(store))
 

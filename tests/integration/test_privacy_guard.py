@@ -34,7 +34,7 @@ from tests.helpers.logs import one_team
 from .test_reliability_privacy import nhs_numbers
 
 KEY = "privacy-guard-key-0123456789abcdef"
-OTHER_KEY = "privacy-guard-key-TYPO"
+OTHER_KEY = "privacy-guard-key-TYPO-0123456789abcdef0123"
 HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"
     "agenda_setting,goal_setting,follow_up"

@@ -22,7 +22,7 @@ from events.pseudonym import PatientRegistry
 from events.types import TeamRegistered
 from tests.helpers.readmodels import snapshot
 
-KEY = "reliability-backup-key"
+KEY = "reliability-backup-key-0123456789abcdef0123"
 HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"
     "agenda_setting,goal_setting,follow_up"

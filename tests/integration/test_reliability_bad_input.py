@@ -27,7 +27,7 @@ from events import EventStore, NewEvent
 from events.pseudonym import PatientRegistry
 from events.types import TeamRegistered
 
-KEY = "reliability-bad-input-key"
+KEY = "reliability-bad-input-key-0123456789abcdef0123"
 HEADER = ",".join(CONSULTATION_COLUMNS)
 REVIEW_HEADER = "team,period,consultation_id,reviewer,agenda_setting,goal_setting,follow_up"
 #: every refusal line names the file and then a row, or says what is wrong with the whole file

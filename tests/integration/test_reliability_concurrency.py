@@ -26,7 +26,7 @@ from events.types import ConsultationHeld, TeamRegistered
 from tests.helpers.readmodels import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "reliability-concurrency-key"
+KEY = "reliability-concurrency-key-0123456789abcdef0123"
 HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"
     "agenda_setting,goal_setting,follow_up"

@@ -35,7 +35,7 @@ from events.types import (
 from tests.helpers.logs import append_in_progress
 from tests.helpers.readmodels import snapshot
 
-KEY = "reliability-crash-key"
+KEY = "reliability-crash-key-0123456789abcdef0123"
 HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"
     "agenda_setting,goal_setting,follow_up"

@@ -25,7 +25,7 @@ from events.pseudonym import PatientRegistry, forgotten_event_id, key_hash
 from events.types import PatientForgotten
 from tests.helpers.logs import one_team
 
-KEY = "reliability-privacy-key"
+KEY = "reliability-privacy-key-0123456789abcdef0123"
 HEADER = (
     "consultation_id,team,clinician,patient,occurred_on,contact,"
     "agenda_setting,goal_setting,follow_up"

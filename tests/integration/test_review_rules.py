@@ -25,7 +25,7 @@ def store(db_url: str) -> EventStore:
     s.append(
         [NewEvent(TeamRegistered(team_id="msk1", name="MSK", site="North", service="MSK pain"))]
     )
-    registry = PatientRegistry(s.engine, "test-key-not-demo")
+    registry = PatientRegistry(s.engine, "test-key-not-demo-0123456789abcdef0123")
     registry.ensure_schema()
     rows = [f"c-{i},msk1,K01,LOCAL-{i},2024-03-0{i + 1},telephone,yes,no,yes" for i in range(8)]
     Importer(s, registry, projector=Projector(s)).import_consultations(
@@ -38,7 +38,9 @@ def store(db_url: str) -> EventStore:
 @pytest.fixture
 def importer(store: EventStore) -> Importer:
     return Importer(
-        store, PatientRegistry(store.engine, "test-key-not-demo"), projector=Projector(store)
+        store,
+        PatientRegistry(store.engine, "test-key-not-demo-0123456789abcdef0123"),
+        projector=Projector(store),
     )
 
 

@@ -209,7 +209,7 @@ def test_the_pseudonym_tables_are_sqlmodel_tables_created_from_their_own_metadat
     # the mapping's metadata holds the mapping only: creating it never creates the event log
     assert set(pseudonym.metadata.tables) == {"patient_tokens", "patient_forgotten_keys"}
     engine = make_engine(db_url)
-    registry = pseudonym.PatientRegistry(engine, "test-key-not-demo")
+    registry = pseudonym.PatientRegistry(engine, "test-key-not-demo-0123456789abcdef0123")
     registry.ensure_schema()
     names = set(inspect(engine).get_table_names())
     assert {"patient_tokens", "patient_forgotten_keys"} <= names
@@ -237,7 +237,9 @@ def test_a_round_is_found_by_its_id_alone(db_url: str) -> None:
     header = "consultation_id,team,clinician,patient,occurred_on,contact,agenda_setting,goal_setting,follow_up"
     rows = [f"c-{i},msk1,K01,LOCAL-{i},2024-03-0{i + 1},telephone,yes,no,yes" for i in range(4)]
     Importer(
-        store, PatientRegistry(store.engine, "test-key-not-demo"), projector=Projector(store)
+        store,
+        PatientRegistry(store.engine, "test-key-not-demo-0123456789abcdef0123"),
+        projector=Projector(store),
     ).import_consultations("\n".join([header, *rows, ""]).encode())
     service = AuditService(store, projector=Projector(store))
     first = service.open_round("msk1", "2024-03", sample_size=2)
