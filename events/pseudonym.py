@@ -35,6 +35,9 @@ MIN_KEY_CHARS = 32
 """The shortest key a database is bound to. The key's check value is in the log, so a short
 key could be found by trying keys offline, and with it every NHS number's token by trying
 the ~10⁹ numbers; :func:`generate_key` gives 43 characters (256 bits)."""
+MIN_KEY_DISTINCT = 10
+"""The fewest different characters a key may have: 32 of one character, or a short pattern
+repeated, is as easy to guess as a short key (a generated key has about 30)."""
 
 
 class _PseudonymModel(SQLModel, registry=registry()):
@@ -205,14 +208,8 @@ class PatientRegistry:
 
         if self.check_key(store):
             return None  # bound already (a database bound to a short key keeps working)
-        if len(self.key) < MIN_KEY_CHARS and self.key != DEMO_KEY:
-            raise WeakKey(
-                f"the pseudonym key is {len(self.key)} characters long; the first import binds "
-                f"the database to its key for good, and a key must have at least "
-                f"{MIN_KEY_CHARS} characters (a short one can be found by trying keys, and "
-                "with it every patient's token). Generate one with `sipdash key generate`, "
-                f"set it as {KEY_ENV} and import again; nothing was written."
-            )
+        if self.key != DEMO_KEY:
+            self._refuse_a_weak_key()
         self.ensure_schema()
         self.legacy = self.holds_tokens()
         check = key_check(self.key)
@@ -220,6 +217,26 @@ class PatientRegistry:
             subject=KEY_CHECK_SUBJECT, check=check, earlier_tokens=self.legacy
         )
         return NewEvent(event, event_id=str(uuid.uuid5(_FORGOTTEN_NAMESPACE, f"key:{check}")))
+
+    def _refuse_a_weak_key(self) -> None:
+        """Raise :class:`WeakKey` for a key too short or too repetitive to bind a database
+        to (the first import binds it for good; the message never shows the key)."""
+        n, distinct = len(self.key), len(set(self.key))
+        if n < MIN_KEY_CHARS:
+            why = f"is {n} characters long; a key must have at least {MIN_KEY_CHARS}"
+        elif distinct < MIN_KEY_DISTINCT:
+            why = (
+                f"uses only {distinct} different characters; a key must use at least "
+                f"{MIN_KEY_DISTINCT}"
+            )
+        else:
+            return
+        raise WeakKey(
+            f"the pseudonym key {why} (the first import binds the database to its key for good, "
+            "and a weak key can be found by trying keys, and with it every patient's token). "
+            f"Generate one with `sipdash key generate`, set it as {KEY_ENV} and import again; "
+            "nothing was written."
+        )
 
     # -- mapping --
 

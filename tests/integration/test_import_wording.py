@@ -12,7 +12,7 @@ import pytest
 from audit.projections import Projector
 from dashboard.cli import main
 from events import EventStore, NewEvent
-from events.pseudonym import KEY_CHECK_SUBJECT, MIN_KEY_CHARS, key_check
+from events.pseudonym import KEY_CHECK_SUBJECT, MIN_KEY_CHARS, generate_key, key_check
 from events.types import PseudonymKeyRecorded
 from tests.helpers.csv_log import HEADER, imported_notes
 from tests.helpers.logs import head_position
@@ -140,7 +140,13 @@ def test_a_short_pseudonym_key_is_refused_before_it_binds_the_database(
     assert "sipdash key generate" in err and "nothing was written" in err
     assert short not in err
     assert head_position(url) == 0
-    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", "k" * MIN_KEY_CHARS)
+    repetitive = "abc" * 20  # long enough, but a pattern anyone would try
+    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", repetitive)
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert "uses only 3 different characters" in err and repetitive not in err
+    assert head_position(url) == 0
+    monkeypatch.setenv("SIPDASH_PSEUDONYM_KEY", generate_key())
     assert main(command) == 0
     assert head_position(url) > 0
 
