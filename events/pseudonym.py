@@ -223,7 +223,7 @@ class PatientRegistry:
         to (the first import binds it for good; the message never shows the key)."""
         n, distinct = len(self.key), len(set(self.key))
         if n < MIN_KEY_CHARS:
-            why = f"is {n} characters long; a key must have at least {MIN_KEY_CHARS}"
+            why = f"is {n} characters long; a key must have at least {MIN_KEY_CHARS} characters"
         elif distinct < MIN_KEY_DISTINCT:
             why = (
                 f"uses only {distinct} different characters; a key must use at least "
