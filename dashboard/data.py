@@ -197,10 +197,6 @@ def _measures(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
     return views.programme_measures(_engine(url), as_of=as_of, elements=_elements(url))
 
 
-def programme_measures(snap: Snapshot, as_of: datetime | None = None) -> pd.DataFrame:
-    return _measures(snap.url, _at(snap, as_of), as_of)
-
-
 @st.cache_data(**_CACHE)
 def _overview(url: str, head: int, as_of: datetime | None) -> pd.DataFrame:
     return views.overview(
@@ -375,16 +371,15 @@ def read_position(snap: Snapshot, as_of: datetime | None = None) -> int:
 
 
 def frames_digest(*frames: pd.DataFrame) -> str:
-    """A digest of the frames' contents (values, index, columns): the key of something drawn
-    from them, so a chart is rebuilt when what it shows changes, not whenever the log moves
-    (an append that changes no judged month leaves the culture-shift curve as it was)."""
+    """A digest of the frames' whole contents (values, index, columns, dtypes, and which frame
+    is which): the cache key of something made from them, so it is made again when what they
+    hold changes, not whenever the log moves. A chart (an append that changes no judged month
+    leaves the culture-shift curve as it was) and a table's download bytes (a changed table
+    can never get an old file). Pickled, so list cells (sparklines) count too."""
     import hashlib
+    import pickle
 
-    h = hashlib.sha256()
-    for frame in frames:
-        h.update(repr((list(frame.columns), frame.shape)).encode())
-        h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
-    return h.hexdigest()
+    return hashlib.sha256(pickle.dumps(frames, protocol=5)).hexdigest()
 
 
 N_SOURCES = views.N_SOURCES

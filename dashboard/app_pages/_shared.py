@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -89,12 +87,6 @@ def _record_download(name: str) -> None:
         st.session_state[_FLASH] = ("warning", f"The download of {name} could not be recorded.")
 
 
-def content_digest(df: pd.DataFrame) -> str:
-    """A digest of the whole frame (values, index, columns, dtypes): the cache key of its
-    download bytes, so a changed table (a new event) can never get an old file."""
-    return hashlib.sha256(pickle.dumps(df, protocol=5)).hexdigest()
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def _csv_bytes(digest: str, _df: pd.DataFrame) -> bytes:
     return data.to_csv(_df)
@@ -111,7 +103,7 @@ def downloads(df: pd.DataFrame, name: str, *, key: str) -> None:
     run that draws the table: the first look at a team's chart spent ~14 % of its run building
     a workbook and a CSV nobody had asked for (issue #19). The bytes are cached on the table's
     content, so a second click, or the same table again, reuses them."""
-    digest = content_digest(df)
+    digest = data.frames_digest(df)
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
         "CSV",

@@ -96,18 +96,19 @@ def test_the_memoised_overview_equals_a_fresh_one_after_a_new_event(tmp_path) ->
 
 
 def test_a_changed_table_gets_new_download_bytes_and_an_equal_one_the_cached_bytes() -> None:
+    from dashboard import data
     from dashboard.app_pages import _shared
 
     df = pd.DataFrame({"period": ["2024-01", "2024-02"], "n": [3, 4], "spark": [[0.1], [0.2]]})
     same = df.copy()
     changed = df.assign(n=[3, 5])
-    assert _shared.content_digest(df) == _shared.content_digest(same)
-    assert _shared.content_digest(df) != _shared.content_digest(changed)
-    assert _shared.content_digest(df) != _shared.content_digest(df.rename(columns={"n": "N"}))
-    assert _shared._csv_bytes(_shared.content_digest(changed), changed) != _shared._csv_bytes(
-        _shared.content_digest(df), df
+    assert data.frames_digest(df) == data.frames_digest(same)
+    assert data.frames_digest(df) != data.frames_digest(changed)
+    assert data.frames_digest(df) != data.frames_digest(df.rename(columns={"n": "N"}))
+    assert _shared._csv_bytes(data.frames_digest(changed), changed) != _shared._csv_bytes(
+        data.frames_digest(df), df
     )
-    assert b"5" in _shared._csv_bytes(_shared.content_digest(changed), changed)
+    assert b"5" in _shared._csv_bytes(data.frames_digest(changed), changed)
 
 
 def test_the_review_comparison_is_cached_per_head_and_a_new_event_shows_at_once(
