@@ -120,7 +120,8 @@ class KeyMismatch(PermissionError):
 
 
 class WeakKey(KeyMismatch):
-    """A key too short to bind a database to (the message never shows the key)."""
+    """A key too short or too repetitive to bind a database to (the message never shows
+    the key)."""
 
 
 def nhs_number_is_valid(digits: str) -> bool:
