@@ -31,21 +31,14 @@ sys.path.insert(0, str(ROOT))
 def run(db_path: str) -> list[float]:
     """Seconds of each first view of a team × enabler (every team, every enabler but the
     one the page opens on)."""
+    from interactions import served_copy
     from streamlit.testing.v1 import AppTest
 
-    from audit import queries
-    from events.db import make_engine
     from events.elements import ELEMENTS
 
     work = Path(tempfile.mkdtemp(prefix="sipdash-first-views-"))
     try:
-        copy = work / "db.sqlite"
-        shutil.copyfile(db_path, copy)
-        url = f"sqlite:///{copy}"
-        os.environ["SIPDASH_DATABASE_URL"] = url
-        engine = make_engine(url)
-        teams = queries.teams(engine)["team_id"].tolist()
-        engine.dispose()
+        _url, teams = served_copy(db_path, work)
         at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
         at.run()
         at.switch_page("app_pages/team.py").run()

@@ -98,15 +98,12 @@ def _check(at) -> None:
         raise RuntimeError(f"the page failed: {at.exception}")
 
 
-def run(db_path: str | Path, reps: int = 5, *, keep_copy: bool = False) -> dict:
-    """Median server time (seconds) of each interaction over ``reps`` interleaved repetitions
-    on a copy of the SQLite database at ``db_path``; with min, max and every sample."""
-    from streamlit.testing.v1 import AppTest
-
+def served_copy(db_path: str | Path, work: Path) -> tuple[str, list[str]]:
+    """A copy of the SQLite database at ``db_path`` (with its WAL) in ``work``, set as the
+    database the in-process dashboard opens; its URL and its team ids in order."""
     from audit import queries
     from events.db import make_engine
 
-    work = Path(tempfile.mkdtemp(prefix="sipdash-interactions-"))
     copy = work / "db.sqlite"
     shutil.copyfile(db_path, copy)
     for suffix in ("-wal", "-shm"):
@@ -116,8 +113,21 @@ def run(db_path: str | Path, reps: int = 5, *, keep_copy: bool = False) -> dict:
     os.environ["SIPDASH_DATABASE_URL"] = url
     os.environ.pop("SIPDASH_LOCAL_ROLE", None)
     probe = make_engine(url)
-    teams = queries.teams(probe).sort_values("team_id")["team_id"].tolist()
-    probe.dispose()
+    try:
+        return url, queries.teams(probe).sort_values("team_id")["team_id"].tolist()
+    finally:
+        probe.dispose()
+
+
+def run(db_path: str | Path, reps: int = 5, *, keep_copy: bool = False) -> dict:
+    """Median server time (seconds) of each interaction over ``reps`` interleaved repetitions
+    on a copy of the SQLite database at ``db_path``; with min, max and every sample."""
+    from streamlit.testing.v1 import AppTest
+
+    from events.db import make_engine
+
+    work = Path(tempfile.mkdtemp(prefix="sipdash-interactions-"))
+    url, teams = served_copy(db_path, work)
     from events import EventStore
 
     head_store = EventStore(url)
